@@ -1,0 +1,12 @@
+// Shared jest settings; each package's jest.config.cjs spreads this.
+module.exports = {
+  testEnvironment: 'node', // never jsdom for tfjs code (TypedArray realm, STYLE.md pitfall 6)
+  roots: ['<rootDir>/src'], // ignore out-tsc/ and dist/
+  testEnvironmentOptions: { customExportConditions: ['@tt/source', 'node', 'node-addons'] },
+  transform: {
+    // isolatedModules (tsconfig.base.json) makes ts-jest transpile only: types are checked once by the `typecheck` target
+    '^.+\\.ts$': ['ts-jest', { tsconfig: '<rootDir>/tsconfig.spec.json' }],
+  },
+  moduleNameMapper: { '^(\\.{1,2}/.*)\\.js$': '$1' }, // strip .js from relative specifiers
+  testTimeout: 120000,
+};

@@ -1,0 +1,60 @@
+/**
+ * The interface every `@tt/mips` index implements.
+ */
+import type { IdKind, ItemId } from './internal/id-map.js';
+import type { VectorsInput } from './internal/matrix.js';
+
+export type { IdKind, ItemId, VectorsInput };
+
+/** Per-search options. */
+export interface SearchOptions {
+  /**
+   * Ids to leave out, one list per query (e.g. the items a user already saw). Ids not in the
+   * index are ignored. When exclusions leave fewer than k items, fewer are returned.
+   */
+  readonly exclude?: ReadonlyArray<Iterable<ItemId> | null | undefined>;
+  /** Also return the K vectors of each result (row-major `[K, dim]`). */
+  readonly includeVectors?: boolean;
+}
+
+/** The top K of one query, best first. Ties in score are broken by id (see the README). */
+export interface SearchResult {
+  readonly ids: ItemId[];
+  /** inner products, same order as `ids` */
+  readonly scores: Float32Array;
+  /** row-major `[K, dim]`, when `includeVectors` was set */
+  readonly vectors?: Float32Array;
+}
+
+/** Exact and approximate indexes share this surface. */
+export interface MipsIndex {
+  readonly kind: 'exact' | 'hnsw';
+  /** vector dimension */
+  readonly dim: number;
+  /** number of vectors in the index */
+  readonly size: number;
+  /** `int` or `string`, fixed by the first id added; undefined while empty */
+  readonly idKind: IdKind | undefined;
+
+  /** Adds new ids. Throws DuplicateIdError for an id already present (or twice in `ids`). */
+  add(ids: readonly ItemId[], vectors: VectorsInput): void;
+  /** Replaces the vectors of present ids. Throws UnknownIdError for an absent id. */
+  update(ids: readonly ItemId[], vectors: VectorsInput): void;
+  /** Removes ids; absent ids are skipped. Returns how many were removed. */
+  remove(ids: readonly ItemId[]): number;
+  has(id: ItemId): boolean;
+  /** The stored vectors of present ids, row-major `[ids.length, dim]`. */
+  getVectors(ids: readonly ItemId[]): Float32Array;
+
+  /**
+   * Top-k by inner product for each query (`[q, dim]`, flat or one array per query).
+   * @throws ShapeError, ValueError (NaN/Infinity), EmptyError (empty index or no query),
+   *   OutOfRangeError (k < 1 or k > size)
+   */
+  search(queries: VectorsInput, k: number, options?: SearchOptions): Promise<SearchResult[]>;
+
+  /** Writes the index to a directory, atomically (a crash leaves the old directory or none). */
+  save(dir: string): Promise<void>;
+  /** Frees workers and native memory. The index is unusable afterwards. */
+  dispose(): Promise<void>;
+}
