@@ -8,5 +8,6 @@ module.exports = {
     '^.+\\.ts$': ['ts-jest', { tsconfig: '<rootDir>/tsconfig.spec.json' }],
   },
   moduleNameMapper: { '^(\\.{1,2}/.*)\\.js$': '$1' }, // strip .js from relative specifiers
+  reporters: ['default', require.resolve('./tools/scripts/jest-totals-reporter.cjs')],
   testTimeout: 120000,
 };
