@@ -26,8 +26,8 @@ function descrOf(data: NpyArray['data']): string {
   return '<i4';
 }
 
-/** Encodes an array as `.npy` bytes. */
-export function encodeNpy(array: NpyArray): Buffer {
+/** The `.npy` header and the data bytes (not copied), to write without concatenating. */
+export function npyChunks(array: NpyArray): [Buffer, Uint8Array] {
   const { data, shape } = array;
   if (!shape.every((d) => Number.isInteger(d) && d >= 0)) {
     throw new ShapeError('shape', 'non-negative integers', JSON.stringify(shape), 'encodeNpy');
@@ -46,7 +46,12 @@ export function encodeNpy(array: NpyArray): Buffer {
   prefix[6] = 1; // version 1.0
   prefix[7] = 0;
   prefix.writeUInt16LE(header.length, 8);
-  return Buffer.concat([prefix, Buffer.from(header, 'latin1'), Buffer.from(data.buffer, data.byteOffset, data.byteLength)]);
+  return [Buffer.concat([prefix, Buffer.from(header, 'latin1')]), new Uint8Array(data.buffer, data.byteOffset, data.byteLength)];
+}
+
+/** Encodes an array as `.npy` bytes. */
+export function encodeNpy(array: NpyArray): Buffer {
+  return Buffer.concat(npyChunks(array));
 }
 
 /** Decodes `.npy` bytes (`<f4`, `<f8` or `<i4`, C order). `name` is used in error messages. */
@@ -90,7 +95,7 @@ export function decodeNpy(bytes: Buffer, name = '.npy data'): NpyArray {
  * @example writeNpy('items.npy', { data: embeddings, shape: [n, 64] });
  */
 export function writeNpy(path: string, array: NpyArray): void {
-  writeFileAtomic(path, encodeNpy(array));
+  writeFileAtomic(path, npyChunks(array));
 }
 
 /** Reads a `.npy` file. @throws CorruptFileError, ValueError (unsupported dtype) */

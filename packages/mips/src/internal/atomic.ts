@@ -11,15 +11,15 @@ function tempSibling(path: string, tag: string): string {
   return join(dirname(path), `.${basename(path)}.${tag}-${process.pid}-${randomBytes(4).toString('hex')}`);
 }
 
-/** Writes bytes to `path` through a temporary file and a rename. */
-export function writeFileAtomic(path: string, bytes: Uint8Array | string): void {
+/** Writes bytes (or chunks of bytes, in order) to `path` through a temporary file and a rename. */
+export function writeFileAtomic(path: string, bytes: Uint8Array | string | readonly Uint8Array[]): void {
   mkdirSync(dirname(path), { recursive: true });
   const tmp = tempSibling(path, 'tmp');
   try {
     const fd = openSync(tmp, 'w');
     try {
-      const buf = typeof bytes === 'string' ? Buffer.from(bytes) : bytes;
-      for (let off = 0; off < buf.length; ) off += writeSync(fd, buf, off);
+      const chunks = typeof bytes === 'string' ? [Buffer.from(bytes)] : Array.isArray(bytes) ? bytes : [bytes as Uint8Array];
+      for (const buf of chunks) for (let off = 0; off < buf.length; ) off += writeSync(fd, buf, off);
       fsyncSync(fd);
     } finally {
       closeSync(fd);

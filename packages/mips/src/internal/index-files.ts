@@ -14,8 +14,8 @@ import { createHash } from 'node:crypto';
 import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CorruptFileError, MismatchError } from '../errors.js';
-import { decodeNpy, encodeNpy } from '../npy.js';
-import { writeDirAtomic } from './atomic.js';
+import { decodeNpy, npyChunks } from '../npy.js';
+import { writeDirAtomic, writeFileAtomic } from './atomic.js';
 import type { IdKind, ItemId } from './id-map.js';
 import type { VectorStore } from './vector-store.js';
 
@@ -49,12 +49,14 @@ export async function writeIndexDir(
   const live = store.live();
   await writeDirAtomic(dir, (tmp) => {
     const files: IndexManifest['files'] = {};
-    const put = (name: string, bytes: Uint8Array) => {
-      writeFileSync(join(tmp, name), bytes);
-      files[name] = { bytes: bytes.length, sha256: sha256(bytes) };
+    const put = (name: string, chunks: Uint8Array[]) => {
+      writeFileAtomic(join(tmp, name), chunks);
+      const hash = createHash('sha256');
+      chunks.forEach((c) => hash.update(c));
+      files[name] = { bytes: chunks.reduce((a, c) => a + c.length, 0), sha256: hash.digest('hex') };
     };
-    put('vectors.npy', encodeNpy({ data: live.data, shape: [live.ids.length, store.dim] }));
-    put('ids.json', Buffer.from(JSON.stringify({ ids: live.ids, slots: live.slots })));
+    put('vectors.npy', npyChunks({ data: live.data, shape: [live.ids.length, store.dim] }));
+    put('ids.json', [Buffer.from(JSON.stringify({ ids: live.ids, slots: live.slots }))]);
     for (const name of extra?.(tmp) ?? []) {
       const bytes = readFileSync(join(tmp, name));
       files[name] = { bytes: bytes.length, sha256: sha256(bytes) };

@@ -137,9 +137,14 @@ export function shardWorkerMain(): void {
           let thr = scores[last] as number;
           let thrKey = keys[last] as number;
           const ro = r * n;
-          for (let j = 0; j < n; j++) {
-            const x = v[ro + j] as number;
-            if (x < thr) continue;
+          const end = ro + n;
+          for (let i = ro; ; i++) {
+            // skip scores below the current k-th, four at a time (most of the work, ~0.8 ns each)
+            while (i + 4 <= end && (v[i] as number) < thr && (v[i + 1] as number) < thr && (v[i + 2] as number) < thr && (v[i + 3] as number) < thr) i += 4;
+            while (i < end && (v[i] as number) < thr) i++;
+            if (i >= end) break;
+            const x = v[i] as number;
+            const j = i - ro;
             const key = blk.keys[j] as number;
             if (x === thr && key >= thrKey) continue;
             if (blk.dead[j] === 1) continue;
