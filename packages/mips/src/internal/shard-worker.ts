@@ -100,12 +100,16 @@ export function shardWorkerMain(): void {
 
   function setBlock(msg: Extract<ShardRequest, { op: 'setBlock' }>): void {
     const n = msg.keys.length;
-    const tr = new Float32Array(dim * n);
+    blocks.get(msg.block)?.t.dispose();
+    // transpose straight into the tensor's storage (no intermediate copy: at 1M items these add
+    // up to the corpus size); written before its first matMul, so XNNPACK packs the final values
+    const t = tf.zeros([dim, n], 'float32') as import('@tensorflow/tfjs-core').Tensor2D;
+    const tr = heapView ? heapView(t) : new Float32Array(dim * n);
     for (let j = 0; j < n; j++) {
       for (let d = 0; d < dim; d++) tr[d * n + j] = msg.rows[j * dim + d] as number;
     }
-    blocks.get(msg.block)?.t.dispose();
-    blocks.set(msg.block, { start: msg.start, n, t: tf.tensor2d(tr, [dim, n]), keys: msg.keys, dead: msg.dead });
+    const block = heapView ? t : (t.dispose(), tf.tensor2d(tr, [dim, n]));
+    blocks.set(msg.block, { start: msg.start, n, t: block, keys: msg.keys, dead: msg.dead });
   }
 
   function search(msg: Extract<ShardRequest, { op: 'search' }>): ShardResponse {

@@ -1,0 +1,101 @@
+import * as tf from './tf.js';
+import { ConfigError, initBackend, describeBackend, stopGradient } from '../index.js';
+import { selfTestPatch, type KernelPatch } from './kernel-patches.js';
+
+function jsMatMulT(a: number[][], b: number[][]): number[][] {
+  // a [m,k] x b^T where b is [n,k]
+  return a.map((row) => b.map((col) => row.reduce((s, x, i) => s + x * (col[i] as number), 0)));
+}
+
+describe('initBackend', () => {
+  const lines: string[] = [];
+  afterAll(() => initBackend({ backend: 'wasm', log: false }));
+
+  it('picks wasm here (tfjs-node cannot install), with every patch active, and says so in one line', async () => {
+    const info = await initBackend({ backend: undefined, log: (l) => lines.push(l) });
+    expect(tf.getBackend()).toBe(info.name);
+    expect(info.name).toBe(process.env['TT_BACKEND'] || 'wasm');
+    if (info.name === 'wasm') {
+      expect(info.skipped[0]).toMatch(/^tensorflow: /);
+      expect([...info.patches].sort()).toEqual(['BatchMatMul@wasm', 'GatherV2@wasm', 'UnsortedSegmentSum@wasm', '_FusedMatMul@wasm']);
+      expect(info.disabledPatches).toEqual([]);
+    }
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toBe(describeBackend(info));
+    expect(lines[0]).toMatch(/^\[tt\] backend: \w+ \| patches: /);
+  });
+
+  it('returns the same promise when called again with the same choice', async () => {
+    const a = initBackend({ log: false });
+    expect(initBackend({ log: false })).toBe(a);
+    await a;
+  });
+
+  it('honours TT_BACKEND and rejects an unknown one', async () => {
+    const saved = process.env['TT_BACKEND'];
+    try {
+      process.env['TT_BACKEND'] = 'cpu';
+      const info = await initBackend({ log: false });
+      expect(info.name).toBe('cpu');
+      expect(info.patches).toEqual(['UnsortedSegmentSum@cpu']);
+      process.env['TT_BACKEND'] = 'gpu-please';
+      await expect(initBackend({ log: false })).rejects.toBeInstanceOf(ConfigError);
+    } finally {
+      if (saved === undefined) delete process.env['TT_BACKEND'];
+      else process.env['TT_BACKEND'] = saved;
+    }
+  });
+
+  it.each(['wasm', 'cpu'] as const)('patched %s computes transposed products, gathers and their gradients correctly', async (name) => {
+    await initBackend({ backend: name, log: false });
+    const a = [[1, 2, 3], [4, 5, 6]];
+    const b = [[1, 0, 1], [2, 1, 0], [0, 0, 1], [1, 1, 1]];
+    const got = tf.tidy(() => tf.matMul(tf.tensor2d(a), tf.tensor2d(b), false, true).arraySync());
+    expect(got).toEqual(jsMatMulT(a, b));
+    // the embedding gradient: stock tf.gather's gradient is UnsortedSegmentSum (missing on stock wasm)
+    const table = tf.variable(tf.tensor2d([[1, 1], [2, 2], [3, 3]]));
+    const ids = tf.tensor1d([2, 0, 2], 'int32');
+    const g = tf.grad((t: tf.Tensor) => tf.sum(tf.gather(t, ids)))(table);
+    expect(g.arraySync()).toEqual([[1, 1], [0, 0], [2, 2]]);
+    tf.dispose([table, ids, g]);
+  });
+
+  it('a patch that disagrees with the reference fails its self-test', async () => {
+    await initBackend({ backend: 'wasm', log: false });
+    const wrong: KernelPatch = (() => {
+      const orig = tf.getKernel('GatherV2', 'wasm');
+      return {
+        name: 'GatherV2@wasm',
+        backend: 'wasm',
+        apply() {
+          tf.unregisterKernel('GatherV2', 'wasm');
+          tf.registerKernel({ ...orig, kernelFunc: (args) => orig.kernelFunc({ ...args, inputs: { ...args.inputs, indices: args.inputs['indices']! }, attrs: { ...args.attrs, axis: 1 } }) });
+        },
+        revert() {
+          tf.unregisterKernel('GatherV2', 'wasm');
+          tf.registerKernel(orig);
+        },
+      };
+    })();
+    wrong.apply();
+    try {
+      expect(selfTestPatch(wrong)).toBe(false);
+    } finally {
+      wrong.revert();
+    }
+  });
+});
+
+describe('stopGradient', () => {
+  it('passes values and blocks the gradient: d/dx [x * sg(x)] = x', async () => {
+    await initBackend({ backend: 'wasm', log: false });
+    const x = tf.tensor1d([1, -2, 3]);
+    const g = tf.grad((v: tf.Tensor) => tf.sum(tf.mul(v, stopGradient(v))))(x);
+    expect(Array.from(g.dataSync())).toEqual([1, -2, 3]);
+    const before = tf.memory().numTensors;
+    const y = stopGradient(x);
+    expect(tf.memory().numTensors).toBe(before + 1);
+    expect(Array.from(y.dataSync())).toEqual([1, -2, 3]);
+    tf.dispose([x, g, y]);
+  });
+});

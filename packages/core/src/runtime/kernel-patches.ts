@@ -1,0 +1,213 @@
+/**
+ * Kernel patches for the tfjs wasm and cpu backends (RUNTIME.md sections 1-2 and 7).
+ *
+ * - `UnsortedSegmentSum` (wasm: missing; cpu: one tensor op per segment, ~24 s per embedding
+ *   gradient): a typed-array kernel, so the stock `tf.gather` gradient works and is fast.
+ * - wasm `BatchMatMul` / `_FusedMatMul`: XNNPACK runs only untransposed batch-1 products and
+ *   every gradient product is transposed; transposing first keeps them on the fast path (~10x).
+ * - wasm `GatherV2`: row copies on heap views instead of the generic kernel (~28x).
+ *
+ * Each patch is an override registered with `tf.registerKernel` that falls back to the original
+ * kernel for cases it does not handle, and each is checked by a self-test against values computed
+ * in plain JavaScript; a patch that disagrees is removed again (the original kernel restored).
+ */
+import * as tf from './tf.js';
+
+type KernelFunc = tf.KernelConfig['kernelFunc'];
+type KernelArgs = Parameters<KernelFunc>[0];
+type Info = tf.TensorInfo;
+
+/** The parts of the wasm backend's internals the patches use (tfjs-backend-wasm 4.22). */
+interface WasmBackendInternals {
+  wasm: { HEAPU8: Uint8Array };
+  dataIdMap: { get(id: object): { memoryOffset: number } | undefined };
+  makeOutput(shape: number[], dtype: tf.DataType): Info;
+  disposeData(id: object): boolean;
+}
+
+/** A kernel override and how to undo it. */
+export interface KernelPatch {
+  readonly name: string;
+  readonly backend: string;
+  apply(): void;
+  revert(): void;
+}
+
+function override(kernelName: string, backend: string, make: (orig: tf.KernelConfig | undefined) => KernelFunc): KernelPatch {
+  let original: tf.KernelConfig | undefined;
+  return {
+    name: `${kernelName}@${backend}`,
+    backend,
+    apply() {
+      original = tf.getKernel(kernelName, backend);
+      if (original) tf.unregisterKernel(kernelName, backend);
+      tf.registerKernel({ kernelName, backendName: backend, setupFunc: original?.setupFunc, kernelFunc: make(original) });
+    },
+    revert() {
+      tf.unregisterKernel(kernelName, backend);
+      if (original) tf.registerKernel(original);
+    },
+  };
+}
+
+const product = (xs: readonly number[]) => xs.reduce((a, b) => a * b, 1);
+
+/** Typed-array UnsortedSegmentSum: sums rows of x into numSegments rows by segment id. */
+export function unsortedSegmentSumPatch(backend: string): KernelPatch {
+  return override('UnsortedSegmentSum', backend, () => (args: KernelArgs) => {
+    const { x, segmentIds } = args.inputs as { x: Info; segmentIds: Info };
+    const numSegments = (args.attrs as { numSegments: number }).numSegments;
+    const be = args.backend as unknown as { readSync(id: object): ArrayLike<number>; write(values: Float32Array | Int32Array, shape: number[], dtype: tf.DataType): object };
+    const xv = be.readSync(x.dataId);
+    const ids = be.readSync(segmentIds.dataId);
+    const inner = product(x.shape.slice(segmentIds.shape.length));
+    const outShape = [numSegments, ...x.shape.slice(segmentIds.shape.length)];
+    const out = x.dtype === 'int32' ? new Int32Array(numSegments * inner) : new Float32Array(numSegments * inner);
+    for (let r = 0; r < ids.length; r++) {
+      const s = ids[r] as number;
+      if (s < 0 || s >= numSegments) continue; // as the reference kernel: out-of-range ids are dropped
+      const o = s * inner;
+      const i = r * inner;
+      for (let k = 0; k < inner; k++) out[o + k] = (out[o + k] as number) + (xv[i + k] as number);
+    }
+    return { dataId: be.write(out, outShape, x.dtype), shape: outShape, dtype: x.dtype };
+  });
+}
+
+/** wasm matmul: transpose explicitly, then call the untransposed (XNNPACK) kernel. */
+export function wasmMatMulPatches(): KernelPatch[] {
+  return ['BatchMatMul', '_FusedMatMul'].map((kernelName) =>
+    override(kernelName, 'wasm', (orig) => {
+      if (!orig) throw new Error(`${kernelName} is not registered for wasm`);
+      const transpose = tf.getKernel('Transpose', 'wasm')!.kernelFunc;
+      return (args: KernelArgs) => {
+        const inputs = args.inputs as { a: Info; b: Info };
+        const attrs = args.attrs as { transposeA: boolean; transposeB: boolean };
+        const { a, b } = inputs;
+        const batchOne = product(a.shape.slice(0, -2)) === 1 && product(b.shape.slice(0, -2)) === 1;
+        if ((!attrs.transposeA && !attrs.transposeB) || !batchOne) return orig.kernelFunc(args);
+        const be = args.backend as unknown as WasmBackendInternals;
+        const swapLast = (rank: number) => [...Array(rank - 2).keys(), rank - 1, rank - 2];
+        const temps: Info[] = [];
+        const flip = (t: Info) => {
+          const r = transpose({ inputs: { x: t }, backend: args.backend, attrs: { perm: swapLast(t.shape.length) } }) as Info;
+          temps.push(r);
+          return r;
+        };
+        const a2 = attrs.transposeA ? flip(a) : a;
+        const b2 = attrs.transposeB ? flip(b) : b;
+        const out = orig.kernelFunc({
+          ...args,
+          inputs: { ...args.inputs, a: a2, b: b2 },
+          attrs: { ...args.attrs, transposeA: false, transposeB: false },
+        });
+        temps.forEach((t) => be.disposeData(t.dataId));
+        return out;
+      };
+    }),
+  );
+}
+
+/** wasm GatherV2 for the embedding case (axis 0, float32 2-D table); other cases fall back. */
+export function wasmGatherPatch(): KernelPatch {
+  return override('GatherV2', 'wasm', (orig) => {
+    if (!orig) throw new Error('GatherV2 is not registered for wasm');
+    return (args: KernelArgs) => {
+      const { x, indices } = args.inputs as { x: Info; indices: Info };
+      const attrs = args.attrs as { axis: number; batchDims?: number };
+      const axis = attrs.axis < 0 ? attrs.axis + x.shape.length : attrs.axis;
+      if (axis !== 0 || (attrs.batchDims ?? 0) !== 0 || x.dtype !== 'float32' || x.shape.length !== 2) {
+        return orig.kernelFunc(args);
+      }
+      const be = args.backend as unknown as WasmBackendInternals;
+      const [rows, dim] = x.shape as [number, number];
+      const count = product(indices.shape);
+      const out = be.makeOutput([...indices.shape, dim], 'float32'); // allocate first: the heap may grow
+      const heap = be.wasm.HEAPU8.buffer; // then take views
+      const src = new Float32Array(heap, be.dataIdMap.get(x.dataId)!.memoryOffset, rows * dim);
+      const io = be.dataIdMap.get(indices.dataId)!.memoryOffset;
+      const idx = indices.dtype === 'int32' ? new Int32Array(heap, io, count) : new Float32Array(heap, io, count);
+      const dst = new Float32Array(heap, be.dataIdMap.get(out.dataId)!.memoryOffset, count * dim);
+      for (let r = 0; r < count; r++) {
+        const i = idx[r] as number;
+        if (i < 0 || i >= rows) dst.fill(0, r * dim, (r + 1) * dim);
+        else dst.set(src.subarray(i * dim, (i + 1) * dim), r * dim);
+      }
+      return out;
+    };
+  });
+}
+
+// ---- self-tests: each patched op against values computed in plain JavaScript
+
+function seeded(n: number, seed: number): Float32Array {
+  let s = seed >>> 0;
+  return Float32Array.from({ length: n }, () => {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    return s / 2 ** 32 - 0.5;
+  });
+}
+
+function jsMatMul(a: Float32Array, b: Float32Array, m: number, k: number, n: number, ta: boolean, tb: boolean): Float32Array {
+  const out = new Float32Array(m * n);
+  for (let i = 0; i < m; i++)
+    for (let j = 0; j < n; j++) {
+      let s = 0;
+      for (let p = 0; p < k; p++) s += (a[ta ? p * m + i : i * k + p] as number) * (b[tb ? j * k + p : p * n + j] as number);
+      out[i * n + j] = s;
+    }
+  return out;
+}
+
+function close(actual: ArrayLike<number>, expected: ArrayLike<number>, tol = 1e-4): boolean {
+  if (actual.length !== expected.length) return false;
+  for (let i = 0; i < actual.length; i++) if (!(Math.abs((actual[i] as number) - (expected[i] as number)) <= tol)) return false;
+  return true;
+}
+
+/** Runs the check of one patch on the current backend; true when it agrees with the reference. */
+export function selfTestPatch(patch: KernelPatch): boolean {
+  try {
+    return tf.tidy(() => {
+      const kernel = patch.name.split('@')[0];
+      if (kernel === 'UnsortedSegmentSum') {
+        const x = seeded(12, 1);
+        const ids = [2, 0, 2, 5];
+        const want = new Float32Array(4 * 3);
+        ids.forEach((s, r) => {
+          if (s < 4) for (let k = 0; k < 3; k++) want[s * 3 + k]! += x[r * 3 + k]!;
+        });
+        const got = tf.unsortedSegmentSum(tf.tensor2d(x, [4, 3]), tf.tensor1d(ids, 'int32'), 4).dataSync();
+        return close(got, want, 1e-6);
+      }
+      if (kernel === 'GatherV2') {
+        const table = seeded(6 * 4, 2);
+        const ids = [5, 0, 3, 3, 1, 0];
+        const got = tf.gather(tf.tensor2d(table, [6, 4]), tf.tensor2d(ids, [2, 3], 'int32')).dataSync();
+        const want = Float32Array.from(ids.flatMap((i) => Array.from(table.subarray(i * 4, i * 4 + 4))));
+        return close(got, want, 0);
+      }
+      // BatchMatMul / _FusedMatMul: every transpose combination, with bias + relu for the fused one
+      const [m, k, n] = [5, 7, 3];
+      const a = seeded(m * k, 3);
+      const b = seeded(k * n, 4);
+      const bias = seeded(n, 5);
+      for (const ta of [false, true])
+        for (const tb of [false, true]) {
+          const at = tf.tensor2d(a, ta ? [k, m] : [m, k]);
+          const bt = tf.tensor2d(b, tb ? [n, k] : [k, n]);
+          const ref = jsMatMul(a, b, m, k, n, ta, tb);
+          if (kernel === 'BatchMatMul') {
+            if (!close(tf.matMul(at, bt, ta, tb).dataSync(), ref)) return false;
+          } else {
+            const want = ref.map((v, i) => Math.max(0, v + (bias[i % n] as number)));
+            const got = tf.fused.matMul({ a: at, b: bt, transposeA: ta, transposeB: tb, bias: tf.tensor1d(bias), activation: 'relu' });
+            if (!close(got.dataSync(), want)) return false;
+          }
+        }
+      return true;
+    });
+  } catch {
+    return false;
+  }
+}
