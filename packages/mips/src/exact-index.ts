@@ -116,7 +116,9 @@ export class ExactIndex implements MipsIndex {
       pool.workers.map((w) =>
         w.request({
           op: 'search',
-          queries: req.data,
+          // a compact copy: posting a view would clone its whole underlying buffer (the caller's
+          // queries may be a subarray of something much larger)
+          queries: req.data.slice(),
           k,
           excludeOffsets: req.maxExcluded > 0 ? req.excludeOffsets : undefined,
           excludeSlots: req.maxExcluded > 0 ? req.excludeSlots : undefined,
@@ -237,7 +239,7 @@ export class ExactIndex implements MipsIndex {
     // slots never go above highWater (removed slots are recycled), so a dirty block is never empty
     const end = Math.min(start + blockSize, this.store.highWater);
     const n = end - start;
-    const rows = this.store.vectors.slice(start * dim, end * dim);
+    const rows = this.store.vectors.subarray(start * dim, end * dim); // shared, not copied
     const dead = new Uint8Array(n);
     const keys = new Float64Array(n);
     for (let j = 0; j < n; j++) {
@@ -246,7 +248,6 @@ export class ExactIndex implements MipsIndex {
       else dead[j] = 1;
     }
     return worker.request({ op: 'setBlock', block: b, start, rows, keys, dead }, [
-      rows.buffer as ArrayBuffer,
       keys.buffer as ArrayBuffer,
       dead.buffer as ArrayBuffer,
     ]);

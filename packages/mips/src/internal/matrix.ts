@@ -11,8 +11,9 @@ import { ShapeError, ValueError } from '../errors.js';
 export type VectorsInput = Float32Array | Float64Array | ReadonlyArray<ArrayLike<number>>;
 
 /**
- * Copies `input` into a new row-major Float32Array of `rows x dim`, checking the shape and that
- * every value is finite. `expectedRows` (when given) must match.
+ * Returns `input` as a row-major Float32Array of `rows x dim` (the input itself when it already
+ * is one: callers copy what they keep), checking the shape and that every value is finite.
+ * `expectedRows` (when given) must match.
  */
 export function toMatrix(
   input: VectorsInput,
@@ -28,7 +29,7 @@ export function toMatrix(
       throw new ShapeError(field, `a flat array of rows x ${dim} values`, `${input.length} values`, context);
     }
     rows = input.length / dim;
-    data = Float32Array.from(input);
+    data = input instanceof Float32Array ? input : Float32Array.from(input);
   } else if (Array.isArray(input)) {
     rows = input.length;
     data = new Float32Array(rows * dim);

@@ -10,7 +10,7 @@ import { toMatrix, type VectorsInput } from './matrix.js';
 export class VectorStore {
   readonly dim: number;
   readonly ids: IdMap;
-  /** row-major `[capacity, dim]` */
+  /** row-major `[capacity, dim]`, on a SharedArrayBuffer */
   vectors: Float32Array;
   /** 1 for a live slot */
   alive: Uint8Array;
@@ -190,7 +190,8 @@ export class VectorStore {
     if (minSlots <= cap) return;
     // exact fit for the first (bulk) add, then doubling for appends
     const next = cap === 0 ? minSlots : Math.max(minSlots, cap * 2);
-    const vectors = new Float32Array(next * this.dim);
+    // shared memory: exact-search workers read their blocks from it without copies
+    const vectors = new Float32Array(new SharedArrayBuffer(next * this.dim * Float32Array.BYTES_PER_ELEMENT));
     vectors.set(this.vectors.subarray(0, this.highWater * this.dim));
     const alive = new Uint8Array(next);
     alive.set(this.alive.subarray(0, this.highWater));
