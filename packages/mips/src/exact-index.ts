@@ -110,15 +110,16 @@ export class ExactIndex implements MipsIndex {
 
   async search(queries: VectorsInput, k: number, options: SearchOptions = {}): Promise<SearchResult[]> {
     const req = this.store.prepareSearch(queries, k, options);
+    // a compact copy: posting a view would clone its whole underlying buffer (the caller's
+    // queries may be a subarray of something much larger)
+    const queryRows = req.data.slice();
     const pool = await this.startPool();
     await this.sync(pool);
     const replies = await Promise.all(
       pool.workers.map((w) =>
         w.request({
           op: 'search',
-          // a compact copy: posting a view would clone its whole underlying buffer (the caller's
-          // queries may be a subarray of something much larger)
-          queries: req.data.slice(),
+          queries: queryRows,
           k,
           excludeOffsets: req.maxExcluded > 0 ? req.excludeOffsets : undefined,
           excludeSlots: req.maxExcluded > 0 ? req.excludeSlots : undefined,
