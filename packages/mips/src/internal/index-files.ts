@@ -34,7 +34,16 @@ export interface IndexManifest {
   readonly files: Record<string, { bytes: number; sha256: string }>;
 }
 
-const sha256 = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
+/** Byte count and SHA-256 of bytes given in one or more chunks (hashed in order, never joined). */
+function fileEntry(...chunks: Uint8Array[]): { bytes: number; sha256: string } {
+  const hash = createHash('sha256');
+  let bytes = 0;
+  for (const c of chunks) {
+    hash.update(c);
+    bytes += c.length;
+  }
+  return { bytes, sha256: hash.digest('hex') };
+}
 
 /**
  * Writes the common files plus whatever `extra` writes into the temporary directory (it returns
@@ -51,15 +60,12 @@ export async function writeIndexDir(
     const files: IndexManifest['files'] = {};
     const put = (name: string, chunks: Uint8Array[]) => {
       writeFileAtomic(join(tmp, name), chunks);
-      const hash = createHash('sha256');
-      chunks.forEach((c) => hash.update(c));
-      files[name] = { bytes: chunks.reduce((a, c) => a + c.length, 0), sha256: hash.digest('hex') };
+      files[name] = fileEntry(...chunks);
     };
     put('vectors.npy', npyChunks({ data: live.data, shape: [live.ids.length, store.dim] }));
     put('ids.json', [Buffer.from(JSON.stringify({ ids: live.ids, slots: live.slots }))]);
     for (const name of extra?.(tmp) ?? []) {
-      const bytes = readFileSync(join(tmp, name));
-      files[name] = { bytes: bytes.length, sha256: sha256(bytes) };
+      files[name] = fileEntry(readFileSync(join(tmp, name)));
     }
     const manifest: IndexManifest = {
       format: INDEX_FORMAT,
@@ -87,7 +93,7 @@ function readChecked(dir: string, name: string, entry: { bytes: number; sha256: 
   if (bytes.length !== entry.bytes) {
     throw new CorruptFileError(path, `expected ${entry.bytes} bytes, found ${bytes.length} (truncated or replaced)`);
   }
-  if (sha256(bytes) !== entry.sha256) throw new CorruptFileError(path, 'checksum mismatch (file altered or damaged)');
+  if (fileEntry(bytes).sha256 !== entry.sha256) throw new CorruptFileError(path, 'checksum mismatch (file altered or damaged)');
   return bytes;
 }
 
