@@ -23,4 +23,4 @@ export { loadIndex } from './load-index.js';
 export { readNpy, writeNpy, encodeNpy, decodeNpy, type NpyArray } from './npy.js';
 export { syntheticEmbeddings, mulberry32, type SyntheticEmbeddingsOptions } from './synthetic.js';
 export { writeFileAtomic, writeDirAtomic } from './internal/atomic.js';
-export type { IndexManifest } from './internal/index-files.js';
+export { fileDigest, type IndexManifest } from './internal/index-files.js';

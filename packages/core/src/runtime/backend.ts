@@ -89,7 +89,9 @@ async function select(options: InitBackendOptions): Promise<BackendInfo> {
   if (chosen === undefined) {
     throw new ConfigError('backend', `no tfjs backend could start (${skipped.join('; ')})`);
   }
-  tf.env().set('IS_TEST', true); // no "running in Node.js" banner; our own line says what runs
+  // no "running in Node.js" banner (our own line says what runs); PROD, not IS_TEST, which also
+  // turns on tfjs's per-kernel leak checks (false alarms on fused matMul gradients)
+  tf.env().set('PROD', true);
   const patches: string[] = [];
   const disabledPatches: string[] = [];
   for (const patch of patchesFor(chosen)) {

@@ -35,7 +35,7 @@ export interface IndexManifest {
 }
 
 /** Byte count and SHA-256 of bytes given in one or more chunks (hashed in order, never joined). */
-function fileEntry(...chunks: Uint8Array[]): { bytes: number; sha256: string } {
+export function fileDigest(...chunks: Uint8Array[]): { bytes: number; sha256: string } {
   const hash = createHash('sha256');
   let bytes = 0;
   for (const c of chunks) {
@@ -60,12 +60,12 @@ export async function writeIndexDir(
     const files: IndexManifest['files'] = {};
     const put = (name: string, chunks: Uint8Array[]) => {
       writeFileAtomic(join(tmp, name), chunks);
-      files[name] = fileEntry(...chunks);
+      files[name] = fileDigest(...chunks);
     };
     put('vectors.npy', npyChunks({ data: live.data, shape: [live.ids.length, store.dim] }));
     put('ids.json', [Buffer.from(JSON.stringify({ ids: live.ids, slots: live.slots }))]);
     for (const name of extra?.(tmp) ?? []) {
-      files[name] = fileEntry(readFileSync(join(tmp, name)));
+      files[name] = fileDigest(readFileSync(join(tmp, name)));
     }
     const manifest: IndexManifest = {
       format: INDEX_FORMAT,
@@ -93,7 +93,7 @@ function readChecked(dir: string, name: string, entry: { bytes: number; sha256: 
   if (bytes.length !== entry.bytes) {
     throw new CorruptFileError(path, `expected ${entry.bytes} bytes, found ${bytes.length} (truncated or replaced)`);
   }
-  if (fileEntry(bytes).sha256 !== entry.sha256) throw new CorruptFileError(path, 'checksum mismatch (file altered or damaged)');
+  if (fileDigest(bytes).sha256 !== entry.sha256) throw new CorruptFileError(path, 'checksum mismatch (file altered or damaged)');
   return bytes;
 }
 

@@ -72,7 +72,7 @@ export function shardWorkerMain(): void {
   async function init(): Promise<string> {
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     require(data.tfjsWasmPath);
-    tf.env().set('IS_TEST', true); // silences the "running in Node.js" banner
+    tf.env().set('PROD', true); // silences the "running in Node.js" banner (IS_TEST would add leak checks)
     let ok = false;
     try {
       ok = await tf.setBackend('wasm');

@@ -1,0 +1,94 @@
+/**
+ * A model is configuration: this JSON object, stored in every checkpoint, rebuilds it.
+ */
+import { ConfigError } from '../errors.js';
+import type { DatasetSchema } from '../data/types.js';
+
+/** A stage plugged into the model, by its definition's name, with its options. */
+export interface StageConfig {
+  readonly name: string;
+  readonly options?: Readonly<Record<string, unknown>>;
+}
+
+export interface TwoTowerConfig {
+  readonly format: 'tt.two-tower/1';
+  readonly schema: DatasetSchema;
+  /** DU = DI: id embeddings and the retrieval space */
+  readonly dim: number;
+  /** hidden width of the feature MLPs */
+  readonly hidden: number;
+  /** user/item table rows (default: the vocabulary); larger ids are hashed into the table */
+  readonly userRows: number;
+  readonly itemRows: number;
+  /** L2-normalise q and v, so scores are cosines divided by `temperature` */
+  readonly normalize: boolean;
+  readonly temperature: number;
+  /** subtract log Q(j) (streaming item-frequency estimate, Yi et al. 2019) from each logit */
+  readonly logQ: boolean;
+  /** learning rate of the frequency estimator's moving average */
+  readonly logQAlpha: number;
+  /** mask other rows' copies of a row's own positive item (-1e9) */
+  readonly removeAccidentalHits: boolean;
+  /** extra uniform catalogue items per batch as negatives (mixed negatives, Yang et al. 2020) */
+  readonly mixedNegatives: number;
+  /** `w [T]` of `nuv = labels . w` */
+  readonly valueWeights: readonly number[];
+  readonly seed: number;
+  readonly stages: readonly StageConfig[];
+}
+
+/** What a caller may set; everything else gets the defaults below. */
+export type TwoTowerOptions = Partial<Omit<TwoTowerConfig, 'format' | 'schema'>>;
+
+export const MODEL_DEFAULTS = {
+  dim: 64,
+  hidden: 256,
+  normalize: true,
+  temperature: 0.05,
+  logQ: true,
+  logQAlpha: 0.05,
+  removeAccidentalHits: true,
+  mixedNegatives: 0,
+  seed: 0,
+} as const;
+
+function positiveInt(field: string, x: unknown): number {
+  if (typeof x !== 'number' || !Number.isInteger(x) || x < 1) throw new ConfigError(field, `must be a positive integer, got ${JSON.stringify(x)}`);
+  return x;
+}
+
+/** Fills defaults and checks every field. */
+export function resolveConfig(schema: DatasetSchema, options: TwoTowerOptions = {}): TwoTowerConfig {
+  const valueWeights = options.valueWeights ?? schema.tasks.map(() => 1);
+  if (valueWeights.length !== schema.tasks.length) {
+    throw new ConfigError('valueWeights', `needs one weight per task (${schema.tasks.join(', ')}), got ${valueWeights.length}`);
+  }
+  if (valueWeights.some((w) => !Number.isFinite(w) || w < 0)) throw new ConfigError('valueWeights', `must be finite and >= 0, got [${valueWeights.join(', ')}]`);
+  const temperature = options.temperature ?? MODEL_DEFAULTS.temperature;
+  if (!(temperature > 0) || !Number.isFinite(temperature)) throw new ConfigError('temperature', `must be > 0, got ${temperature}`);
+  const logQAlpha = options.logQAlpha ?? MODEL_DEFAULTS.logQAlpha;
+  if (!(logQAlpha > 0 && logQAlpha <= 1)) throw new ConfigError('logQAlpha', `must be in (0, 1], got ${logQAlpha}`);
+  const mixedNegatives = options.mixedNegatives ?? MODEL_DEFAULTS.mixedNegatives;
+  if (!Number.isInteger(mixedNegatives) || mixedNegatives < 0) throw new ConfigError('mixedNegatives', `must be an integer >= 0, got ${mixedNegatives}`);
+  const stages = options.stages ?? [];
+  for (const [i, s] of stages.entries()) {
+    if (!s || typeof s.name !== 'string' || !s.name) throw new ConfigError(`stages[${i}].name`, 'must be a non-empty string');
+  }
+  return {
+    format: 'tt.two-tower/1',
+    schema,
+    dim: positiveInt('dim', options.dim ?? MODEL_DEFAULTS.dim),
+    hidden: positiveInt('hidden', options.hidden ?? MODEL_DEFAULTS.hidden),
+    userRows: positiveInt('userRows', options.userRows ?? schema.numUsers),
+    itemRows: positiveInt('itemRows', options.itemRows ?? schema.numItems),
+    normalize: options.normalize ?? MODEL_DEFAULTS.normalize,
+    temperature,
+    logQ: options.logQ ?? MODEL_DEFAULTS.logQ,
+    logQAlpha,
+    removeAccidentalHits: options.removeAccidentalHits ?? MODEL_DEFAULTS.removeAccidentalHits,
+    mixedNegatives,
+    valueWeights: [...valueWeights],
+    seed: options.seed ?? MODEL_DEFAULTS.seed,
+    stages: stages.map((s) => ({ name: s.name, options: { ...(s.options ?? {}) } })),
+  };
+}

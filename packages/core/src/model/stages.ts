@@ -1,0 +1,134 @@
+/**
+ * Extension points of {@link TwoTowerModel} (ARCHITECTURE.md "Composition, not a class ladder").
+ * A stage package exports a {@link StageDefinition}; the model config names the stages it uses,
+ * and the model asks each definition to create its parts over the shared parameter store.
+ * Every hook runs inside the training step's `tf.tidy`: return tensors, don't keep them.
+ */
+import type * as tf from '../runtime/tf.js';
+import type { Batch } from '../data/types.js';
+import type { Embedding } from '../nn/embedding.js';
+import type { Rng } from '../nn/init.js';
+import type { ParameterStore } from '../nn/params.js';
+import type { TwoTowerConfig } from './config.js';
+
+/** The user side of a request or of a training batch: what the user tower reads. */
+export interface UserInput {
+  readonly size: number;
+  /** `[n]` user indices */
+  readonly user: Int32Array;
+  /** `[n * IU]` */
+  readonly userFeatures: Float32Array;
+  /** `[n * H]` earlier positive item indices, newest first, -1 = padding */
+  readonly history?: Int32Array;
+  readonly historyLength: number;
+}
+
+/** A training batch as tensors, plus the batch itself for id-level work. */
+export interface BatchTensors {
+  readonly batch: Batch;
+  /** `[B, T]` */
+  readonly labels: tf.Tensor2D;
+  /** `[B]` int32, when the schema has positions */
+  readonly position?: tf.Tensor1D;
+  /** `[B, T]`, when the schema has ranker scores */
+  readonly rankerScores?: tf.Tensor2D;
+}
+
+/** What every stage can reach when it is created. */
+export interface StageContext {
+  readonly config: TwoTowerConfig;
+  readonly params: ParameterStore;
+  /** the item-id table (shared by the item tower and, e.g., history encoders) */
+  readonly itemEmbedding: Embedding;
+  readonly userEmbedding: Embedding;
+  /** seeded; forked per stage */
+  readonly rng: Rng;
+}
+
+/** Adds columns to the user tower input (e.g. an encoded history). */
+export interface UserInputEncoder {
+  /** columns added */
+  readonly dim: number;
+  /** `[n, dim]` */
+  encode(input: UserInput, training: boolean): tf.Tensor2D;
+}
+
+/** Rewrites the example weights (e.g. debiasing), optionally with an auxiliary loss. */
+export interface ExampleWeighting {
+  weigh(args: {
+    /** `[B]` the weights so far (starts as nuv = labels . w) */
+    readonly weights: tf.Tensor1D;
+    /** `[B]` nuv itself */
+    readonly nuv: tf.Tensor1D;
+    /** `[B, DI]` query embeddings (before normalisation) */
+    readonly q: tf.Tensor2D;
+    readonly batch: BatchTensors;
+  }): { weights: tf.Tensor1D; loss?: tf.Scalar };
+}
+
+/** Arguments of auxiliary heads and batch losses. */
+export interface LossArgs {
+  /** `[B, user tower input width]` */
+  readonly userInput: tf.Tensor2D;
+  /** `[B, DI]` query and item embeddings as the retrieval space sees them */
+  readonly q: tf.Tensor2D;
+  readonly v: tf.Tensor2D;
+  /** `[B, B (+ mixed negatives)]` logits of the in-batch softmax (after temperature, logQ, masks) */
+  readonly logits: tf.Tensor2D;
+  /** `[B]` final example weights (stopped gradient) */
+  readonly weights: tf.Tensor1D;
+  readonly batch: BatchTensors;
+}
+
+/** A training-only head (light ranker, distillation): returns its loss. */
+export interface AuxiliaryHead {
+  loss(args: LossArgs): tf.Scalar;
+}
+
+/** A loss over the whole batch (e.g. aligning the softmax with a reward model). */
+export interface BatchLoss {
+  loss(args: LossArgs): tf.Scalar;
+}
+
+/** Candidates of one request, from MIPS. */
+export interface Candidates {
+  /** item indices, best first */
+  readonly items: Int32Array;
+  readonly scores: Float32Array;
+  /** `[n, DI]` row-major */
+  readonly vectors: Float32Array;
+}
+
+/** Re-orders MIPS candidates at serving time (e.g. a light ranker). */
+export interface ReRanker {
+  rerank(args: {
+    readonly users: UserInput;
+    /** `[n, user tower input width]` */
+    readonly userInput: tf.Tensor2D;
+    readonly q: tf.Tensor2D;
+    readonly candidates: readonly Candidates[];
+    readonly k: number;
+  }): Array<{ items: Int32Array; scores: Float32Array }>;
+}
+
+/** The parts one stage contributes; any subset. */
+export interface Stage {
+  readonly name: string;
+  readonly userInput?: UserInputEncoder;
+  readonly weighting?: ExampleWeighting;
+  readonly auxiliaryHead?: AuxiliaryHead;
+  readonly batchLoss?: BatchLoss;
+  readonly reranker?: ReRanker;
+  /** how many MIPS candidates the re-ranker wants per request (default: k) */
+  readonly candidatesToRerank?: number;
+}
+
+/** What a stage package exports. */
+export interface StageDefinition {
+  readonly name: string;
+  /**
+   * Creates the stage's parameters (under `stages.<name>.` in `ctx.params`) and hooks.
+   * @throws ConfigError for invalid options
+   */
+  create(options: Readonly<Record<string, unknown>>, ctx: StageContext): Stage;
+}

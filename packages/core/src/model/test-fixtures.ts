@@ -1,0 +1,50 @@
+/**
+ * A tiny seeded world for unit tests (not exported from the package).
+ */
+import { Rng } from '../nn/init.js';
+import type { Batch, DatasetSchema } from '../data/types.js';
+import type { ModelData } from './two-tower.js';
+
+export function tinySchema(over: Partial<DatasetSchema> = {}): DatasetSchema {
+  return {
+    numUsers: 50, numItems: 40, tasks: ['click', 'like'], userFeatureDim: 3, itemFeatureDim: 2,
+    numPositions: 0, hasRankerScores: false, labelMax: [1, 1], ...over,
+  };
+}
+
+export function tinyData(schema: DatasetSchema, seed = 1): ModelData {
+  const rng = new Rng(seed);
+  const fill = (n: number) => Float32Array.from({ length: n }, () => rng.normal());
+  return {
+    userIds: Array.from({ length: schema.numUsers }, (_, i) => i + 1),
+    itemIds: Array.from({ length: schema.numItems }, (_, i) => `item-${i}`),
+    userFeatures: fill(schema.numUsers * schema.userFeatureDim),
+    itemFeatures: fill(schema.numItems * schema.itemFeatureDim),
+  };
+}
+
+/** A batch whose rows like items with index = user index mod 7 (something to learn). */
+export function tinyBatch(schema: DatasetSchema, data: ModelData, size: number, seed: number): Batch {
+  const rng = new Rng(seed);
+  const T = schema.tasks.length;
+  const user = new Int32Array(size);
+  const item = new Int32Array(size);
+  const labels = new Float32Array(size * T);
+  for (let i = 0; i < size; i++) {
+    user[i] = rng.int(schema.numUsers);
+    const liked = rng.uniform() < 0.6;
+    item[i] = liked ? (user[i]! * 7) % schema.numItems : rng.int(schema.numItems);
+    labels[i * T] = liked ? 1 : 0;
+    if (T > 1) labels[i * T + 1] = liked && rng.uniform() < 0.5 ? 1 : 0;
+  }
+  const gather = (table: Float32Array, idx: Int32Array, d: number) => {
+    const out = new Float32Array(idx.length * d);
+    idx.forEach((r, i) => out.set(table.subarray(r * d, r * d + d), i * d));
+    return out;
+  };
+  return {
+    size, user, item, labels, historyLength: 0,
+    userFeatures: gather(data.userFeatures, user, schema.userFeatureDim),
+    itemFeatures: gather(data.itemFeatures, item, schema.itemFeatureDim),
+  };
+}

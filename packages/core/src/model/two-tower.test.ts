@@ -1,0 +1,109 @@
+import * as tf from '../runtime/tf.js';
+import { initBackend, type BackendName } from '../runtime/backend.js';
+import { ConfigError } from '../errors.js';
+import { DenseAdam, SparseRowOptimizer } from '../train/optimizers.js';
+import { resolveConfig } from './config.js';
+import { TwoTowerModel } from './two-tower.js';
+import { tinyBatch, tinyData, tinySchema } from './test-fixtures.js';
+
+/** A few manual training steps (the Trainer's step without its validation). */
+function losses(backendSteps: number, options = {}): number[] {
+  const schema = tinySchema();
+  const data = tinyData(schema);
+  const model = TwoTowerModel.create(resolveConfig(schema, { dim: 8, hidden: 16, seed: 3, ...options }), data);
+  const adam = new DenseAdam();
+  const sparse = model.embeddings().map((e) => new SparseRowOptimizer(e, 'adam'));
+  const out: number[] = [];
+  for (let s = 0; s < backendSteps; s++) {
+    const batch = tinyBatch(schema, data, 32, 100 + s);
+    model.observeBatch(batch);
+    for (const e of model.embeddings()) e.grads.recording = true;
+    const vars = [...model.denseVariables(), ...model.embeddings().map((e) => e.anchor)];
+    const { value, grads } = tf.variableGrads(() => model.loss(batch).total, vars);
+    for (const e of model.embeddings()) e.grads.recording = false;
+    out.push(value.dataSync()[0]!);
+    value.dispose();
+    const dense = new Map(model.denseVariables().map((v) => [v, grads[v.name]!]));
+    adam.apply(dense, 1e-2);
+    for (const g of Object.values(grads)) g.dispose();
+    for (const o of sparse) o.apply(1e-2);
+  }
+  adam.dispose();
+  model.dispose();
+  return out;
+}
+
+async function on<T>(backend: BackendName, f: () => T): Promise<T> {
+  await initBackend({ backend, log: false });
+  return f();
+}
+
+describe('TwoTowerModel', () => {
+  afterAll(async () => {
+    await initBackend({ log: false });
+  });
+
+  it('gives the same losses on cpu and wasm (1e-5) for a seeded run, and learns', async () => {
+    const cpu = await on('cpu', () => losses(12));
+    const wasm = await on('wasm', () => losses(12));
+    for (let i = 0; i < cpu.length; i++) expect(Math.abs(cpu[i]! - wasm[i]!)).toBeLessThan(1e-5 * Math.max(1, Math.abs(cpu[i]!)));
+    expect(cpu[cpu.length - 1]!).toBeLessThan(cpu[0]!);
+  });
+
+  it('keeps tf.memory().numTensors constant across steps', async () => {
+    await initBackend({ backend: 'wasm', log: false });
+    losses(1); // warm kernels
+    const before = tf.memory().numTensors;
+    losses(3);
+    expect(tf.memory().numTensors).toBe(before);
+  });
+
+  it('adds no softmax term for a batch without any positive value', async () => {
+    await initBackend({ backend: 'cpu', log: false });
+    const schema = tinySchema();
+    const data = tinyData(schema);
+    const model = TwoTowerModel.create(resolveConfig(schema, { dim: 8, hidden: 16 }), data);
+    const b = tinyBatch(schema, data, 16, 5);
+    const zero = { ...b, labels: new Float32Array(b.labels.length) };
+    tf.tidy(() => {
+      const { total, terms } = model.loss(zero);
+      expect(terms.has('softmax')).toBe(false);
+      expect(total.dataSync()[0]).toBe(0);
+      expect(model.loss(b).terms.has('softmax')).toBe(true);
+    });
+    model.dispose();
+  });
+
+  it('masks accidental hits: rows that all share one item have nothing to contrast', async () => {
+    await initBackend({ backend: 'cpu', log: false });
+    const schema = tinySchema();
+    const data = tinyData(schema);
+    const model = TwoTowerModel.create(resolveConfig(schema, { dim: 8, hidden: 16, logQ: false }), data);
+    const b = tinyBatch(schema, data, 8, 6);
+    const same = { ...b, item: new Int32Array(8).fill(3), itemFeatures: new Float32Array(16).fill(0.5), labels: new Float32Array(16).fill(1) };
+    const loss = tf.tidy(() => model.loss(same).total.dataSync()[0]!);
+    expect(loss).toBeCloseTo(0, 5);
+    const unmasked = TwoTowerModel.create(resolveConfig(schema, { dim: 8, hidden: 16, logQ: false, removeAccidentalHits: false }), data);
+    expect(tf.tidy(() => unmasked.loss(same).total.dataSync()[0]!)).toBeCloseTo(Math.log(8), 4);
+    model.dispose();
+    unmasked.dispose();
+  });
+
+  it('hashes ids beyond a table into it, and trains with mixed negatives', async () => {
+    await initBackend({ backend: 'wasm', log: false });
+    const l = losses(6, { itemRows: 16, userRows: 8, mixedNegatives: 10 });
+    expect(l.every(Number.isFinite)).toBe(true);
+    const schema = tinySchema();
+    const model = TwoTowerModel.create(resolveConfig(schema, { dim: 4, hidden: 4, itemRows: 16 }), tinyData(schema));
+    const rows = model.itemEmbedding.rowIndices([0, 15, 16, 39, -1]);
+    expect([rows[0], rows[1], rows[4]]).toEqual([0, 15, -1]);
+    expect(rows[2]).toBeGreaterThanOrEqual(0);
+    expect(rows[3]).toBeLessThan(16);
+    model.dispose();
+  });
+
+  it('names a stage it has no definition for', () => {
+    const schema = tinySchema();
+    expect(() => TwoTowerModel.create(resolveConfig(schema, { stages: [{ name: 'debias' }] }), tinyData(schema))).toThrow(ConfigError);
+  });
+});

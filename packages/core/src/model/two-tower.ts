@@ -1,0 +1,303 @@
+/**
+ * The two-tower model of MODEL.md section 1, built from the extension points in `stages.ts`.
+ *
+ * user tower: concat(E_user[u], MLP_u(userFeatures), ...encoders) -> Linear -> q [B, DI]
+ * item tower: concat(E_item[i], MLP_i(itemFeatures))              -> Linear -> v [B, DI]
+ * loss: weighted in-batch softmax over S = q v^T / temperature - log Q(j), other rows' copies of
+ * the positive masked, optional uniform extra negatives; weights nuv = labels . w, clamped at
+ * 1e-6 and divided by the batch max; a batch without any positive value adds no softmax term.
+ */
+import * as tf from '../runtime/tf.js';
+import { stopGradient } from '../runtime/stop-gradient.js';
+import { ConfigError, ShapeError } from '../errors.js';
+import type { Batch, ItemId } from '../data/types.js';
+import { Dense, Mlp } from '../nn/dense.js';
+import type { Embedding } from '../nn/embedding.js';
+import { Rng } from '../nn/init.js';
+import { ParameterStore } from '../nn/params.js';
+import type { TwoTowerConfig } from './config.js';
+import { FrequencyEstimator } from './frequency.js';
+import type { BatchTensors, Stage, StageDefinition, UserInput } from './stages.js';
+
+/** The catalogue a model serves: vocabularies and the per-entity feature tables. */
+export interface ModelData {
+  readonly userIds: readonly ItemId[];
+  readonly itemIds: readonly ItemId[];
+  /** `[numUsers * IU]` */
+  readonly userFeatures: Float32Array;
+  /** `[numItems * II]` */
+  readonly itemFeatures: Float32Array;
+}
+
+/** One step's loss: the total and its named terms (scalars inside the caller's tidy). */
+export interface LossTerms {
+  readonly total: tf.Scalar;
+  readonly terms: ReadonlyMap<string, tf.Scalar>;
+}
+
+const MASK = -1e9; // finite: -Infinity turns a fully masked row into NaN
+
+function l2Normalize(x: tf.Tensor2D): tf.Tensor2D {
+  return tf.mul(x, tf.rsqrt(tf.add(tf.sum(tf.square(x), 1, true), 1e-12))) as tf.Tensor2D;
+}
+
+export class TwoTowerModel {
+  readonly params: ParameterStore;
+  readonly stages: readonly Stage[];
+  readonly userEmbedding: Embedding;
+  readonly itemEmbedding: Embedding;
+  private readonly userMlp: Mlp | undefined;
+  private readonly itemMlp: Mlp | undefined;
+  private readonly userProjection: Dense;
+  private readonly itemProjection: Dense;
+  private readonly frequency: FrequencyEstimator;
+  private readonly negativeRng: Rng;
+  private readonly itemIndexById = new Map<ItemId, number>();
+  private readonly userIndexById = new Map<ItemId, number>();
+
+  private constructor(readonly config: TwoTowerConfig, readonly data: ModelData, definitions: readonly StageDefinition[]) {
+    const { schema, dim, hidden } = config;
+    checkData(config, data);
+    const rng = new Rng(config.seed);
+    this.params = new ParameterStore(rng.fork(1));
+    this.negativeRng = rng.fork(2);
+    this.userEmbedding = this.params.addEmbedding('user.embedding', config.userRows, dim);
+    this.itemEmbedding = this.params.addEmbedding('item.embedding', config.itemRows, dim);
+    this.userMlp = schema.userFeatureDim > 0 ? new Mlp(this.params, 'user.mlp', [schema.userFeatureDim, hidden, dim]) : undefined;
+    this.itemMlp = schema.itemFeatureDim > 0 ? new Mlp(this.params, 'item.mlp', [schema.itemFeatureDim, hidden, dim]) : undefined;
+
+    const stages: Stage[] = [];
+    for (const [i, sc] of config.stages.entries()) {
+      const def = definitions.find((d) => d.name === sc.name);
+      if (!def) {
+        throw new ConfigError(`stages[${i}]`, `uses stage "${sc.name}"; pass its definition (from its package) when creating or loading the model`);
+      }
+      stages.push(def.create(sc.options ?? {}, {
+        config, params: this.params, itemEmbedding: this.itemEmbedding, userEmbedding: this.userEmbedding, rng: rng.fork(100 + i),
+      }));
+    }
+    this.stages = stages;
+    const extra = stages.reduce((n, s) => n + (s.userInput?.dim ?? 0), 0);
+    const userIn = dim + (this.userMlp ? dim : 0) + extra;
+    this.userProjection = new Dense(this.params, 'user.projection', userIn, dim);
+    this.itemProjection = new Dense(this.params, 'item.projection', dim + (this.itemMlp ? dim : 0), dim);
+    this.frequency = new FrequencyEstimator(Math.min(config.itemRows, 1 << 22), config.logQAlpha, 100);
+    data.itemIds.forEach((id, i) => this.itemIndexById.set(id, i));
+    data.userIds.forEach((id, i) => this.userIndexById.set(id, i));
+  }
+
+  /**
+   * Builds a model for `config` over `data`, with the stage definitions its config names.
+   * @throws ConfigError when a named stage has no definition; ShapeError for feature tables
+   */
+  static create(config: TwoTowerConfig, data: ModelData, definitions: readonly StageDefinition[] = []): TwoTowerModel {
+    return new TwoTowerModel(config, data, definitions);
+  }
+
+  /** Dense variables, for the dense optimizer. */
+  denseVariables(): tf.Variable[] {
+    return [...this.params.dense.values()];
+  }
+
+  embeddings(): Embedding[] {
+    return [...this.params.embeddings.values()];
+  }
+
+  /** The user index of a vocabulary id, or undefined. */
+  userIndex(id: ItemId): number | undefined {
+    return this.userIndexById.get(id) ?? (typeof id === 'string' && /^-?\d+$/.test(id) ? this.userIndexById.get(Number(id)) : undefined);
+  }
+
+  itemIndex(id: ItemId): number | undefined {
+    return this.itemIndexById.get(id);
+  }
+
+  /** The user side of `users` from the stored feature table (no history). */
+  userInputOf(users: Int32Array, history?: Int32Array, historyLength = 0): UserInput {
+    const iu = this.config.schema.userFeatureDim;
+    const userFeatures = new Float32Array(users.length * iu);
+    for (let r = 0; r < users.length; r++) userFeatures.set(this.data.userFeatures.subarray(users[r]! * iu, users[r]! * iu + iu), r * iu);
+    return { size: users.length, user: users, userFeatures, history, historyLength };
+  }
+
+  /** `[n, user tower input width]`: id embedding, feature MLP, encoder columns. */
+  userTowerInput(input: UserInput, training = false): tf.Tensor2D {
+    const parts: tf.Tensor2D[] = [this.userEmbedding.lookup(input.user) as tf.Tensor2D];
+    if (this.userMlp) parts.push(this.userMlp.apply(tf.tensor2d(input.userFeatures, [input.size, this.config.schema.userFeatureDim])));
+    for (const s of this.stages) if (s.userInput) parts.push(s.userInput.encode(input, training));
+    return parts.length === 1 ? parts[0]! : tf.concat(parts, 1);
+  }
+
+  /** Query embeddings `[n, DI]` of a user tower input (normalised when configured). */
+  queryFromInput(x: tf.Tensor2D): tf.Tensor2D {
+    const q = this.userProjection.apply(x);
+    return this.config.normalize ? l2Normalize(q) : q;
+  }
+
+  /** Query embeddings `[n, DI]` in the retrieval space. */
+  queryEmbeddings(input: UserInput): tf.Tensor2D {
+    return tf.tidy(() => this.queryFromInput(this.userTowerInput(input, false)));
+  }
+
+  /** Item embeddings `[n, DI]` in the retrieval space, features from `features` or the table. */
+  itemEmbeddings(items: Int32Array, features?: Float32Array): tf.Tensor2D {
+    return tf.tidy(() => {
+      const v = this.itemProjection.apply(this.itemTowerInput(items, features ?? this.itemFeaturesOf(items)));
+      return this.config.normalize ? l2Normalize(v) : v;
+    });
+  }
+
+  /** Item embeddings of the whole catalogue, in chunks (bounded memory), as one Float32Array. */
+  catalogueEmbeddings(chunk = 8192): Float32Array {
+    const n = this.data.itemIds.length;
+    const out = new Float32Array(n * this.config.dim);
+    for (let start = 0; start < n; start += chunk) {
+      const items = new Int32Array(Math.min(chunk, n - start)).map((_, i) => start + i);
+      const v = this.itemEmbeddings(items);
+      out.set(v.dataSync(), start * this.config.dim);
+      v.dispose();
+    }
+    return out;
+  }
+
+  /**
+   * The training loss of one (validated) batch. Call inside `tf.tidy` / a gradient function.
+   */
+  loss(batch: Batch): LossTerms {
+    const { config } = this;
+    const B = batch.size;
+    const T = config.schema.tasks.length;
+    const tensors: BatchTensors = {
+      batch,
+      labels: tf.tensor2d(batch.labels, [B, T]),
+      position: batch.position ? tf.tensor1d(batch.position, 'int32') : undefined,
+      rankerScores: batch.rankerScores ? tf.tensor2d(batch.rankerScores, [B, T]) : undefined,
+    };
+    const x = this.userTowerInput(batch, true);
+    const qRaw = this.userProjection.apply(x);
+    const vRaw = this.itemProjection.apply(this.itemTowerInput(batch.item, batch.itemFeatures));
+    const q = config.normalize ? l2Normalize(qRaw) : qRaw;
+    const v = config.normalize ? l2Normalize(vRaw) : vRaw;
+
+    // candidates: the batch's items, then optional uniform extra negatives
+    const M = config.mixedNegatives;
+    const candItems = new Int32Array(B + M);
+    candItems.set(batch.item);
+    for (let j = 0; j < M; j++) candItems[B + j] = this.negativeRng.int(config.schema.numItems);
+    let candidates = v;
+    if (M > 0) {
+      const extra = candItems.subarray(B);
+      const vExtraRaw = this.itemProjection.apply(this.itemTowerInput(extra, this.itemFeaturesOf(extra)));
+      candidates = tf.concat([v, config.normalize ? l2Normalize(vExtraRaw) : vExtraRaw], 0);
+    }
+    const { bias, diagonal } = this.logitBias(batch.item, candItems);
+    const invT = 1 / config.temperature;
+    const logits = tf.add(tf.mul(tf.matMul(q, candidates, false, true), invT), tf.tensor2d(bias, [B, B + M])) as tf.Tensor2D;
+    const positive = tf.add(tf.mul(tf.sum(tf.mul(q, v), 1), invT), tf.tensor1d(diagonal)) as tf.Tensor1D;
+    const crossEntropy = tf.sub(tf.logSumExp(logits, 1), positive);
+
+    // nuv = labels . w, clamped and scaled by the batch max (constants of the loss)
+    const w = config.valueWeights;
+    const nuvValues = new Float32Array(B);
+    let maxNuv = 0;
+    for (let i = 0; i < B; i++) {
+      let s = 0;
+      for (let t = 0; t < T; t++) s += batch.labels[i * T + t]! * w[t]!;
+      nuvValues[i] = s;
+      if (s > maxNuv) maxNuv = s;
+    }
+    for (let i = 0; i < B; i++) nuvValues[i] = Math.max(nuvValues[i]!, 1e-6) / Math.max(maxNuv, 1e-6);
+    const nuv = tf.tensor1d(nuvValues);
+    const terms = new Map<string, tf.Scalar>();
+    let weights: tf.Tensor1D = nuv;
+    for (const s of this.stages) {
+      if (!s.weighting) continue;
+      const out = s.weighting.weigh({ weights, nuv, q: qRaw, batch: tensors });
+      weights = out.weights;
+      if (out.loss) terms.set(`${s.name}.weighting`, out.loss);
+    }
+    weights = stopGradient(weights);
+    // a batch with no positive value has nothing to learn from the softmax (MODEL.md correction)
+    if (maxNuv > 0) terms.set('softmax', tf.div(tf.sum(tf.mul(crossEntropy, weights)), B) as tf.Scalar);
+    const lossArgs = { userInput: x, q, v, logits, weights, batch: tensors };
+    for (const s of this.stages) {
+      if (s.auxiliaryHead) terms.set(`${s.name}.head`, s.auxiliaryHead.loss(lossArgs));
+      if (s.batchLoss) terms.set(`${s.name}.batch`, s.batchLoss.loss(lossArgs));
+    }
+    const all = [...terms.values()];
+    const total = (all.length === 0 ? tf.scalar(0) : all.length === 1 ? all[0]! : tf.addN(all)) as tf.Scalar;
+    return { total, terms };
+  }
+
+  /** Records a training batch's items in the logQ frequency estimate (once per step). */
+  observeBatch(batch: Batch): void {
+    if (this.config.logQ) this.frequency.observe(batch.item);
+  }
+
+  dispose(): void {
+    this.params.dispose();
+  }
+
+  private itemTowerInput(items: Int32Array, features: Float32Array): tf.Tensor2D {
+    const e = this.itemEmbedding.lookup(items) as tf.Tensor2D;
+    if (!this.itemMlp) return e;
+    return tf.concat([e, this.itemMlp.apply(tf.tensor2d(features, [items.length, this.config.schema.itemFeatureDim]))], 1);
+  }
+
+  private itemFeaturesOf(items: Int32Array): Float32Array {
+    const ii = this.config.schema.itemFeatureDim;
+    const out = new Float32Array(items.length * ii);
+    if (ii === 0) return out;
+    for (let r = 0; r < items.length; r++) out.set(this.data.itemFeatures.subarray(items[r]! * ii, items[r]! * ii + ii), r * ii);
+    return out;
+  }
+
+  /** Additive logit terms: -log Q(j) per candidate, and -1e9 on accidental hits. */
+  private logitBias(rowItems: Int32Array, candItems: Int32Array): { bias: Float32Array; diagonal: Float32Array } {
+    const B = rowItems.length;
+    const C = candItems.length;
+    const { logQ, removeAccidentalHits, schema, mixedNegatives } = this.config;
+    const colBias = new Float32Array(C);
+    if (logQ) {
+      for (let j = 0; j < B; j++) colBias[j] = -this.frequency.logProbability(candItems[j]!);
+      const uniform = -Math.log(mixedNegatives / schema.numItems);
+      for (let j = B; j < C; j++) colBias[j] = uniform;
+    }
+    const bias = new Float32Array(B * C);
+    const diagonal = new Float32Array(B);
+    for (let i = 0; i < B; i++) {
+      bias.set(colBias, i * C);
+      diagonal[i] = colBias[i]!;
+    }
+    if (removeAccidentalHits) {
+      // rows sharing a positive item: bucket by item, mask the other members' columns
+      const rowsOf = new Map<number, number[]>();
+      for (let i = 0; i < B; i++) {
+        const list = rowsOf.get(rowItems[i]!);
+        if (list) list.push(i);
+        else rowsOf.set(rowItems[i]!, [i]);
+      }
+      for (const rows of rowsOf.values()) {
+        if (rows.length < 2) continue;
+        for (const i of rows) for (const j of rows) if (i !== j) bias[i * C + j] = MASK;
+      }
+      for (let j = B; j < C; j++) {
+        const rows = rowsOf.get(candItems[j]!);
+        if (rows) for (const i of rows) bias[i * C + j] = MASK;
+      }
+    }
+    return { bias, diagonal };
+  }
+}
+
+function checkData(config: TwoTowerConfig, data: ModelData): void {
+  const { schema } = config;
+  if (data.userIds.length !== schema.numUsers) throw new ShapeError('data.userIds', `${schema.numUsers} ids (schema.numUsers)`, `${data.userIds.length}`);
+  if (data.itemIds.length !== schema.numItems) throw new ShapeError('data.itemIds', `${schema.numItems} ids (schema.numItems)`, `${data.itemIds.length}`);
+  if (data.userFeatures.length !== schema.numUsers * schema.userFeatureDim) {
+    throw new ShapeError('data.userFeatures', `[${schema.numUsers} * ${schema.userFeatureDim}] floats`, `${data.userFeatures.length}`);
+  }
+  if (data.itemFeatures.length !== schema.numItems * schema.itemFeatureDim) {
+    throw new ShapeError('data.itemFeatures', `[${schema.numItems} * ${schema.itemFeatureDim}] floats`, `${data.itemFeatures.length}`);
+  }
+}

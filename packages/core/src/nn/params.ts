@@ -1,0 +1,83 @@
+/**
+ * The named parameters of a model: dense variables (trained by a dense optimizer) and embedding
+ * tables (trained row-sparsely). Names are the model's own (`user.mlp.0.w`); tfjs variable names
+ * are left unique per process, so several models can live side by side.
+ */
+import * as tf from '../runtime/tf.js';
+import { ConfigError, ShapeError } from '../errors.js';
+import { Embedding, variableOf } from './embedding.js';
+import { normalValues, type Rng } from './init.js';
+
+/** A named tensor's values, as stored in checkpoints. */
+export interface NamedValues {
+  readonly shape: readonly number[];
+  readonly values: Float32Array;
+}
+
+export class ParameterStore {
+  readonly dense = new Map<string, tf.Variable>();
+  readonly embeddings = new Map<string, Embedding>();
+
+  constructor(readonly rng: Rng) {}
+
+  addDense(name: string, shape: readonly number[], values: Float32Array): tf.Variable {
+    this.assertNew(name);
+    const v = variableOf(tf.tensor(values, shape as number[], 'float32'), true);
+    this.dense.set(name, v);
+    return v;
+  }
+
+  /** A `[rows, dim]` table initialised N(0, std^2). */
+  addEmbedding(name: string, rows: number, dim: number, std = 0.05): Embedding {
+    this.assertNew(name);
+    const e = new Embedding(name, rows, dim, normalValues(this.rng, rows * dim, std));
+    this.embeddings.set(name, e);
+    return e;
+  }
+
+  /** Every parameter by name (tables included), for saving. Reads values synchronously. */
+  snapshot(): Map<string, NamedValues> {
+    const out = new Map<string, NamedValues>();
+    const put = (name: string, t: tf.Tensor) => out.set(name, { shape: t.shape, values: t.dataSync() as Float32Array });
+    for (const [name, v] of this.dense) put(name, v);
+    for (const [name, e] of this.embeddings) put(name, e.table);
+    return out;
+  }
+
+  /**
+   * Overwrites every parameter from `values` (names and shapes must match exactly).
+   * @throws MismatchError-like ShapeError / ConfigError naming the parameter
+   */
+  restore(values: ReadonlyMap<string, NamedValues>, source: string): void {
+    const expected = new Set([...this.dense.keys(), ...this.embeddings.keys()]);
+    for (const name of values.keys()) {
+      if (!expected.has(name)) throw new ConfigError(source, `has parameter "${name}" that this model does not`);
+    }
+    const assign = (name: string, v: tf.Variable) => {
+      const src = values.get(name);
+      if (!src) throw new ConfigError(source, `lacks parameter "${name}"`);
+      if (src.shape.join() !== v.shape.join()) throw new ShapeError(`${source}: ${name}`, `[${v.shape.join(', ')}]`, `[${src.shape.join(', ')}]`);
+      tf.tidy(() => v.assign(tf.tensor(src.values.slice(), v.shape, 'float32')));
+    };
+    for (const [name, v] of this.dense) assign(name, v);
+    for (const [name, e] of this.embeddings) assign(name, e.table);
+  }
+
+  get size(): number {
+    let n = 0;
+    for (const v of this.dense.values()) n += v.size;
+    for (const e of this.embeddings.values()) n += e.table.size;
+    return n;
+  }
+
+  dispose(): void {
+    for (const v of this.dense.values()) v.dispose();
+    for (const e of this.embeddings.values()) e.dispose();
+    this.dense.clear();
+    this.embeddings.clear();
+  }
+
+  private assertNew(name: string): void {
+    if (this.dense.has(name) || this.embeddings.has(name)) throw new ConfigError(name, 'a parameter of this name already exists');
+  }
+}

@@ -1,0 +1,210 @@
+/**
+ * The training loop: epochs over a {@link BatchSource}, one gradient step per batch (dense Adam
+ * for the towers, row-sparse updates for the id tables), a learning-rate schedule, validation
+ * after each epoch with early stopping, and progress reporting.
+ */
+import * as tf from '../runtime/tf.js';
+import { ConfigError, EmptyError, ValueError } from '../errors.js';
+import { validateBatch } from '../data/validate.js';
+import type { Batch, BatchSource } from '../data/types.js';
+import type { TwoTowerModel } from '../model/two-tower.js';
+import type { NamedValues } from '../nn/params.js';
+import { DenseAdam, SparseRowOptimizer, type SparseOptimizerKind } from './optimizers.js';
+import { createProgress, type ProgressMode } from './progress.js';
+import { learningRateAt, type ScheduleConfig } from './schedule.js';
+
+export interface TrainerOptions {
+  readonly epochs: number;
+  /** dense Adam learning rate (default 3e-3) */
+  readonly learningRate?: number;
+  /** learning rate of the id tables (default: learningRate) */
+  readonly sparseLearningRate?: number;
+  /** row-sparse optimizer of the id tables (default 'adam': lazy Adam) */
+  readonly sparseOptimizer?: SparseOptimizerKind;
+  readonly schedule?: ScheduleConfig;
+  /** metrics after each epoch, e.g. recall on a validation split */
+  readonly validate?: (epoch: number) => Promise<Record<string, number>>;
+  /** stop when `monitor` (higher is better) has not improved for `patience` epochs */
+  readonly earlyStopping?: { readonly monitor: string; readonly patience: number; readonly minDelta?: number; readonly restoreBest?: boolean };
+  readonly progress?: ProgressMode;
+  /** where progress lines go (default stderr) */
+  readonly log?: (line: string) => void;
+  /** check every batch against the schema (default true; costs ~0.1 ms per batch) */
+  readonly validateBatches?: boolean;
+  /** stop after this many steps in total (benchmarks) */
+  readonly maxSteps?: number;
+}
+
+export interface EpochRecord {
+  readonly epoch: number;
+  readonly loss: number;
+  readonly terms: Record<string, number>;
+  readonly examples: number;
+  readonly seconds: number;
+  readonly metrics?: Record<string, number>;
+}
+
+export interface TrainResult {
+  readonly epochs: number;
+  readonly steps: number;
+  readonly examples: number;
+  /** training examples per second, validation excluded */
+  readonly examplesPerSec: number;
+  readonly history: readonly EpochRecord[];
+  /** epoch (0-based) whose weights the model holds at the end */
+  readonly bestEpoch: number;
+  readonly stoppedEarly: boolean;
+}
+
+export class Trainer {
+  private readonly dense = new DenseAdam();
+  private readonly sparse: SparseRowOptimizer[];
+  private readonly learningRate: number;
+  private readonly sparseLearningRate: number;
+  private steps = 0;
+
+  constructor(readonly model: TwoTowerModel, readonly options: TrainerOptions) {
+    if (!Number.isInteger(options.epochs) || options.epochs < 1) throw new ConfigError('epochs', `must be a positive integer, got ${options.epochs}`);
+    this.learningRate = options.learningRate ?? 3e-3;
+    if (!(this.learningRate > 0)) throw new ConfigError('learningRate', `must be > 0, got ${this.learningRate}`);
+    this.sparseLearningRate = options.sparseLearningRate ?? this.learningRate;
+    this.sparse = model.embeddings().map((e) => new SparseRowOptimizer(e, options.sparseOptimizer ?? 'adam'));
+  }
+
+  /**
+   * One gradient step on `batch` at `lrScale` x the base learning rates.
+   * @returns the loss and its terms
+   * @throws the batch validation errors (nothing is updated then); ValueError when the loss is NaN
+   */
+  step(batch: Batch, lrScale = 1): { loss: number; terms: Record<string, number> } {
+    if (this.options.validateBatches ?? true) validateBatch(batch, this.model.config.schema);
+    const embeddings = this.model.embeddings();
+    const variables = [...this.model.denseVariables(), ...embeddings.map((e) => e.anchor)];
+    const dense = new Set(this.model.denseVariables());
+    const kept: Array<[string, tf.Scalar]> = [];
+    this.model.observeBatch(batch);
+    for (const e of embeddings) e.grads.recording = true;
+    let result: { value: tf.Scalar; grads: tf.NamedTensorMap };
+    try {
+      result = tf.variableGrads(() => {
+        const { total, terms } = this.model.loss(batch);
+        for (const [name, t] of terms) kept.push([name, tf.keep(t)]);
+        return total;
+      }, variables);
+    } catch (e) {
+      for (const emb of embeddings) emb.grads.clear();
+      throw e;
+    } finally {
+      for (const emb of embeddings) emb.grads.recording = false;
+    }
+    const loss = result.value.dataSync()[0]!;
+    const terms: Record<string, number> = {};
+    for (const [name, t] of kept) {
+      terms[name] = t.dataSync()[0]!;
+      t.dispose();
+    }
+    result.value.dispose();
+    const byName = new Map(variables.map((v) => [v.name, v]));
+    const denseGrads = new Map<tf.Variable, tf.Tensor>();
+    for (const [name, g] of Object.entries(result.grads)) {
+      const v = byName.get(name);
+      if (v && dense.has(v)) denseGrads.set(v, g);
+    }
+    if (!Number.isFinite(loss)) {
+      for (const g of Object.values(result.grads)) g.dispose();
+      for (const emb of embeddings) emb.grads.clear();
+      throw new ValueError('loss', `is ${loss} at step ${this.steps}: lower the learning rate or check the inputs for extreme values`);
+    }
+    this.dense.apply(denseGrads, this.learningRate * lrScale);
+    for (const g of Object.values(result.grads)) g.dispose();
+    for (const s of this.sparse) s.apply(this.sparseLearningRate * lrScale);
+    this.steps++;
+    return { loss, terms };
+  }
+
+  /** Trains for the configured epochs (or until early stopping). */
+  async fit(source: BatchSource): Promise<TrainResult> {
+    const { options } = this;
+    const progress = createProgress(options.progress ?? 'auto', options.log);
+    const schedule = options.schedule ?? { kind: 'constant' };
+    const rowsPerEpoch = source.rowsPerEpoch;
+    const history: EpochRecord[] = [];
+    let trainSeconds = 0;
+    let examples = 0;
+    let best = -Infinity;
+    let bestEpoch = -1;
+    let bestWeights: Map<string, NamedValues> | undefined;
+    let stale = 0;
+    let stoppedEarly = false;
+    // steps per epoch for the schedule: counted after the first epoch, estimated before it
+    let stepsPerEpoch: number | undefined;
+    let estimatedSteps = 1;
+    try {
+      for (let epoch = 0; epoch < options.epochs; epoch++) {
+        const t0 = performance.now();
+        let rows = 0;
+        let lossSum = 0;
+        let batches = 0;
+        const termSums: Record<string, number> = {};
+        for await (const batch of source.batches(epoch)) {
+          if (options.maxSteps !== undefined && this.steps >= options.maxSteps) break;
+          if (stepsPerEpoch === undefined && batches === 0 && rowsPerEpoch) estimatedSteps = Math.ceil(rowsPerEpoch / batch.size);
+          const totalSteps = (stepsPerEpoch ?? estimatedSteps) * options.epochs;
+          const lr = learningRateAt(1, schedule, this.steps, totalSteps);
+          const { loss, terms } = this.step(batch, lr);
+          rows += batch.size;
+          lossSum += loss;
+          batches++;
+          for (const [k, v] of Object.entries(terms)) termSums[k] = (termSums[k] ?? 0) + v;
+          const seconds = (performance.now() - t0) / 1000;
+          progress.update({ epoch, epochs: options.epochs, rows, rowsPerEpoch, loss: lossSum / batches, examplesPerSec: rows / Math.max(seconds, 1e-9) });
+        }
+        if (batches === 0) throw new EmptyError('source', `epoch ${epoch} yielded no batches`);
+        stepsPerEpoch ??= batches;
+        const seconds = (performance.now() - t0) / 1000;
+        trainSeconds += seconds;
+        examples += rows;
+        const terms = Object.fromEntries(Object.entries(termSums).map(([k, v]) => [k, v / batches]));
+        const metrics = options.validate ? await options.validate(epoch) : undefined;
+        history.push({ epoch, loss: lossSum / batches, terms, examples: rows, seconds, metrics });
+        const shown = metrics ? ` | ${Object.entries(metrics).map(([k, v]) => `${k} ${v.toFixed(4)}`).join(', ')}` : '';
+        progress.line(`[tt] epoch ${epoch + 1}/${options.epochs}: loss ${(lossSum / batches).toFixed(4)}, ${(rows / seconds).toFixed(0)} ex/s${shown}`);
+        const es = options.earlyStopping;
+        if (es && metrics) {
+          const value = metrics[es.monitor];
+          if (value === undefined) throw new ConfigError('earlyStopping.monitor', `"${es.monitor}" is not among the validation metrics (${Object.keys(metrics).join(', ')})`);
+          if (value > best + (es.minDelta ?? 0)) {
+            best = value;
+            bestEpoch = epoch;
+            stale = 0;
+            if (es.restoreBest ?? true) bestWeights = this.model.params.snapshot();
+          } else if (++stale >= es.patience) {
+            stoppedEarly = epoch + 1 < options.epochs;
+            break;
+          }
+        }
+        if (options.maxSteps !== undefined && this.steps >= options.maxSteps) break;
+      }
+    } finally {
+      progress.stop();
+    }
+    const lastEpoch = history.length - 1;
+    if (bestWeights && bestEpoch !== lastEpoch) {
+      this.model.params.restore(bestWeights, 'best epoch snapshot');
+      progress.line(`[tt] restored the weights of epoch ${bestEpoch + 1} (best ${options.earlyStopping!.monitor} ${best.toFixed(4)})`);
+    }
+    return {
+      epochs: history.length,
+      steps: this.steps,
+      examples,
+      examplesPerSec: examples / Math.max(trainSeconds, 1e-9),
+      history,
+      bestEpoch: bestWeights ? bestEpoch : lastEpoch,
+      stoppedEarly,
+    };
+  }
+
+  dispose(): void {
+    this.dense.dispose();
+  }
+}
