@@ -1,8 +1,50 @@
 /**
- * @tt/core: two-tower retrieval. This release holds the runtime layer: backend choice with the
- * wasm/cpu kernel patches, stopGradient, and the shared errors. Towers, loss, training, data,
- * evaluation and checkpoints build on it (issue "@tt/core and @tt/cli").
+ * @tt/core: two-tower retrieval for TypeScript.
+ *
+ * - runtime: backend choice (tfjs-node, else patched wasm, else cpu), stopGradient
+ * - data: the batch schema and its validation, datasets and loaders, the synthetic world
+ * - model: towers, weighted in-batch softmax, extension points for stage packages
+ * - train: trainer, optimizers (dense Adam, row-sparse Adam/Adagrad), schedules, progress
+ * - eval: loo-full retrieval metrics, funnel metrics
+ * - io / serve: checkpoints (safetensors), retrieval through a @tt/mips index
  */
 export * from './errors.js';
 export { initBackend, describeBackend, type BackendInfo, type BackendName, type InitBackendOptions } from './runtime/backend.js';
 export { stopGradient } from './runtime/stop-gradient.js';
+
+export type { Batch, BatchSource, DatasetSchema, GroundTruth, InteractionDataset, InteractionLog, ItemId } from './data/types.js';
+export { validateBatch } from './data/validate.js';
+export { inMemorySource, historiesOf, type InMemorySourceOptions } from './data/batches.js';
+export { loadMovieLens, type MovieLensOptions } from './data/movielens.js';
+export { loadInteractionCsv, streamingCsvSource, type InteractionCsvOptions } from './data/csv.js';
+export { syntheticWorld, type SyntheticWorldOptions } from './data/synthetic.js';
+
+export { Embedding, RowGradients } from './nn/embedding.js';
+export { Dense, Mlp, type Activation } from './nn/dense.js';
+export { ParameterStore, type NamedValues } from './nn/params.js';
+export { Rng } from './nn/init.js';
+
+export { resolveConfig, MODEL_DEFAULTS, type TwoTowerConfig, type TwoTowerOptions, type StageConfig } from './model/config.js';
+export { TwoTowerModel, type ModelData, type LossTerms } from './model/two-tower.js';
+export type {
+  AuxiliaryHead, BatchLoss, BatchTensors, Candidates, ExampleWeighting, LossArgs, ReRanker, Stage, StageContext, StageDefinition,
+  UserInput, UserInputEncoder,
+} from './model/stages.js';
+export { FrequencyEstimator } from './model/frequency.js';
+
+export { Trainer, type TrainerOptions, type TrainResult, type EpochRecord } from './train/trainer.js';
+export { DenseAdam, SparseRowOptimizer, type AdamOptions, type SparseOptimizerKind } from './train/optimizers.js';
+export { learningRateAt, type ScheduleConfig } from './train/schedule.js';
+export { createProgress, type ProgressMode, type ProgressReporter, type ProgressUpdate } from './train/progress.js';
+export { fitTwoTower, FIT_DEFAULTS, type FitOptions } from './train/fit.js';
+
+export { topKExcluding } from './eval/topk.js';
+export { evaluateRetrieval, popularityScores, testPositives, type RetrievalMetrics, type EvaluateRetrievalArgs } from './eval/retrieval.js';
+export { evaluateFunnel, funnelReferences, type FunnelMetrics, type FunnelReferences, type EvaluateFunnelArgs } from './eval/funnel.js';
+export { CatalogueScorer, evaluateModel, evaluateModelFunnel, itemsByUser, latestHistories } from './eval/model-eval.js';
+
+export {
+  encodeSafetensors, decodeSafetensors, readSafetensors, writeSafetensors, type SafetensorsEntry, type SafetensorsDtype, type SafetensorsFile, type DecodeOptions,
+} from './io/safetensors.js';
+export { saveCheckpoint, loadCheckpoint, type LoadedCheckpoint, type SaveCheckpointOptions } from './io/checkpoint.js';
+export { Retriever, buildItemIndex, type RetrieverOptions, type RetrievalResult, type RetrieveOptions } from './serve/retriever.js';

@@ -49,6 +49,8 @@ export interface StageContext {
 export interface UserInputEncoder {
   /** columns added */
   readonly dim: number;
+  /** history items it reads per user (0: none); batches and requests then carry histories */
+  readonly historyLength?: number;
   /** `[n, dim]` */
   encode(input: UserInput, training: boolean): tf.Tensor2D;
 }

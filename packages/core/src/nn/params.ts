@@ -4,7 +4,7 @@
  * are left unique per process, so several models can live side by side.
  */
 import * as tf from '../runtime/tf.js';
-import { ConfigError, ShapeError } from '../errors.js';
+import { ConfigError, MismatchError } from '../errors.js';
 import { Embedding, variableOf } from './embedding.js';
 import { normalValues, type Rng } from './init.js';
 
@@ -46,17 +46,17 @@ export class ParameterStore {
 
   /**
    * Overwrites every parameter from `values` (names and shapes must match exactly).
-   * @throws MismatchError-like ShapeError / ConfigError naming the parameter
+   * @throws MismatchError naming the parameter
    */
   restore(values: ReadonlyMap<string, NamedValues>, source: string): void {
     const expected = new Set([...this.dense.keys(), ...this.embeddings.keys()]);
     for (const name of values.keys()) {
-      if (!expected.has(name)) throw new ConfigError(source, `has parameter "${name}" that this model does not`);
+      if (!expected.has(name)) throw new MismatchError(source, `only this model's parameters`, `parameter "${name}" it does not have`);
     }
     const assign = (name: string, v: tf.Variable) => {
       const src = values.get(name);
-      if (!src) throw new ConfigError(source, `lacks parameter "${name}"`);
-      if (src.shape.join() !== v.shape.join()) throw new ShapeError(`${source}: ${name}`, `[${v.shape.join(', ')}]`, `[${src.shape.join(', ')}]`);
+      if (!src) throw new MismatchError(source, `parameter "${name}"`, 'none');
+      if (src.shape.join() !== v.shape.join()) throw new MismatchError(`${source}: ${name}`, `shape [${v.shape.join(', ')}]`, `[${src.shape.join(', ')}]`);
       tf.tidy(() => v.assign(tf.tensor(src.values.slice(), v.shape, 'float32')));
     };
     for (const [name, v] of this.dense) assign(name, v);

@@ -1,0 +1,56 @@
+/**
+ * `tt bench train`: training throughput of the base model on a synthetic set shaped like the
+ * PyTorch reference (`shared/reference/two_tower_ref.py`: 10,000 users, 5,000 items, 100,000
+ * impressions, 16 dense features per side, D 64, hidden 256, B 512, Adam), after a warm-up.
+ */
+import { inMemorySource, initBackend, resolveConfig, syntheticWorld, Trainer, TwoTowerModel, type Batch } from '@tt/core';
+import { peakRssMb, printJson } from '../output.js';
+
+export interface BenchTrainOptions {
+  readonly json?: boolean;
+  readonly backend?: 'tensorflow' | 'wasm' | 'cpu';
+  /** timed steps (default: one epoch) */
+  readonly steps?: number;
+  readonly warmup?: number;
+  /** user-id table rows (default: the 10,000 users; 1,000,000 shows the cost of a big table) */
+  readonly userRows?: number;
+  readonly batchSize?: number;
+}
+
+export async function benchTrain(o: BenchTrainOptions): Promise<Record<string, unknown>> {
+  const backend = await initBackend({ backend: o.backend });
+  const world = syntheticWorld({ seed: 0, numUsers: 10_000, numItems: 5_000, impressions: 100_000, userFeatureDim: 16, itemFeatureDim: 16, validation: false });
+  const config = resolveConfig(world.schema, { dim: 64, hidden: 256, valueWeights: Array.from(world.valueWeights), userRows: o.userRows });
+  const model = TwoTowerModel.create(config, world);
+  const trainer = new Trainer(model, { epochs: 1, learningRate: 1e-3, progress: 'none' });
+  const batchSize = o.batchSize ?? 512;
+  const batches: Batch[] = [];
+  for (const b of inMemorySource(world, { batchSize, seed: 0, dropLast: true }).batches(0) as Iterable<Batch>) batches.push(b);
+  const warmup = o.warmup ?? 10;
+  const steps = o.steps ?? batches.length;
+  try {
+    for (let s = 0; s < warmup; s++) trainer.step(batches[s % batches.length]!);
+    const times: number[] = [];
+    let examples = 0;
+    const t0 = performance.now();
+    for (let s = 0; s < steps; s++) {
+      const b = batches[s % batches.length]!;
+      const ts = performance.now();
+      trainer.step(b);
+      times.push(performance.now() - ts);
+      examples += b.size;
+    }
+    const seconds = (performance.now() - t0) / 1000;
+    times.sort((a, b) => a - b);
+    const out = {
+      backend: backend.name, examplesPerSec: examples / seconds, msPerStep: times[times.length >> 1]!, peakRssMb: peakRssMb(),
+      steps, warmupSteps: warmup, batchSize, userTableRows: config.userRows, itemTableRows: config.itemRows,
+    };
+    process.stderr.write(`[tt] bench train: ${out.examplesPerSec.toFixed(0)} examples/s, ${out.msPerStep.toFixed(1)} ms/step (median), peak RSS ${out.peakRssMb.toFixed(0)} MB\n`);
+    if (o.json) printJson(out);
+    return out;
+  } finally {
+    trainer.dispose();
+    model.dispose();
+  }
+}

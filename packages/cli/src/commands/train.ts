@@ -1,0 +1,92 @@
+/**
+ * `tt train`: train on a dataset, evaluate (loo-full, popularity beside the model), save a
+ * checkpoint with its catalogue index.
+ */
+import { join } from 'node:path';
+import {
+  buildItemIndex, evaluateRetrieval, evaluateModel, fitTwoTower, initBackend, itemsByUser, popularityScores, saveCheckpoint,
+  type FitOptions, type InteractionDataset, type RetrievalMetrics, type TwoTowerModel,
+} from '@tt/core';
+import { loadData } from '../data-spec.js';
+import { printJson, table } from '../output.js';
+
+export interface TrainCliOptions {
+  readonly data: string;
+  readonly checkpoint: string;
+  readonly epochs?: number;
+  readonly batchSize?: number;
+  readonly lr?: number;
+  readonly dim?: number;
+  readonly temperature?: number;
+  readonly mixedNegatives?: number;
+  readonly logq?: boolean;
+  readonly seed?: number;
+  readonly patience?: number;
+  readonly backend?: 'tensorflow' | 'wasm' | 'cpu';
+  readonly json?: boolean;
+}
+
+/** Popularity (train counts) under the same protocol as the model. */
+export async function popularityMetrics(dataset: InteractionDataset): Promise<RetrievalMetrics> {
+  const pop = popularityScores(dataset.train, dataset.schema.numItems, dataset.valueWeights, dataset.schema.tasks.length);
+  return evaluateRetrieval({
+    numItems: dataset.schema.numItems,
+    test: dataset.test,
+    valueWeights: dataset.valueWeights,
+    numTasks: dataset.schema.tasks.length,
+    seen: itemsByUser(dataset.train, dataset.schema.numUsers),
+    score: (users) => {
+      const out = new Float32Array(users.length * pop.length);
+      for (let r = 0; r < users.length; r++) out.set(pop, r * pop.length);
+      return out;
+    },
+  });
+}
+
+export function fitOptionsOf(o: TrainCliOptions): FitOptions {
+  return {
+    epochs: o.epochs, batchSize: o.batchSize, learningRate: o.lr, patience: o.patience, seed: o.seed,
+    model: {
+      ...(o.dim !== undefined ? { dim: o.dim } : {}),
+      ...(o.temperature !== undefined ? { temperature: o.temperature } : {}),
+      ...(o.mixedNegatives !== undefined ? { mixedNegatives: o.mixedNegatives } : {}),
+      ...(o.logq === false ? { logQ: false } : {}),
+      ...(o.seed !== undefined ? { seed: o.seed } : {}),
+    },
+  };
+}
+
+/** Saves the model with its index and the users' seen items. */
+export async function saveWithIndex(dir: string, model: TwoTowerModel, dataset: InteractionDataset, metadata: Record<string, unknown>): Promise<void> {
+  const index = await buildItemIndex(model);
+  try {
+    await saveCheckpoint(dir, model, { index, seen: itemsByUser(dataset.train, dataset.schema.numUsers), metadata });
+  } finally {
+    await index.dispose();
+  }
+}
+
+export async function train(o: TrainCliOptions): Promise<Record<string, unknown>> {
+  const backend = await initBackend({ backend: o.backend });
+  const dataset = await loadData(o.data, { seed: o.seed });
+  process.stderr.write(`[tt] ${dataset.name}: ${dataset.schema.numUsers} users, ${dataset.schema.numItems} items, ${dataset.train.size} training rows, ${new Set(dataset.test.user).size} test users\n`);
+  const { model, result } = await fitTwoTower(dataset, fitOptionsOf(o));
+  try {
+    const metrics = await evaluateModel(model, dataset, 'test');
+    const popularity = await popularityMetrics(dataset);
+    const checkpoint = join(process.cwd(), o.checkpoint);
+    await saveWithIndex(checkpoint, model, dataset, { dataset: dataset.name, epochs: result.epochs, metrics, backend: backend.name });
+    const keys = ['recall@10', 'recall@20', 'recall@50', 'ndcg@10'] as const;
+    const pick = (m: RetrievalMetrics) => Object.fromEntries(keys.map((k) => [k, m[k]]));
+    process.stdout.write(`${table(['model', ...keys], [['two-tower', ...keys.map((k) => metrics[k])], ['popularity', ...keys.map((k) => popularity[k])]])}\n`);
+    process.stdout.write(`checkpoint: ${checkpoint}\n`);
+    const out = {
+      backend: backend.name, dataset: dataset.name, examplesPerSec: result.examplesPerSec, epochs: result.epochs, bestEpoch: result.bestEpoch + 1,
+      users: metrics.users, metrics: pick(metrics), popularity: pick(popularity), checkpoint,
+    };
+    if (o.json) printJson(out);
+    return out;
+  } finally {
+    model.dispose();
+  }
+}

@@ -1,0 +1,11 @@
+/**
+ * @tt/cli: the `tt` command. Programmatic entry points, for scripts and tests.
+ */
+export { buildProgram } from './program.js';
+export { train, type TrainCliOptions } from './commands/train.js';
+export { evaluate } from './commands/evaluate.js';
+export { retrieve, readUserIds } from './commands/retrieve.js';
+export { demo, type DemoStageRow } from './commands/demo.js';
+export { benchTrain, type BenchTrainOptions } from './commands/bench.js';
+export { loadData, DATA_HELP } from './data-spec.js';
+export { stageDefinitions } from './stages.js';

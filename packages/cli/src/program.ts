@@ -1,0 +1,97 @@
+/**
+ * The `tt` command line (commander): parses flags into the options of each command.
+ */
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { DATA_HELP } from './data-spec.js';
+import { benchTrain } from './commands/bench.js';
+import { demo } from './commands/demo.js';
+import { evaluate } from './commands/evaluate.js';
+import { retrieve } from './commands/retrieve.js';
+import { train } from './commands/train.js';
+
+function int(name: string) {
+  return (v: string) => {
+    if (!/^\d+$/.test(v)) throw new InvalidArgumentError(`${name} must be a non-negative integer`);
+    return Number(v);
+  };
+}
+function num(name: string) {
+  return (v: string) => {
+    const x = Number(v);
+    if (!Number.isFinite(x)) throw new InvalidArgumentError(`${name} must be a number`);
+    return x;
+  };
+}
+const backendOption = () => new Option('--backend <name>', 'compute backend (default: best available; env TT_BACKEND)').choices(['tensorflow', 'wasm', 'cpu']);
+
+export function buildProgram(): Command {
+  const program = new Command('tt')
+    .description('Two-tower retrieval: train, evaluate, retrieve, benchmark; `tt demo` runs the whole funnel.')
+    .showHelpAfterError()
+    .configureOutput({ writeOut: (s) => process.stdout.write(s), writeErr: (s) => process.stderr.write(s) });
+
+  program.command('train')
+    .description('train on a dataset, evaluate (loo-full, with popularity beside it), save a checkpoint')
+    .option('--data <spec>', DATA_HELP, 'synthetic')
+    .option('--checkpoint <dir>', 'where to save', 'tt-checkpoint')
+    .option('--epochs <n>', 'maximum epochs (early stopping on validation recall@20)', int('--epochs'))
+    .option('--batch-size <n>', 'rows per step', int('--batch-size'))
+    .option('--lr <x>', 'learning rate', num('--lr'))
+    .option('--dim <n>', 'embedding dimension', int('--dim'))
+    .option('--temperature <x>', 'softmax temperature', num('--temperature'))
+    .option('--mixed-negatives <n>', 'extra uniform negatives per batch', int('--mixed-negatives'))
+    .option('--no-logq', 'turn off the logQ sampling-bias correction')
+    .option('--patience <n>', 'early-stopping patience in epochs', int('--patience'))
+    .option('--seed <n>', 'seed of initialisation and shuffling', int('--seed'))
+    .addOption(backendOption())
+    .option('--json', 'print a JSON summary as the last line')
+    .action(async (o) => {
+      await train(o);
+    });
+
+  program.command('eval')
+    .description('evaluate a checkpoint on a dataset (loo-full)')
+    .requiredOption('--checkpoint <dir>', 'checkpoint directory')
+    .option('--data <spec>', DATA_HELP, 'synthetic')
+    .addOption(backendOption())
+    .option('--json', 'print a JSON summary as the last line')
+    .action(async (o) => {
+      await evaluate(o);
+    });
+
+  program.command('retrieve')
+    .description('top K items per user id (one per line, or JSON lines with user_id); prints JSON lines')
+    .requiredOption('--checkpoint <dir>', 'checkpoint directory')
+    .requiredOption('--users <file>', 'user ids')
+    .option('--k <n>', 'items per user', int('--k'), 10)
+    .option('--include-seen', 'do not exclude the items a user saw in training')
+    .addOption(backendOption())
+    .action(async (o) => {
+      await retrieve(o);
+    });
+
+  program.command('demo')
+    .description('the full funnel on the built-in synthetic world: train, evaluate, save, retrieve')
+    .option('--checkpoint <dir>', 'keep the checkpoint here (default: a temporary directory)')
+    .option('--epochs <n>', 'maximum epochs', int('--epochs'))
+    .option('--seed <n>', 'seed of the world and the model', int('--seed'))
+    .addOption(backendOption())
+    .option('--json', 'print a JSON summary as the last line')
+    .action(async (o) => {
+      await demo(o);
+    });
+
+  const bench = program.command('bench').description('benchmarks');
+  bench.command('train')
+    .description('training throughput on a reference-shaped synthetic set (after a warm-up)')
+    .option('--steps <n>', 'timed steps (default: one epoch)', int('--steps'))
+    .option('--warmup <n>', 'untimed steps first', int('--warmup'))
+    .option('--user-rows <n>', 'user-id table rows (e.g. 1000000)', int('--user-rows'))
+    .option('--batch-size <n>', 'rows per step', int('--batch-size'))
+    .addOption(backendOption())
+    .option('--json', 'print a JSON summary as the last line')
+    .action(async (o) => {
+      await benchTrain(o);
+    });
+  return program;
+}

@@ -1,0 +1,67 @@
+/**
+ * One call from a dataset to a trained model: build the model from its config, train with
+ * validation-based early stopping when the dataset has a validation split, and report.
+ * The defaults are the ones `tt train` uses on every dataset (no per-dataset tuning).
+ */
+import type { InteractionDataset } from '../data/types.js';
+import { inMemorySource } from '../data/batches.js';
+import { resolveConfig, type TwoTowerOptions } from '../model/config.js';
+import type { StageDefinition } from '../model/stages.js';
+import { TwoTowerModel } from '../model/two-tower.js';
+import { evaluateModel } from '../eval/model-eval.js';
+import type { ProgressMode } from './progress.js';
+import type { ScheduleConfig } from './schedule.js';
+import { Trainer, type TrainResult } from './trainer.js';
+import type { SparseOptimizerKind } from './optimizers.js';
+
+export interface FitOptions {
+  readonly model?: TwoTowerOptions;
+  readonly stages?: readonly StageDefinition[];
+  readonly epochs?: number;
+  readonly batchSize?: number;
+  readonly learningRate?: number;
+  readonly sparseLearningRate?: number;
+  readonly sparseOptimizer?: SparseOptimizerKind;
+  readonly schedule?: ScheduleConfig;
+  /** epochs without a better validation recall@20 before stopping (needs a validation split) */
+  readonly patience?: number;
+  /** shuffle seed (the model's own seed is `model.seed`) */
+  readonly seed?: number;
+  readonly progress?: ProgressMode;
+  readonly log?: (line: string) => void;
+}
+
+export const FIT_DEFAULTS = {
+  epochs: 30,
+  batchSize: 512,
+  learningRate: 3e-3,
+  patience: 3,
+} as const;
+
+/** Trains a two-tower model on `dataset.train`. The caller owns (and disposes) the model. */
+export async function fitTwoTower(dataset: InteractionDataset, options: FitOptions = {}): Promise<{ model: TwoTowerModel; result: TrainResult }> {
+  const seed = options.seed ?? options.model?.seed ?? 0;
+  const config = resolveConfig(dataset.schema, { valueWeights: Array.from(dataset.valueWeights), seed, ...options.model });
+  const model = TwoTowerModel.create(config, dataset, options.stages ?? []);
+  const trainer = new Trainer(model, {
+    epochs: options.epochs ?? FIT_DEFAULTS.epochs,
+    learningRate: options.learningRate ?? FIT_DEFAULTS.learningRate,
+    sparseLearningRate: options.sparseLearningRate,
+    sparseOptimizer: options.sparseOptimizer,
+    schedule: options.schedule,
+    progress: options.progress,
+    log: options.log,
+    validate: dataset.validation ? async () => evaluateModel(model, dataset, 'validation') as unknown as Promise<Record<string, number>> : undefined,
+    earlyStopping: dataset.validation ? { monitor: 'recall@20', patience: options.patience ?? FIT_DEFAULTS.patience } : undefined,
+  });
+  try {
+    const source = inMemorySource(dataset, { batchSize: options.batchSize ?? FIT_DEFAULTS.batchSize, seed, historyLength: model.historyLength });
+    const result = await trainer.fit(source);
+    return { model, result };
+  } catch (e) {
+    model.dispose();
+    throw e;
+  } finally {
+    trainer.dispose();
+  }
+}

@@ -1,0 +1,48 @@
+#!/usr/bin/env node
+// Training-throughput benchmark: `tt bench train` (the base model on a synthetic set shaped like
+// the PyTorch reference), then the reference itself right after, on the same machine, then
+// `tt bench train` again with a 1,000,000-row user table (row-sparse updates keep the step time
+// flat). Each run is a separate process, so neither inherits the other's memory.
+//
+//   npm run bench:train                        all three
+//   npm run bench:train -- --skip-reference    ours only (no Python/torch on this machine)
+//
+// Progress goes to stderr; the last stdout line is one JSON object:
+// {"tt":{examplesPerSec,msPerStep,peakRssMb,backend},"reference":{examplesPerSec,...}|null,
+//  "ratio":tt/reference,"bigTable":{...,"stepTimeRatio":ms(1M)/ms(10k)}}
+import { execFileSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+
+const root = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+const { values: opt } = parseArgs({
+  options: {
+    'skip-reference': { type: 'boolean', default: false },
+    'skip-big-table': { type: 'boolean', default: false },
+    python: { type: 'string', default: '/usr/bin/python3' },
+  },
+});
+const lastJson = (text) => JSON.parse(text.trim().split('\n').filter((l) => l.startsWith('{')).pop());
+const tt = (...args) => lastJson(execFileSync(process.execPath, [join(root, 'packages/cli/bin/tt.js'), 'bench', 'train', '--json', ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] }));
+
+const ours = tt();
+let reference = null;
+const refScript = resolve(root, '../shared/reference/two_tower_ref.py');
+if (!opt['skip-reference']) {
+  if (!existsSync(refScript) || !existsSync(opt.python)) {
+    process.stderr.write(`bench-train: no reference (${refScript} or ${opt.python} missing); pass --skip-reference\n`);
+  } else {
+    const out = lastJson(execFileSync(opt.python, [refScript, '--threads', '2', '--epochs', '1'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] }));
+    reference = { examplesPerSec: out.train?.examples_per_s ?? null, msPerStep: out.train?.ms_per_step_median ?? null, raw: out.train };
+  }
+}
+const big = opt['skip-big-table'] ? null : tt('--user-rows', '1000000');
+const result = {
+  tt: ours,
+  reference,
+  ratio: reference?.examplesPerSec ? ours.examplesPerSec / reference.examplesPerSec : null,
+  bigTable: big && { ...big, stepTimeRatio: big.msPerStep / ours.msPerStep },
+};
+console.log(JSON.stringify(result));
