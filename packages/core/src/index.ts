@@ -16,7 +16,7 @@ export type { Batch, BatchSource, DatasetSchema, GroundTruth, InteractionDataset
 export { validateBatch } from './data/validate.js';
 export { inMemorySource, historiesOf, type InMemorySourceOptions } from './data/batches.js';
 export { loadMovieLens, type MovieLensOptions } from './data/movielens.js';
-export { loadInteractionCsv, streamingCsvSource, type InteractionCsvOptions } from './data/csv.js';
+export { loadInteractionCsv, streamingCsvSource, type InteractionCsvOptions, type StreamingCsvOptions } from './data/csv.js';
 export { syntheticWorld, type SyntheticWorldOptions } from './data/synthetic.js';
 
 export { Embedding, RowGradients } from './nn/embedding.js';
