@@ -41,7 +41,7 @@ export { fitTwoTower, FIT_DEFAULTS, type FitOptions } from './train/fit.js';
 export { topKExcluding } from './eval/topk.js';
 export { evaluateRetrieval, popularityScores, testPositives, type RetrievalMetrics, type EvaluateRetrievalArgs } from './eval/retrieval.js';
 export { evaluateFunnel, funnelReferences, type FunnelMetrics, type FunnelReferences, type EvaluateFunnelArgs } from './eval/funnel.js';
-export { CatalogueScorer, evaluateModel, evaluateModelFunnel, itemsByUser, latestHistories } from './eval/model-eval.js';
+export { CatalogueScorer, evaluateModel, evaluateModelFunnel, itemsByUser, latestHistories, trainingItems, trainingLog } from './eval/model-eval.js';
 
 export {
   encodeSafetensors, decodeSafetensors, readSafetensors, writeSafetensors, type SafetensorsEntry, type SafetensorsDtype, type SafetensorsFile, type DecodeOptions,

@@ -7,7 +7,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import {
-  evaluateFunnel, evaluateModel, evaluateModelFunnel, fitTwoTower, initBackend, itemsByUser, loadCheckpoint, popularityScores,
+  evaluateFunnel, evaluateModel, evaluateModelFunnel, fitTwoTower, initBackend, trainingItems, trainingLog, loadCheckpoint, popularityScores,
   Retriever, syntheticWorld, topKExcluding, type InteractionDataset,
 } from '@tt/core';
 import { printJson, table } from '../output.js';
@@ -23,8 +23,8 @@ export interface DemoStageRow {
 
 /** Funnel metrics of the popularity ranking, the floor every stage must beat. */
 async function popularityFunnel(world: InteractionDataset): Promise<DemoStageRow> {
-  const pop = popularityScores(world.train, world.schema.numItems, world.valueWeights, world.schema.tasks.length);
-  const seen = itemsByUser(world.train, world.schema.numUsers);
+  const pop = popularityScores(trainingLog(world), world.schema.numItems, world.valueWeights, world.schema.tasks.length);
+  const seen = trainingItems(world);
   const users = Int32Array.from(new Set(world.test.user));
   const funnel = await evaluateFunnel({ truth: world.truth!, users, seen, retrieved: async (batch) => Array.from(batch, (u) => topKExcluding(pop, 100, seen[u])) });
   const recall = await popularityMetrics(world);

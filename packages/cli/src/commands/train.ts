@@ -4,7 +4,7 @@
  */
 import { join } from 'node:path';
 import {
-  buildItemIndex, evaluateRetrieval, evaluateModel, fitTwoTower, initBackend, itemsByUser, popularityScores, saveCheckpoint,
+  buildItemIndex, evaluateRetrieval, evaluateModel, fitTwoTower, initBackend, trainingItems, trainingLog, popularityScores, saveCheckpoint,
   type FitOptions, type InteractionDataset, type RetrievalMetrics, type TwoTowerModel,
 } from '@tt/core';
 import { loadData } from '../data-spec.js';
@@ -28,13 +28,13 @@ export interface TrainCliOptions {
 
 /** Popularity (train counts) under the same protocol as the model. */
 export async function popularityMetrics(dataset: InteractionDataset): Promise<RetrievalMetrics> {
-  const pop = popularityScores(dataset.train, dataset.schema.numItems, dataset.valueWeights, dataset.schema.tasks.length);
+  const pop = popularityScores(trainingLog(dataset), dataset.schema.numItems, dataset.valueWeights, dataset.schema.tasks.length);
   return evaluateRetrieval({
     numItems: dataset.schema.numItems,
     test: dataset.test,
     valueWeights: dataset.valueWeights,
     numTasks: dataset.schema.tasks.length,
-    seen: itemsByUser(dataset.train, dataset.schema.numUsers),
+    seen: trainingItems(dataset),
     score: (users) => {
       const out = new Float32Array(users.length * pop.length);
       for (let r = 0; r < users.length; r++) out.set(pop, r * pop.length);
@@ -60,7 +60,7 @@ export function fitOptionsOf(o: TrainCliOptions): FitOptions {
 export async function saveWithIndex(dir: string, model: TwoTowerModel, dataset: InteractionDataset, metadata: Record<string, unknown>): Promise<void> {
   const index = await buildItemIndex(model);
   try {
-    await saveCheckpoint(dir, model, { index, seen: itemsByUser(dataset.train, dataset.schema.numUsers), metadata });
+    await saveCheckpoint(dir, model, { index, seen: trainingItems(dataset), metadata });
   } finally {
     await index.dispose();
   }

@@ -3,23 +3,25 @@
  * per-entity tables, and (when asked) each row's history of earlier positives.
  */
 import { mulberry32 } from '@tt/mips';
-import { ConfigError } from '../errors.js';
+import { ConfigError, OutOfRangeError } from '../errors.js';
 import type { Batch, BatchSource, InteractionDataset, InteractionLog } from './types.js';
 
 export interface InMemorySourceOptions {
+  /** rows per batch (the last batch may be smaller unless `dropLast`) */
   readonly batchSize: number;
-  /** shuffle seed; epoch e shuffles with seed + e */
+  /** shuffle seed; epoch e shuffles with `seed + e` (default 0) */
   readonly seed?: number;
+  /** shuffle the rows every epoch (default true); false keeps log order */
   readonly shuffle?: boolean;
-  /** H: earlier positive items per row (0 = no history) */
+  /** H: earlier positive items per row, newest first (default 0 = no history) */
   readonly historyLength?: number;
-  /** drop a last, smaller batch */
+  /** drop a last, smaller batch (default false) */
   readonly dropLast?: boolean;
   /** rows to iterate (default: the dataset's train log) */
   readonly log?: InteractionLog;
 }
 
-/** nuv = labels . w of one row. */
+/** nuv = labels . w of one row of a log with `T = valueWeights.length` tasks. */
 export function rowValue(log: InteractionLog, row: number, valueWeights: ArrayLike<number>): number {
   const T = valueWeights.length;
   let v = 0;
@@ -27,82 +29,148 @@ export function rowValue(log: InteractionLog, row: number, valueWeights: ArrayLi
   return v;
 }
 
+function checkH(H: number): void {
+  if (!Number.isInteger(H) || H < 0) throw new ConfigError('historyLength', `must be a non-negative integer, got ${H}`);
+}
+
 /**
- * Per row: the items of the same user's earlier positive rows (log order), newest first,
- * -1 padded: `[log.size * H]`.
+ * Per row of `log` (taken to be chronological): the items of the same user's earlier positive
+ * rows (`nuv = labels . valueWeights > 0`), newest first, padded with -1. `[log.size * H]`.
+ * A row never sees itself, so a positive's own item is not in its history.
  */
-export function historiesOf(log: InteractionLog, valueWeights: ArrayLike<number>, H: number): Int32Array {
-  const out = new Int32Array(log.size * H).fill(-1);
-  if (H === 0) return out;
-  const recent = new Map<number, number[]>(); // user -> newest-first ring of up to H items
-  for (let r = 0; r < log.size; r++) {
+export function historiesOf(log: InteractionLog, valueWeights: ArrayLike<number>, T: number, H: number): Int32Array {
+  checkH(H);
+  if (valueWeights.length !== T) throw new ConfigError('valueWeights', `needs one weight per task (${T}), got ${valueWeights.length}`);
+  const n = log.size;
+  const out = new Int32Array(n * H).fill(-1);
+  if (H === 0 || n === 0) return out;
+  let numUsers = 0;
+  for (let r = 0; r < n; r++) numUsers = Math.max(numUsers, log.user[r]! + 1);
+  // one ring of the H newest positives per user: ring[u*H + (head[u] - 1 - j) mod H] is the j-th newest
+  const ring = new Int32Array(numUsers * H);
+  const head = new Int32Array(numUsers);
+  const count = new Int32Array(numUsers);
+  for (let r = 0; r < n; r++) {
     const u = log.user[r]!;
-    const list = recent.get(u);
-    if (list) out.set(list, r * H);
-    if (rowValue(log, r, valueWeights) > 0) {
-      const next = [log.item[r]!, ...(list ?? [])];
-      if (next.length > H) next.length = H;
-      recent.set(u, next);
+    const base = u * H;
+    const c = count[u]!;
+    let slot = head[u]!;
+    for (let j = 0; j < c; j++) {
+      slot = slot === 0 ? H - 1 : slot - 1;
+      out[r * H + j] = ring[base + slot]!;
+    }
+    let v = 0;
+    for (let t = 0; t < T; t++) v += log.labels[r * T + t]! * valueWeights[t]!;
+    if (v > 0) {
+      ring[base + head[u]!] = log.item[r]!;
+      head[u] = head[u]! + 1 === H ? 0 : head[u]! + 1;
+      if (c < H) count[u] = c + 1;
     }
   }
   return out;
 }
 
-function gatherRows(table: Float32Array, width: number, rows: ArrayLike<number>, out: Float32Array): void {
-  if (width === 0) return;
-  for (let i = 0; i < rows.length; i++) out.set(table.subarray(rows[i]! * width, rows[i]! * width + width), i * width);
+/**
+ * The distinct items of each user in `log`, ascending: `[numUsers]` arrays, for excluding seen
+ * items at evaluation and serving time.
+ */
+export function seenItemsByUser(log: InteractionLog, numUsers: number): Int32Array[] {
+  const counts = new Int32Array(numUsers);
+  for (let r = 0; r < log.size; r++) {
+    const u = log.user[r]!;
+    if (u < 0 || u >= numUsers) throw new OutOfRangeError('log.user', `user index must be in [0, ${numUsers}), got ${u} at row ${r}`);
+    counts[u]!++;
+  }
+  const all = Array.from(counts, (c) => new Int32Array(c));
+  const fill = new Int32Array(numUsers);
+  for (let r = 0; r < log.size; r++) {
+    const u = log.user[r]!;
+    all[u]![fill[u]!++] = log.item[r]!;
+  }
+  return all.map((items) => {
+    items.sort();
+    let k = 0;
+    for (let j = 0; j < items.length; j++) if (j === 0 || items[j] !== items[j - 1]) items[k++] = items[j]!;
+    return items.slice(0, k);
+  });
 }
 
-/** Batches of a dataset's log, shuffled per epoch. */
+/** Fisher-Yates shuffle of `0..n-1` with mulberry32(seed). */
+export function shuffledOrder(n: number, seed: number): Int32Array {
+  const order = new Int32Array(n);
+  for (let i = 0; i < n; i++) order[i] = i;
+  const rand = mulberry32(seed >>> 0);
+  for (let i = n - 1; i > 0; i--) {
+    const j = Math.floor(rand() * (i + 1));
+    const t = order[i]!;
+    order[i] = order[j]!;
+    order[j] = t;
+  }
+  return order;
+}
+
+function gatherRows(table: Float32Array, width: number, rows: Int32Array, out: Float32Array): void {
+  if (width === 0) return;
+  for (let i = 0; i < rows.length; i++) {
+    const src = rows[i]! * width;
+    const dst = i * width;
+    for (let j = 0; j < width; j++) out[dst + j] = table[src + j]!;
+  }
+}
+
+/**
+ * Batches of a dataset's log (default: `dataset.train`), shuffled per epoch with `seed + epoch`.
+ * Each batch carries fresh arrays (the trainer may keep them). Histories are computed once, over
+ * the log in its own (chronological) order, before any shuffling.
+ */
 export function inMemorySource(dataset: InteractionDataset, options: InMemorySourceOptions): BatchSource {
   const { schema } = dataset;
   const log = options.log ?? dataset.train;
   const B = options.batchSize;
   if (!Number.isInteger(B) || B < 1) throw new ConfigError('batchSize', `must be a positive integer, got ${B}`);
   const H = options.historyLength ?? 0;
-  const histories = H > 0 ? historiesOf(log, dataset.valueWeights, H) : undefined;
+  checkH(H);
   const T = schema.tasks.length;
+  const histories = H > 0 ? historiesOf(log, dataset.valueWeights, T, H) : undefined;
   const IU = schema.userFeatureDim;
   const II = schema.itemFeatureDim;
   const seed = options.seed ?? 0;
+  const shuffle = options.shuffle ?? true;
   const rowsPerEpoch = options.dropLast ? Math.floor(log.size / B) * B : log.size;
+  const position = schema.numPositions > 0 ? log.position : undefined;
+  const rankerScores = schema.hasRankerScores ? log.rankerScores : undefined;
   return {
     schema,
     rowsPerEpoch,
     *batches(epoch: number): Iterable<Batch> {
-      const order = Int32Array.from({ length: log.size }, (_, i) => i);
-      if (options.shuffle ?? true) {
-        const rand = mulberry32((seed * 1_000_003 + epoch) >>> 0);
-        for (let i = order.length - 1; i > 0; i--) {
-          const j = Math.floor(rand() * (i + 1));
-          const t = order[i]!;
-          order[i] = order[j]!;
-          order[j] = t;
-        }
-      }
+      const order = shuffle ? shuffledOrder(log.size, seed + epoch) : Int32Array.from({ length: log.size }, (_, i) => i);
       for (let start = 0; start < rowsPerEpoch; start += B) {
         const rows = order.subarray(start, Math.min(start + B, rowsPerEpoch));
         const n = rows.length;
-        const user = new Int32Array(n);
-        const item = new Int32Array(n);
-        const labels = new Float32Array(n * T);
-        const position = log.position ? new Int32Array(n) : undefined;
-        const rankerScores = log.rankerScores ? new Float32Array(n * T) : undefined;
-        const history = histories ? new Int32Array(n * H) : undefined;
+        const b = {
+          size: n,
+          user: new Int32Array(n),
+          item: new Int32Array(n),
+          userFeatures: new Float32Array(n * IU),
+          itemFeatures: new Float32Array(n * II),
+          labels: new Float32Array(n * T),
+          position: position ? new Int32Array(n) : undefined,
+          rankerScores: rankerScores ? new Float32Array(n * T) : undefined,
+          history: histories ? new Int32Array(n * H) : undefined,
+          historyLength: H,
+        };
         for (let i = 0; i < n; i++) {
           const r = rows[i]!;
-          user[i] = log.user[r]!;
-          item[i] = log.item[r]!;
-          labels.set(log.labels.subarray(r * T, r * T + T), i * T);
-          if (position) position[i] = log.position![r]!;
-          if (rankerScores) rankerScores.set(log.rankerScores!.subarray(r * T, r * T + T), i * T);
-          if (history) history.set(histories!.subarray(r * H, r * H + H), i * H);
+          b.user[i] = log.user[r]!;
+          b.item[i] = log.item[r]!;
+          for (let t = 0; t < T; t++) b.labels[i * T + t] = log.labels[r * T + t]!;
+          if (position) b.position![i] = position[r]!;
+          if (rankerScores) for (let t = 0; t < T; t++) b.rankerScores![i * T + t] = rankerScores[r * T + t]!;
+          if (histories) for (let j = 0; j < H; j++) b.history![i * H + j] = histories[r * H + j]!;
         }
-        const userFeatures = new Float32Array(n * IU);
-        const itemFeatures = new Float32Array(n * II);
-        gatherRows(dataset.userFeatures, IU, user, userFeatures);
-        gatherRows(dataset.itemFeatures, II, item, itemFeatures);
-        yield { size: n, user, item, userFeatures, itemFeatures, labels, position, rankerScores, history, historyLength: H };
+        gatherRows(dataset.userFeatures, IU, b.user, b.userFeatures);
+        gatherRows(dataset.itemFeatures, II, b.item, b.itemFeatures);
+        yield b;
       }
     },
   };

@@ -1,28 +1,30 @@
 /**
  * The loo-full split of EVAL.md section 1, shared by every loader: rows in chronological order
  * (ties by file order); each user's last positive row is the test row, the positive before it
- * optionally the validation row; users with fewer than 2 rows or no positive are not evaluated.
+ * optionally the validation row; users with fewer than 2 rows or no positive are not evaluated
+ * (all their rows stay in train).
  */
 import type { InteractionLog } from './types.js';
-import { rowValue } from './batches.js';
 
-/** The rows `rows` of `log`, in that order. */
+/** The rows `rows` of `log`, in that order (`T` = values per row of labels / rankerScores). */
 export function sliceLog(log: InteractionLog, rows: ArrayLike<number>, T: number): InteractionLog {
   const n = rows.length;
-  const pick = <A extends Int32Array | Float32Array | Float64Array>(src: A | undefined, width: number, make: (len: number) => A): A | undefined => {
+  function pick<A extends Int32Array | Float32Array | Float64Array>(src: A | undefined, width: number, out: A): A | undefined {
     if (!src) return undefined;
-    const out = make(n * width);
-    for (let i = 0; i < n; i++) out.set(src.subarray(rows[i]! * width, rows[i]! * width + width), i * width);
+    for (let i = 0; i < n; i++) {
+      const r = rows[i]! * width;
+      for (let j = 0; j < width; j++) out[i * width + j] = src[r + j]!;
+    }
     return out;
-  };
+  }
   return {
     size: n,
-    user: pick(log.user, 1, (l) => new Int32Array(l))!,
-    item: pick(log.item, 1, (l) => new Int32Array(l))!,
-    labels: pick(log.labels, T, (l) => new Float32Array(l))!,
-    position: pick(log.position, 1, (l) => new Int32Array(l)),
-    rankerScores: pick(log.rankerScores, T, (l) => new Float32Array(l)),
-    timestamp: pick(log.timestamp, 1, (l) => new Float64Array(l)),
+    user: pick(log.user, 1, new Int32Array(n))!,
+    item: pick(log.item, 1, new Int32Array(n))!,
+    labels: pick(log.labels, T, new Float32Array(n * T))!,
+    position: log.position && pick(log.position, 1, new Int32Array(n)),
+    rankerScores: log.rankerScores && pick(log.rankerScores, T, new Float32Array(n * T)),
+    timestamp: log.timestamp && pick(log.timestamp, 1, new Float64Array(n)),
   };
 }
 
@@ -31,11 +33,23 @@ export function chronologicalOrder(log: InteractionLog): Int32Array {
   const order = Int32Array.from({ length: log.size }, (_, i) => i);
   const ts = log.timestamp;
   if (!ts) return order;
-  return Int32Array.from(Array.from(order).sort((a, b) => ts[a]! - ts[b]! || a - b));
+  // typed-array sort with a comparator is not guaranteed stable everywhere: break ties explicitly
+  return order.sort((a, b) => ts[a]! - ts[b]! || a - b);
 }
 
-/** Splits a chronologically ordered log into train / validation / test (loo-full). */
-export function leaveLastOut(log: InteractionLog, numUsers: number, valueWeights: ArrayLike<number>, options: { validation?: boolean } = {}): { train: InteractionLog; validation?: InteractionLog; test: InteractionLog } {
+/** The train / validation / test logs of a split. */
+export interface LooSplit {
+  readonly train: InteractionLog;
+  readonly validation?: InteractionLog;
+  readonly test: InteractionLog;
+}
+
+/**
+ * Splits a chronologically ordered log (loo-full). Train keeps log order; test and validation
+ * rows are ordered by user index (at most one row per user each).
+ * @param valueWeights `w [T]`; a row is positive when `labels . w > 0`
+ */
+export function leaveLastOut(log: InteractionLog, numUsers: number, valueWeights: ArrayLike<number>, options: { validation?: boolean } = {}): LooSplit {
   const T = valueWeights.length;
   const rowsOfUser = new Int32Array(numUsers);
   const lastPositive = new Int32Array(numUsers).fill(-1);
@@ -43,23 +57,58 @@ export function leaveLastOut(log: InteractionLog, numUsers: number, valueWeights
   for (let r = 0; r < log.size; r++) {
     const u = log.user[r]!;
     rowsOfUser[u]!++;
-    if (rowValue(log, r, valueWeights) > 0) {
+    let v = 0;
+    for (let t = 0; t < T; t++) v += log.labels[r * T + t]! * valueWeights[t]!;
+    if (v > 0) {
       previousPositive[u] = lastPositive[u]!;
       lastPositive[u] = r;
     }
   }
-  const role = new Int8Array(log.size); // 0 train, 1 test, 2 validation
+  const ROLE_TEST = 1;
+  const ROLE_VALIDATION = 2;
+  const role = new Int8Array(log.size); // 0 = train
+  const test: number[] = [];
+  const validation: number[] = [];
   for (let u = 0; u < numUsers; u++) {
-    if (rowsOfUser[u]! < 2 || lastPositive[u]! < 0) continue;
-    role[lastPositive[u]!] = 1;
-    if (options.validation && previousPositive[u]! >= 0) role[previousPositive[u]!] = 2;
+    const last = lastPositive[u]!;
+    if (rowsOfUser[u]! < 2 || last < 0) continue;
+    role[last] = ROLE_TEST;
+    test.push(last);
+    const previous = previousPositive[u]!;
+    if (options.validation && previous >= 0) {
+      role[previous] = ROLE_VALIDATION;
+      validation.push(previous);
+    }
   }
-  const rowsWith = (k: number) => Int32Array.from(Array.from(role.keys()).filter((r) => role[r] === k));
-  // test and validation rows in user order, so per-user evaluation reads them in a stable order
-  const byUser = (rows: Int32Array) => Int32Array.from(Array.from(rows).sort((a, b) => log.user[a]! - log.user[b]! || a - b));
+  const train: number[] = [];
+  for (let r = 0; r < log.size; r++) if (role[r] === 0) train.push(r);
   return {
-    train: sliceLog(log, rowsWith(0), T),
-    test: sliceLog(log, byUser(rowsWith(1)), T),
-    validation: options.validation ? sliceLog(log, byUser(rowsWith(2)), T) : undefined,
+    train: sliceLog(log, train, T),
+    test: sliceLog(log, test, T),
+    validation: options.validation ? sliceLog(log, validation, T) : undefined,
+  };
+}
+
+/** The rows of several logs, one after the other (optional columns kept only when all have them). */
+export function concatLogs(logs: readonly InteractionLog[], T: number): InteractionLog {
+  const size = logs.reduce((n, l) => n + l.size, 0);
+  const join = <A extends Int32Array | Float32Array | Float64Array>(get: (l: InteractionLog) => A | undefined, make: (n: number) => A, width: number): A | undefined => {
+    if (logs.some((l) => !get(l))) return undefined;
+    const out = make(size * width);
+    let at = 0;
+    for (const l of logs) {
+      out.set(get(l)!, at);
+      at += l.size * width;
+    }
+    return out;
+  };
+  return {
+    size,
+    user: join((l) => l.user, (n) => new Int32Array(n), 1)!,
+    item: join((l) => l.item, (n) => new Int32Array(n), 1)!,
+    labels: join((l) => l.labels, (n) => new Float32Array(n), T)!,
+    position: join((l) => l.position, (n) => new Int32Array(n), 1),
+    rankerScores: join((l) => l.rankerScores, (n) => new Float32Array(n), T),
+    timestamp: join((l) => l.timestamp, (n) => new Float64Array(n), 1),
   };
 }

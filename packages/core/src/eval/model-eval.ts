@@ -4,6 +4,7 @@
  */
 import * as tf from '../runtime/tf.js';
 import type { InteractionDataset, InteractionLog } from '../data/types.js';
+import { concatLogs } from '../data/split.js';
 import type { TwoTowerModel } from '../model/two-tower.js';
 import { evaluateRetrieval, type RetrievalMetrics } from './retrieval.js';
 import { evaluateFunnel, type FunnelMetrics } from './funnel.js';
@@ -60,11 +61,26 @@ export class CatalogueScorer {
   }
 }
 
-/** The distinct items of each user in `log` (what serving and evaluation exclude). */
-export function itemsByUser(log: InteractionLog, numUsers: number): Int32Array[] {
+/** The distinct items of each user in `logs` (what serving and evaluation exclude). */
+export function itemsByUser(logs: InteractionLog | ReadonlyArray<InteractionLog | undefined>, numUsers: number): Int32Array[] {
   const sets: Array<Set<number>> = Array.from({ length: numUsers }, () => new Set());
-  for (let r = 0; r < log.size; r++) sets[log.user[r]!]!.add(log.item[r]!);
+  for (const log of Array.isArray(logs) ? logs : [logs]) {
+    if (log) for (let r = 0; r < log.size; r++) sets[log.user[r]!]!.add(log.item[r]!);
+  }
   return sets.map((s) => Int32Array.from(s));
+}
+
+/** Training rows as the protocol counts them: train plus the held-out validation rows. */
+export function trainingLog(dataset: InteractionDataset): InteractionLog {
+  return dataset.validation ? concatLogs([dataset.train, dataset.validation], dataset.schema.tasks.length) : dataset.train;
+}
+
+/**
+ * What the protocol counts as a user's training items when scoring `split`: the training rows,
+ * plus the held-out validation rows when scoring the test split (EVAL.md section 1).
+ */
+export function trainingItems(dataset: InteractionDataset, split: 'test' | 'validation' = 'test'): Int32Array[] {
+  return itemsByUser(split === 'test' ? [dataset.train, dataset.validation] : [dataset.train], dataset.schema.numUsers);
 }
 
 /** loo-full metrics of `model` on `dataset.test` (or `validation`), training items excluded. */
@@ -78,7 +94,7 @@ export async function evaluateModel(model: TwoTowerModel, dataset: InteractionDa
       test: log,
       valueWeights: dataset.valueWeights,
       numTasks: dataset.schema.tasks.length,
-      seen: itemsByUser(dataset.train, dataset.schema.numUsers),
+      seen: trainingItems(dataset, split),
       score: (users) => scorer.score(users),
     });
   } finally {
@@ -90,7 +106,7 @@ export async function evaluateModel(model: TwoTowerModel, dataset: InteractionDa
 export async function evaluateModelFunnel(model: TwoTowerModel, dataset: InteractionDataset, users?: Int32Array): Promise<FunnelMetrics> {
   if (!dataset.truth) throw new Error(`dataset ${dataset.name} has no ground truth`);
   const scorer = new CatalogueScorer(model, dataset.train);
-  const seen = itemsByUser(dataset.train, dataset.schema.numUsers);
+  const seen = trainingItems(dataset);
   const evalUsers = users ?? Int32Array.from(new Set(dataset.test.user));
   const N = dataset.schema.numItems;
   try {

@@ -167,7 +167,7 @@ export class Trainer {
         const terms = Object.fromEntries(Object.entries(termSums).map(([k, v]) => [k, v / batches]));
         const metrics = options.validate ? await options.validate(epoch) : undefined;
         history.push({ epoch, loss: lossSum / batches, terms, examples: rows, seconds, metrics });
-        const shown = metrics ? ` | ${Object.entries(metrics).map(([k, v]) => `${k} ${v.toFixed(4)}`).join(', ')}` : '';
+        const shown = metrics ? ` | ${Object.entries(metrics).filter(([k]) => k !== 'users').map(([k, v]) => `${k} ${v.toFixed(4)}`).join(', ')}` : '';
         progress.line(`[tt] epoch ${epoch + 1}/${options.epochs}: loss ${(lossSum / batches).toFixed(4)}, ${(rows / seconds).toFixed(0)} ex/s${shown}`);
         const es = options.earlyStopping;
         if (es && metrics) {
