@@ -2,7 +2,7 @@
  * `tt train`: train on a dataset, evaluate (loo-full, popularity beside the model), save a
  * checkpoint with its catalogue index.
  */
-import { join } from 'node:path';
+import { resolve } from 'node:path';
 import {
   buildItemIndex, evaluateRetrieval, evaluateModel, fitTwoTower, initBackend, trainingItems, trainingLog, popularityScores, saveCheckpoint,
   type FitOptions, type InteractionDataset, type RetrievalMetrics, type TwoTowerModel,
@@ -74,7 +74,7 @@ export async function train(o: TrainCliOptions): Promise<Record<string, unknown>
   try {
     const metrics = await evaluateModel(model, dataset, 'test');
     const popularity = await popularityMetrics(dataset);
-    const checkpoint = join(process.cwd(), o.checkpoint);
+    const checkpoint = resolve(o.checkpoint);
     await saveWithIndex(checkpoint, model, dataset, { dataset: dataset.name, epochs: result.epochs, metrics, backend: backend.name });
     const keys = ['recall@10', 'recall@20', 'recall@50', 'ndcg@10'] as const;
     const pick = (m: RetrievalMetrics) => Object.fromEntries(keys.map((k) => [k, m[k]]));

@@ -1,21 +1,44 @@
-import { syntheticWorld } from './synthetic.js';
-import { validateBatch } from './validate.js';
+import { ConfigError } from '../errors.js';
 import { inMemorySource } from './batches.js';
+import { syntheticWorld } from './synthetic.js';
 import type { Batch } from './types.js';
+import { validateBatch } from './validate.js';
 
 describe('syntheticWorld', () => {
-  it('is deterministic for a seed, and its batches validate', () => {
-    const a = syntheticWorld({ seed: 3, numUsers: 200, numItems: 100, impressions: 3000 });
-    const b = syntheticWorld({ seed: 3, numUsers: 200, numItems: 100, impressions: 3000 });
-    expect(a.train.item).toEqual(b.train.item);
-    expect(a.train.labels).toEqual(b.train.labels);
-    expect(a.userFeatures).toEqual(b.userFeatures);
-    expect(a.truth!.valueOfAllItems(5)).toEqual(b.truth!.valueOfAllItems(5));
-    expect(syntheticWorld({ seed: 4, numUsers: 200, numItems: 100, impressions: 3000 }).train.item).not.toEqual(a.train.item);
-    for (const batch of inMemorySource(a, { batchSize: 256, historyLength: 5 }).batches(0) as Iterable<Batch>) validateBatch(batch, a.schema);
+  const small = { numUsers: 200, numItems: 100, impressions: 3000 };
+
+  it('is deterministic for a seed, and differs between seeds', () => {
+    const a = syntheticWorld({ seed: 3, ...small, validation: true });
+    const b = syntheticWorld({ seed: 3, ...small, validation: true });
+    for (const key of ['user', 'item', 'labels', 'position', 'rankerScores', 'timestamp'] as const) {
+      expect(b.train[key]).toEqual(a.train[key]);
+      expect(b.test[key]).toEqual(a.test[key]);
+      expect(b.validation![key]).toEqual(a.validation![key]);
+    }
+    expect(b.userFeatures).toEqual(a.userFeatures);
+    expect(b.itemFeatures).toEqual(a.itemFeatures);
+    expect(b.truth!.valueOfAllItems(5)).toEqual(a.truth!.valueOfAllItems(5));
+    expect(syntheticWorld({ seed: 4, ...small }).train.item).not.toEqual(a.train.item);
   });
 
-  it('has a position effect in its labels and positives to evaluate', () => {
+  it('has the documented shape, and its batches validate', () => {
+    const w = syntheticWorld({ seed: 1, ...small, userFeatureDim: 5, itemFeatureDim: 7, slateSize: 6, validation: true });
+    expect(w.schema).toEqual({
+      numUsers: 200, numItems: 100, tasks: ['click', 'like'], userFeatureDim: 5, itemFeatureDim: 7,
+      numPositions: 6, hasRankerScores: true, labelMax: [1, 1],
+    });
+    expect(Array.from(w.valueWeights)).toEqual([1, 0.5]);
+    expect(w.train.size + w.validation!.size + w.test.size).toBe(3000);
+    expect([w.userFeatures.length, w.itemFeatures.length]).toEqual([200 * 5, 100 * 7]);
+    // a like needs a click
+    for (let r = 0; r < w.train.size; r++) expect(w.train.labels[2 * r + 1]! <= w.train.labels[2 * r]!).toBe(true);
+    for (const batch of inMemorySource(w, { batchSize: 256, historyLength: 5 }).batches(0) as Iterable<Batch>) validateBatch(batch, w.schema);
+    const v = w.truth!.valueOfAllItems(0);
+    expect(v).toHaveLength(100);
+    expect(v.every((x) => x > 0 && x < 1.5)).toBe(true);
+  });
+
+  it('has a position effect in its labels, signal in its log, and positives to evaluate', () => {
     const w = syntheticWorld({ seed: 1 });
     const clicks = new Float64Array(10);
     const shown = new Float64Array(10);
@@ -25,5 +48,32 @@ describe('syntheticWorld', () => {
     }
     expect(clicks[0]! / shown[0]!).toBeGreaterThan(1.5 * (clicks[9]! / shown[9]!));
     expect(w.test.size).toBeGreaterThan(1500);
+    // held-out items have a higher true value than the average item for their user
+    let above = 0;
+    for (let r = 0; r < 200; r++) {
+      const v = w.truth!.valueOfAllItems(w.test.user[r]!);
+      const mean = v.reduce((a, b) => a + b, 0) / v.length;
+      if (v[w.test.item[r]!]! > mean) above++;
+    }
+    expect(above).toBeGreaterThan(140);
+  });
+
+  it('supports other task lists and rejects bad options (ConfigError)', () => {
+    const w = syntheticWorld({ seed: 2, ...small, tasks: ['click', 'like', 'share'], valueWeights: [1, 1, 2] });
+    expect(w.schema.tasks).toEqual(['click', 'like', 'share']);
+    expect(w.train.labels.length).toBe(3 * w.train.size);
+    expect(() => syntheticWorld({ ...small, tasks: ['a', 'b'], valueWeights: [1] })).toThrow(ConfigError);
+    expect(() => syntheticWorld({ ...small, slateSize: 101 })).toThrow(ConfigError);
+    expect(() => syntheticWorld({ ...small, numUsers: 0 })).toThrow(ConfigError);
+  });
+
+  it('generates the default world in under 2 s and the benchmark shape', () => {
+    let t0 = performance.now();
+    syntheticWorld({ seed: 0 });
+    expect(performance.now() - t0).toBeLessThan(2000);
+    t0 = performance.now();
+    const bench = syntheticWorld({ seed: 0, numUsers: 10_000, numItems: 5_000, impressions: 100_000, userFeatureDim: 16, itemFeatureDim: 16 });
+    expect(performance.now() - t0).toBeLessThan(5000);
+    expect(bench.train.size + bench.test.size).toBe(100_000);
   });
 });

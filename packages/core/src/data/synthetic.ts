@@ -1,168 +1,251 @@
 /**
- * The synthetic funnel world of EVAL.md section 2, seeded and deterministic.
+ * The synthetic funnel world of EVAL.md section 2: seeded, deterministic, with known truth.
  *
- * - users u and items v: latent vectors N(0, s^2 I_k), s^2 = 1.5 / sqrt(k) (u.v has sd ~1.5);
- *   items also have a quality q_i ~ N(0, 1); dense features reveal the latents partly
- *   (latent @ random projection + noise, z-scored);
- * - popularity: p_i ~ (rank + 1)^-zipf over a random permutation of the items;
- * - true task probabilities: p_click = sigmoid(u.v - 1), p_like = p_click * sigmoid(u.v + q_i - 1);
- *   the main ranker's value V(u, i) = sum_t w_t p_t (position-free);
- * - logging policy: a request of a user (activity log-normal) draws 3 x slateSize candidates by
- *   popularity, orders them by a noisy preference (u.v + noise) and shows the top slateSize at
- *   positions 0..slateSize-1: a biased log that still carries signal;
- * - observed labels: click ~ Bernoulli(p_click * (1 + position)^-positionBias * propensity_u),
- *   like ~ click * Bernoulli(p_like / p_click); propensity_u log-normal per user (capped at 1);
- * - the log carries the main ranker's noisy predictions of p_t (logit + N(0, 0.3^2));
- * - timestamps are request numbers; histories come from earlier positives (see batches.ts).
+ * Generative model (k = latentDim, T = tasks.length, w = valueWeights):
+ * - users u and items v: latent vectors N(0, s^2 I_k), s^2 = 1.5 / sqrt(k), so u.v has sd ~1.5;
+ *   each item also has one quality q_it ~ N(0, 1) per task t >= 1.
+ * - dense features partly reveal the latents: z-score(latent @ P + 0.5 * noise), P [k, d] with
+ *   N(0, 1/k) entries, independently for users (d = userFeatureDim) and items (itemFeatureDim).
+ * - popularity: pop_i = (rank_i + 1)^-zipf over a random permutation of the items.
+ * - true task probabilities (a = u.v): the first task is the entry of the funnel,
+ *   p_0 = sigmoid(a - 1); every later task happens only after it,
+ *   p_t = p_0 * sigmoid(a + q_it - 1 - 0.5 (t - 1)). The main ranker's value is
+ *   V(u, i) = sum_t w_t p_t(u, i) (position-free); `truth.valueOfAllItems` returns it.
+ * - logging policy, one request at a time: the user is drawn by activity (log-normal, sd 0.7);
+ *   3 x slateSize distinct candidates come two thirds from popularity and one third uniformly
+ *   (exploration); they are ordered by a noisy preference a + N(0, 1) and the first slateSize
+ *   are shown at positions 0..slateSize-1. The log is biased (popular, preferred items, top
+ *   positions) but informative.
+ * - observed labels: with exposure e = min(1, (1 + position)^-positionBias * propensity_u),
+ *   propensity_u = min(1, exp(N(0, 0.5^2) - 0.25)) per user, the first label is
+ *   Bernoulli(p_0 * e) and each later one is (first label) * Bernoulli(p_t / p_0).
+ * - rankerScores: the main ranker's noisy prediction of p_t for the shown item,
+ *   sigmoid(logit(p_t) + N(0, 0.3^2)).
+ * - timestamps: the request number (increasing); then the loo-full split of EVAL.md section 1
+ *   (positive = labels . w > 0). Histories come from earlier positives (see batches.ts).
+ * Independent random streams (latents, popularity, features, log) derive from the seed, so a
+ * seed gives the same world on every platform.
  */
-import { ConfigError } from '../errors.js';
-import { Rng } from '../nn/init.js';
+import { mulberry32 } from '@tt/mips';
+import { ConfigError, OutOfRangeError } from '../errors.js';
 import { leaveLastOut } from './split.js';
 import type { GroundTruth, InteractionDataset, InteractionLog } from './types.js';
 
 export interface SyntheticWorldOptions {
   readonly seed?: number;
+  /** default 2000 */
   readonly numUsers?: number;
+  /** default 1000 */
   readonly numItems?: number;
+  /** logged impressions (rows before the split), default 60000 */
   readonly impressions?: number;
+  /** default 16 */
   readonly latentDim?: number;
+  /** default 16 */
   readonly userFeatureDim?: number;
+  /** default 16 */
   readonly itemFeatureDim?: number;
+  /** items per request, and so the number of positions; default 10 */
   readonly slateSize?: number;
-  /** strength of the position effect on observed labels */
+  /** reward tasks, the first being the funnel's entry; default ['click', 'like'] */
+  readonly tasks?: readonly string[];
+  /** w, one per task; default [1, 0.5] (for other tasks: all ones) */
+  readonly valueWeights?: readonly number[];
+  /** exponent of the position effect on exposure; default 0.7 */
   readonly positionBias?: number;
+  /** popularity skew; default 1 */
   readonly zipf?: number;
-  /** value weights of [click, like] (default [1, 0.5]) */
-  readonly valueWeights?: readonly [number, number];
-  /** hold out each evaluated user's second-to-last positive */
+  /** hold out each evaluated user's positive before the test row (default false) */
   readonly validation?: boolean;
 }
 
-const sigmoid = (x: number) => 1 / (1 + Math.exp(-x));
+// Module-level aliases: under jest's vm context every `Math.f` lookup is a slow global access
+// (~0.2 us), which made generation 10x slower in tests than in Node.
+const { exp, log: ln, sqrt, cos, floor, min, max, PI } = Math;
 
-function features(rng: Rng, latent: Float32Array, n: number, k: number, d: number): Float32Array {
-  const proj = Float32Array.from({ length: k * d }, () => rng.normal() / Math.sqrt(k));
-  const out = new Float32Array(n * d);
+const sigmoid = (x: number): number => 1 / (1 + exp(-x));
+
+/** A seeded uniform + normal source on mulberry32. */
+function stream(seed: number, salt: number): { uniform: () => number; normal: () => number } {
+  const uniform = mulberry32((Math.imul(seed | 0, 0x9e3779b1) ^ Math.imul(salt + 1, 0x85ebca6b)) >>> 0);
+  const normal = () => {
+    let u = 0;
+    while (u === 0) u = uniform();
+    return sqrt(-2 * ln(u)) * cos(2 * PI * uniform());
+  };
+  return { uniform, normal };
+}
+
+/** z-score(latent [n, k] @ P [k, d] + 0.5 noise), column by column. */
+function revealingFeatures(rand: ReturnType<typeof stream>, latent: Float64Array, n: number, k: number, d: number): Float32Array {
+  const proj = Float64Array.from({ length: k * d }, () => rand.normal() / sqrt(k));
+  const raw = new Float64Array(n * d);
   for (let i = 0; i < n; i++) {
     for (let j = 0; j < d; j++) {
       let s = 0;
       for (let a = 0; a < k; a++) s += latent[i * k + a]! * proj[a * d + j]!;
-      out[i * d + j] = s + 0.5 * rng.normal();
+      raw[i * d + j] = s + 0.5 * rand.normal();
     }
   }
+  const out = new Float32Array(n * d);
   for (let j = 0; j < d; j++) {
     let mean = 0;
-    for (let i = 0; i < n; i++) mean += out[i * d + j]!;
+    for (let i = 0; i < n; i++) mean += raw[i * d + j]!;
     mean /= n;
     let v = 0;
-    for (let i = 0; i < n; i++) v += (out[i * d + j]! - mean) ** 2;
-    const sd = Math.sqrt(v / n) || 1;
-    for (let i = 0; i < n; i++) out[i * d + j] = (out[i * d + j]! - mean) / sd;
+    for (let i = 0; i < n; i++) v += (raw[i * d + j]! - mean) ** 2;
+    const sd = sqrt(v / n) || 1;
+    for (let i = 0; i < n; i++) out[i * d + j] = (raw[i * d + j]! - mean) / sd;
   }
   return out;
 }
 
-/** A seeded synthetic world with ground truth (the built-in demo dataset). */
+/** Index drawn from cumulative weights `cdf` by binary search. */
+function drawFrom(cdf: Float64Array, u: number): number {
+  const x = u * cdf[cdf.length - 1]!;
+  let lo = 0;
+  let hi = cdf.length - 1;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (cdf[mid]! <= x) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+function cumulative(weights: Float64Array): Float64Array {
+  const c = new Float64Array(weights.length);
+  let acc = 0;
+  for (let i = 0; i < weights.length; i++) c[i] = acc += weights[i]!;
+  return c;
+}
+
+function positiveInt(field: string, v: number): number {
+  if (!Number.isInteger(v) || v < 1) throw new ConfigError(field, `must be a positive integer, got ${v}`);
+  return v;
+}
+
+/** A seeded synthetic world with ground truth (the built-in demo and benchmark dataset). */
 export function syntheticWorld(options: SyntheticWorldOptions = {}): InteractionDataset {
   const seed = options.seed ?? 0;
-  const nu = options.numUsers ?? 2000;
-  const ni = options.numItems ?? 1000;
-  const n = options.impressions ?? 60_000;
-  const k = options.latentDim ?? 16;
+  if (!Number.isInteger(seed)) throw new ConfigError('seed', `must be an integer, got ${seed}`);
+  const nu = positiveInt('numUsers', options.numUsers ?? 2000);
+  const ni = positiveInt('numItems', options.numItems ?? 1000);
+  const n = positiveInt('impressions', options.impressions ?? 60_000);
+  const k = positiveInt('latentDim', options.latentDim ?? 16);
   const IU = options.userFeatureDim ?? 16;
   const II = options.itemFeatureDim ?? 16;
-  const slate = options.slateSize ?? 10;
-  const positionBias = options.positionBias ?? 0.7;
-  const zipf = options.zipf ?? 1.0;
-  const w = options.valueWeights ?? [1, 0.5];
-  for (const [name, v] of Object.entries({ numUsers: nu, numItems: ni, impressions: n, latentDim: k, slateSize: slate })) {
-    if (!Number.isInteger(v) || v < 1) throw new ConfigError(name, `must be a positive integer, got ${v}`);
+  for (const [name, v] of [['userFeatureDim', IU], ['itemFeatureDim', II]] as const) {
+    if (!Number.isInteger(v) || v < 0) throw new ConfigError(name, `must be a non-negative integer, got ${v}`);
   }
-  if (slate * 3 > ni) throw new ConfigError('slateSize', `needs numItems >= 3 * slateSize (${3 * slate}), got ${ni}`);
-  const rng = new Rng(seed);
-  const s = Math.sqrt(1.5 / Math.sqrt(k));
-  const U = Float32Array.from({ length: nu * k }, () => rng.normal() * s);
-  const V = Float32Array.from({ length: ni * k }, () => rng.normal() * s);
-  const quality = Float32Array.from({ length: ni }, () => rng.normal());
-  const propensity = Float32Array.from({ length: nu }, () => Math.min(1, Math.exp(0.5 * rng.normal() - 0.25)));
-  const activity = Float64Array.from({ length: nu }, () => Math.exp(0.7 * rng.normal()));
+  const slate = positiveInt('slateSize', options.slateSize ?? 10);
+  if (slate > ni) throw new ConfigError('slateSize', `must be at most numItems (${ni}), got ${slate}`);
+  const tasks = options.tasks ?? ['click', 'like'];
+  const T = tasks.length;
+  if (T < 1 || new Set(tasks).size !== T) throw new ConfigError('tasks', `needs at least one task and distinct names, got ${JSON.stringify(tasks)}`);
+  const w = options.valueWeights ?? (T === 2 ? [1, 0.5] : new Array<number>(T).fill(1));
+  if (w.length !== T || !w.every((x) => Number.isFinite(x) && x >= 0) || !w.some((x) => x > 0)) {
+    throw new ConfigError('valueWeights', `needs ${T} finite non-negative weights, not all 0, got ${JSON.stringify(w)}`);
+  }
+  const positionBias = options.positionBias ?? 0.7;
+  const zipf = options.zipf ?? 1;
+  if (!(positionBias >= 0)) throw new ConfigError('positionBias', `must be >= 0, got ${positionBias}`);
+  if (!(zipf >= 0)) throw new ConfigError('zipf', `must be >= 0, got ${zipf}`);
 
-  // popularity over a random permutation; cumulative tables for sampling
+  // the world
+  const world = stream(seed, 1);
+  const s = sqrt(1.5 / sqrt(k));
+  const U = Float64Array.from({ length: nu * k }, () => world.normal() * s);
+  const V = Float64Array.from({ length: ni * k }, () => world.normal() * s);
+  const quality = Float64Array.from({ length: ni * T }, (_, j) => (j % T === 0 ? 0 : world.normal()));
+  const propensity = Float64Array.from({ length: nu }, () => min(1, exp(0.5 * world.normal() - 0.25)));
+  const activity = Float64Array.from({ length: nu }, () => exp(0.7 * world.normal()));
   const perm = Int32Array.from({ length: ni }, (_, i) => i);
   for (let i = ni - 1; i > 0; i--) {
-    const j = rng.int(i + 1);
-    [perm[i], perm[j]] = [perm[j]!, perm[i]!];
+    const j = floor(world.uniform() * (i + 1));
+    const t = perm[i]!;
+    perm[i] = perm[j]!;
+    perm[j] = t;
   }
   const pop = new Float64Array(ni);
-  perm.forEach((item, rank) => (pop[item] = (rank + 1) ** -zipf));
-  const cumulative = (weights: Float64Array) => {
-    const c = new Float64Array(weights.length);
-    let acc = 0;
-    weights.forEach((x, i) => (c[i] = acc += x));
-    return c;
-  };
+  for (let rank = 0; rank < ni; rank++) pop[perm[rank]!] = (rank + 1) ** -zipf;
   const popCdf = cumulative(pop);
   const userCdf = cumulative(activity);
-  const draw = (cdf: Float64Array) => {
-    const x = rng.uniform() * cdf[cdf.length - 1]!;
-    let lo = 0;
-    let hi = cdf.length - 1;
-    while (lo < hi) {
-      const mid = (lo + hi) >> 1;
-      if (cdf[mid]! < x) lo = mid + 1;
-      else hi = mid;
-    }
-    return lo;
-  };
-  const affinity = (u: number, i: number) => {
+
+  const affinity = (u: number, i: number): number => {
     let d = 0;
     for (let a = 0; a < k; a++) d += U[u * k + a]! * V[i * k + a]!;
     return d;
   };
-  const truthOf = (u: number, i: number) => {
-    const a = affinity(u, i);
-    const click = sigmoid(a - 1);
-    const likeGivenClick = sigmoid(a + quality[i]! - 1);
-    return { click, like: click * likeGivenClick };
+  /** p_t(u, i) for every task into `out[0..T)`. */
+  const probabilities = (a: number, i: number, out: Float64Array): void => {
+    const entry = sigmoid(a - 1);
+    out[0] = entry;
+    for (let t = 1; t < T; t++) out[t] = entry * sigmoid(a + quality[i * T + t]! - 1 - 0.5 * (t - 1));
   };
 
-  const log: InteractionLog = {
-    size: n, user: new Int32Array(n), item: new Int32Array(n), labels: new Float32Array(n * 2),
-    position: new Int32Array(n), rankerScores: new Float32Array(n * 2), timestamp: new Float64Array(n),
-  };
-  const noisy = (p: number) => sigmoid(Math.log(p / (1 - p)) + 0.3 * rng.normal());
+  // the log
+  const rand = stream(seed, 2);
+  const log = {
+    size: n, user: new Int32Array(n), item: new Int32Array(n), labels: new Float32Array(n * T),
+    position: new Int32Array(n), rankerScores: new Float32Array(n * T), timestamp: new Float64Array(n),
+  } satisfies InteractionLog;
+  const numCandidates = min(3 * slate, ni);
+  const fromPopularity = Math.ceil((2 * numCandidates) / 3);
+  const isCandidate = new Uint8Array(ni);
+  const candidates = new Int32Array(numCandidates);
+  const noisyScore = new Float64Array(numCandidates);
+  const byScore = Array.from({ length: numCandidates }, (_, j) => j);
+  const p = new Float64Array(T);
   let row = 0;
   for (let request = 0; row < n; request++) {
-    const u = draw(userCdf);
-    const candidates = new Set<number>();
-    for (let tries = 0; candidates.size < 3 * slate && tries < 30 * slate; tries++) candidates.add(draw(popCdf));
-    const ranked = [...candidates].map((i) => ({ i, score: affinity(u, i) + rng.normal() })).sort((a, b) => b.score - a.score);
-    for (let pos = 0; pos < slate && row < n; pos++) {
-      const item = ranked[pos]!.i;
-      const t = truthOf(u, item);
-      const seen = Math.min(1, (1 + pos) ** -positionBias * propensity[u]!);
-      const click = rng.uniform() < t.click * seen ? 1 : 0;
-      const like = click && rng.uniform() < t.like / t.click ? 1 : 0;
+    const u = drawFrom(userCdf, rand.uniform());
+    let c = 0;
+    // popular candidates (bounded tries: with a steep zipf the head repeats), then uniform ones
+    for (let tries = 0; c < fromPopularity && tries < 20 * numCandidates; tries++) {
+      const i = drawFrom(popCdf, rand.uniform());
+      if (!isCandidate[i]) (isCandidate[i] = 1), (candidates[c++] = i);
+    }
+    while (c < numCandidates) {
+      const i = floor(rand.uniform() * ni);
+      if (!isCandidate[i]) (isCandidate[i] = 1), (candidates[c++] = i);
+    }
+    for (let j = 0; j < numCandidates; j++) {
+      isCandidate[candidates[j]!] = 0;
+      noisyScore[j] = affinity(u, candidates[j]!) + rand.normal();
+    }
+    byScore.sort((x, y) => noisyScore[y]! - noisyScore[x]! || x - y);
+    for (let pos = 0; pos < slate && row < n; pos++, row++) {
+      const item = candidates[byScore[pos]!]!;
+      probabilities(affinity(u, item), item, p);
+      const exposure = min(1, (1 + pos) ** -positionBias * propensity[u]!);
+      const entered = rand.uniform() < p[0]! * exposure ? 1 : 0;
       log.user[row] = u;
       log.item[row] = item;
-      log.position![row] = pos;
-      log.labels[row * 2] = click;
-      log.labels[row * 2 + 1] = like;
-      log.rankerScores![row * 2] = noisy(t.click);
-      log.rankerScores![row * 2 + 1] = noisy(t.like);
-      log.timestamp![row] = request;
-      row++;
+      log.position[row] = pos;
+      log.timestamp[row] = request;
+      for (let t = 0; t < T; t++) {
+        const pt = min(max(p[t]!, 1e-9), 1 - 1e-9);
+        log.labels[row * T + t] = t === 0 ? entered : entered && rand.uniform() < pt / p[0]! ? 1 : 0;
+        log.rankerScores[row * T + t] = sigmoid(ln(pt / (1 - pt)) + 0.3 * rand.normal());
+      }
     }
   }
-  const userFeatures = features(rng, U, nu, k, IU);
-  const itemFeatures = features(rng, V, ni, k, II);
+
+  const features = stream(seed, 3);
+  const userFeatures = revealingFeatures(features, U, nu, k, IU);
+  const itemFeatures = revealingFeatures(features, V, ni, k, II);
   const valueWeights = Float32Array.from(w);
   const truth: GroundTruth = {
     valueOfAllItems(user: number): Float32Array {
+      if (!Number.isInteger(user) || user < 0 || user >= nu) throw new OutOfRangeError('user', `must be a user index in [0, ${nu}), got ${user}`);
       const out = new Float32Array(ni);
+      const q = new Float64Array(T);
       for (let i = 0; i < ni; i++) {
-        const t = truthOf(user, i);
-        out[i] = w[0] * t.click + w[1] * t.like;
+        probabilities(affinity(user, i), i, q);
+        let v = 0;
+        for (let t = 0; t < T; t++) v += w[t]! * q[t]!;
+        out[i] = v;
       }
       return out;
     },
@@ -170,12 +253,12 @@ export function syntheticWorld(options: SyntheticWorldOptions = {}): Interaction
   return {
     name: 'synthetic',
     schema: {
-      numUsers: nu, numItems: ni, tasks: ['click', 'like'], userFeatureDim: IU, itemFeatureDim: II,
-      numPositions: slate, hasRankerScores: true, labelMax: [1, 1],
+      numUsers: nu, numItems: ni, tasks: [...tasks], userFeatureDim: IU, itemFeatureDim: II,
+      numPositions: slate, hasRankerScores: true, labelMax: new Array<number>(T).fill(1),
     },
     userIds: Array.from({ length: nu }, (_, i) => i),
     itemIds: Array.from({ length: ni }, (_, i) => i),
     userFeatures, itemFeatures, valueWeights, truth,
-    ...leaveLastOut(log, nu, valueWeights, { validation: options.validation }),
+    ...leaveLastOut(log, nu, valueWeights, { validation: options.validation ?? false }),
   };
 }

@@ -82,7 +82,7 @@ export interface InteractionDataset {
 }
 
 /**
- * One training batch, columnar. Row i is one impression. Built by {@link makeBatches} or by hand;
+ * One training batch, columnar. Row i is one impression. Built by `inMemorySource` / `streamingCsvSource` or by hand;
  * `validateBatch` checks it against a schema at the boundary.
  */
 export interface Batch {

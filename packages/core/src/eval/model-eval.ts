@@ -5,6 +5,7 @@
 import * as tf from '../runtime/tf.js';
 import type { InteractionDataset, InteractionLog } from '../data/types.js';
 import { concatLogs } from '../data/split.js';
+import { seenItemsByUser } from '../data/batches.js';
 import type { TwoTowerModel } from '../model/two-tower.js';
 import { evaluateRetrieval, type RetrievalMetrics } from './retrieval.js';
 import { evaluateFunnel, type FunnelMetrics } from './funnel.js';
@@ -61,15 +62,6 @@ export class CatalogueScorer {
   }
 }
 
-/** The distinct items of each user in `logs` (what serving and evaluation exclude). */
-export function itemsByUser(logs: InteractionLog | ReadonlyArray<InteractionLog | undefined>, numUsers: number): Int32Array[] {
-  const sets: Array<Set<number>> = Array.from({ length: numUsers }, () => new Set());
-  for (const log of Array.isArray(logs) ? logs : [logs]) {
-    if (log) for (let r = 0; r < log.size; r++) sets[log.user[r]!]!.add(log.item[r]!);
-  }
-  return sets.map((s) => Int32Array.from(s));
-}
-
 /** Training rows as the protocol counts them: train plus the held-out validation rows. */
 export function trainingLog(dataset: InteractionDataset): InteractionLog {
   return dataset.validation ? concatLogs([dataset.train, dataset.validation], dataset.schema.tasks.length) : dataset.train;
@@ -80,7 +72,7 @@ export function trainingLog(dataset: InteractionDataset): InteractionLog {
  * plus the held-out validation rows when scoring the test split (EVAL.md section 1).
  */
 export function trainingItems(dataset: InteractionDataset, split: 'test' | 'validation' = 'test'): Int32Array[] {
-  return itemsByUser(split === 'test' ? [dataset.train, dataset.validation] : [dataset.train], dataset.schema.numUsers);
+  return seenItemsByUser(split === 'test' ? trainingLog(dataset) : dataset.train, dataset.schema.numUsers);
 }
 
 /** loo-full metrics of `model` on `dataset.test` (or `validation`), training items excluded. */

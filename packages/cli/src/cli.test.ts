@@ -1,0 +1,87 @@
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ConfigError, MismatchError, UnknownIdError } from '@tt/core';
+import { buildProgram } from './program.js';
+
+let dir: string;
+let out: string[];
+
+/** Runs `tt ...args` in-process; returns stdout lines. */
+async function tt(...args: string[]): Promise<string[]> {
+  out = [];
+  const write = jest.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => {
+    out.push(...String(chunk).split('\n').filter(Boolean));
+    return true;
+  });
+  const err = jest.spyOn(process.stderr, 'write').mockImplementation(() => true);
+  try {
+    await buildProgram().exitOverride().parseAsync(['node', 'tt', ...args]);
+  } finally {
+    write.mockRestore();
+    err.mockRestore();
+  }
+  return out;
+}
+
+const lastJson = (lines: string[]) => JSON.parse(lines[lines.length - 1]!) as Record<string, any>;
+
+beforeAll(() => {
+  dir = mkdtempSync(join(tmpdir(), 'tt-cli-'));
+  process.chdir(dir);
+  // a small log: 40 users, 30 items; user u likes items u % 30 and (u + 1) % 30 ... repeatedly
+  const rows = ['user_id,item_id,timestamp,label_like'];
+  let t = 0;
+  for (let rep = 0; rep < 4; rep++) {
+    for (let u = 0; u < 40; u++) {
+      rows.push(`u${u},i${(u + rep) % 30},${t++},1`);
+      rows.push(`u${u},i${(u * 7 + rep) % 30},${t++},0`);
+    }
+  }
+  writeFileSync(join(dir, 'log.csv'), `${rows.join('\n')}\n`);
+  writeFileSync(join(dir, 'users.txt'), 'u1\n{"user_id": "u2"}\n');
+});
+afterAll(() => {
+  process.chdir(__dirname);
+  rmSync(dir, { recursive: true, force: true });
+});
+
+describe('tt', () => {
+  it('train --json prints the summary as its last line and saves a checkpoint; eval and retrieve read it', async () => {
+    const s = lastJson(await tt('train', '--data', `csv:${join(dir, 'log.csv')}`, '--epochs', '2', '--checkpoint', 'ck', '--json', '--backend', 'wasm'));
+    expect(s).toMatchObject({ backend: 'wasm', epochs: expect.any(Number), examplesPerSec: expect.any(Number) });
+    for (const k of ['recall@10', 'recall@20', 'recall@50', 'ndcg@10']) {
+      expect(typeof s['metrics'][k]).toBe('number');
+      expect(typeof s['popularity'][k]).toBe('number');
+    }
+    expect(existsSync(join(s['checkpoint'], 'checkpoint.json'))).toBe(true);
+
+    const e = lastJson(await tt('eval', '--checkpoint', 'ck', '--data', `csv:${join(dir, 'log.csv')}`, '--json'));
+    expect(e['metrics']['recall@20']).toBeCloseTo(s['metrics']['recall@20'], 6);
+
+    const lines = (await tt('retrieve', '--checkpoint', 'ck', '--users', 'users.txt', '--k', '3')).map((l) => JSON.parse(l));
+    expect(lines.map((l) => l.user_id)).toEqual(['u1', 'u2']);
+    for (const l of lines) {
+      expect(l.items).toHaveLength(3);
+      expect(l.scores).toHaveLength(3);
+    }
+  });
+
+  it('names bad input: an unknown --data kind, an unknown user, another catalogue', async () => {
+    await expect(tt('train', '--data', 'parquet:x')).rejects.toThrow(ConfigError);
+    writeFileSync(join(dir, 'nobody.txt'), 'u999\n');
+    await expect(tt('retrieve', '--checkpoint', 'ck', '--users', 'nobody.txt')).rejects.toThrow(UnknownIdError);
+    writeFileSync(join(dir, 'other.csv'), 'user_id,item_id,label_like\na,b,1\na,c,1\n');
+    await expect(tt('eval', '--checkpoint', 'ck', '--data', `csv:${join(dir, 'other.csv')}`)).rejects.toThrow(MismatchError);
+  });
+
+  it('demo --json reports the base stage', async () => {
+    const s = lastJson(await tt('demo', '--epochs', '1', '--json'));
+    expect(s['stages'][0]).toMatchObject({ name: 'base', 'recall@20': expect.any(Number), 'alignment@10/100': expect.any(Number), 'value@10': expect.any(Number) });
+  });
+
+  it('bench train --json reports throughput', async () => {
+    const s = lastJson(await tt('bench', 'train', '--steps', '3', '--warmup', '1', '--json'));
+    expect(s).toMatchObject({ examplesPerSec: expect.any(Number), msPerStep: expect.any(Number), peakRssMb: expect.any(Number), backend: expect.any(String) });
+  });
+});

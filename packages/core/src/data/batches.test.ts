@@ -1,0 +1,112 @@
+import { ConfigError } from '../errors.js';
+import { historiesOf, inMemorySource, seenItemsByUser } from './batches.js';
+import type { Batch, InteractionDataset, InteractionLog } from './types.js';
+import { validateBatch } from './validate.js';
+
+/** A log from `[user, item, label]` rows (T = 1). */
+function logOf(rows: readonly (readonly [number, number, number])[]): InteractionLog {
+  return {
+    size: rows.length,
+    user: Int32Array.from(rows, (r) => r[0]),
+    item: Int32Array.from(rows, (r) => r[1]),
+    labels: Float32Array.from(rows, (r) => r[2]),
+  };
+}
+
+function datasetOf(log: InteractionLog, numUsers: number, numItems: number): InteractionDataset {
+  return {
+    name: 'tiny',
+    schema: { numUsers, numItems, tasks: ['like'], userFeatureDim: 2, itemFeatureDim: 3, numPositions: 0, hasRankerScores: false, labelMax: [1] },
+    userIds: Array.from({ length: numUsers }, (_, i) => `u${i}`),
+    itemIds: Array.from({ length: numItems }, (_, i) => i),
+    // feature j of user u = 10u + j; of item i = 100i + j: checkable after gathering
+    userFeatures: Float32Array.from({ length: numUsers * 2 }, (_, k) => 10 * Math.floor(k / 2) + (k % 2)),
+    itemFeatures: Float32Array.from({ length: numItems * 3 }, (_, k) => 100 * Math.floor(k / 3) + (k % 3)),
+    valueWeights: Float32Array.of(1),
+    train: log,
+    test: logOf([]),
+  };
+}
+
+async function collect(it: Iterable<Batch> | AsyncIterable<Batch>): Promise<Batch[]> {
+  const out: Batch[] = [];
+  for await (const b of it) out.push(b);
+  return out;
+}
+
+describe('historiesOf', () => {
+  it('lists earlier positives of the same user, newest first, -1 padded', () => {
+    const log = logOf([
+      [0, 5, 1], // u0: history []
+      [1, 7, 1], // u1: []
+      [0, 6, 0], // u0: [5]          (a zero-value row is not a history item)
+      [0, 8, 1], // u0: [5]
+      [0, 9, 1], // u0: [8, 5]
+      [1, 2, 0], // u1: [7]
+      [0, 3, 1], // u0: [9, 8, 5] -> H = 3 keeps the newest three
+      [0, 4, 1], // u0: [3, 9, 8]
+    ]);
+    const h = historiesOf(log, [1], 1, 3);
+    const rows = Array.from({ length: log.size }, (_, r) => Array.from(h.subarray(r * 3, r * 3 + 3)));
+    expect(rows).toEqual([
+      [-1, -1, -1], [-1, -1, -1], [5, -1, -1], [5, -1, -1], [8, 5, -1], [7, -1, -1], [9, 8, 5], [3, 9, 8],
+    ]);
+    expect(historiesOf(log, [1], 1, 0)).toHaveLength(0);
+  });
+
+  it('counts a row as positive by labels . valueWeights', () => {
+    // T = 2: task 0 has weight 0, so only rows with task 1 positive count
+    const log: InteractionLog = { size: 3, user: Int32Array.of(0, 0, 0), item: Int32Array.of(1, 2, 3), labels: Float32Array.of(1, 0, 0, 1, 0, 0) };
+    expect(Array.from(historiesOf(log, [0, 1], 2, 2))).toEqual([-1, -1, -1, -1, 2, -1]);
+    expect(() => historiesOf(log, [1], 2, 2)).toThrow(ConfigError);
+  });
+});
+
+describe('seenItemsByUser', () => {
+  it('gives the distinct items of each user, ascending', () => {
+    const seen = seenItemsByUser(logOf([[0, 5, 1], [0, 2, 0], [2, 1, 1], [0, 5, 0]]), 3);
+    expect(seen.map((s) => Array.from(s))).toEqual([[2, 5], [], [1]]);
+  });
+});
+
+describe('inMemorySource', () => {
+  const rows = Array.from({ length: 103 }, (_, r) => [r % 7, (r * 3) % 11, r % 2] as const);
+  const data = datasetOf(logOf(rows), 7, 11);
+
+  it('visits every row once per epoch, shuffled by seed + epoch', async () => {
+    const source = inMemorySource(data, { batchSize: 10, seed: 4 });
+    const epoch0 = await collect(source.batches(0));
+    expect(epoch0.map((b) => b.size)).toEqual([10, 10, 10, 10, 10, 10, 10, 10, 10, 10, 3]);
+    const key = (bs: Batch[]) => bs.flatMap((b) => Array.from(b.user, (u, i) => `${u}/${b.item[i]}/${b.labels[i]}`));
+    const original = rows.map((r) => `${r[0]}/${r[1]}/${r[2]}`);
+    expect([...key(epoch0)].sort()).toEqual([...original].sort());
+    expect(key(epoch0)).not.toEqual(original);
+    expect(key(await collect(inMemorySource(data, { batchSize: 10, seed: 4 }).batches(0)))).toEqual(key(epoch0));
+    expect(key(await collect(source.batches(1)))).not.toEqual(key(epoch0));
+    expect(key(await collect(inMemorySource(data, { batchSize: 10, seed: 5 }).batches(0)))).toEqual(key(await collect(source.batches(1))));
+    expect(key(await collect(inMemorySource(data, { batchSize: 10, shuffle: false }).batches(3)))).toEqual(original);
+  });
+
+  it('gathers features and histories, and drops the last batch when asked', async () => {
+    const source = inMemorySource(data, { batchSize: 16, historyLength: 2, dropLast: true });
+    expect(source.rowsPerEpoch).toBe(96);
+    const batches = await collect(source.batches(0));
+    expect(batches.map((b) => b.size)).toEqual([16, 16, 16, 16, 16, 16]);
+    const histories = historiesOf(data.train, data.valueWeights, 1, 2);
+    for (const b of batches) {
+      validateBatch(b, data.schema);
+      for (let i = 0; i < b.size; i++) {
+        expect(Array.from(b.userFeatures.subarray(2 * i, 2 * i + 2))).toEqual([10 * b.user[i]!, 10 * b.user[i]! + 1]);
+        expect(b.itemFeatures[3 * i + 2]).toBe(100 * b.item[i]! + 2);
+      }
+    }
+    // with shuffle off, row r's history is historiesOf's row r
+    const ordered = await collect(inMemorySource(data, { batchSize: 103, historyLength: 2, shuffle: false }).batches(0));
+    expect(ordered[0]!.history).toEqual(histories);
+  });
+
+  it('rejects a bad batch size or history length (ConfigError)', () => {
+    expect(() => inMemorySource(data, { batchSize: 0 })).toThrow(ConfigError);
+    expect(() => inMemorySource(data, { batchSize: 8, historyLength: -1 })).toThrow(ConfigError);
+  });
+});

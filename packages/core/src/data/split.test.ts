@@ -1,0 +1,49 @@
+import { chronologicalOrder, leaveLastOut, sliceLog } from './split.js';
+import type { InteractionLog } from './types.js';
+
+// [user, item, label, timestamp], in file order
+const rows: readonly (readonly [number, number, number, number])[] = [
+  [0, 10, 1, 5],
+  [0, 11, 1, 9],
+  [0, 12, 1, 9], // same time as the row above: file order breaks the tie, so item 12 is last
+  [0, 13, 0, 10], // later but not positive
+  [1, 20, 1, 1], // user 1: a single row -> not evaluated
+  [2, 30, 0, 2], // user 2: no positive -> not evaluated
+  [2, 31, 0, 3],
+  [3, 40, 1, 8], // user 3: positives at t = 8 and t = 4 (file order is not time order)
+  [3, 41, 1, 4],
+  [0, 14, 1, 1], // user 0's earliest row comes last in the file
+];
+
+const log: InteractionLog = {
+  size: rows.length,
+  user: Int32Array.from(rows, (r) => r[0]),
+  item: Int32Array.from(rows, (r) => r[1]),
+  labels: Float32Array.from(rows, (r) => r[2]),
+  timestamp: Float64Array.from(rows, (r) => r[3]),
+};
+
+describe('loo-full split', () => {
+  const chronological = sliceLog(log, chronologicalOrder(log), 1);
+
+  it('orders by timestamp, ties by file order', () => {
+    expect(Array.from(chronological.item)).toEqual([20, 14, 30, 31, 41, 10, 40, 11, 12, 13]);
+  });
+
+  it("tests each evaluated user's last positive; users with one row or no positive stay in train", () => {
+    const split = leaveLastOut(chronological, 4, [1]);
+    expect(Array.from(split.test.user)).toEqual([0, 3]);
+    expect(Array.from(split.test.item)).toEqual([12, 40]);
+    expect(Array.from(split.train.item)).toEqual([20, 14, 30, 31, 41, 10, 11, 13]);
+    expect(Array.from(split.train.timestamp!)).toEqual([1, 1, 2, 3, 4, 5, 9, 10]);
+    expect(split.validation).toBeUndefined();
+  });
+
+  it('holds out the positive before the test row as validation', () => {
+    const split = leaveLastOut(chronological, 4, [1], { validation: true });
+    expect(Array.from(split.test.item)).toEqual([12, 40]);
+    expect(Array.from(split.validation!.item)).toEqual([11, 41]);
+    expect(Array.from(split.train.item)).toEqual([20, 14, 30, 31, 10, 13]);
+    expect(split.train.size + split.validation!.size + split.test.size).toBe(rows.length);
+  });
+});
