@@ -24,7 +24,19 @@ const { values: opt } = parseArgs({
     python: { type: 'string', default: '/usr/bin/python3' },
   },
 });
-const lastJson = (text) => JSON.parse(text.trim().split('\n').filter((l) => l.startsWith('{')).pop());
+// the last JSON object of a program's stdout: ours print it on one line, the reference indents it
+const lastJson = (text) => {
+  const lines = text.trim().split('\n');
+  for (let i = lines.length - 1; i >= 0; i--) {
+    if (!lines[i].startsWith('{')) continue;
+    try {
+      return JSON.parse(lines.slice(i).join('\n'));
+    } catch {
+      // an inner line that happens to start with '{': keep looking upwards
+    }
+  }
+  throw new Error(`no JSON object in:\n${text.slice(-500)}`);
+};
 const tt = (...args) => lastJson(execFileSync(process.execPath, [join(root, 'packages/cli/bin/tt.js'), 'bench', 'train', '--json', ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] }));
 
 const ours = tt();

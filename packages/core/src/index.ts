@@ -9,6 +9,8 @@
  * - io / serve: checkpoints (safetensors), retrieval through a @tt/mips index
  */
 export * from './errors.js';
+/** tfjs-core with every gradient registered: stage packages do their math through this one engine. */
+export * as tf from './runtime/tf.js';
 export { initBackend, describeBackend, type BackendInfo, type BackendName, type InitBackendOptions } from './runtime/backend.js';
 export { stopGradient } from './runtime/stop-gradient.js';
 
