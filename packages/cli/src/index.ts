@@ -8,4 +8,4 @@ export { retrieve, readUserIds } from './commands/retrieve.js';
 export { demo, type DemoStageRow } from './commands/demo.js';
 export { benchTrain, type BenchTrainOptions } from './commands/bench.js';
 export { loadData, DATA_HELP } from './data-spec.js';
-export { stageDefinitions } from './stages.js';
+export { stageDefinitions, stagesFromFlags, type StageFlags } from './stages.js';

@@ -43,6 +43,8 @@ export function buildProgram(): Command {
     .option('--no-logq', 'turn off the logQ sampling-bias correction')
     .option('--patience <n>', 'early-stopping patience in epochs', int('--patience'))
     .option('--seed <n>', 'seed of initialisation and shuffling', int('--seed'))
+    .option('--stages <list>', 'stages to add to the base model, comma-separated')
+    .option('--history-len <n>', 'history items per user (history stage)', int('--history-len'))
     .addOption(backendOption())
     .option('--json', 'print a JSON summary as the last line')
     .action(async (o) => {
@@ -88,6 +90,8 @@ export function buildProgram(): Command {
     .option('--warmup <n>', 'untimed steps first', int('--warmup'))
     .option('--user-rows <n>', 'user-id table rows (e.g. 1000000)', int('--user-rows'))
     .option('--batch-size <n>', 'rows per step', int('--batch-size'))
+    .option('--stages <list>', 'stages to add to the base model, comma-separated')
+    .option('--history-len <n>', 'history items per user (history stage)', int('--history-len'))
     .addOption(backendOption())
     .option('--json', 'print a JSON summary as the last line')
     .action(async (o) => {

@@ -1,7 +1,30 @@
 /**
- * The stage definitions the CLI can rebuild checkpoints with. Stage packages add theirs here as
- * they land; the base model needs none.
+ * The stages the CLI can plug into a model (`--stages a,b`), and the definitions it rebuilds
+ * checkpoints with. Each stage package contributes its definitions here.
  */
-import type { StageDefinition } from '@tt/core';
+import { ConfigError, type StageConfig, type StageDefinition } from '@tt/core';
 
+/** Every stage definition the CLI knows, by stage name. */
 export const stageDefinitions: readonly StageDefinition[] = [];
+
+/** Flags that set stage options. */
+export interface StageFlags {
+  readonly historyLen?: number;
+}
+
+/** Parses `--stages` into the definitions and the config entries of the model. */
+export function stagesFromFlags(list: string | undefined, flags: StageFlags = {}): { definitions: StageDefinition[]; configs: StageConfig[] } {
+  const names = (list ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+  const definitions: StageDefinition[] = [];
+  const configs: StageConfig[] = [];
+  for (const name of names) {
+    const def = stageDefinitions.find((d) => d.name === name);
+    if (!def) {
+      const known = stageDefinitions.map((d) => d.name);
+      throw new ConfigError('--stages', `unknown stage ${JSON.stringify(name)}; known: ${known.length ? known.join(', ') : 'none yet'}`);
+    }
+    definitions.push(def);
+    configs.push({ name, options: name === 'history' && flags.historyLen !== undefined ? { maxLength: flags.historyLen } : {} });
+  }
+  return { definitions, configs };
+}

@@ -5,6 +5,7 @@
  */
 import { inMemorySource, initBackend, resolveConfig, syntheticWorld, Trainer, TwoTowerModel, type Batch } from '@tt/core';
 import { peakRssMb, printJson } from '../output.js';
+import { stagesFromFlags } from '../stages.js';
 
 export interface BenchTrainOptions {
   readonly json?: boolean;
@@ -15,17 +16,21 @@ export interface BenchTrainOptions {
   /** user-id table rows (default: the 10,000 users; 1,000,000 shows the cost of a big table) */
   readonly userRows?: number;
   readonly batchSize?: number;
+  /** comma-separated stages (e.g. `history`) */
+  readonly stages?: string;
+  readonly historyLen?: number;
 }
 
 export async function benchTrain(o: BenchTrainOptions): Promise<Record<string, unknown>> {
   const backend = await initBackend({ backend: o.backend });
   const world = syntheticWorld({ seed: 0, numUsers: 10_000, numItems: 5_000, impressions: 100_000, userFeatureDim: 16, itemFeatureDim: 16, validation: false });
-  const config = resolveConfig(world.schema, { dim: 64, hidden: 256, valueWeights: Array.from(world.valueWeights), userRows: o.userRows });
-  const model = TwoTowerModel.create(config, world);
+  const { definitions, configs } = stagesFromFlags(o.stages, o);
+  const config = resolveConfig(world.schema, { dim: 64, hidden: 256, valueWeights: Array.from(world.valueWeights), userRows: o.userRows, stages: configs });
+  const model = TwoTowerModel.create(config, world, definitions);
   const trainer = new Trainer(model, { epochs: 1, learningRate: 1e-3, progress: 'none' });
   const batchSize = o.batchSize ?? 512;
   const batches: Batch[] = [];
-  for (const b of inMemorySource(world, { batchSize, seed: 0, dropLast: true }).batches(0) as Iterable<Batch>) batches.push(b);
+  for (const b of inMemorySource(world, { batchSize, seed: 0, dropLast: true, historyLength: model.historyLength }).batches(0) as Iterable<Batch>) batches.push(b);
   const warmup = o.warmup ?? 10;
   const steps = o.steps ?? batches.length;
   try {
@@ -44,7 +49,7 @@ export async function benchTrain(o: BenchTrainOptions): Promise<Record<string, u
     times.sort((a, b) => a - b);
     const out = {
       backend: backend.name, examplesPerSec: examples / seconds, msPerStep: times[times.length >> 1]!, peakRssMb: peakRssMb(),
-      steps, warmupSteps: warmup, batchSize, userTableRows: config.userRows, itemTableRows: config.itemRows,
+      steps, warmupSteps: warmup, batchSize, userTableRows: config.userRows, itemTableRows: config.itemRows, stages: configs.map((c) => c.name), historyLength: model.historyLength,
     };
     process.stderr.write(`[tt] bench train: ${out.examplesPerSec.toFixed(0)} examples/s, ${out.msPerStep.toFixed(1)} ms/step (median), peak RSS ${out.peakRssMb.toFixed(0)} MB\n`);
     if (o.json) printJson(out);

@@ -9,6 +9,7 @@ import {
 } from '@tt/core';
 import { loadData } from '../data-spec.js';
 import { printJson, table } from '../output.js';
+import { stagesFromFlags } from '../stages.js';
 
 export interface TrainCliOptions {
   readonly data: string;
@@ -24,6 +25,9 @@ export interface TrainCliOptions {
   readonly patience?: number;
   readonly backend?: 'tensorflow' | 'wasm' | 'cpu';
   readonly json?: boolean;
+  /** comma-separated stage names */
+  readonly stages?: string;
+  readonly historyLen?: number;
 }
 
 /** Popularity (train counts) under the same protocol as the model. */
@@ -44,9 +48,11 @@ export async function popularityMetrics(dataset: InteractionDataset): Promise<Re
 }
 
 export function fitOptionsOf(o: TrainCliOptions): FitOptions {
+  const { definitions, configs } = stagesFromFlags(o.stages, o);
   return {
-    epochs: o.epochs, batchSize: o.batchSize, learningRate: o.lr, patience: o.patience, seed: o.seed,
+    epochs: o.epochs, batchSize: o.batchSize, learningRate: o.lr, patience: o.patience, seed: o.seed, stages: definitions,
     model: {
+      stages: configs,
       ...(o.dim !== undefined ? { dim: o.dim } : {}),
       ...(o.temperature !== undefined ? { temperature: o.temperature } : {}),
       ...(o.mixedNegatives !== undefined ? { mixedNegatives: o.mixedNegatives } : {}),
