@@ -2,7 +2,7 @@
  * The stages the CLI can plug into a model (`--stages a,b`), and the definitions it rebuilds
  * checkpoints with. Each stage package contributes its definitions here.
  */
-import { ConfigError, type StageConfig, type StageDefinition } from '@tt/core';
+import { ConfigError, type StageConfig, type StageDefinition, type SyntheticWorldOptions } from '@tt/core';
 
 /** Every stage definition the CLI knows, by stage name. */
 export const stageDefinitions: readonly StageDefinition[] = [];
@@ -28,3 +28,9 @@ export function stagesFromFlags(list: string | undefined, flags: StageFlags = {}
   }
   return { definitions, configs };
 }
+
+/** The world `tt demo` trains on (stage packages may need its biases strong enough to matter). */
+export const DEMO_WORLD: SyntheticWorldOptions = {};
+
+/** The rows of `tt demo`: the base model, then each stage package's configuration. */
+export const DEMO_ROWS: ReadonlyArray<{ readonly name: string; readonly stages: readonly string[] }> = [{ name: 'base', stages: [] }];

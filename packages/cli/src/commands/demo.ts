@@ -8,11 +8,11 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import {
   evaluateFunnel, evaluateModel, evaluateModelFunnel, fitTwoTower, initBackend, trainingItems, trainingLog, loadCheckpoint, popularityScores,
-  Retriever, syntheticWorld, topKExcluding, type InteractionDataset,
+  Retriever, syntheticWorld, topKExcluding, type InteractionDataset, type TwoTowerModel,
 } from '@tt/core';
 import { printJson, table } from '../output.js';
 import { saveWithIndex, popularityMetrics } from './train.js';
-import { stageDefinitions } from '../stages.js';
+import { DEMO_ROWS, DEMO_WORLD, stageDefinitions, stagesFromFlags } from '../stages.js';
 
 export interface DemoStageRow {
   readonly name: string;
@@ -34,16 +34,33 @@ async function popularityFunnel(world: InteractionDataset): Promise<DemoStageRow
 export async function demo(o: { json?: boolean; checkpoint?: string; seed?: number; epochs?: number; backend?: 'tensorflow' | 'wasm' | 'cpu' }): Promise<Record<string, unknown>> {
   const t0 = performance.now();
   const backend = await initBackend({ backend: o.backend });
-  const world = syntheticWorld({ seed: o.seed ?? 0, validation: true });
+  const world = syntheticWorld({ ...DEMO_WORLD, seed: o.seed ?? 0, validation: true });
   process.stderr.write(`[tt] synthetic world: ${world.schema.numUsers} users, ${world.schema.numItems} items, ${world.train.size} impressions, tasks ${world.schema.tasks.join('/')}\n`);
-  const { model, result } = await fitTwoTower(world, { epochs: o.epochs, seed: o.seed });
   const dir = o.checkpoint ? resolve(o.checkpoint) : mkdtempSync(join(tmpdir(), 'tt-demo-'));
+  const rows: DemoStageRow[] = [];
+  let model: TwoTowerModel | undefined;
+  let epochs = 0;
+  let examplesPerSec = 0;
   try {
-    const recall = await evaluateModel(model, world, 'test');
-    const funnel = await evaluateModelFunnel(model, world);
-    const base: DemoStageRow = { name: 'base', 'recall@20': recall['recall@20'], 'alignment@10/100': funnel['alignment@10/100'], 'value@10': funnel['value@10'] };
+    // the base model, then one model per demo row of the stage packages; the last one is served
+    for (const [i, row] of DEMO_ROWS.entries()) {
+      const { definitions, configs } = stagesFromFlags(row.stages.join(','));
+      process.stderr.write(`[tt] training "${row.name}"${configs.length ? ` (stages: ${row.stages.join(', ')})` : ''}\n`);
+      const fitted = await fitTwoTower(world, { epochs: o.epochs, seed: o.seed, stages: definitions, model: { stages: configs } });
+      model?.dispose();
+      model = fitted.model;
+      epochs += fitted.result.epochs;
+      examplesPerSec = fitted.result.examplesPerSec;
+      const recall = await evaluateModel(model, world, 'test');
+      const funnel = await evaluateModelFunnel(model, world);
+      rows.push({ name: row.name, 'recall@20': recall['recall@20'], 'alignment@10/100': funnel['alignment@10/100'], 'value@10': funnel['value@10'] });
+      if (i + 1 < DEMO_ROWS.length) {
+        model.dispose();
+        model = undefined;
+      }
+    }
     const popularity = await popularityFunnel(world);
-    await saveWithIndex(dir, model, world, { dataset: world.name, epochs: result.epochs });
+    await saveWithIndex(dir, model!, world, { dataset: world.name, stages: DEMO_ROWS[DEMO_ROWS.length - 1]!.stages });
 
     // serve from the saved checkpoint, as a deployment would
     const loaded = await loadCheckpoint(dir, { stages: stageDefinitions });
@@ -54,20 +71,20 @@ export async function demo(o: { json?: boolean; checkpoint?: string; seed?: numb
     loaded.model.dispose();
 
     const out = process.stdout;
-    out.write(`\nFunnel metrics (${funnel.users} users, whole catalogue, seen items excluded)\n`);
-    out.write(`${table(['stage', 'recall@20', 'alignment@10/100', 'value@10'], [popularity, base].map((r) => [r.name, r['recall@20'], r['alignment@10/100'], r['value@10']]))}\n`);
+    out.write(`\nFunnel metrics (${world.test.size} test users, whole catalogue, seen items excluded)\n`);
+    out.write(`${table(['stage', 'recall@20', 'alignment@10/100', 'value@10'], [popularity, ...rows].map((r) => [r.name, r['recall@20'], r['alignment@10/100'], r['value@10']]))}\n`);
     out.write(`\nTop 5 for three users, served from ${dir}\n`);
     out.write(`${table(['user', 'items (best first)', 'true value of each'], top.map((r, i) => {
       const truth = world.truth!.valueOfAllItems(users[i]!);
       return [world.userIds[users[i]!], r.items.join(' '), r.items.map((id) => truth[world.itemIds.indexOf(id)]!.toFixed(3)).join(' ')];
     }))}\n`);
     const seconds = (performance.now() - t0) / 1000;
-    out.write(`\n${backend.name} backend, ${result.epochs} epochs at ${result.examplesPerSec.toFixed(0)} examples/s, ${seconds.toFixed(1)} s in all\n`);
-    const summary = { backend: backend.name, seconds, epochs: result.epochs, examplesPerSec: result.examplesPerSec, stages: [base], popularity, checkpoint: o.checkpoint ? dir : undefined };
+    out.write(`\n${backend.name} backend, ${epochs} epochs in all, last model at ${examplesPerSec.toFixed(0)} examples/s, ${seconds.toFixed(1)} s in all\n`);
+    const summary = { backend: backend.name, seconds, epochs, examplesPerSec, stages: rows, popularity, checkpoint: o.checkpoint ? dir : undefined };
     if (o.json) printJson(summary);
     return summary;
   } finally {
-    model.dispose();
+    model?.dispose();
     if (!o.checkpoint) rmSync(dir, { recursive: true, force: true });
   }
 }
