@@ -55,6 +55,14 @@ export interface SyntheticWorldOptions {
   readonly positionBias?: number;
   /** popularity skew; default 1 */
   readonly zipf?: number;
+  /**
+   * How the logging policy orders a slate: by `orderAffinity * u.v + orderPopularity * log p_i +
+   * orderNoise * N(0, 1)`; defaults 1, 0, 1 (a policy that knows the user well). A policy led by
+   * popularity makes position bias mislead a model that trusts clicks.
+   */
+  readonly orderAffinity?: number;
+  readonly orderPopularity?: number;
+  readonly orderNoise?: number;
   /** hold out each evaluated user's positive before the test row (default false) */
   readonly validation?: boolean;
 }
@@ -151,6 +159,12 @@ export function syntheticWorld(options: SyntheticWorldOptions = {}): Interaction
   const zipf = options.zipf ?? 1;
   if (!(positionBias >= 0)) throw new ConfigError('positionBias', `must be >= 0, got ${positionBias}`);
   if (!(zipf >= 0)) throw new ConfigError('zipf', `must be >= 0, got ${zipf}`);
+  const orderAffinity = options.orderAffinity ?? 1;
+  const orderPopularity = options.orderPopularity ?? 0;
+  const orderNoise = options.orderNoise ?? 1;
+  for (const [name, v] of Object.entries({ orderAffinity, orderPopularity, orderNoise })) {
+    if (!Number.isFinite(v)) throw new ConfigError(name, `must be a finite number, got ${v}`);
+  }
 
   // the world
   const world = stream(seed, 1);
@@ -212,7 +226,7 @@ export function syntheticWorld(options: SyntheticWorldOptions = {}): Interaction
     }
     for (let j = 0; j < numCandidates; j++) {
       isCandidate[candidates[j]!] = 0;
-      noisyScore[j] = affinity(u, candidates[j]!) + rand.normal();
+      noisyScore[j] = orderAffinity * affinity(u, candidates[j]!) + orderPopularity * ln(pop[candidates[j]!]!) + orderNoise * rand.normal();
     }
     byScore.sort((x, y) => noisyScore[y]! - noisyScore[x]! || x - y);
     for (let pos = 0; pos < slate && row < n; pos++, row++) {

@@ -244,7 +244,9 @@ export class TwoTowerModel {
       if (s.batchLoss) terms.set(`${s.name}.batch`, s.batchLoss.loss(lossArgs));
     }
     const all = [...terms.values()];
-    const total = (all.length === 0 ? tf.scalar(0) : all.length === 1 ? all[0]! : tf.addN(all)) as tf.Scalar;
+    // nothing to learn from this batch: a zero still connected to the variables, so a gradient
+    // step over it is a no-op rather than tfjs's "no connection between variables and loss" error
+    const total = (all.length === 0 ? tf.mul(tf.sum(crossEntropy), 0) : all.length === 1 ? all[0]! : tf.addN(all)) as tf.Scalar;
     return { total, terms };
   }
 

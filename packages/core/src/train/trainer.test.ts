@@ -82,6 +82,15 @@ describe('Trainer', () => {
     model.dispose();
   });
 
+  it('steps over a batch with no positive value (and no stage loss) without an error', () => {
+    const model = newModel();
+    const trainer = new Trainer(model, { epochs: 1, progress: 'none' });
+    const b = tinyBatch(schema, data, 8, 2);
+    expect(trainer.step({ ...b, labels: new Float32Array(b.labels.length) }).loss).toBe(0);
+    trainer.dispose();
+    model.dispose();
+  });
+
   it('names an empty source', async () => {
     const model = newModel();
     const trainer = new Trainer(model, { epochs: 1, progress: 'none' });
