@@ -3,9 +3,10 @@
  * checkpoints with. Each stage package contributes its definitions here.
  */
 import { ConfigError, type StageConfig, type StageDefinition, type SyntheticWorldOptions } from '@tt/core';
+import { debiasStages } from '@tt/debias';
 
 /** Every stage definition the CLI knows, by stage name. */
-export const stageDefinitions: readonly StageDefinition[] = [];
+export const stageDefinitions: readonly StageDefinition[] = [...debiasStages];
 
 /** Flags that set stage options. */
 export interface StageFlags {

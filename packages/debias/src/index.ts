@@ -1,0 +1,10 @@
+/**
+ * @tt/debias: position and user-propensity debiasing of the example weights (MODEL.md section 3)
+ * as `@tt/core` stages, with diagnostics.
+ */
+export {
+  debiasPosition, debiasUser, debias, debiasStages, DebiasStage, DEBIAS_DEFAULTS, setDebiasWarningHandler, type DebiasKind, type DebiasOptions,
+} from './stages.js';
+export {
+  debiasDiagnostics, renderSvgChart, spearman, type ChartOptions, type ChartSeries, type DebiasDiagnostics, type DiagnosticsOptions, type PropensityQuantiles,
+} from './diagnostics.js';

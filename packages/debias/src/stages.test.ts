@@ -1,0 +1,264 @@
+import { initBackend, resolveConfig, tf, TwoTowerModel, Trainer, Rng, type Batch, type DatasetSchema, type ModelData, type StageConfig } from '@tt/core';
+import { debias, debiasPosition, debiasStages, debiasUser, DebiasStage, setDebiasWarningHandler } from './index.js';
+import { debiasDiagnostics, renderSvgChart, spearman } from './diagnostics.js';
+
+const schema: DatasetSchema = {
+  numUsers: 30, numItems: 25, tasks: ['click', 'like'], userFeatureDim: 3, itemFeatureDim: 2,
+  numPositions: 5, hasRankerScores: false, labelMax: [1, 1],
+};
+
+function data(seed = 1): ModelData {
+  const rng = new Rng(seed);
+  const fill = (n: number) => Float32Array.from({ length: n }, () => rng.normal());
+  return {
+    userIds: Array.from({ length: schema.numUsers }, (_, i) => i),
+    itemIds: Array.from({ length: schema.numItems }, (_, i) => i),
+    userFeatures: fill(schema.numUsers * schema.userFeatureDim),
+    itemFeatures: fill(schema.numItems * schema.itemFeatureDim),
+  };
+}
+
+/** Clicks more likely at top positions; `zero` gives a batch without any value. */
+function batchOf(d: ModelData, size: number, seed: number, opts: { zero?: boolean; maxPosition?: number } = {}): Batch {
+  const rng = new Rng(seed);
+  const T = schema.tasks.length;
+  const user = new Int32Array(size);
+  const item = new Int32Array(size);
+  const position = new Int32Array(size);
+  const labels = new Float32Array(size * T);
+  const P = opts.maxPosition ?? schema.numPositions;
+  for (let i = 0; i < size; i++) {
+    user[i] = rng.int(schema.numUsers);
+    item[i] = rng.int(schema.numItems);
+    position[i] = rng.int(P);
+    const click = !opts.zero && rng.uniform() < 0.6 / (1 + position[i]!) ? 1 : 0;
+    labels[i * T] = click;
+    labels[i * T + 1] = click && rng.uniform() < 0.5 ? 1 : 0;
+  }
+  const gather = (table: Float32Array, idx: Int32Array, dd: number) => {
+    const out = new Float32Array(idx.length * dd);
+    idx.forEach((r, i) => out.set(table.subarray(r * dd, r * dd + dd), i * dd));
+    return out;
+  };
+  return {
+    size, user, item, labels, position, historyLength: 0,
+    userFeatures: gather(d.userFeatures, user, schema.userFeatureDim),
+    itemFeatures: gather(d.itemFeatures, item, schema.itemFeatureDim),
+  };
+}
+
+function modelWith(stage: StageConfig, d = data()): TwoTowerModel {
+  const config = resolveConfig(schema, { dim: 8, hidden: 16, valueWeights: [1, 0.5], stages: [stage] });
+  return TwoTowerModel.create(config, d, debiasStages);
+}
+
+function stageOf(model: TwoTowerModel): DebiasStage {
+  return model.stages[0] as DebiasStage;
+}
+
+/** Gradients of one named loss term (or the total) w.r.t. every dense variable and table row. */
+function gradientsOf(model: TwoTowerModel, batch: Batch, term: string | undefined): { dense: Map<string, Float32Array>; rows: Map<string, number> } {
+  const embeddings = model.embeddings();
+  const names = new Map([...model.params.dense].map(([n, v]) => [v.name, n]));
+  const variables = [...model.denseVariables(), ...embeddings.map((e) => e.anchor)];
+  for (const e of embeddings) e.grads.recording = true;
+  const out = { dense: new Map<string, Float32Array>(), rows: new Map<string, number>() };
+  try {
+    const { value, grads } = tf.variableGrads(() => {
+      const { total, terms } = model.loss(batch);
+      return term ? terms.get(term)! : total;
+    }, variables);
+    value.dispose();
+    for (const [vname, g] of Object.entries(grads)) {
+      const n = names.get(vname);
+      if (n) out.dense.set(n, g.dataSync() as Float32Array);
+      g.dispose();
+    }
+    for (const e of embeddings) {
+      const { rows, grads: gs } = e.grads.touched;
+      let m = 0;
+      for (let i = 0; i < rows.length * e.dim; i++) m = Math.max(m, Math.abs(gs[i]!));
+      out.rows.set(e.name, m);
+    }
+  } finally {
+    for (const e of embeddings) {
+      e.grads.recording = false;
+      e.grads.clear();
+    }
+  }
+  return out;
+}
+
+const maxAbs = (a: Float32Array | undefined) => (a ? a.reduce((m, x) => Math.max(m, Math.abs(x)), 0) : 0);
+
+describe('debias stages', () => {
+  beforeAll(async () => {
+    await initBackend({ backend: 'wasm', log: false });
+  });
+  let warnings: string[];
+  let previous: (m: string) => void;
+  beforeEach(() => {
+    warnings = [];
+    previous = setDebiasWarningHandler((m) => warnings.push(m));
+  });
+  afterEach(() => setDebiasWarningHandler(previous));
+
+  it('exports three definitions with the issue names', () => {
+    expect([debiasPosition.name, debiasUser.name, debias.name]).toEqual(['debias-position', 'debias-user', 'debias']);
+  });
+
+  it.each(['debias-position', 'debias-user', 'debias'])('%s: the softmax loss leaves the estimator without gradient', (name) => {
+    const model = modelWith({ name });
+    const batch = batchOf(model.data, 64, 3);
+    const main = gradientsOf(model, batch, 'softmax');
+    const own = gradientsOf(model, batch, `${name}.weighting`);
+    if (name !== 'debias-position') {
+      expect(maxAbs(main.dense.get(`stages.${name}.estimator.w`))).toBe(0);
+      expect(maxAbs(main.dense.get(`stages.${name}.estimator.b`))).toBe(0);
+      expect(maxAbs(own.dense.get(`stages.${name}.estimator.b`))).toBeGreaterThan(0);
+      // the regression loss does not train the user tower either (detachQuery)
+      expect(maxAbs(own.dense.get('user.projection.w'))).toBe(0);
+    }
+    if (name !== 'debias-user') {
+      expect(main.rows.get(`stages.${name}.position`) ?? 0).toBe(0);
+      expect(own.rows.get(`stages.${name}.position`)).toBeGreaterThan(0);
+    }
+    // and the main loss still trains the towers
+    expect(maxAbs(main.dense.get('user.projection.w'))).toBeGreaterThan(0);
+    model.dispose();
+  });
+
+  it('training on the main loss alone leaves the estimator unchanged', () => {
+    const model = modelWith({ name: 'debias' });
+    const stage = stageOf(model);
+    const before = [stage.positionTable!.table.dataSync().slice(), stage.estimator!.w.dataSync().slice(), stage.estimator!.b.dataSync().slice()];
+    const trainer = new Trainer(model, { epochs: 1, learningRate: 0.05, progress: 'none' });
+    // lossWeight 0 model: the regression term contributes nothing, so only the softmax trains
+    const zeroModel = modelWith({ name: 'debias', options: { lossWeight: 0 } });
+    const zs = stageOf(zeroModel);
+    const zBefore = [zs.positionTable!.table.dataSync().slice(), zs.estimator!.w.dataSync().slice(), zs.estimator!.b.dataSync().slice()];
+    const zTrainer = new Trainer(zeroModel, { epochs: 1, learningRate: 0.05, progress: 'none' });
+    const towerBefore = zeroModel.params.dense.get('user.projection.w')!.dataSync().slice();
+    for (let s = 0; s < 5; s++) zTrainer.step(batchOf(zeroModel.data, 64, 10 + s));
+    expect(Array.from(zs.positionTable!.table.dataSync())).toEqual(Array.from(zBefore[0]!));
+    expect(Array.from(zs.estimator!.w.dataSync())).toEqual(Array.from(zBefore[1]!));
+    expect(Array.from(zs.estimator!.b.dataSync())).toEqual(Array.from(zBefore[2]!));
+    expect(Array.from(zeroModel.params.dense.get('user.projection.w')!.dataSync())).not.toEqual(Array.from(towerBefore));
+    // with its own loss the estimator does move
+    for (let s = 0; s < 5; s++) trainer.step(batchOf(model.data, 64, 10 + s));
+    expect(Array.from(stage.positionTable!.table.dataSync())).not.toEqual(Array.from(before[0]!));
+    trainer.dispose();
+    zTrainer.dispose();
+    model.dispose();
+    zeroModel.dispose();
+  });
+
+  it('clamps positions beyond the table into the last bucket, warning once', () => {
+    const model = modelWith({ name: 'debias-position', options: { positions: 3 } });
+    const stage = stageOf(model);
+    const batch = batchOf(model.data, 64, 4, { maxPosition: 5 });
+    const outOfRange = Array.from(batch.position!).filter((p) => p >= 3).length;
+    expect(outOfRange).toBeGreaterThan(0);
+    expect(stage.bucketsOf(Int32Array.from([0, 2, 3, 4, 99]))).toEqual(Int32Array.from([0, 2, 2, 2, 2]));
+    const loss = tf.tidy(() => model.loss(batch).total.dataSync()[0]!);
+    expect(Number.isFinite(loss)).toBe(true);
+    tf.tidy(() => model.loss(batch).total);
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]).toMatch(/3 position buckets but saw position/);
+    expect(stage.clampedRows).toBe(3 + 2 * outOfRange);
+    expect(debiasDiagnostics(model).positionCurve).toHaveLength(3);
+    model.dispose();
+  });
+
+  it('a batch with all-zero values: no softmax term, finite weights, estimates pulled toward 0', () => {
+    const model = modelWith({ name: 'debias' });
+    const stage = stageOf(model);
+    const batch = batchOf(model.data, 64, 5, { zero: true });
+    const terms = tf.tidy(() => {
+      const t = model.loss(batch).terms;
+      return Object.fromEntries([...t].map(([k, v]) => [k, v.dataSync()[0]!]));
+    });
+    expect(terms.softmax).toBeUndefined();
+    expect(Number.isFinite(terms['debias.weighting']!)).toBe(true);
+    const w = tf.tidy(() => {
+      const B = batch.size;
+      const nuv = tf.ones([B]) as tf.Tensor1D; // what core passes for such a batch (1e-6 / 1e-6)
+      const q = tf.randomNormal([B, 8]) as tf.Tensor2D;
+      const labels = tf.tensor2d(batch.labels, [B, 2]);
+      return stage.weighting!.weigh({ weights: nuv, nuv, q, batch: { batch, labels, position: tf.tensor1d(batch.position!, 'int32') } }).weights.dataSync();
+    });
+    expect(Array.from(w).every(Number.isFinite)).toBe(true);
+    const before = stage.positionTable!.table.dataSync()[0]!;
+    const trainer = new Trainer(model, { epochs: 1, learningRate: 0.01, progress: 'none' });
+    for (let s = 0; s < 3; s++) trainer.step(batch);
+    expect(stage.positionTable!.table.dataSync()[0]!).toBeLessThan(before);
+    trainer.dispose();
+    model.dispose();
+  });
+
+  it('floors the estimate in the division', () => {
+    const model = modelWith({ name: 'debias-position', options: { floor: 0.05, normalizeWeights: false } });
+    const stage = stageOf(model);
+    tf.tidy(() => stage.positionTable!.table.assign(tf.tensor2d([[-1], [0], [0.01], [0.5], [2]])));
+    const batch = batchOf(model.data, 5, 6);
+    (batch as { position: Int32Array }).position = Int32Array.from([0, 1, 2, 3, 4]);
+    const w = tf.tidy(() => {
+      const nuv = tf.tensor1d([1, 1, 1, 1, 1]);
+      return Array.from(stage.weighting!.weigh({
+        weights: nuv, nuv, q: tf.zeros([5, 8]) as tf.Tensor2D,
+        batch: { batch, labels: tf.tensor2d(batch.labels, [5, 2]), position: tf.tensor1d(batch.position!, 'int32') },
+      }).weights.dataSync());
+    });
+    expect(w[0]).toBeCloseTo(20, 4);
+    expect(w[1]).toBeCloseTo(20, 4);
+    expect(w[2]).toBeCloseTo(20, 4);
+    expect(w[3]).toBeCloseTo(2, 4);
+    expect(w[4]).toBeCloseTo(0.5, 4);
+    model.dispose();
+  });
+
+  it('self-normalises the weights to the incoming sum by default', () => {
+    const model = modelWith({ name: 'debias-position' });
+    const stage = stageOf(model);
+    tf.tidy(() => stage.positionTable!.table.assign(tf.tensor2d([[0.5], [0.25], [0.1], [0.1], [0.1]])));
+    const batch = batchOf(model.data, 5, 6);
+    (batch as { position: Int32Array }).position = Int32Array.from([0, 1, 2, 3, 4]);
+    const w = tf.tidy(() => {
+      const nuv = tf.tensor1d([1, 1, 0.5, 0, 0]);
+      return Array.from(stage.weighting!.weigh({
+        weights: nuv, nuv, q: tf.zeros([5, 8]) as tf.Tensor2D,
+        batch: { batch, labels: tf.tensor2d(batch.labels, [5, 2]), position: tf.tensor1d(batch.position!, 'int32') },
+      }).weights.dataSync());
+    });
+    expect(w.reduce((a, b) => a + b, 0)).toBeCloseTo(2.5, 4);
+    expect(w[1]! / w[0]!).toBeCloseTo(2, 4);
+    model.dispose();
+  });
+
+  it('rejects unknown options and position stages without positions', () => {
+    expect(() => modelWith({ name: 'debias', options: { floors: 1 } })).toThrow(/unknown option/);
+    expect(() => modelWith({ name: 'debias', options: { floor: 0 } })).toThrow(/floor/);
+    const config = resolveConfig({ ...schema, numPositions: 0 }, { dim: 8, hidden: 16, stages: [{ name: 'debias-position' }] });
+    expect(() => TwoTowerModel.create(config, data(), debiasStages)).toThrow(/position/);
+    const userOnly = resolveConfig({ ...schema, numPositions: 0 }, { dim: 8, hidden: 16, stages: [{ name: 'debias-user' }] });
+    TwoTowerModel.create(userOnly, data(), debiasStages).dispose();
+  });
+
+  it('diagnostics: position curve, propensity quantiles, JSON, SVG', () => {
+    const model = modelWith({ name: 'debias' });
+    const d = debiasDiagnostics(model);
+    expect(d.positionCurve).toHaveLength(5);
+    expect(d.userPropensity!.users).toBe(30);
+    expect(d.userPropensity!.p50).toBeCloseTo(0.1, 5); // zero-initialised weights, bias = init
+    expect(JSON.parse(JSON.stringify(d))).toEqual(d);
+    const svg = renderSvgChart(d.positionCurve!, { title: 'position <curve>', xLabel: 'position' });
+    expect(svg.startsWith('<svg')).toBe(true);
+    expect(svg).toContain('&lt;curve&gt;');
+    expect(svg).toContain('<polyline');
+    const two = renderSvgChart([{ label: 'a', values: [1, 2, 3], lower: [0.5, 1, 2], upper: [2, 3, 4] }, { label: 'b', values: [3, 2, 1] }]);
+    expect(two).toContain('<polygon');
+    expect(spearman([1, 2, 3, 4], [10, 20, 30, 40])).toBeCloseTo(1);
+    expect(spearman([1, 2, 3, 4], [4, 3, 2, 1])).toBeCloseTo(-1);
+    model.dispose();
+  });
+});

@@ -1,0 +1,231 @@
+/**
+ * Label debiasing (MODEL.md section 3) as `@tt/core` example-weighting stages.
+ *
+ * Each stage replaces the weights `w` (starting as nuv = labels . w, scaled by the batch max) by
+ * `w / max(stop(est), floor)` and adds the estimator's own regression loss:
+ * - `debias-position`: `est = E_pos[position]` (one scalar per position);
+ * - `debias-user`: `est = Linear(DI -> 1)(q)`, the user's usual propensity;
+ * - `debias`: `e_pos = E_pos[position]`, `est = Linear(DI + 1 -> 1)(concat(q, e_pos))`, with
+ *   loss `mean((e_pos - nuv)^2) + mean((est - nuv)^2)`.
+ *
+ * Choices (documented in the README):
+ * - the division uses a stopped estimate, so the main loss never trains the estimator; the
+ *   estimator reads a stopped `q` by default (`detachQuery`), so its regression loss never trains
+ *   the user tower either: retrieval learns only from the softmax;
+ * - the regression loss is a mean over the batch (not MODEL.md's sum), times `lossWeight`
+ *   (default 1): a per-row squared error of values in [0, 1], the same scale as the softmax
+ *   term `sum(ce * w) / B`;
+ * - regression targets are nuv, except in a batch without any positive value, where core's nuv
+ *   is 1e-6 / 1e-6 = 1 on every row: there the target is 0 (the batch says "no one clicked");
+ * - the weights are self-normalised per batch (`normalizeWeights`, default true): scaled so that
+ *   their sum equals the sum of the incoming weights, so only the relative weighting between rows
+ *   changes and the softmax loss keeps the base model's scale;
+ * - positions at or beyond the table (`positions`) fall into the last bucket, with a one-time
+ *   warning; negative positions into bucket 0.
+ */
+import { ConfigError, Dense, stopGradient, tf, type Embedding, type Stage, type StageContext, type StageDefinition } from '@tt/core';
+
+export type DebiasKind = 'position' | 'user' | 'both';
+
+/** Options of the three stages (the `options` of their `StageConfig`). */
+export interface DebiasOptions {
+  /** position table size; default `schema.numPositions`, else 100. Later positions share the last bucket. */
+  readonly positions?: number;
+  /** factor on the (mean) regression loss; default 1 */
+  readonly lossWeight?: number;
+  /** lower bound of the estimate in the division; default 1e-3 (0.1 for `debias-user`) */
+  readonly floor?: number;
+  /** initial estimate (position table entries and the linear estimator's bias); default 0.1 */
+  readonly init?: number;
+  /** scale each batch's weights back to the incoming weights' sum; default true */
+  readonly normalizeWeights?: boolean;
+  /** the estimator reads a stopped q (its loss does not train the user tower); default true */
+  readonly detachQuery?: boolean;
+}
+
+export const DEBIAS_DEFAULTS = {
+  positions: 100,
+  lossWeight: 1,
+  floor: 1e-3,
+  userFloor: 0.1,
+  init: 0.1,
+  normalizeWeights: true,
+  detachQuery: true,
+} as const;
+
+const KNOWN_OPTIONS = new Set(['positions', 'lossWeight', 'floor', 'init', 'normalizeWeights', 'detachQuery']);
+
+/** Where a warning goes (console.warn unless replaced, e.g. by the CLI or a test). */
+let warnHandler: (message: string) => void = (m) => console.warn(m);
+
+/** Replaces the warning sink (returns the previous one). */
+export function setDebiasWarningHandler(handler: (message: string) => void): (message: string) => void {
+  const previous = warnHandler;
+  warnHandler = handler;
+  return previous;
+}
+
+function numberOption(name: string, options: Readonly<Record<string, unknown>>, field: string, fallback: number, check: (x: number) => boolean, what: string): number {
+  const v = options[field];
+  if (v === undefined) return fallback;
+  if (typeof v !== 'number' || !Number.isFinite(v) || !check(v)) throw new ConfigError(`stages.${name}.${field}`, `${what}, got ${JSON.stringify(v)}`);
+  return v;
+}
+
+function boolOption(name: string, options: Readonly<Record<string, unknown>>, field: string, fallback: boolean): boolean {
+  const v = options[field];
+  if (v === undefined) return fallback;
+  if (typeof v !== 'boolean') throw new ConfigError(`stages.${name}.${field}`, `must be true or false, got ${JSON.stringify(v)}`);
+  return v;
+}
+
+/** A created debiasing stage; {@link debiasDiagnostics} reads its parts. */
+export class DebiasStage implements Stage {
+  /** brand, for diagnostics across module copies */
+  readonly debias = true;
+  readonly weighting: Stage['weighting'];
+  /** `[positions, 1]` table (position and combined kinds) */
+  readonly positionTable: Embedding | undefined;
+  /** the linear estimator (user and combined kinds) */
+  readonly estimator: Dense | undefined;
+  /** rows whose position was clamped into the last (or first) bucket so far */
+  clampedRows = 0;
+  private warned = false;
+
+  constructor(
+    readonly name: string,
+    readonly kind: DebiasKind,
+    readonly positions: number,
+    readonly floor: number,
+    readonly lossWeight: number,
+    readonly normalizeWeights: boolean,
+    readonly detachQuery: boolean,
+    private readonly valueWeights: readonly number[],
+    ctx: StageContext,
+    init: number,
+  ) {
+    const dim = ctx.config.dim;
+    if (kind !== 'user') {
+      this.positionTable = ctx.params.addEmbedding(`stages.${name}.position`, positions, 1);
+      tf.tidy(() => this.positionTable!.table.assign(tf.fill([positions, 1], init)));
+    }
+    if (kind !== 'position') {
+      this.estimator = new Dense(ctx.params, `stages.${name}.estimator`, kind === 'both' ? dim + 1 : dim, 1);
+      tf.tidy(() => {
+        this.estimator!.w.assign(tf.zerosLike(this.estimator!.w));
+        this.estimator!.b.assign(tf.fill([1], init));
+      });
+    }
+    this.weighting = { weigh: (args) => this.weigh(args) };
+  }
+
+  /** Table rows of `position`: clamped into `[0, positions)`, warning once when any is out of range. */
+  bucketsOf(position: ArrayLike<number>): Int32Array {
+    const P = this.positions;
+    const out = new Int32Array(position.length);
+    let clamped = 0;
+    let worst = 0;
+    for (let i = 0; i < position.length; i++) {
+      const p = position[i]!;
+      if (p >= P || p < 0) {
+        clamped++;
+        worst = p;
+        out[i] = p < 0 ? 0 : P - 1;
+      } else out[i] = p;
+    }
+    if (clamped > 0) {
+      this.clampedRows += clamped;
+      if (!this.warned) {
+        this.warned = true;
+        warnHandler(`@tt/debias: stage "${this.name}" has ${P} position buckets but saw position ${worst}; positions >= ${P} share the last bucket `
+          + `(negative ones the first). Set options.positions to give them their own (warned once).`);
+      }
+    }
+    return out;
+  }
+
+  /** Regression targets: nuv recomputed from the labels, 0 on every row of a batch without value. */
+  private targets(labels: Float32Array, B: number): Float32Array {
+    const w = this.valueWeights;
+    const T = w.length;
+    const out = new Float32Array(B);
+    let max = 0;
+    for (let i = 0; i < B; i++) {
+      let s = 0;
+      for (let t = 0; t < T; t++) s += labels[i * T + t]! * w[t]!;
+      out[i] = s;
+      if (s > max) max = s;
+    }
+    if (max > 0) for (let i = 0; i < B; i++) out[i] = Math.max(out[i]!, 0) / max;
+    return out;
+  }
+
+  /** Query input of the estimator (stopped by default). */
+  private queryInput(q: tf.Tensor2D): tf.Tensor2D {
+    return this.detachQuery ? stopGradient(q) : q;
+  }
+
+  /** Per-row estimate and regression loss (no floor). */
+  estimate(q: tf.Tensor2D, position: Int32Array | undefined, target: tf.Tensor1D | undefined): { est: tf.Tensor1D; loss?: tf.Scalar } {
+    const sq = (a: tf.Tensor1D) => tf.mean(tf.square(tf.sub(a, target!))) as tf.Scalar;
+    let ePos: tf.Tensor1D | undefined;
+    if (this.positionTable) {
+      if (!position) throw new ConfigError(`stages.${this.name}`, 'needs batch positions (a dataset with a position column)');
+      ePos = tf.reshape(this.positionTable.lookup(this.bucketsOf(position)), [-1]) as tf.Tensor1D;
+    }
+    if (this.kind === 'position') return { est: ePos!, loss: target ? sq(ePos!) : undefined };
+    const qIn = this.queryInput(q);
+    // the combined estimator reads a stopped e_pos: the position curve learns only from its own term
+    const x = this.kind === 'both' ? tf.concat([qIn, tf.reshape(stopGradient(ePos!), [-1, 1])], 1) as tf.Tensor2D : qIn;
+    const est = tf.reshape(this.estimator!.apply(x), [-1]) as tf.Tensor1D;
+    if (!target) return { est };
+    const loss = this.kind === 'both' ? tf.add(sq(ePos!), sq(est)) as tf.Scalar : sq(est);
+    return { est, loss };
+  }
+
+  private weigh(args: Parameters<NonNullable<Stage['weighting']>['weigh']>[0]): { weights: tf.Tensor1D; loss?: tf.Scalar } {
+    const { weights, q, batch } = args;
+    const B = batch.batch.size;
+    const target = tf.tensor1d(this.targets(batch.batch.labels, B));
+    const { est, loss } = this.estimate(q, batch.batch.position, target);
+    const denom = tf.maximum(stopGradient(est), this.floor);
+    let w = tf.div(stopGradient(weights), denom) as tf.Tensor1D;
+    if (this.normalizeWeights) {
+      const scale = tf.div(tf.sum(stopGradient(weights)), tf.maximum(tf.sum(w), 1e-12));
+      w = tf.mul(w, scale) as tf.Tensor1D;
+    }
+    return { weights: stopGradient(w), loss: tf.mul(loss!, this.lossWeight) as tf.Scalar };
+  }
+}
+
+function definition(name: string, kind: DebiasKind): StageDefinition {
+  return {
+    name,
+    create(options: Readonly<Record<string, unknown>>, ctx: StageContext): Stage {
+      for (const key of Object.keys(options)) {
+        if (!KNOWN_OPTIONS.has(key)) throw new ConfigError(`stages.${name}.${key}`, `unknown option; known: ${[...KNOWN_OPTIONS].join(', ')}`);
+      }
+      const schemaPositions = ctx.config.schema.numPositions;
+      if (kind !== 'user' && !(schemaPositions > 0)) {
+        throw new ConfigError(`stages.${name}`, 'needs positions: the dataset has no position column (use debias-user)');
+      }
+      const positions = numberOption(name, options, 'positions', schemaPositions > 0 ? schemaPositions : DEBIAS_DEFAULTS.positions,
+        (x) => Number.isInteger(x) && x >= 1, 'must be an integer >= 1');
+      const lossWeight = numberOption(name, options, 'lossWeight', DEBIAS_DEFAULTS.lossWeight, (x) => x >= 0, 'must be >= 0');
+      const floor = numberOption(name, options, 'floor', kind === 'user' ? DEBIAS_DEFAULTS.userFloor : DEBIAS_DEFAULTS.floor, (x) => x > 0, 'must be > 0');
+      const init = numberOption(name, options, 'init', DEBIAS_DEFAULTS.init, (x) => x > 0, 'must be > 0');
+      const normalizeWeights = boolOption(name, options, 'normalizeWeights', DEBIAS_DEFAULTS.normalizeWeights);
+      const detachQuery = boolOption(name, options, 'detachQuery', DEBIAS_DEFAULTS.detachQuery);
+      return new DebiasStage(name, kind, positions, floor, lossWeight, normalizeWeights, detachQuery, ctx.config.valueWeights, ctx, init);
+    },
+  };
+}
+
+/** `debias-position`: divide by the learned click-through effect of the position. */
+export const debiasPosition: StageDefinition = definition('debias-position', 'position');
+/** `debias-user`: divide by the user's learned propensity (a linear function of q). */
+export const debiasUser: StageDefinition = definition('debias-user', 'user');
+/** `debias`: both, `Linear(concat(q, E_pos[position]))`. */
+export const debias: StageDefinition = definition('debias', 'both');
+/** The three definitions, for `fitTwoTower({ stages })` / checkpoint loading. */
+export const debiasStages: readonly StageDefinition[] = [debiasPosition, debiasUser, debias];
