@@ -4,9 +4,10 @@
  */
 import { ConfigError, type StageConfig, type StageDefinition, type SyntheticWorldOptions } from '@tt/core';
 import { debiasStages } from '@tt/debias';
+import { rewardAlign } from '@tt/reward-align';
 
 /** Every stage definition the CLI knows, by stage name. */
-export const stageDefinitions: readonly StageDefinition[] = [...debiasStages];
+export const stageDefinitions: readonly StageDefinition[] = [...debiasStages, rewardAlign];
 
 /** Flags that set stage options. */
 export interface StageFlags {

@@ -1,0 +1,8 @@
+/**
+ * @tt/reward-align: the ranker as a reward model for two-tower retrieval (MODEL.md section 6).
+ * A `@tt/core` batch-loss stage: `fitTwoTower(dataset, { stages: [rewardAlign], model: { stages: [{ name: 'reward-align' }] } })`.
+ */
+export {
+  rewardAlign, rewardAlignWith, truthScorer, resolveRewardAlignOptions, warmupWeight, softmaxKl, REWARD_ALIGN_DEFAULTS,
+  type RewardAlignOptions, type RewardAlignStage, type RewardScorer,
+} from './stage.js';

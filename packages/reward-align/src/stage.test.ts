@@ -1,0 +1,244 @@
+import {
+  ConfigError, ParameterStore, Rng, Trainer, TwoTowerModel, initBackend, resolveConfig, tf,
+  type Batch, type DatasetSchema, type LossArgs, type ModelData, type StageContext,
+} from '@tt/core';
+import { rewardAlign, rewardAlignWith, softmaxKl, truthScorer, warmupWeight, type RewardAlignStage } from './index.js';
+
+const schema: DatasetSchema = {
+  numUsers: 50, numItems: 40, tasks: ['click', 'like'], userFeatureDim: 3, itemFeatureDim: 2,
+  numPositions: 0, hasRankerScores: false, labelMax: [1, 1],
+};
+
+function tinyData(seed = 1): ModelData {
+  const rng = new Rng(seed);
+  const fill = (n: number) => Float32Array.from({ length: n }, () => rng.normal());
+  return {
+    userIds: Array.from({ length: schema.numUsers }, (_, i) => i),
+    itemIds: Array.from({ length: schema.numItems }, (_, i) => i),
+    userFeatures: fill(schema.numUsers * schema.userFeatureDim),
+    itemFeatures: fill(schema.numItems * schema.itemFeatureDim),
+  };
+}
+
+function tinyBatch(data: ModelData, size: number, seed: number): Batch {
+  const rng = new Rng(seed);
+  const T = schema.tasks.length;
+  const user = new Int32Array(size);
+  const item = new Int32Array(size);
+  const labels = new Float32Array(size * T);
+  for (let i = 0; i < size; i++) {
+    user[i] = rng.int(schema.numUsers);
+    const liked = rng.uniform() < 0.6;
+    item[i] = liked ? (user[i]! * 7) % schema.numItems : rng.int(schema.numItems);
+    labels[i * T] = liked ? 1 : 0;
+    labels[i * T + 1] = liked && rng.uniform() < 0.5 ? 1 : 0;
+  }
+  const gather = (table: Float32Array, idx: Int32Array, d: number) => {
+    const out = new Float32Array(idx.length * d);
+    idx.forEach((r, i) => out.set(table.subarray(r * d, r * d + d), i * d));
+    return out;
+  };
+  return {
+    size, user, item, labels, historyLength: 0,
+    userFeatures: gather(data.userFeatures, user, schema.userFeatureDim),
+    itemFeatures: gather(data.itemFeatures, item, schema.itemFeatureDim),
+  };
+}
+
+/** A stage over its own parameter store, and loss arguments from free q / v variables. */
+function standalone(options: Record<string, unknown>, B = 16, DI = 8) {
+  const config = resolveConfig(schema, { dim: DI, hidden: 16, valueWeights: [1, 0.5] });
+  const params = new ParameterStore(new Rng(7));
+  const ctx = { config, params, rng: new Rng(9) } as unknown as StageContext;
+  const stage = rewardAlign.create(options, ctx) as RewardAlignStage;
+  const rng = new Rng(3);
+  const qVar = tf.variable(tf.tensor2d(Float32Array.from({ length: B * DI }, () => rng.normal()), [B, DI]));
+  const vVar = tf.variable(tf.tensor2d(Float32Array.from({ length: B * DI }, () => rng.normal()), [B, DI]));
+  const batch = tinyBatch(tinyData(), B, 5);
+  const args = (): LossArgs => {
+    const norm = (x: tf.Tensor2D) => tf.mul(x, tf.rsqrt(tf.sum(tf.square(x), 1, true))) as tf.Tensor2D;
+    const q = norm(qVar);
+    const v = norm(vVar);
+    const logits = tf.mul(tf.matMul(q, v, false, true), 1 / config.temperature) as tf.Tensor2D;
+    const labels = tf.tensor2d(batch.labels, [B, 2]);
+    return { userInput: q, q, v, logits, weights: tf.ones([B]) as tf.Tensor1D, batch: { batch, labels } };
+  };
+  const dispose = () => {
+    params.dispose();
+    qVar.dispose();
+    vVar.dispose();
+  };
+  return { stage, qVar, vVar, args, params, dispose };
+}
+
+beforeAll(async () => {
+  await initBackend({ backend: 'cpu', log: false });
+});
+
+describe('softmaxKl', () => {
+  it('is zero when the two distributions match (also up to a per-row shift, and with masked columns)', () => {
+    const x = tf.tensor2d([[1, 2, 3, -1e9], [0.5, -2, 4, 1]]);
+    const shifted = tf.add(x, tf.tensor2d([[5], [-3]]));
+    expect(Math.abs(softmaxKl(x, x).dataSync()[0]!)).toBeLessThan(1e-6);
+    expect(Math.abs(softmaxKl(x, shifted as tf.Tensor2D).dataSync()[0]!)).toBeLessThan(1e-5);
+    const other = tf.tensor2d([[3, 2, 1, -1e9], [0, 0, 0, 0]]);
+    expect(softmaxKl(x, other).dataSync()[0]!).toBeGreaterThan(0.1);
+    tf.dispose([x, shifted, other]);
+  });
+});
+
+describe('warm-up', () => {
+  it('ramps the KL weight from 0 at step 0 to the full weight after warmupSteps', () => {
+    expect(warmupWeight(0.5, 100, 0)).toBe(0);
+    expect(warmupWeight(0.5, 100, 50)).toBeCloseTo(0.25);
+    expect(warmupWeight(0.5, 100, 100)).toBe(0.5);
+    expect(warmupWeight(0.5, 100, 1000)).toBe(0.5);
+    expect(warmupWeight(0.5, 0, 0)).toBe(0.5);
+  });
+
+  it('counts its own steps: at step 0 the loss is the proxy BCE alone, the KL joins later', () => {
+    const s = standalone({ warmupSteps: 4, weight: 1 });
+    const noKl = standalone({ warmupSteps: 4, weight: 0 });
+    const run = (x: typeof s) => tf.tidy(() => x.stage.batchLoss!.loss(x.args()).dataSync()[0]!);
+    expect(s.stage.currentWeight()).toBe(0);
+    expect(run(s)).toBeCloseTo(run(noKl), 6); // step 0: weight 0
+    expect(s.stage.steps).toBe(1);
+    expect(s.stage.currentWeight()).toBeCloseTo(0.25);
+    for (let i = 0; i < 3; i++) run(s);
+    expect(s.stage.currentWeight()).toBe(1);
+    for (let i = 0; i < 3; i++) run(noKl);
+    expect(run(s)).toBeGreaterThan(run(noKl) + 1e-4); // full weight: the KL adds to the BCE
+    s.dispose();
+    noKl.dispose();
+  });
+});
+
+describe('gradients', () => {
+  it('the KL term trains the towers, never the reward model (target stopped)', () => {
+    const s = standalone({ warmupSteps: 0, weight: 1, proxyLossWeight: 0 });
+    const proxy = s.stage.proxy!;
+    const { value, grads } = tf.variableGrads(() => s.stage.batchLoss!.loss(s.args()), [proxy.w, proxy.b, s.qVar, s.vVar]);
+    expect(value.dataSync()[0]!).toBeGreaterThan(0);
+    expect(Math.max(...Array.from(tf.abs(grads[proxy.w.name]!).dataSync()))).toBe(0);
+    expect(Math.max(...Array.from(tf.abs(grads[proxy.b.name]!).dataSync()))).toBe(0);
+    expect(Math.max(...Array.from(tf.abs(grads[s.qVar.name]!).dataSync()))).toBeGreaterThan(0);
+    tf.dispose([value, ...Object.values(grads)]);
+    s.dispose();
+  });
+
+  it('the gradient reaching q and v is that of KL(constant target || softmax(S))', () => {
+    const opts = { warmupSteps: 0, weight: 1, proxyLossWeight: 0, standardize: false, tau: 0.05 };
+    const s = standalone(opts);
+    const { grads } = tf.variableGrads(() => s.stage.batchLoss!.loss(s.args()), [s.qVar, s.vVar]);
+    // the same target, computed outside the tape and passed in as a constant
+    const s2 = standalone(opts);
+    const target = tf.tidy(() => {
+      const a = s2.args();
+      const p = s2.stage.proxy!;
+      const DI = 8;
+      const B = 16;
+      const w = [1, 0.5];
+      let acc: tf.Tensor2D = tf.zeros([B, B]);
+      for (let t = 0; t < 2; t++) {
+        const wq = tf.slice(p.w, [0, t], [DI, 1]);
+        const wv = tf.slice(p.w, [DI, t], [DI, 1]);
+        const wd = tf.slice(p.w, [2 * DI, t], [1, 1]);
+        const l = tf.add(tf.add(tf.add(tf.matMul(a.q, wq), tf.reshape(tf.matMul(a.v, wv), [1, B])), tf.mul(tf.matMul(a.q, a.v, false, true), wd)), tf.slice(p.b, [t], [1]));
+        acc = tf.add(acc, tf.mul(tf.sigmoid(l), w[t]!)) as tf.Tensor2D;
+      }
+      return tf.div(acc, 0.05) as tf.Tensor2D;
+    });
+    const ref = tf.variableGrads(() => softmaxKl(target, s2.args().logits), [s2.qVar, s2.vVar]);
+    for (const [a, b] of [[s.qVar, s2.qVar], [s.vVar, s2.vVar]] as const) {
+      const ga = grads[a.name]!.dataSync();
+      const gb = ref.grads[b.name]!.dataSync();
+      for (let i = 0; i < ga.length; i++) expect(Math.abs(ga[i]! - gb[i]!)).toBeLessThan(1e-4 * Math.max(1, Math.abs(gb[i]!)));
+    }
+    tf.dispose([target, ref.value, ...Object.values(ref.grads), ...Object.values(grads)]);
+    s.dispose();
+    s2.dispose();
+  });
+
+  it('training a model with only the KL term leaves the proxy weights unchanged', () => {
+    const s = standalone({ warmupSteps: 0, weight: 1, proxyLossWeight: 0 });
+    const proxy = s.stage.proxy!;
+    const w0 = proxy.w.dataSync().slice();
+    const q0 = s.qVar.dataSync().slice();
+    const optimizer = tf.train.sgd(0.5);
+    for (let i = 0; i < 5; i++) {
+      const cost = optimizer.minimize(() => s.stage.batchLoss!.loss(s.args()), true, [proxy.w, proxy.b, s.qVar, s.vVar]);
+      cost?.dispose();
+    }
+    expect(Array.from(proxy.w.dataSync())).toEqual(Array.from(w0));
+    expect(Array.from(s.qVar.dataSync())).not.toEqual(Array.from(q0));
+    optimizer.dispose();
+    s.dispose();
+  });
+
+  it('the proxy BCE trains the proxy and not the towers (detached inputs)', () => {
+    const s = standalone({ warmupSteps: 1000, weight: 1 }); // weight 0 at step 0: BCE only
+    const proxy = s.stage.proxy!;
+    const { grads } = tf.variableGrads(() => s.stage.batchLoss!.loss(s.args()), [proxy.w, s.qVar]);
+    expect(Math.max(...Array.from(tf.abs(grads[proxy.w.name]!).dataSync()))).toBeGreaterThan(0);
+    expect(Math.max(...Array.from(tf.abs(grads[s.qVar.name]!).dataSync()))).toBe(0);
+    tf.dispose(Object.values(grads));
+    s.dispose();
+  });
+});
+
+describe('in a model', () => {
+  function trainSteps(definitions: Parameters<typeof TwoTowerModel.create>[2], options: Record<string, unknown>, steps: number) {
+    const data = tinyData();
+    const config = resolveConfig(schema, { dim: 8, hidden: 16, seed: 3, stages: [{ name: 'reward-align', options }] });
+    const model = TwoTowerModel.create(config, data, definitions);
+    const trainer = new Trainer(model, { epochs: 1, learningRate: 1e-2, progress: 'none' });
+    const counts: number[] = [];
+    const losses: number[] = [];
+    for (let i = 0; i < steps; i++) {
+      const { loss, terms } = trainer.step(tinyBatch(data, 32, 100 + i));
+      losses.push(loss);
+      expect(terms['reward-align.batch']).toBeDefined();
+      counts.push(tf.memory().numTensors);
+    }
+    trainer.dispose();
+    model.dispose();
+    return { counts, losses };
+  }
+
+  it('trains with the proxy without leaking tensors over steps', () => {
+    const { counts, losses } = trainSteps([rewardAlign], { warmupSteps: 3, weight: 1 }, 8);
+    expect(losses.every(Number.isFinite)).toBe(true);
+    expect(counts[7]).toBe(counts[2]);
+  });
+
+  it('trains with a frozen scorer without leaking tensors, and names its parameters', () => {
+    const truth = { valueOfAllItems: (u: number) => Float32Array.from({ length: schema.numItems }, (_, i) => ((u * 7) % schema.numItems === i ? 1 : 0.1)) };
+    const { counts, losses } = trainSteps([rewardAlignWith(truthScorer(truth))], { reward: 'frozen', warmupSteps: 2 }, 6);
+    expect(losses.every(Number.isFinite)).toBe(true);
+    expect(counts[5]).toBe(counts[2]);
+    const model = TwoTowerModel.create(resolveConfig(schema, { dim: 8, stages: [{ name: 'reward-align' }] }), tinyData(), [rewardAlign]);
+    expect([...model.params.dense.keys()]).toEqual(expect.arrayContaining(['stages.reward-align.proxy.w', 'stages.reward-align.proxy.b']));
+    model.dispose();
+  });
+
+  it('truthScorer gives V(u, i) row-major', () => {
+    const truth = { valueOfAllItems: (u: number) => Float32Array.from({ length: 5 }, (_, i) => u * 10 + i) };
+    expect(Array.from(truthScorer(truth)(Int32Array.of(1, 2), Int32Array.of(0, 4)))).toEqual([10, 14, 20, 24]);
+  });
+
+  it('rejects bad options, and a frozen reward without its scorer when it is needed', () => {
+    const create = (o: Record<string, unknown>) => standalone(o).dispose();
+    expect(() => create({ tau: 0 })).toThrow(ConfigError);
+    expect(() => create({ weight: -1 })).toThrow(ConfigError);
+    expect(() => create({ reward: 'ranker' })).toThrow(ConfigError);
+    expect(() => create({ bogus: 1 })).toThrow(ConfigError);
+    expect(() => create({ proxyTarget: 'clicks' })).toThrow(ConfigError);
+    const r = standalone({ proxyTarget: 'ranker' });
+    expect(() => tf.tidy(() => r.stage.batchLoss!.loss(r.args()))).toThrow(/rankerScores/);
+    r.dispose();
+    const s = standalone({ reward: 'frozen', warmupSteps: 0 });
+    expect(s.stage.proxy).toBeUndefined();
+    expect(() => tf.tidy(() => s.stage.batchLoss!.loss(s.args()))).toThrow(/scor/);
+    s.dispose();
+  });
+});

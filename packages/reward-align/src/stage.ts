@@ -1,0 +1,311 @@
+/**
+ * The ranker as a reward model for retrieval (MODEL.md section 6), as a `@tt/core` batch loss.
+ *
+ * For a batch of B impressions with query embeddings q and item embeddings v (normalised, [B, DI]):
+ * - reward model: either a proxy ranker `Linear(2*DI + 1 -> T)` over `concat(q_i, v_j, q_i . v_j)`,
+ *   trained with BCE on the impressed (diagonal) pairs against the labels, or a user-supplied
+ *   frozen scorer `(users, items) => values [B * B]`;
+ * - values `r_ij = sigmoid(reward logits_ij) . w` for all B x B pairs (w = config.valueWeights);
+ * - by default (`standardize`) the values are z-scored per row: a proxy's values sit in a narrow
+ *   band whose width changes as it trains, so `tau` is counted in units of each row's spread;
+ * - target `p_rank_i = softmax_j(r_ij / tau + bias_ij)` with a stopped gradient, where `bias` is
+ *   what the model's softmax adds to `q v^T / temperature` (logQ correction and accidental-hit
+ *   masks), so the target is over the same sampled candidates and masked columns stay 0;
+ * - `loss = weight(step) * mean_i KL(p_rank_i || softmax_j(S_ij))` over the in-batch columns,
+ *   plus the proxy's own BCE. `weight(step)` ramps linearly from 0 (step 0) to `weight`
+ *   (step >= warmupSteps), so an untrained proxy does not steer retrieval.
+ *
+ * Gradients: the KL trains only the towers through S (the target is a constant); the proxy reads
+ * stopped q and v, so its BCE trains only the proxy and never the towers (`detachInputs`).
+ */
+import { ConfigError, Dense, stopGradient, tf, type LossArgs, type Stage, type StageContext, type StageDefinition } from '@tt/core';
+
+/** A frozen reward model: values `[users.length * items.length]`, row-major (row = user). */
+export type RewardScorer = (users: Int32Array, items: Int32Array) => Float32Array;
+
+/** Options of the `reward-align` stage (the `options` of its `StageConfig`). */
+export interface RewardAlignOptions {
+  /**
+   * `'proxy'` (default): a proxy ranker trained on the labels; `'frozen'`: the function in
+   * `scorer`; a function: shorthand for `{ reward: 'frozen', scorer: fn }`.
+   */
+  readonly reward?: 'proxy' | 'frozen' | RewardScorer;
+  /** the frozen reward model (not JSON: a checkpoint keeps only `reward: 'frozen'`; pass it again to train further) */
+  readonly scorer?: RewardScorer;
+  /** factor on the KL term after the warm-up; default 0.5 */
+  readonly weight?: number;
+  /** temperature of the target softmax over values (over z-scores with `standardize`); default 0.5 */
+  readonly tau?: number;
+  /** training steps over which the KL weight ramps from 0 to `weight`; default 100 */
+  readonly warmupSteps?: number;
+  /**
+   * what the proxy's BCE fits on the impressed pairs: `'labels'`, `'ranker'` (the batch's
+   * `rankerScores`, the main ranker's predictions), or `'auto'` (ranker scores when the batch
+   * has them, else labels); default 'labels'
+   */
+  readonly proxyTarget?: 'labels' | 'ranker' | 'auto';
+  /** factor on the proxy's BCE; default 1 */
+  readonly proxyLossWeight?: number;
+  /** the proxy reads stopped q and v (its BCE does not train the towers); default true */
+  readonly detachInputs?: boolean;
+  /** add the model's logit bias (logQ, masks) to the target logits; default true */
+  readonly targetBias?: boolean;
+  /** z-score the values per row before `/ tau` (tau is then in units of the row's spread); default true */
+  readonly standardize?: boolean;
+}
+
+export const REWARD_ALIGN_DEFAULTS = {
+  reward: 'proxy',
+  weight: 0.5,
+  tau: 0.5,
+  warmupSteps: 100,
+  proxyTarget: 'labels',
+  proxyLossWeight: 1,
+  detachInputs: true,
+  targetBias: true,
+  standardize: true,
+} as const;
+
+const KNOWN_OPTIONS = new Set(['reward', 'scorer', 'weight', 'tau', 'warmupSteps', 'proxyTarget', 'proxyLossWeight', 'detachInputs', 'targetBias', 'standardize']);
+
+/** The `reward-align` stage as created: its hooks plus what tests and diagnostics read. */
+export interface RewardAlignStage extends Stage {
+  /** loss calls so far (training steps) */
+  readonly steps: number;
+  /** the KL weight at the current step */
+  currentWeight(): number;
+  /** the proxy ranker (undefined with a frozen reward model) */
+  readonly proxy: Dense | undefined;
+}
+
+interface Resolved {
+  reward: 'proxy' | 'frozen';
+  scorer: RewardScorer | undefined;
+  weight: number;
+  tau: number;
+  warmupSteps: number;
+  proxyTarget: 'labels' | 'ranker' | 'auto';
+  proxyLossWeight: number;
+  detachInputs: boolean;
+  targetBias: boolean;
+  standardize: boolean;
+}
+
+function nonNegative(field: string, x: unknown, fallback: number, positive = false): number {
+  if (x === undefined) return fallback;
+  if (typeof x !== 'number' || !Number.isFinite(x) || x < 0 || (positive && x === 0)) {
+    throw new ConfigError(`reward-align.${field}`, `must be a finite number ${positive ? '> 0' : '>= 0'}, got ${JSON.stringify(x)}`);
+  }
+  return x;
+}
+
+function bool(field: string, x: unknown, fallback: boolean): boolean {
+  if (x === undefined) return fallback;
+  if (typeof x !== 'boolean') throw new ConfigError(`reward-align.${field}`, `must be a boolean, got ${JSON.stringify(x)}`);
+  return x;
+}
+
+/** Checks the options and fills the defaults. @throws ConfigError */
+export function resolveRewardAlignOptions(options: Readonly<Record<string, unknown>>): Resolved {
+  for (const key of Object.keys(options)) {
+    if (!KNOWN_OPTIONS.has(key)) throw new ConfigError(`reward-align.${key}`, `is not an option (known: ${[...KNOWN_OPTIONS].join(', ')})`);
+  }
+  const r = options['reward'] ?? REWARD_ALIGN_DEFAULTS.reward;
+  let reward: 'proxy' | 'frozen';
+  let scorer = options['scorer'] as RewardScorer | undefined;
+  if (typeof r === 'function') {
+    reward = 'frozen';
+    scorer = r as RewardScorer;
+  } else if (r === 'proxy' || r === 'frozen') {
+    reward = r;
+  } else {
+    throw new ConfigError('reward-align.reward', `must be "proxy", "frozen" or a scoring function, got ${JSON.stringify(r)}`);
+  }
+  if (scorer !== undefined && typeof scorer !== 'function') throw new ConfigError('reward-align.scorer', 'must be a function (users, items) => Float32Array');
+  if (reward === 'proxy' && scorer !== undefined) throw new ConfigError('reward-align.scorer', 'is only used with reward: "frozen"');
+  const proxyTarget = (options['proxyTarget'] ?? REWARD_ALIGN_DEFAULTS.proxyTarget) as Resolved['proxyTarget'];
+  if (!['labels', 'ranker', 'auto'].includes(proxyTarget)) {
+    throw new ConfigError('reward-align.proxyTarget', `must be "labels", "ranker" or "auto", got ${JSON.stringify(proxyTarget)}`);
+  }
+  const warmupSteps = nonNegative('warmupSteps', options['warmupSteps'], REWARD_ALIGN_DEFAULTS.warmupSteps);
+  if (!Number.isInteger(warmupSteps)) throw new ConfigError('reward-align.warmupSteps', `must be an integer, got ${warmupSteps}`);
+  return {
+    reward,
+    scorer,
+    weight: nonNegative('weight', options['weight'], REWARD_ALIGN_DEFAULTS.weight),
+    tau: nonNegative('tau', options['tau'], REWARD_ALIGN_DEFAULTS.tau, true),
+    warmupSteps,
+    proxyTarget,
+    proxyLossWeight: nonNegative('proxyLossWeight', options['proxyLossWeight'], REWARD_ALIGN_DEFAULTS.proxyLossWeight),
+    detachInputs: bool('detachInputs', options['detachInputs'], REWARD_ALIGN_DEFAULTS.detachInputs),
+    targetBias: bool('targetBias', options['targetBias'], REWARD_ALIGN_DEFAULTS.targetBias),
+    standardize: bool('standardize', options['standardize'], REWARD_ALIGN_DEFAULTS.standardize),
+  };
+}
+
+/** The warm-up: `weight * min(1, step / warmupSteps)` (full weight at once when warmupSteps = 0). */
+export function warmupWeight(weight: number, warmupSteps: number, step: number): number {
+  if (warmupSteps <= 0) return weight;
+  return weight * Math.min(1, Math.max(0, step) / warmupSteps);
+}
+
+/**
+ * Row-wise `KL(softmax(targetLogits) || softmax(logits))`, averaged over rows. `targetLogits`
+ * should be stopped by the caller. Columns with a target logit below -1e8 count as masked.
+ * @returns a scalar; zero when the two rows' softmaxes match
+ */
+export function softmaxKl(targetLogits: tf.Tensor2D, logits: tf.Tensor2D): tf.Scalar {
+  const logP = tf.logSoftmax(targetLogits);
+  const logQ = tf.logSoftmax(logits);
+  const p = tf.exp(logP);
+  // p * (log p - log q); masked columns have p = 0 exactly, and log q finite (-1e9 scale) -> 0
+  const perRow = tf.sum(tf.mul(p, tf.sub(logP, logQ)), 1);
+  return tf.mean(perRow) as tf.Scalar;
+}
+
+/** Binary cross-entropy of logits `z` against targets `y` in [0, 1], mean over all entries. */
+function bceWithLogits(z: tf.Tensor2D, y: tf.Tensor2D): tf.Scalar {
+  // max(z, 0) - z y + log(1 + exp(-|z|))
+  const loss = tf.add(tf.sub(tf.relu(z), tf.mul(z, y)), tf.log1p(tf.exp(tf.neg(tf.abs(z)))));
+  return tf.mean(loss) as tf.Scalar;
+}
+
+class RewardAlign implements RewardAlignStage {
+  readonly name = 'reward-align';
+  readonly batchLoss = { loss: (args: LossArgs) => this.loss(args) };
+  readonly proxy: Dense | undefined;
+  private step = 0;
+
+  constructor(private readonly o: Resolved, private readonly ctx: StageContext) {
+    const DI = ctx.config.dim;
+    const T = ctx.config.schema.tasks.length;
+    this.proxy = o.reward === 'proxy' ? new Dense(ctx.params, 'stages.reward-align.proxy', 2 * DI + 1, T) : undefined;
+  }
+
+  get steps(): number {
+    return this.step;
+  }
+
+  currentWeight(): number {
+    return warmupWeight(this.o.weight, this.o.warmupSteps, this.step);
+  }
+
+  private loss(args: LossArgs): tf.Scalar {
+    const { q, v, logits, batch } = args;
+    const B = batch.batch.size;
+    const T = this.ctx.config.schema.tasks.length;
+    const weight = this.currentWeight();
+    this.step++;
+    const parts: tf.Scalar[] = [];
+
+    // the reward model's values [B, B]
+    let values: tf.Tensor2D | undefined;
+    if (this.proxy) {
+      const qi = this.o.detachInputs ? stopGradient(q) : q;
+      const vj = this.o.detachInputs ? stopGradient(v) : v;
+      const W = this.proxy.w; // [2 DI + 1, T]: rows [0, DI) read q, [DI, 2 DI) read v, 2 DI the dot
+      const DI = this.ctx.config.dim;
+      const wq = tf.slice(W, [0, 0], [DI, T]);
+      const wv = tf.slice(W, [DI, 0], [DI, T]);
+      const wd = tf.slice(W, [2 * DI, 0], [1, T]);
+      const a = tf.add(tf.matMul(qi, wq), this.proxy.b); // [B, T]
+      const c = tf.matMul(vj, wv); // [B, T]
+      // impressed pairs: logits a_i + c_i + wd (q_i . v_i), BCE against the labels
+      const dot = tf.reshape(tf.sum(tf.mul(qi, vj), 1), [B, 1]);
+      const diag = tf.add(tf.add(a, c), tf.mul(dot, wd)) as tf.Tensor2D;
+      const useRanker = this.o.proxyTarget === 'ranker' || (this.o.proxyTarget === 'auto' && batch.rankerScores !== undefined);
+      if (useRanker && !batch.rankerScores) throw new ConfigError('reward-align.proxyTarget', '"ranker" needs batches with rankerScores');
+      const y = tf.clipByValue(useRanker ? batch.rankerScores! : batch.labels, 0, 1) as tf.Tensor2D;
+      const bce = bceWithLogits(diag, y);
+      parts.push(this.o.proxyLossWeight === 1 ? bce : (tf.mul(bce, this.o.proxyLossWeight) as tf.Scalar));
+      if (weight > 0) {
+        // all pairs, task by task: logits_ijt = a_it + c_jt + wd_t (q_i . v_j); value = sum_t w_t sigmoid
+        const s = tf.matMul(qi, vj, false, true); // [B, B]
+        const w = this.ctx.config.valueWeights;
+        let acc: tf.Tensor2D | undefined;
+        for (let t = 0; t < T; t++) {
+          if (w[t] === 0) continue;
+          const at = tf.slice(a, [0, t], [B, 1]);
+          const ct = tf.reshape(tf.slice(c, [0, t], [B, 1]), [1, B]);
+          const wdt = tf.slice(wd, [0, t], [1, 1]);
+          const lt = tf.add(tf.add(at, ct), tf.mul(s, wdt));
+          const term = tf.mul(tf.sigmoid(lt), w[t]!) as tf.Tensor2D;
+          acc = acc ? (tf.add(acc, term) as tf.Tensor2D) : term;
+        }
+        values = acc ?? tf.zeros([B, B]);
+      }
+    } else if (weight > 0) {
+      if (!this.o.scorer) {
+        throw new ConfigError('reward-align.scorer', 'reward "frozen" needs the scoring function in the options (a checkpoint does not store it: pass it again to train)');
+      }
+      const out = this.o.scorer(batch.batch.user, batch.batch.item);
+      if (!(out instanceof Float32Array) || out.length !== B * B) {
+        throw new ConfigError('reward-align.scorer', `must return a Float32Array of ${B} x ${B} values, got ${out?.length}`);
+      }
+      values = tf.tensor2d(out, [B, B]);
+    }
+
+    if (values && weight > 0) {
+      const S = logits.shape[1] === B ? logits : (tf.slice(logits, [0, 0], [B, B]) as tf.Tensor2D);
+      let scaled = values;
+      if (this.o.standardize) {
+        const { mean, variance } = tf.moments(values, 1, true);
+        scaled = tf.div(tf.sub(values, mean), tf.sqrt(tf.add(variance, 1e-8))) as tf.Tensor2D;
+      }
+      let target = tf.div(scaled, this.o.tau) as tf.Tensor2D;
+      if (this.o.targetBias) {
+        // bias = logits - q v^T / temperature: logQ and masks, a constant of the target
+        const raw = tf.mul(tf.matMul(q, v, false, true), 1 / this.ctx.config.temperature);
+        target = tf.add(target, tf.sub(S, raw)) as tf.Tensor2D;
+      }
+      const kl = softmaxKl(stopGradient(target), S);
+      parts.push(tf.mul(kl, weight) as tf.Scalar);
+    }
+    // nothing yet (frozen reward, warm-up): a zero that stays connected to the towers, so a batch without positives still has a gradient graph
+    return (parts.length === 0 ? tf.mul(tf.sum(q), 0) : parts.length === 1 ? parts[0]! : tf.addN(parts)) as tf.Scalar;
+  }
+
+}
+
+/** The `reward-align` stage definition (MODEL.md section 6). */
+export const rewardAlign: StageDefinition = {
+  name: 'reward-align',
+  create(options, ctx) {
+    return new RewardAlign(resolveRewardAlignOptions(options), ctx);
+  },
+};
+
+/**
+ * A `reward-align` definition whose frozen reward model is `scorer`: use it with options
+ * `{ reward: 'frozen' }` (JSON-clean, so a checkpoint reloads with the same definition).
+ */
+export function rewardAlignWith(scorer: RewardScorer): StageDefinition {
+  return {
+    name: 'reward-align',
+    create(options, ctx) {
+      return new RewardAlign(resolveRewardAlignOptions({ reward: 'frozen', ...options, scorer }), ctx);
+    },
+  };
+}
+
+/**
+ * A frozen scorer from a ground truth (e.g. the synthetic world's `truth`): `V(u, i)` for every
+ * pair. The upper bound of what a reward model can teach. Caches each user's values.
+ */
+export function truthScorer(truth: { valueOfAllItems(user: number): Float32Array }, cacheUsers = 4096): RewardScorer {
+  const cache = new Map<number, Float32Array>();
+  return (users, items) => {
+    const out = new Float32Array(users.length * items.length);
+    for (let r = 0; r < users.length; r++) {
+      const u = users[r]!;
+      let all = cache.get(u);
+      if (!all) {
+        all = truth.valueOfAllItems(u);
+        if (cache.size >= cacheUsers) cache.delete(cache.keys().next().value!);
+        cache.set(u, all);
+      }
+      for (let c = 0; c < items.length; c++) out[r * items.length + c] = all[items[c]!]!;
+    }
+    return out;
+  };
+}
