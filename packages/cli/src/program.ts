@@ -45,6 +45,7 @@ export function buildProgram(): Command {
     .option('--seed <n>', 'seed of initialisation and shuffling', int('--seed'))
     .option('--stages <list>', 'stages to add to the base model, comma-separated')
     .option('--history-len <n>', 'history items per user (history stage)', int('--history-len'))
+    .option('--history-layers <n>', 'self-attention layers (history stage)', int('--history-layers'))
     .addOption(backendOption())
     .option('--json', 'print a JSON summary as the last line')
     .action(async (o) => {
@@ -92,6 +93,7 @@ export function buildProgram(): Command {
     .option('--batch-size <n>', 'rows per step', int('--batch-size'))
     .option('--stages <list>', 'stages to add to the base model, comma-separated')
     .option('--history-len <n>', 'history items per user (history stage)', int('--history-len'))
+    .option('--history-layers <n>', 'self-attention layers (history stage)', int('--history-layers'))
     .addOption(backendOption())
     .option('--json', 'print a JSON summary as the last line')
     .action(async (o) => {

@@ -4,14 +4,16 @@
  */
 import { ConfigError, type StageConfig, type StageDefinition, type SyntheticWorldOptions } from '@tt/core';
 import { debiasStages } from '@tt/debias';
+import { historyEncoder } from '@tt/history-encoder';
 import { rewardAlign } from '@tt/reward-align';
 
 /** Every stage definition the CLI knows, by stage name. */
-export const stageDefinitions: readonly StageDefinition[] = [...debiasStages, rewardAlign];
+export const stageDefinitions: readonly StageDefinition[] = [historyEncoder, ...debiasStages, rewardAlign];
 
 /** Flags that set stage options. */
 export interface StageFlags {
   readonly historyLen?: number;
+  readonly historyLayers?: number;
 }
 
 /** Parses `--stages` into the definitions and the config entries of the model. */
@@ -26,7 +28,12 @@ export function stagesFromFlags(list: string | undefined, flags: StageFlags = {}
       throw new ConfigError('--stages', `unknown stage ${JSON.stringify(name)}; known: ${known.length ? known.join(', ') : 'none yet'}`);
     }
     definitions.push(def);
-    configs.push({ name, options: name === 'history' && flags.historyLen !== undefined ? { maxLength: flags.historyLen } : {} });
+    const options: Record<string, unknown> = {};
+    if (name === 'history') {
+      if (flags.historyLen !== undefined) options['maxLength'] = flags.historyLen;
+      if (flags.historyLayers !== undefined) options['layers'] = flags.historyLayers;
+    }
+    configs.push({ name, options });
   }
   return { definitions, configs };
 }

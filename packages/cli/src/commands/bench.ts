@@ -19,6 +19,7 @@ export interface BenchTrainOptions {
   /** comma-separated stages (e.g. `history`) */
   readonly stages?: string;
   readonly historyLen?: number;
+  readonly historyLayers?: number;
 }
 
 export async function benchTrain(o: BenchTrainOptions): Promise<Record<string, unknown>> {

@@ -28,6 +28,7 @@ export interface TrainCliOptions {
   /** comma-separated stage names */
   readonly stages?: string;
   readonly historyLen?: number;
+  readonly historyLayers?: number;
 }
 
 /** Popularity (train counts) under the same protocol as the model. */

@@ -79,7 +79,8 @@ export function trainingItems(dataset: InteractionDataset, split: 'test' | 'vali
 export async function evaluateModel(model: TwoTowerModel, dataset: InteractionDataset, split: 'test' | 'validation' = 'test'): Promise<RetrievalMetrics> {
   const log = split === 'test' ? dataset.test : dataset.validation;
   if (!log) throw new Error(`dataset ${dataset.name} has no ${split} split`);
-  const scorer = new CatalogueScorer(model, dataset.train);
+  // histories as of the split: the test split sees every training row, validation rows included
+  const scorer = new CatalogueScorer(model, split === 'test' ? trainingLog(dataset) : dataset.train);
   try {
     return await evaluateRetrieval({
       numItems: dataset.schema.numItems,
@@ -97,7 +98,7 @@ export async function evaluateModel(model: TwoTowerModel, dataset: InteractionDa
 /** Funnel metrics (alignment@10/100, value@10) of `model` on a synthetic world with truth. */
 export async function evaluateModelFunnel(model: TwoTowerModel, dataset: InteractionDataset, users?: Int32Array): Promise<FunnelMetrics> {
   if (!dataset.truth) throw new Error(`dataset ${dataset.name} has no ground truth`);
-  const scorer = new CatalogueScorer(model, dataset.train);
+  const scorer = new CatalogueScorer(model, trainingLog(dataset));
   const seen = trainingItems(dataset);
   const evalUsers = users ?? Int32Array.from(new Set(dataset.test.user));
   const N = dataset.schema.numItems;

@@ -1,0 +1,252 @@
+/**
+ * The user-history encoder of MODEL.md section 2, as a `@tt/core` user-input stage.
+ *
+ * history ids `[n, H]` (newest first, -1 padded) -> shared item table -> `E [n, H, D]`
+ * - `m`: mean of E over the valid positions (zeros for a user without history)
+ * - `x = E + P`, P sinusoidal with its rows reversed (index 0, the newest item, gets the
+ *   encoding of position H - 1); then `layers` multi-head self-attention layers with padded keys
+ *   masked (-1e9), either the sketch's plain stack (`x = MHA(x)`) or pre-norm residual blocks
+ *   with a feed-forward (SASRec-style: `x += MHA(LN(x)); x += FFN(LN(x))`, final LN)
+ * - output `[x[:, 0], m]`, `[n, 2D]`; a row without history gives zeros
+ *
+ * Cost: positions after the longest history in the batch are all padding, so they are cut before
+ * the attention (exact: they are masked keys and their query outputs are unused); the last
+ * layer computes only the query at position 0, the one the output reads.
+ */
+import { ConfigError, tf, type Rng, type Stage, type StageContext, type StageDefinition, type UserInput, type UserInputEncoder } from '@tt/core';
+import { batchMatMul, type BatchMatMulMode } from './batch-matmul.js';
+
+/** Options of the `history` stage. */
+export interface HistoryEncoderOptions {
+  /** H: history items read per user, newest first (default 20) */
+  readonly maxLength?: number;
+  /** attention heads; must divide the model dim (default 4) */
+  readonly heads?: number;
+  /** attention layers (default 1; the sketch's setting is 3) */
+  readonly layers?: number;
+  /** dropout rate on the attention and feed-forward outputs while training (default 0) */
+  readonly dropout?: number;
+  /** `plain` (default): the sketch's stack of attention layers; `prenorm`: SASRec-style residual blocks */
+  readonly block?: 'plain' | 'prenorm';
+  /** batched attention products: `auto` (depthwise-conv formulation on wasm), `depthwise`, `matmul` */
+  readonly attention?: BatchMatMulMode;
+}
+
+export const HISTORY_DEFAULTS = {
+  maxLength: 20,
+  heads: 4,
+  layers: 1,
+  dropout: 0,
+  block: 'plain',
+  attention: 'auto',
+} as const satisfies Required<HistoryEncoderOptions>;
+
+const MASK = -1e9; // finite: -Infinity turns a fully masked row into NaN
+
+function glorot(rng: Rng, fanIn: number, fanOut: number): Float32Array {
+  const limit = Math.sqrt(6 / (fanIn + fanOut));
+  const out = new Float32Array(fanIn * fanOut);
+  for (let i = 0; i < out.length; i++) out[i] = (2 * rng.uniform() - 1) * limit;
+  return out;
+}
+
+/**
+ * The sinusoidal table of the sketch, `[H, D]`: column j has angle `pos / 10000^(2j/D)`, even
+ * columns sin, odd cos; rows reversed, so row i holds the encoding of position `H - 1 - i`.
+ */
+export function positionalTable(H: number, D: number): Float32Array {
+  const out = new Float32Array(H * D);
+  for (let i = 0; i < H; i++) {
+    const pos = H - 1 - i;
+    for (let j = 0; j < D; j++) {
+      const angle = pos / Math.pow(10000, (2 * j) / D);
+      out[i * D + j] = j % 2 === 0 ? Math.sin(angle) : Math.cos(angle);
+    }
+  }
+  return out;
+}
+
+class Linear {
+  readonly w: tf.Variable;
+  readonly b: tf.Variable;
+  constructor(ctx: StageContext, name: string, inDim: number, outDim: number, readonly activation: 'linear' | 'relu' = 'linear') {
+    this.w = ctx.params.addDense(`${name}.w`, [inDim, outDim], glorot(ctx.rng, inDim, outDim));
+    this.b = ctx.params.addDense(`${name}.b`, [outDim], new Float32Array(outDim));
+  }
+  apply(x: tf.Tensor2D): tf.Tensor2D {
+    return tf.fused.matMul({ a: x, b: this.w, bias: this.b, activation: this.activation }) as tf.Tensor2D;
+  }
+}
+
+class LayerNorm {
+  readonly gamma: tf.Variable;
+  readonly beta: tf.Variable;
+  constructor(ctx: StageContext, name: string, dim: number) {
+    this.gamma = ctx.params.addDense(`${name}.gamma`, [dim], new Float32Array(dim).fill(1));
+    this.beta = ctx.params.addDense(`${name}.beta`, [dim], new Float32Array(dim));
+  }
+  apply(x: tf.Tensor2D): tf.Tensor2D {
+    const { mean, variance } = tf.moments(x, 1, true);
+    return tf.add(tf.mul(tf.mul(tf.sub(x, mean), tf.rsqrt(tf.add(variance, 1e-6))), this.gamma), this.beta) as tf.Tensor2D;
+  }
+}
+
+interface Layer {
+  readonly q: Linear;
+  readonly kv: Linear;
+  readonly out: Linear;
+  readonly norm1?: LayerNorm;
+  readonly norm2?: LayerNorm;
+  readonly ff1?: Linear;
+  readonly ff2?: Linear;
+}
+
+function intOption(options: Readonly<Record<string, unknown>>, key: string, fallback: number, min: number): number {
+  const v = options[key] ?? fallback;
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < min) throw new ConfigError(`stages.history.${key}`, `must be an integer >= ${min}, got ${JSON.stringify(v)}`);
+  return v;
+}
+
+export function resolveHistoryOptions(options: Readonly<Record<string, unknown>>, dim: number): Required<HistoryEncoderOptions> {
+  const known = new Set(Object.keys(HISTORY_DEFAULTS));
+  for (const k of Object.keys(options)) if (!known.has(k)) throw new ConfigError(`stages.history.${k}`, `unknown option; known: ${[...known].join(', ')}`);
+  const maxLength = intOption(options, 'maxLength', HISTORY_DEFAULTS.maxLength, 1);
+  const heads = intOption(options, 'heads', HISTORY_DEFAULTS.heads, 1);
+  const layers = intOption(options, 'layers', HISTORY_DEFAULTS.layers, 0);
+  if (dim % heads !== 0) throw new ConfigError('stages.history.heads', `must divide the model dim ${dim}, got ${heads}`);
+  const dropout = options['dropout'] ?? HISTORY_DEFAULTS.dropout;
+  if (typeof dropout !== 'number' || !(dropout >= 0 && dropout < 1)) throw new ConfigError('stages.history.dropout', `must be in [0, 1), got ${JSON.stringify(dropout)}`);
+  const block = options['block'] ?? HISTORY_DEFAULTS.block;
+  if (block !== 'plain' && block !== 'prenorm') throw new ConfigError('stages.history.block', `must be "plain" or "prenorm", got ${JSON.stringify(block)}`);
+  const attention = options['attention'] ?? HISTORY_DEFAULTS.attention;
+  if (attention !== 'auto' && attention !== 'depthwise' && attention !== 'matmul') {
+    throw new ConfigError('stages.history.attention', `must be "auto", "depthwise" or "matmul", got ${JSON.stringify(attention)}`);
+  }
+  return { maxLength, heads, layers, dropout, block, attention };
+}
+
+/** The encoder itself (what the stage's `userInput` is). */
+export class HistoryEncoder implements UserInputEncoder {
+  readonly dim: number;
+  readonly historyLength: number;
+  private readonly D: number;
+  private readonly layers: Layer[] = [];
+  private readonly finalNorm?: LayerNorm;
+  private readonly positions: Float32Array;
+
+  constructor(readonly options: Required<HistoryEncoderOptions>, private readonly ctx: StageContext) {
+    const D = ctx.itemEmbedding.dim;
+    this.D = D;
+    this.dim = 2 * D;
+    this.historyLength = options.maxLength;
+    this.positions = positionalTable(options.maxLength, D);
+    const prenorm = options.block === 'prenorm';
+    for (let l = 0; l < options.layers; l++) {
+      const p = `stages.history.layers.${l}`;
+      this.layers.push({
+        q: new Linear(ctx, `${p}.attention.q`, D, D),
+        kv: new Linear(ctx, `${p}.attention.kv`, D, 2 * D),
+        out: new Linear(ctx, `${p}.attention.out`, D, D),
+        ...(prenorm ? {
+          norm1: new LayerNorm(ctx, `${p}.norm1`, D),
+          norm2: new LayerNorm(ctx, `${p}.norm2`, D),
+          ff1: new Linear(ctx, `${p}.ff.0`, D, D, 'relu'),
+          ff2: new Linear(ctx, `${p}.ff.1`, D, D),
+        } : {}),
+      });
+    }
+    if (prenorm && options.layers > 0) this.finalNorm = new LayerNorm(ctx, 'stages.history.norm', D);
+  }
+
+  encode(input: UserInput, training: boolean): tf.Tensor2D {
+    const n = input.size;
+    const H = this.historyLength;
+    const D = this.D;
+    const history = input.history;
+    if (!history || input.historyLength !== H) {
+      throw new ConfigError('history', `the history stage needs ${H} history items per user (newest first, -1 padded), got ${history ? input.historyLength : 'none'}`);
+    }
+    // L: up to the last valid position of any row; later positions are padding everywhere
+    let L = 0;
+    for (let r = 0; r < n; r++) {
+      for (let j = H - 1; j >= L; j--) {
+        if (history[r * H + j]! >= 0) {
+          L = j + 1;
+          break;
+        }
+      }
+    }
+    if (L === 0) return tf.zeros([n, 2 * D]);
+    const ids = new Int32Array(n * L);
+    const valid = new Float32Array(n * L);
+    const bias = new Float32Array(n * L);
+    const has = new Float32Array(n);
+    const inverseCount = new Float32Array(n);
+    for (let r = 0; r < n; r++) {
+      let c = 0;
+      for (let j = 0; j < L; j++) {
+        const id = history[r * H + j]!;
+        ids[r * L + j] = id;
+        if (id >= 0) {
+          valid[r * L + j] = 1;
+          c++;
+        } else bias[r * L + j] = MASK;
+      }
+      has[r] = c > 0 ? 1 : 0;
+      inverseCount[r] = c > 0 ? 1 / c : 0;
+    }
+    const e = this.ctx.itemEmbedding.lookup(ids, [n, L]) as tf.Tensor3D;
+    const masked = tf.mul(e, tf.tensor3d(valid, [n, L, 1])) as tf.Tensor3D;
+    const mean = tf.mul(tf.sum(masked, 1), tf.tensor2d(inverseCount, [n, 1])) as tf.Tensor2D;
+    let x = tf.reshape(tf.add(masked, tf.tensor3d(this.positions.subarray(0, L * D), [1, L, D])), [n * L, D]) as tf.Tensor2D;
+    const keyBias = tf.tensor4d(bias, [n, 1, 1, L]);
+    const prenorm = this.options.block === 'prenorm';
+    let first: tf.Tensor2D | undefined;
+    for (let l = 0; l < this.layers.length; l++) {
+      const layer = this.layers[l]!;
+      const last = l === this.layers.length - 1;
+      const h = prenorm ? layer.norm1!.apply(x) : x;
+      // the last layer only needs the query at position 0
+      const queries = last ? (tf.reshape(tf.slice(tf.reshape(h, [n, L, D]), [0, 0, 0], [n, 1, D]), [n, D]) as tf.Tensor2D) : h;
+      let a = this.attention(layer, queries, h, keyBias, n, last ? 1 : L, L);
+      if (training && this.options.dropout > 0) a = tf.dropout(a, this.options.dropout) as tf.Tensor2D;
+      let y: tf.Tensor2D;
+      if (prenorm) {
+        const residual = last ? (tf.reshape(tf.slice(tf.reshape(x, [n, L, D]), [0, 0, 0], [n, 1, D]), [n, D]) as tf.Tensor2D) : x;
+        y = tf.add(residual, a) as tf.Tensor2D;
+        let f = layer.ff2!.apply(layer.ff1!.apply(layer.norm2!.apply(y)));
+        if (training && this.options.dropout > 0) f = tf.dropout(f, this.options.dropout) as tf.Tensor2D;
+        y = tf.add(y, f) as tf.Tensor2D;
+      } else y = a;
+      if (last) first = y;
+      else x = y;
+    }
+    if (!first) first = tf.reshape(tf.slice(tf.reshape(x, [n, L, D]), [0, 0, 0], [n, 1, D]), [n, D]) as tf.Tensor2D; // no layers
+    let out = this.finalNorm ? this.finalNorm.apply(first) : first;
+    out = tf.mul(out, tf.tensor2d(has, [n, 1])) as tf.Tensor2D; // no history: zeros
+    return tf.concat([out, mean], 1);
+  }
+
+  /** Multi-head attention of `queries [n*Lq, D]` over `keysValues [n*L, D]`; returns `[n*Lq, D]`. */
+  private attention(layer: Layer, queries: tf.Tensor2D, keysValues: tf.Tensor2D, keyBias: tf.Tensor4D, n: number, Lq: number, L: number): tf.Tensor2D {
+    const D = this.D;
+    const heads = this.options.heads;
+    const dh = D / heads;
+    const toHeads = (t: tf.Tensor2D, len: number) => tf.reshape(tf.transpose(tf.reshape(t, [n, len, heads, dh]), [0, 2, 1, 3]), [n * heads, len, dh]) as tf.Tensor3D;
+    const q = toHeads(tf.mul(layer.q.apply(queries), 1 / Math.sqrt(dh)) as tf.Tensor2D, Lq);
+    const [k, v] = tf.split(layer.kv.apply(keysValues), 2, 1) as [tf.Tensor2D, tf.Tensor2D];
+    const scores = batchMatMul(q, toHeads(k, L), true, this.options.attention);
+    const p = tf.softmax(tf.add(tf.reshape(scores, [n, heads, Lq, L]), keyBias)) as tf.Tensor4D;
+    const o = batchMatMul(tf.reshape(p, [n * heads, Lq, L]) as tf.Tensor3D, toHeads(v, L), false, this.options.attention);
+    return layer.out.apply(tf.reshape(tf.transpose(tf.reshape(o, [n, heads, Lq, dh]), [0, 2, 1, 3]), [n * Lq, D]) as tf.Tensor2D);
+  }
+}
+
+/** The `history` stage: `stages: [historyEncoder]`, `model.stages: [{ name: 'history', options }]`. */
+export const historyEncoder: StageDefinition = {
+  name: 'history',
+  create(options: Readonly<Record<string, unknown>>, ctx: StageContext): Stage {
+    const resolved = resolveHistoryOptions(options, ctx.itemEmbedding.dim);
+    return { name: 'history', userInput: new HistoryEncoder(resolved, ctx) };
+  },
+};

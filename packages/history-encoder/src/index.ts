@@ -1,0 +1,7 @@
+/**
+ * @tt/history-encoder: the user's recent positives, encoded by masked multi-head self-attention
+ * over the shared item table, appended to the user tower of a `@tt/core` two-tower model.
+ */
+export { historyEncoder, HistoryEncoder, HISTORY_DEFAULTS, positionalTable, resolveHistoryOptions, type HistoryEncoderOptions } from './encoder.js';
+export { batchMatMul, type BatchMatMulMode } from './batch-matmul.js';
+export { benchHistoryTraining, type HistoryBenchOptions, type HistoryBenchResult } from './bench.js';
