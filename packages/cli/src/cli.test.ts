@@ -75,6 +75,14 @@ describe('tt', () => {
     await expect(tt('eval', '--checkpoint', 'ck', '--data', `csv:${join(dir, 'other.csv')}`)).rejects.toThrow(MismatchError);
   });
 
+  it('trains and serves a model with a history encoder (histories stored in the checkpoint)', async () => {
+    const s = lastJson(await tt('train', '--data', `csv:${join(dir, 'log.csv')}`, '--epochs', '1', '--stages', 'history', '--history-len', '4', '--checkpoint', 'ckh', '--json'));
+    expect(typeof s['metrics']['recall@20']).toBe('number');
+    const lines = (await tt('retrieve', '--checkpoint', 'ckh', '--users', 'users.txt', '--k', '2')).map((l) => JSON.parse(l));
+    expect(lines.map((l) => l.items.length)).toEqual([2, 2]);
+    await expect(tt('train', '--data', `csv:${join(dir, 'log.csv')}`, '--stages', 'nope')).rejects.toThrow(/unknown stage "nope"/);
+  });
+
   it('demo --json reports the base stage', async () => {
     const s = lastJson(await tt('demo', '--epochs', '1', '--json'));
     expect(s['stages'][0]).toMatchObject({ name: 'base', 'recall@20': expect.any(Number), 'alignment@10/100': expect.any(Number), 'value@10': expect.any(Number) });

@@ -11,6 +11,7 @@ import {
   Retriever, syntheticWorld, topKExcluding, type InteractionDataset, type TwoTowerModel,
 } from '@tt/core';
 import { printJson, table } from '../output.js';
+import { historiesOfUsers } from './retrieve.js';
 import { saveWithIndex, popularityMetrics } from './train.js';
 import { DEMO_ROWS, DEMO_WORLD, stageDefinitions, stagesFromFlags } from '../stages.js';
 
@@ -66,7 +67,7 @@ export async function demo(o: { json?: boolean; checkpoint?: string; seed?: numb
     const loaded = await loadCheckpoint(dir, { stages: stageDefinitions });
     const retriever = Retriever.over(loaded.model, loaded.index!);
     const users = Int32Array.from([0, 1, 2]);
-    const top = await retriever.retrieve(users, 5, { exclude: Array.from(users, (u) => loaded.seen?.[u]) });
+    const top = await retriever.retrieve(users, 5, { exclude: Array.from(users, (u) => loaded.seen?.[u]), ...historiesOfUsers(users, loaded.histories, loaded.model.historyLength) });
     await retriever.dispose();
     loaded.model.dispose();
 

@@ -26,10 +26,18 @@ export function readUserIds(path: string): ItemId[] {
   return ids;
 }
 
+/** The stored latest histories of `users`, for models with a history encoder. */
+export function historiesOfUsers(users: Int32Array, histories: Int32Array | undefined, H: number): { history?: Int32Array; historyLength?: number } {
+  if (H === 0 || !histories) return {};
+  const history = new Int32Array(users.length * H);
+  users.forEach((u, r) => history.set(histories.subarray(u * H, u * H + H), r * H));
+  return { history, historyLength: H };
+}
+
 export async function retrieve(o: { checkpoint: string; users: string; k: number; backend?: 'tensorflow' | 'wasm' | 'cpu'; includeSeen?: boolean }): Promise<void> {
   await initBackend({ backend: o.backend });
   const ids = readUserIds(o.users);
-  const { model, index, seen } = await loadCheckpoint(o.checkpoint, { stages: stageDefinitions });
+  const { model, index, seen, histories } = await loadCheckpoint(o.checkpoint, { stages: stageDefinitions });
   const retriever = index ? Retriever.over(model, index) : await Retriever.build(model);
   try {
     const users = Int32Array.from(ids, (id) => {
@@ -40,7 +48,7 @@ export async function retrieve(o: { checkpoint: string; users: string; k: number
     for (let start = 0; start < users.length; start += 256) {
       const chunk = users.subarray(start, start + 256);
       const exclude = o.includeSeen || !seen ? undefined : Array.from(chunk, (u) => seen[u]);
-      const results = await retriever.retrieve(chunk, o.k, { exclude });
+      const results = await retriever.retrieve(chunk, o.k, { exclude, ...historiesOfUsers(chunk, histories, model.historyLength) });
       results.forEach((r, i) => {
         process.stdout.write(`${JSON.stringify({ user_id: ids[start + i], items: r.items, scores: Array.from(r.scores, (s) => Number(s.toFixed(6))) })}\n`);
       });

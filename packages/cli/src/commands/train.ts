@@ -4,7 +4,7 @@
  */
 import { resolve } from 'node:path';
 import {
-  buildItemIndex, evaluateRetrieval, evaluateModel, fitTwoTower, initBackend, trainingItems, trainingLog, popularityScores, saveCheckpoint,
+  buildItemIndex, evaluateRetrieval, latestHistories, evaluateModel, fitTwoTower, initBackend, trainingItems, trainingLog, popularityScores, saveCheckpoint,
   type FitOptions, type InteractionDataset, type RetrievalMetrics, type TwoTowerModel,
 } from '@tt/core';
 import { loadData } from '../data-spec.js';
@@ -67,7 +67,9 @@ export function fitOptionsOf(o: TrainCliOptions): FitOptions {
 export async function saveWithIndex(dir: string, model: TwoTowerModel, dataset: InteractionDataset, metadata: Record<string, unknown>): Promise<void> {
   const index = await buildItemIndex(model);
   try {
-    await saveCheckpoint(dir, model, { index, seen: trainingItems(dataset), metadata });
+    const H = model.historyLength;
+    const histories = H > 0 ? latestHistories(trainingLog(dataset), dataset.schema.numUsers, dataset.valueWeights, H) : undefined;
+    await saveCheckpoint(dir, model, { index, seen: trainingItems(dataset), histories, metadata });
   } finally {
     await index.dispose();
   }

@@ -38,6 +38,8 @@ export interface SaveCheckpointOptions {
   readonly index?: MipsIndex;
   /** per user index: the item indices to exclude when serving (what the user has seen) */
   readonly seen?: readonly Int32Array[];
+  /** `[numUsers * H]` each user's latest history (newest first, -1 padded), for history encoders */
+  readonly histories?: Int32Array;
   readonly metadata?: Record<string, unknown>;
 }
 
@@ -47,6 +49,8 @@ export interface LoadedCheckpoint {
   readonly index?: MipsIndex;
   /** per user index: the items seen in training, when stored */
   readonly seen?: Int32Array[];
+  /** `[numUsers * H]` the users' latest histories, when stored */
+  readonly histories?: Int32Array;
   readonly metadata: Record<string, unknown>;
 }
 
@@ -71,6 +75,10 @@ export async function saveCheckpoint(dir: string, model: TwoTowerModel, options:
     put(files, tmp, 'catalogue.safetensors', encodeSafetensors(catalogue));
     put(files, tmp, 'catalogue.json', JSON.stringify({ userIds: data.userIds, itemIds: data.itemIds }));
     if (options.seen) put(files, tmp, 'seen.safetensors', encodeSafetensors(packLists(options.seen)));
+    if (options.histories) {
+      const H = options.histories.length / Math.max(1, data.userIds.length);
+      put(files, tmp, 'histories.safetensors', encodeSafetensors({ histories: { dtype: 'I32', shape: [data.userIds.length, H], data: options.histories } }));
+    }
     if (options.index) await options.index.save(join(tmp, 'index'));
     const manifest: Manifest = {
       format: CHECKPOINT_FORMAT, version: CHECKPOINT_VERSION, model: config, metadata: options.metadata ?? {}, files, hasIndex: options.index !== undefined,
@@ -161,8 +169,15 @@ export async function loadCheckpoint(dir: string, options: { stages?: readonly S
     }
     model.params.restore(values, weightsPath);
     const seen = m.files['seen.safetensors'] ? unpackLists(decodeSafetensors(readVerified(dir, m, 'seen.safetensors'), join(dir, 'seen.safetensors')).tensors, join(dir, 'seen.safetensors')) : undefined;
+    let histories: Int32Array | undefined;
+    if (m.files['histories.safetensors']) {
+      const path = join(dir, 'histories.safetensors');
+      const h = decodeSafetensors(readVerified(dir, m, 'histories.safetensors'), path).tensors['histories'];
+      if (!h || !(h.data instanceof Int32Array) || h.shape[0] !== ids.userIds.length) throw new CorruptFileError(path, `needs an I32 tensor "histories" of shape [${ids.userIds.length}, H]`);
+      histories = h.data;
+    }
     const index = m.hasIndex && (options.loadIndex ?? true) ? await loadIndex(join(dir, 'index'), { dim: m.model.dim }) : undefined;
-    return { model, index, seen, metadata: m.metadata ?? {} };
+    return { model, index, seen, histories, metadata: m.metadata ?? {} };
   } catch (e) {
     model.dispose();
     throw e;
