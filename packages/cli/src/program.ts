@@ -22,6 +22,13 @@ function num(name: string) {
     return x;
   };
 }
+/** The options that choose stages and set their hyper-parameters (train and bench train). */
+function withStageOptions(cmd: Command): Command {
+  return cmd
+    .option('--stages <list>', 'stages to add to the base model, comma-separated')
+    .option('--history-len <n>', 'history items per user (history stage)', int('--history-len'))
+    .option('--history-layers <n>', 'self-attention layers (history stage)', int('--history-layers'));
+}
 const backendOption = () => new Option('--backend <name>', 'compute backend (default: best available; env TT_BACKEND)').choices(['tensorflow', 'wasm', 'cpu']);
 
 export function buildProgram(): Command {
@@ -30,7 +37,7 @@ export function buildProgram(): Command {
     .showHelpAfterError()
     .configureOutput({ writeOut: (s) => process.stdout.write(s), writeErr: (s) => process.stderr.write(s) });
 
-  program.command('train')
+  const trainCmd = program.command('train')
     .description('train on a dataset, evaluate (loo-full, with popularity beside it), save a checkpoint')
     .option('--data <spec>', DATA_HELP, 'synthetic')
     .option('--checkpoint <dir>', 'where to save', 'tt-checkpoint')
@@ -42,10 +49,8 @@ export function buildProgram(): Command {
     .option('--mixed-negatives <n>', 'extra uniform negatives per batch', int('--mixed-negatives'))
     .option('--no-logq', 'turn off the logQ sampling-bias correction')
     .option('--patience <n>', 'early-stopping patience in epochs', int('--patience'))
-    .option('--seed <n>', 'seed of initialisation and shuffling', int('--seed'))
-    .option('--stages <list>', 'stages to add to the base model, comma-separated')
-    .option('--history-len <n>', 'history items per user (history stage)', int('--history-len'))
-    .option('--history-layers <n>', 'self-attention layers (history stage)', int('--history-layers'))
+    .option('--seed <n>', 'seed of initialisation and shuffling', int('--seed'));
+  withStageOptions(trainCmd)
     .addOption(backendOption())
     .option('--json', 'print a JSON summary as the last line')
     .action(async (o) => {
@@ -85,15 +90,13 @@ export function buildProgram(): Command {
     });
 
   const bench = program.command('bench').description('benchmarks');
-  bench.command('train')
+  const benchTrainCmd = bench.command('train')
     .description('training throughput on a reference-shaped synthetic set (after a warm-up)')
     .option('--steps <n>', 'timed steps (default: one epoch)', int('--steps'))
     .option('--warmup <n>', 'untimed steps first', int('--warmup'))
     .option('--user-rows <n>', 'user-id table rows (e.g. 1000000)', int('--user-rows'))
-    .option('--batch-size <n>', 'rows per step', int('--batch-size'))
-    .option('--stages <list>', 'stages to add to the base model, comma-separated')
-    .option('--history-len <n>', 'history items per user (history stage)', int('--history-len'))
-    .option('--history-layers <n>', 'self-attention layers (history stage)', int('--history-layers'))
+    .option('--batch-size <n>', 'rows per step', int('--batch-size'));
+  withStageOptions(benchTrainCmd)
     .addOption(backendOption())
     .option('--json', 'print a JSON summary as the last line')
     .action(async (o) => {

@@ -16,7 +16,7 @@ export { stopGradient } from './runtime/stop-gradient.js';
 
 export type { Batch, BatchSource, DatasetSchema, GroundTruth, InteractionDataset, InteractionLog, ItemId } from './data/types.js';
 export { validateBatch } from './data/validate.js';
-export { inMemorySource, historiesOf, seenItemsByUser, type InMemorySourceOptions } from './data/batches.js';
+export { inMemorySource, historiesOf, seenItemsByUser, gatherRows, type InMemorySourceOptions } from './data/batches.js';
 export { loadMovieLens, type MovieLensOptions } from './data/movielens.js';
 export {
   loadInteractionCsv, streamingCsvSource, type InteractionCsvOptions, type CsvDataset, type StreamingCsvOptions, type StreamingCsvSource,
@@ -45,7 +45,7 @@ export { fitTwoTower, FIT_DEFAULTS, type FitOptions } from './train/fit.js';
 export { topKExcluding } from './eval/topk.js';
 export { evaluateRetrieval, popularityScores, testPositives, type RetrievalMetrics, type EvaluateRetrievalArgs } from './eval/retrieval.js';
 export { evaluateFunnel, funnelReferences, type FunnelMetrics, type FunnelReferences, type EvaluateFunnelArgs } from './eval/funnel.js';
-export { CatalogueScorer, evaluateModel, evaluateModelFunnel, latestHistories, trainingItems, trainingLog } from './eval/model-eval.js';
+export { CatalogueScorer, evaluateModel, evaluateScores, evaluateModelFunnel, latestHistories, trainingItems, trainingLog } from './eval/model-eval.js';
 
 export {
   encodeSafetensors, decodeSafetensors, readSafetensors, writeSafetensors, type SafetensorsEntry, type SafetensorsDtype, type SafetensorsFile, type DecodeOptions,

@@ -3,7 +3,7 @@
  * with `user_id`), excluding what each user saw in training. Prints one JSON line per user.
  */
 import { readFileSync } from 'node:fs';
-import { initBackend, loadCheckpoint, Retriever, UnknownIdError, ValueError, type ItemId } from '@tt/core';
+import { gatherRows, initBackend, loadCheckpoint, Retriever, UnknownIdError, ValueError, type ItemId } from '@tt/core';
 import { stageDefinitions } from '../stages.js';
 
 /** User ids of a file: plain lines or JSON lines with a `user_id` field. */
@@ -29,9 +29,7 @@ export function readUserIds(path: string): ItemId[] {
 /** The stored latest histories of `users`, for models with a history encoder. */
 export function historiesOfUsers(users: Int32Array, histories: Int32Array | undefined, H: number): { history?: Int32Array; historyLength?: number } {
   if (H === 0 || !histories) return {};
-  const history = new Int32Array(users.length * H);
-  users.forEach((u, r) => history.set(histories.subarray(u * H, u * H + H), r * H));
-  return { history, historyLength: H };
+  return { history: gatherRows(histories, H, users), historyLength: H };
 }
 
 export async function retrieve(o: { checkpoint: string; users: string; k: number; backend?: 'tensorflow' | 'wasm' | 'cpu'; includeSeen?: boolean }): Promise<void> {

@@ -4,7 +4,7 @@
  */
 import { resolve } from 'node:path';
 import {
-  buildItemIndex, evaluateRetrieval, latestHistories, evaluateModel, fitTwoTower, initBackend, trainingItems, trainingLog, popularityScores, saveCheckpoint,
+  buildItemIndex, evaluateScores, latestHistories, evaluateModel, fitTwoTower, initBackend, trainingItems, trainingLog, popularityScores, saveCheckpoint,
   type FitOptions, type InteractionDataset, type RetrievalMetrics, type TwoTowerModel,
 } from '@tt/core';
 import { loadData } from '../data-spec.js';
@@ -34,17 +34,10 @@ export interface TrainCliOptions {
 /** Popularity (train counts) under the same protocol as the model. */
 export async function popularityMetrics(dataset: InteractionDataset): Promise<RetrievalMetrics> {
   const pop = popularityScores(trainingLog(dataset), dataset.schema.numItems, dataset.valueWeights, dataset.schema.tasks.length);
-  return evaluateRetrieval({
-    numItems: dataset.schema.numItems,
-    test: dataset.test,
-    valueWeights: dataset.valueWeights,
-    numTasks: dataset.schema.tasks.length,
-    seen: trainingItems(dataset),
-    score: (users) => {
-      const out = new Float32Array(users.length * pop.length);
-      for (let r = 0; r < users.length; r++) out.set(pop, r * pop.length);
-      return out;
-    },
+  return evaluateScores(dataset, (users) => {
+    const out = new Float32Array(users.length * pop.length);
+    for (let r = 0; r < users.length; r++) out.set(pop, r * pop.length);
+    return out;
   });
 }
 

@@ -109,13 +109,15 @@ export function shuffledOrder(n: number, seed: number): Int32Array {
   return order;
 }
 
-function gatherRows(table: Float32Array, width: number, rows: Int32Array, out: Float32Array): void {
-  if (width === 0) return;
-  for (let i = 0; i < rows.length; i++) {
-    const src = rows[i]! * width;
-    const dst = i * width;
-    for (let j = 0; j < width; j++) out[dst + j] = table[src + j]!;
-  }
+/**
+ * Rows `rows` of a row-major `[n, width]` table, as a new `[rows.length, width]` array: per-entity
+ * features into a batch, stored histories into a request.
+ */
+export function gatherRows<A extends Float32Array | Int32Array>(table: A, width: number, rows: ArrayLike<number>): A {
+  const out = new (table.constructor as new (n: number) => A)(rows.length * width);
+  if (width === 0) return out;
+  for (let i = 0; i < rows.length; i++) out.set(table.subarray(rows[i]! * width, rows[i]! * width + width), i * width);
+  return out;
 }
 
 /**
@@ -151,8 +153,6 @@ export function inMemorySource(dataset: InteractionDataset, options: InMemorySou
           size: n,
           user: new Int32Array(n),
           item: new Int32Array(n),
-          userFeatures: new Float32Array(n * IU),
-          itemFeatures: new Float32Array(n * II),
           labels: new Float32Array(n * T),
           position: position ? new Int32Array(n) : undefined,
           rankerScores: rankerScores ? new Float32Array(n * T) : undefined,
@@ -168,9 +168,7 @@ export function inMemorySource(dataset: InteractionDataset, options: InMemorySou
           if (rankerScores) for (let t = 0; t < T; t++) b.rankerScores![i * T + t] = rankerScores[r * T + t]!;
           if (histories) for (let j = 0; j < H; j++) b.history![i * H + j] = histories[r * H + j]!;
         }
-        gatherRows(dataset.userFeatures, IU, b.user, b.userFeatures);
-        gatherRows(dataset.itemFeatures, II, b.item, b.itemFeatures);
-        yield b;
+        yield { ...b, userFeatures: gatherRows(dataset.userFeatures, IU, b.user), itemFeatures: gatherRows(dataset.itemFeatures, II, b.item) };
       }
     },
   };

@@ -32,6 +32,7 @@ import { parse } from 'csv-parse';
 import { mulberry32 } from '@tt/mips';
 import { ConfigError, CorruptFileError, DuplicateIdError, EmptyError, OutOfRangeError, TtError, ValueError } from '../errors.js';
 import { chronologicalOrder, leaveLastOut, sliceLog } from './split.js';
+import { gatherRows } from './batches.js';
 import type { Batch, BatchSource, DatasetSchema, InteractionDataset, InteractionLog, ItemId } from './types.js';
 
 export interface InteractionCsvOptions {
@@ -596,12 +597,8 @@ export async function streamingCsvSource(path: string, options: StreamingCsvOpti
   const store = (n: number) => new RowStore(n, T, H, hasPosition, hasRanker);
 
   function finish(b: RowStore, n: number): Batch {
-    const userF = new Float32Array(n * IU);
-    const itemF = new Float32Array(n * II);
-    for (let i = 0; i < n; i++) {
-      if (IU) userF.set(userFeatures.subarray(b.user[i]! * IU, b.user[i]! * IU + IU), i * IU);
-      if (II) itemF.set(itemFeatures.subarray(b.item[i]! * II, b.item[i]! * II + II), i * II);
-    }
+    const userF = gatherRows(userFeatures, IU, b.user.subarray(0, n));
+    const itemF = gatherRows(itemFeatures, II, b.item.subarray(0, n));
     const cut = <A extends Int32Array | Float32Array>(a: A | undefined, w: number): A | undefined => (a ? (a.slice(0, n * w) as A) : undefined);
     return {
       size: n, user: cut(b.user, 1)!, item: cut(b.item, 1)!, userFeatures: userF, itemFeatures: itemF,

@@ -5,7 +5,7 @@
 import * as tf from '../runtime/tf.js';
 import type { InteractionDataset, InteractionLog } from '../data/types.js';
 import { concatLogs } from '../data/split.js';
-import { seenItemsByUser } from '../data/batches.js';
+import { gatherRows, rowValue, seenItemsByUser } from '../data/batches.js';
 import type { TwoTowerModel } from '../model/two-tower.js';
 import { evaluateRetrieval, type RetrievalMetrics } from './retrieval.js';
 import { evaluateFunnel, type FunnelMetrics } from './funnel.js';
@@ -18,14 +18,10 @@ import { topKExcluding } from './topk.js';
 export function latestHistories(log: InteractionLog, numUsers: number, valueWeights: ArrayLike<number>, H: number): Int32Array {
   const out = new Int32Array(numUsers * H).fill(-1);
   if (H === 0) return out;
-  const T = valueWeights.length;
   const filled = new Int32Array(numUsers);
   for (let r = log.size - 1; r >= 0; r--) {
     const u = log.user[r]!;
-    if (filled[u]! >= H) continue;
-    let v = 0;
-    for (let t = 0; t < T; t++) v += log.labels[r * T + t]! * valueWeights[t]!;
-    if (v > 0) out[u * H + filled[u]!++] = log.item[r]!;
+    if (filled[u]! < H && rowValue(log, r, valueWeights) > 0) out[u * H + filled[u]!++] = log.item[r]!;
   }
   return out;
 }
@@ -44,11 +40,7 @@ export class CatalogueScorer {
   /** `[users.length * numItems]` scores. */
   score(users: Int32Array): Float32Array {
     const H = this.model.historyLength;
-    let history: Int32Array | undefined;
-    if (this.histories) {
-      history = new Int32Array(users.length * H);
-      users.forEach((u, r) => history!.set(this.histories!.subarray(u * H, u * H + H), r * H));
-    }
+    const history = this.histories && gatherRows(this.histories, H, users);
     const q = this.model.queryEmbeddings(this.model.userInputOf(users, history, history ? H : 0));
     const s = tf.matMul(q, this.items, false, true);
     const out = s.dataSync() as Float32Array;
@@ -67,29 +59,33 @@ export function trainingLog(dataset: InteractionDataset): InteractionLog {
   return dataset.validation ? concatLogs([dataset.train, dataset.validation], dataset.schema.tasks.length) : dataset.train;
 }
 
-/**
- * What the protocol counts as a user's training items when scoring `split`: the training rows,
- * plus the held-out validation rows when scoring the test split (EVAL.md section 1).
- */
-export function trainingItems(dataset: InteractionDataset, split: 'test' | 'validation' = 'test'): Int32Array[] {
-  return seenItemsByUser(split === 'test' ? trainingLog(dataset) : dataset.train, dataset.schema.numUsers);
+/** What the protocol counts as each user's training items: train plus validation rows (EVAL.md section 1). */
+export function trainingItems(dataset: InteractionDataset): Int32Array[] {
+  return seenItemsByUser(trainingLog(dataset), dataset.schema.numUsers);
 }
 
-/** loo-full metrics of `model` on `dataset.test` (or `validation`), training items excluded. */
-export async function evaluateModel(model: TwoTowerModel, dataset: InteractionDataset, split: 'test' | 'validation' = 'test'): Promise<RetrievalMetrics> {
+/**
+ * loo-full metrics of any full-catalogue scorer on `dataset.test` (or `validation`), the user's
+ * training items removed from each ranking (for the validation split, the training rows only).
+ */
+export async function evaluateScores(dataset: InteractionDataset, score: (users: Int32Array) => Float32Array, split: 'test' | 'validation' = 'test'): Promise<RetrievalMetrics> {
   const log = split === 'test' ? dataset.test : dataset.validation;
   if (!log) throw new Error(`dataset ${dataset.name} has no ${split} split`);
-  // histories as of the split: the test split sees every training row, validation rows included
+  return evaluateRetrieval({
+    numItems: dataset.schema.numItems,
+    test: log,
+    valueWeights: dataset.valueWeights,
+    numTasks: dataset.schema.tasks.length,
+    seen: seenItemsByUser(split === 'test' ? trainingLog(dataset) : dataset.train, dataset.schema.numUsers),
+    score,
+  });
+}
+
+/** loo-full metrics of `model`; histories as of the split (validation rows precede test rows). */
+export async function evaluateModel(model: TwoTowerModel, dataset: InteractionDataset, split: 'test' | 'validation' = 'test'): Promise<RetrievalMetrics> {
   const scorer = new CatalogueScorer(model, split === 'test' ? trainingLog(dataset) : dataset.train);
   try {
-    return await evaluateRetrieval({
-      numItems: dataset.schema.numItems,
-      test: log,
-      valueWeights: dataset.valueWeights,
-      numTasks: dataset.schema.tasks.length,
-      seen: trainingItems(dataset, split),
-      score: (users) => scorer.score(users),
-    });
+    return await evaluateScores(dataset, (users) => scorer.score(users), split);
   } finally {
     scorer.dispose();
   }
@@ -98,8 +94,9 @@ export async function evaluateModel(model: TwoTowerModel, dataset: InteractionDa
 /** Funnel metrics (alignment@10/100, value@10) of `model` on a synthetic world with truth. */
 export async function evaluateModelFunnel(model: TwoTowerModel, dataset: InteractionDataset, users?: Int32Array): Promise<FunnelMetrics> {
   if (!dataset.truth) throw new Error(`dataset ${dataset.name} has no ground truth`);
-  const scorer = new CatalogueScorer(model, trainingLog(dataset));
-  const seen = trainingItems(dataset);
+  const history = trainingLog(dataset);
+  const scorer = new CatalogueScorer(model, history);
+  const seen = seenItemsByUser(history, dataset.schema.numUsers);
   const evalUsers = users ?? Int32Array.from(new Set(dataset.test.user));
   const N = dataset.schema.numItems;
   try {

@@ -11,6 +11,7 @@ import * as tf from '../runtime/tf.js';
 import { stopGradient } from '../runtime/stop-gradient.js';
 import { ConfigError, ShapeError } from '../errors.js';
 import type { Batch, ItemId } from '../data/types.js';
+import { gatherRows } from '../data/batches.js';
 import { Dense, Mlp } from '../nn/dense.js';
 import type { Embedding } from '../nn/embedding.js';
 import { Rng } from '../nn/init.js';
@@ -133,9 +134,7 @@ export class TwoTowerModel {
 
   /** The user side of `users` from the stored feature table (no history). */
   userInputOf(users: Int32Array, history?: Int32Array, historyLength = 0): UserInput {
-    const iu = this.config.schema.userFeatureDim;
-    const userFeatures = new Float32Array(users.length * iu);
-    for (let r = 0; r < users.length; r++) userFeatures.set(this.data.userFeatures.subarray(users[r]! * iu, users[r]! * iu + iu), r * iu);
+    const userFeatures = gatherRows(this.data.userFeatures, this.config.schema.userFeatureDim, users);
     return { size: users.length, user: users, userFeatures, history, historyLength };
   }
 
@@ -266,11 +265,7 @@ export class TwoTowerModel {
   }
 
   private itemFeaturesOf(items: Int32Array): Float32Array {
-    const ii = this.config.schema.itemFeatureDim;
-    const out = new Float32Array(items.length * ii);
-    if (ii === 0) return out;
-    for (let r = 0; r < items.length; r++) out.set(this.data.itemFeatures.subarray(items[r]! * ii, items[r]! * ii + ii), r * ii);
-    return out;
+    return gatherRows(this.data.itemFeatures, this.config.schema.itemFeatureDim, items);
   }
 
   /** Additive logit terms: -log Q(j) per candidate, and -1e9 on accidental hits. */

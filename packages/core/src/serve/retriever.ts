@@ -71,26 +71,23 @@ export class Retriever {
     const input = model.userInputOf(users, options.history, options.historyLength ?? 0);
     const reranker = model.stages.find((s) => s.reranker);
     const fetch = Math.min(this.index.size, Math.max(k, reranker?.candidatesToRerank ?? k));
-    const q = model.queryEmbeddings(input);
-    const queries = q.dataSync() as Float32Array;
-    const exclude = options.exclude?.map((items) => (items ? Array.from(items, (i) => model.data.itemIds[i]!) : undefined));
-    const found = await this.index.search(queries, fetch, { exclude, includeVectors: reranker !== undefined });
+    // the user tower runs once: its input feeds the re-ranker, its output the index
+    const x = tf.tidy(() => model.userTowerInput(input, false));
+    const q = tf.tidy(() => model.queryFromInput(x));
     try {
+      const queries = q.dataSync() as Float32Array;
+      const exclude = options.exclude?.map((items) => (items ? Array.from(items, (i) => model.data.itemIds[i]!) : undefined));
+      const found = await this.index.search(queries, fetch, { exclude, includeVectors: reranker !== undefined });
       if (!reranker?.reranker) return found.map((r) => ({ items: r.ids.slice(0, k), scores: r.scores.slice(0, k) }));
       const candidates: Candidates[] = found.map((r) => ({
         items: Int32Array.from(r.ids, (id) => model.itemIndex(id)!),
         scores: r.scores,
         vectors: r.vectors!,
       }));
-      const x = tf.tidy(() => model.userTowerInput(input, false));
-      try {
-        const ranked = reranker.reranker.rerank({ users: input, userInput: x, q, candidates, k });
-        return ranked.map((r) => ({ items: Array.from(r.items, (i) => model.data.itemIds[i]!), scores: r.scores }));
-      } finally {
-        x.dispose();
-      }
+      const ranked = reranker.reranker.rerank({ users: input, userInput: x, q, candidates, k });
+      return ranked.map((r) => ({ items: Array.from(r.items, (i) => model.data.itemIds[i]!), scores: r.scores }));
     } finally {
-      q.dispose();
+      tf.dispose([x, q]);
     }
   }
 

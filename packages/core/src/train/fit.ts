@@ -51,7 +51,7 @@ export async function fitTwoTower(dataset: InteractionDataset, options: FitOptio
     schedule: options.schedule,
     progress: options.progress,
     log: options.log,
-    validate: dataset.validation ? async () => evaluateModel(model, dataset, 'validation') as unknown as Promise<Record<string, number>> : undefined,
+    validate: dataset.validation ? async () => evaluateModel(model, dataset, 'validation') : undefined,
     earlyStopping: dataset.validation ? { monitor: 'recall@20', patience: options.patience ?? FIT_DEFAULTS.patience } : undefined,
   });
   try {
