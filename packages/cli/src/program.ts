@@ -27,7 +27,9 @@ function withStageOptions(cmd: Command): Command {
   return cmd
     .option('--stages <list>', 'stages to add to the base model, comma-separated')
     .option('--history-len <n>', 'history items per user (history stage)', int('--history-len'))
-    .option('--history-layers <n>', 'self-attention layers (history stage)', int('--history-layers'));
+    .option('--history-layers <n>', 'self-attention layers (history stage)', int('--history-layers'))
+    .option('--ni <n>', 'MIPS candidates the light ranker re-ranks per request (light-ranker stage)', int('--ni'))
+    .option('--nu <n>', 'user embeddings of the light ranker (light-ranker stage)', int('--nu'));
 }
 const backendOption = () => new Option('--backend <name>', 'compute backend (default: best available; env TT_BACKEND)').choices(['tensorflow', 'wasm', 'cpu']);
 

@@ -5,15 +5,19 @@
 import { ConfigError, type StageConfig, type StageDefinition, type SyntheticWorldOptions } from '@tt/core';
 import { debiasStages } from '@tt/debias';
 import { historyEncoder } from '@tt/history-encoder';
+import { lightRanker } from '@tt/light-ranker';
 import { rewardAlign } from '@tt/reward-align';
 
 /** Every stage definition the CLI knows, by stage name. */
-export const stageDefinitions: readonly StageDefinition[] = [historyEncoder, ...debiasStages, rewardAlign];
+export const stageDefinitions: readonly StageDefinition[] = [historyEncoder, ...debiasStages, lightRanker, rewardAlign];
 
 /** Flags that set stage options. */
 export interface StageFlags {
   readonly historyLen?: number;
   readonly historyLayers?: number;
+  /** light-ranker: NI and NU */
+  readonly ni?: number;
+  readonly nu?: number;
 }
 
 /** Parses `--stages` into the definitions and the config entries of the model. */
@@ -32,6 +36,10 @@ export function stagesFromFlags(list: string | undefined, flags: StageFlags = {}
     if (name === 'history') {
       if (flags.historyLen !== undefined) options['maxLength'] = flags.historyLen;
       if (flags.historyLayers !== undefined) options['layers'] = flags.historyLayers;
+    }
+    if (name === 'light-ranker') {
+      if (flags.ni !== undefined) options['numCandidates'] = flags.ni;
+      if (flags.nu !== undefined) options['numUserEmbeddings'] = flags.nu;
     }
     configs.push({ name, options });
   }

@@ -31,10 +31,11 @@ export { Rng } from './nn/init.js';
 export { resolveConfig, MODEL_DEFAULTS, type TwoTowerConfig, type TwoTowerOptions, type StageConfig } from './model/config.js';
 export { TwoTowerModel, type ModelData, type LossTerms } from './model/two-tower.js';
 export type {
-  AuxiliaryHead, BatchLoss, BatchTensors, Candidates, ExampleWeighting, LossArgs, ReRanker, Stage, StageContext, StageDefinition,
+  AuxiliaryHead, BatchLoss, BatchTensors, Candidates, ExampleWeighting, LossArgs, ModelShapes, ReRanker, Stage, StageContext, StageDefinition,
   UserInput, UserInputEncoder,
 } from './model/stages.js';
 export { FrequencyEstimator } from './model/frequency.js';
+export { StageOptions, type NumberRule } from './model/stage-options.js';
 
 export { Trainer, type TrainerOptions, type TrainResult, type EpochRecord } from './train/trainer.js';
 export { DenseAdam, SparseRowOptimizer, type AdamOptions, type SparseOptimizerKind } from './train/optimizers.js';

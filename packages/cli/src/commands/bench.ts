@@ -5,9 +5,9 @@
  */
 import { inMemorySource, initBackend, resolveConfig, syntheticWorld, Trainer, TwoTowerModel, type Batch } from '@tt/core';
 import { peakRssMb, printJson } from '../output.js';
-import { stagesFromFlags } from '../stages.js';
+import { stagesFromFlags, type StageFlags } from '../stages.js';
 
-export interface BenchTrainOptions {
+export interface BenchTrainOptions extends StageFlags {
   readonly json?: boolean;
   readonly backend?: 'tensorflow' | 'wasm' | 'cpu';
   /** timed steps (default: one epoch) */
@@ -18,8 +18,6 @@ export interface BenchTrainOptions {
   readonly batchSize?: number;
   /** comma-separated stages (e.g. `history`) */
   readonly stages?: string;
-  readonly historyLen?: number;
-  readonly historyLayers?: number;
 }
 
 export async function benchTrain(o: BenchTrainOptions): Promise<Record<string, unknown>> {

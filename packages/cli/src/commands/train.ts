@@ -9,9 +9,9 @@ import {
 } from '@tt/core';
 import { loadData } from '../data-spec.js';
 import { printJson, table } from '../output.js';
-import { stagesFromFlags } from '../stages.js';
+import { stagesFromFlags, type StageFlags } from '../stages.js';
 
-export interface TrainCliOptions {
+export interface TrainCliOptions extends StageFlags {
   readonly data: string;
   readonly checkpoint: string;
   readonly epochs?: number;
@@ -27,8 +27,6 @@ export interface TrainCliOptions {
   readonly json?: boolean;
   /** comma-separated stage names */
   readonly stages?: string;
-  readonly historyLen?: number;
-  readonly historyLayers?: number;
 }
 
 /** Popularity (train counts) under the same protocol as the model. */

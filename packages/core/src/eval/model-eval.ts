@@ -7,6 +7,7 @@ import type { InteractionDataset, InteractionLog } from '../data/types.js';
 import { concatLogs } from '../data/split.js';
 import { gatherRows, rowValue, seenItemsByUser } from '../data/batches.js';
 import type { TwoTowerModel } from '../model/two-tower.js';
+import type { Candidates, ReRanker, UserInput } from '../model/stages.js';
 import { evaluateRetrieval, type RetrievalMetrics } from './retrieval.js';
 import { evaluateFunnel, type FunnelMetrics } from './funnel.js';
 import { topKExcluding } from './topk.js';
@@ -26,33 +27,65 @@ export function latestHistories(log: InteractionLog, numUsers: number, valueWeig
   return out;
 }
 
-/** Scores users against the whole catalogue with the model's towers. */
+/**
+ * Scores users against the whole catalogue with the model's towers. When the model has a
+ * re-ranker (e.g. a light ranker), each user's top `candidatesToRerank` MIPS items (leaving out
+ * `seen`) are re-ordered by it and placed first, so every ranking metric reads the list a
+ * `Retriever` would serve.
+ */
 export class CatalogueScorer {
+  private readonly vectors: Float32Array;
   private readonly items: tf.Tensor2D;
   private readonly histories: Int32Array | undefined;
 
-  constructor(readonly model: TwoTowerModel, historySource?: InteractionLog) {
-    this.items = tf.tensor2d(model.catalogueEmbeddings(), [model.data.itemIds.length, model.config.dim]);
+  constructor(readonly model: TwoTowerModel, historySource?: InteractionLog, private readonly seen?: readonly Int32Array[]) {
+    this.vectors = model.catalogueEmbeddings();
+    this.items = tf.tensor2d(this.vectors, [model.data.itemIds.length, model.config.dim]);
     const H = model.historyLength;
     this.histories = H > 0 && historySource ? latestHistories(historySource, model.data.userIds.length, model.config.valueWeights, H) : undefined;
   }
 
-  /** `[users.length * numItems]` scores. */
+  /** `[users.length * numItems]` scores (re-ranked candidates first, in their new order). */
   score(users: Int32Array): Float32Array {
-    const H = this.model.historyLength;
+    const { model } = this;
+    const H = model.historyLength;
     const history = this.histories && gatherRows(this.histories, H, users);
-    const q = this.model.queryEmbeddings(this.model.userInputOf(users, history, history ? H : 0));
-    const s = tf.matMul(q, this.items, false, true);
-    const out = s.dataSync() as Float32Array;
-    q.dispose();
-    s.dispose();
-    return out;
+    const input = model.userInputOf(users, history, history ? H : 0);
+    const x = tf.tidy(() => model.userTowerInput(input, false));
+    const q = tf.tidy(() => model.queryFromInput(x));
+    try {
+      const s = tf.matMul(q, this.items, false, true);
+      const out = s.dataSync() as Float32Array;
+      s.dispose();
+      const stage = model.stages.find((st) => st.reranker);
+      if (stage?.reranker) this.rerankInto(out, users, input, x, q, stage.reranker, stage.candidatesToRerank ?? 100);
+      return out;
+    } finally {
+      tf.dispose([x, q]);
+    }
   }
 
   dispose(): void {
     this.items.dispose();
   }
+
+  private rerankInto(out: Float32Array, users: Int32Array, input: UserInput, x: tf.Tensor2D, q: tf.Tensor2D, reranker: ReRanker, fetch: number): void {
+    const N = this.model.data.itemIds.length;
+    const D = this.model.config.dim;
+    const candidates: Candidates[] = Array.from(users, (u, r) => {
+      const row = out.subarray(r * N, (r + 1) * N);
+      const items = topKExcluding(row, Math.min(fetch, N), this.seen?.[u]);
+      const vectors = new Float32Array(items.length * D);
+      items.forEach((item, j) => vectors.set(this.vectors.subarray(item * D, (item + 1) * D), j * D));
+      return { items, scores: Float32Array.from(items, (item) => row[item]!), vectors };
+    });
+    const ranked = reranker.rerank({ users: input, userInput: x, q, candidates, k: fetch });
+    // above any retrieval score, in the re-ranker's order
+    ranked.forEach((r, row) => r.items.forEach((item, j) => { out[row * N + item] = RERANKED + (r.items.length - j); }));
+  }
 }
+
+const RERANKED = 1e6;
 
 /** Training rows as the protocol counts them: train plus the held-out validation rows. */
 export function trainingLog(dataset: InteractionDataset): InteractionLog {
@@ -68,7 +101,9 @@ export function trainingItems(dataset: InteractionDataset): Int32Array[] {
  * loo-full metrics of any full-catalogue scorer on `dataset.test` (or `validation`), the user's
  * training items removed from each ranking (for the validation split, the training rows only).
  */
-export async function evaluateScores(dataset: InteractionDataset, score: (users: Int32Array) => Float32Array, split: 'test' | 'validation' = 'test'): Promise<RetrievalMetrics> {
+export async function evaluateScores(
+  dataset: InteractionDataset, score: (users: Int32Array) => Float32Array, split: 'test' | 'validation' = 'test', seen?: readonly Int32Array[],
+): Promise<RetrievalMetrics> {
   const log = split === 'test' ? dataset.test : dataset.validation;
   if (!log) throw new Error(`dataset ${dataset.name} has no ${split} split`);
   return evaluateRetrieval({
@@ -76,16 +111,18 @@ export async function evaluateScores(dataset: InteractionDataset, score: (users:
     test: log,
     valueWeights: dataset.valueWeights,
     numTasks: dataset.schema.tasks.length,
-    seen: seenItemsByUser(split === 'test' ? trainingLog(dataset) : dataset.train, dataset.schema.numUsers),
+    seen: seen ?? seenItemsByUser(split === 'test' ? trainingLog(dataset) : dataset.train, dataset.schema.numUsers),
     score,
   });
 }
 
 /** loo-full metrics of `model`; histories as of the split (validation rows precede test rows). */
 export async function evaluateModel(model: TwoTowerModel, dataset: InteractionDataset, split: 'test' | 'validation' = 'test'): Promise<RetrievalMetrics> {
-  const scorer = new CatalogueScorer(model, split === 'test' ? trainingLog(dataset) : dataset.train);
+  const history = split === 'test' ? trainingLog(dataset) : dataset.train;
+  const seen = seenItemsByUser(history, dataset.schema.numUsers);
+  const scorer = new CatalogueScorer(model, history, seen);
   try {
-    return await evaluateScores(dataset, (users) => scorer.score(users), split);
+    return await evaluateScores(dataset, (users) => scorer.score(users), split, seen);
   } finally {
     scorer.dispose();
   }
@@ -95,8 +132,8 @@ export async function evaluateModel(model: TwoTowerModel, dataset: InteractionDa
 export async function evaluateModelFunnel(model: TwoTowerModel, dataset: InteractionDataset, users?: Int32Array): Promise<FunnelMetrics> {
   if (!dataset.truth) throw new Error(`dataset ${dataset.name} has no ground truth`);
   const history = trainingLog(dataset);
-  const scorer = new CatalogueScorer(model, history);
   const seen = seenItemsByUser(history, dataset.schema.numUsers);
+  const scorer = new CatalogueScorer(model, history, seen);
   const evalUsers = users ?? Int32Array.from(new Set(dataset.test.user));
   const N = dataset.schema.numItems;
   try {

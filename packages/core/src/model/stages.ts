@@ -113,9 +113,20 @@ export interface ReRanker {
   }): Array<{ items: Int32Array; scores: Float32Array }>;
 }
 
+/** Sizes a stage can only know once the whole model is assembled. */
+export interface ModelShapes {
+  /** width of the user tower input: id embedding, feature MLP, and every encoder's columns */
+  readonly userInputWidth: number;
+}
+
 /** The parts one stage contributes; any subset. */
 export interface Stage {
   readonly name: string;
+  /**
+   * Called once, after every stage of the model is created and before any training: creates
+   * the parameters whose shapes depend on other stages (e.g. a head over the user tower input).
+   */
+  readonly build?: (shapes: ModelShapes) => void;
   readonly userInput?: UserInputEncoder;
   readonly weighting?: ExampleWeighting;
   readonly auxiliaryHead?: AuxiliaryHead;

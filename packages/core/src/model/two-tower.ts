@@ -94,6 +94,7 @@ export class TwoTowerModel {
     this.stages = stages;
     const extra = stages.reduce((n, s) => n + (s.userInput?.dim ?? 0), 0);
     const userIn = dim + (this.userMlp ? dim : 0) + extra;
+    for (const s of stages) s.build?.({ userInputWidth: userIn });
     this.userProjection = new Dense(this.params, 'user.projection', userIn, dim);
     this.itemProjection = new Dense(this.params, 'item.projection', dim + (this.itemMlp ? dim : 0), dim);
     this.frequency = new FrequencyEstimator(Math.min(config.itemRows, 1 << 22), config.logQAlpha, 100);

@@ -23,8 +23,12 @@ export interface FitOptions {
   readonly sparseLearningRate?: number;
   readonly sparseOptimizer?: SparseOptimizerKind;
   readonly schedule?: ScheduleConfig;
-  /** epochs without a better validation recall@20 before stopping (needs a validation split) */
+  /** epochs without a better validation `monitor` before stopping (needs a validation split) */
   readonly patience?: number;
+  /** the validation metric early stopping watches; default 'recall@20' */
+  readonly monitor?: string;
+  /** keep the weights of the best validation epoch (default) rather than the last */
+  readonly restoreBest?: boolean;
   /** shuffle seed (the model's own seed is `model.seed`) */
   readonly seed?: number;
   readonly progress?: ProgressMode;
@@ -36,6 +40,7 @@ export const FIT_DEFAULTS = {
   batchSize: 512,
   learningRate: 3e-3,
   patience: 3,
+  monitor: 'recall@20',
 } as const;
 
 /** Trains a two-tower model on `dataset.train`. The caller owns (and disposes) the model. */
@@ -52,7 +57,9 @@ export async function fitTwoTower(dataset: InteractionDataset, options: FitOptio
     progress: options.progress,
     log: options.log,
     validate: dataset.validation ? async () => evaluateModel(model, dataset, 'validation') : undefined,
-    earlyStopping: dataset.validation ? { monitor: 'recall@20', patience: options.patience ?? FIT_DEFAULTS.patience } : undefined,
+    earlyStopping: dataset.validation
+      ? { monitor: options.monitor ?? FIT_DEFAULTS.monitor, patience: options.patience ?? FIT_DEFAULTS.patience, restoreBest: options.restoreBest ?? true }
+      : undefined,
   });
   try {
     const source = inMemorySource(dataset, { batchSize: options.batchSize ?? FIT_DEFAULTS.batchSize, seed, historyLength: model.historyLength });

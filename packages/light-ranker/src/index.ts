@@ -1,0 +1,9 @@
+/**
+ * @tt/light-ranker: a light pointwise ranker inside two-tower retrieval (MODEL.md section 4).
+ * A `@tt/core` auxiliary head + re-ranker: `fitTwoTower(dataset, { stages: [lightRanker], model: { stages: [{ name: 'light-ranker' }] } })`;
+ * a `Retriever` over the trained model then re-ranks its MIPS candidates.
+ */
+export {
+  lightRanker, LightRanker, resolveLightRankerOptions, bceWithLogits, LIGHT_RANKER_DEFAULTS,
+  type LightRankerOptions, type ResolvedLightRankerOptions,
+} from './stage.js';

@@ -1,0 +1,74 @@
+// Quality of stage combinations over seeds (EVAL.md): funnel metrics on the synthetic world, or
+// loo-full recall on MovieLens / a CSV, each run against the first one (paired by seed).
+// Usage (after `npx tsc -b packages/cli/tsconfig.lib.json`):
+//   node tools/bench/stage-quality.mjs --runs base=,lr=light-ranker,hist-lr=history+light-ranker
+//     [--data synthetic|movielens:<dir>] [--seeds 0,1,2] [--epochs N] [--patience N] [--restoreBest false] [--opt light-ranker.lossWeight=0.5,...] [--opt:lr light-ranker.numCandidates=100]
+//     [--world numItems=2000,positionBias=1]
+// Prints one JSON line per run and seed, then one SUMMARY line per run: mean ± sd over seeds,
+// and the mean paired difference to the first run with its sd.
+import { createRequire } from 'node:module';
+const require = createRequire(import.meta.url);
+const core = require('../../packages/core/dist/index.js');
+const { stageDefinitions } = require('../../packages/cli/dist/stages.js');
+const { loadData } = require('../../packages/cli/dist/data-spec.js');
+
+const args = Object.fromEntries(process.argv.slice(2).reduce((acc, a, i, all) => (a.startsWith('--') ? [...acc, [a.slice(2), all[i + 1]]] : acc), []));
+const parseValue = (v) => (v === 'true' ? true : v === 'false' ? false : Number.isNaN(Number(v)) ? v : Number(v));
+const pairs = (s) => (s ?? '').split(',').filter(Boolean).map((kv) => kv.split('='));
+const runs = (args.runs ?? 'base=').split(',').map((r) => {
+  const [name, list = ''] = r.split('=');
+  return { name, stages: list.split('+').filter(Boolean) };
+});
+const seeds = (args.seeds ?? '0,1,2').split(',').map(Number);
+const epochs = args.epochs ? Number(args.epochs) : undefined;
+const patience = args.patience ? Number(args.patience) : undefined;
+const restoreBest = args.restoreBest ? args.restoreBest === 'true' : undefined;
+const data = args.data ?? 'synthetic';
+// --opt applies to every run, --opt:<run> to that run only
+const optionsOf = (spec, into = {}) => {
+  for (const [k, v] of pairs(spec)) {
+    const dot = k.indexOf('.');
+    (into[k.slice(0, dot)] ??= {})[k.slice(dot + 1)] = parseValue(v);
+  }
+  return into;
+};
+const stageOptions = optionsOf(args.opt);
+for (const run of runs) run.options = optionsOf(args[`opt:${run.name}`], structuredClone(stageOptions));
+const world = Object.fromEntries(pairs(args.world).map(([k, v]) => [k, parseValue(v)]));
+
+await core.initBackend({});
+const rows = {};
+for (const seed of seeds) {
+  const dataset = data === 'synthetic' ? core.syntheticWorld({ seed, validation: true, ...world }) : await loadData(data, { seed });
+  for (const run of runs) {
+    const t0 = Date.now();
+    const definitions = run.stages.map((n) => stageDefinitions.find((d) => d.name === n) ?? (() => { throw new Error(`unknown stage ${n}`); })());
+    const stages = run.stages.map((name) => ({ name, options: run.options[name] ?? {} }));
+    const { model, result } = await core.fitTwoTower(dataset, { seed, epochs, patience, restoreBest, progress: 'none', stages: definitions, model: { seed, stages } });
+    const metrics = dataset.truth ? { ...(await core.evaluateModelFunnel(model, dataset)), ...pick(await core.evaluateModel(model, dataset), ['recall@20']) } : pick(await core.evaluateModel(model, dataset), ['recall@10', 'recall@20', 'ndcg@10']);
+    const row = { run: run.name, seed, ...metrics, epochs: result.epochs, bestEpoch: result.bestEpoch, seconds: (Date.now() - t0) / 1000 };
+    console.log(JSON.stringify(row));
+    (rows[run.name] ??= []).push(row);
+    model.dispose();
+  }
+}
+
+function pick(o, keys) {
+  return Object.fromEntries(keys.filter((k) => k in o).map((k) => [k, o[k]]));
+}
+const stats = (xs) => {
+  const mean = xs.reduce((a, b) => a + b, 0) / xs.length;
+  const sd = Math.sqrt(xs.reduce((a, b) => a + (b - mean) ** 2, 0) / Math.max(1, xs.length - 1));
+  return { mean: +mean.toFixed(4), sd: +sd.toFixed(4) };
+};
+const first = rows[runs[0].name];
+const keys = Object.keys(first[0]).filter((k) => /@/.test(k));
+for (const run of runs) {
+  const summary = { run: run.name, stages: run.stages, options: run.options, world, data, seeds };
+  for (const k of keys) {
+    const xs = rows[run.name].map((r) => r[k]);
+    summary[k] = { ...stats(xs), values: xs.map((x) => +x.toFixed(4)) };
+    if (run !== runs[0]) summary[k].diff = stats(xs.map((x, i) => x - first[i][k]));
+  }
+  console.log(`SUMMARY ${JSON.stringify(summary)}`);
+}
