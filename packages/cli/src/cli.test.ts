@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ConfigError, MismatchError, UnknownIdError } from '@tt/core';
 import { buildProgram } from './program.js';
+import { DEMO_ROWS } from './stages.js';
 
 let dir: string;
 let out: string[];
@@ -30,12 +31,12 @@ beforeAll(() => {
   dir = mkdtempSync(join(tmpdir(), 'tt-cli-'));
   process.chdir(dir);
   // a small log: 40 users, 30 items; user u likes items u % 30 and (u + 1) % 30 ... repeatedly
-  const rows = ['user_id,item_id,timestamp,label_like'];
+  const rows = ['user_id,item_id,timestamp,position,label_like'];
   let t = 0;
   for (let rep = 0; rep < 4; rep++) {
     for (let u = 0; u < 40; u++) {
-      rows.push(`u${u},i${(u + rep) % 30},${t++},1`);
-      rows.push(`u${u},i${(u * 7 + rep) % 30},${t++},0`);
+      rows.push(`u${u},i${(u + rep) % 30},${t++},0,1`);
+      rows.push(`u${u},i${(u * 7 + rep) % 30},${t++},1,0`);
     }
   }
   writeFileSync(join(dir, 'log.csv'), `${rows.join('\n')}\n`);
@@ -83,9 +84,25 @@ describe('tt', () => {
     await expect(tt('train', '--data', `csv:${join(dir, 'log.csv')}`, '--stages', 'nope')).rejects.toThrow(/unknown stage "nope"/);
   });
 
-  it('demo --json reports the base stage', async () => {
+  it.each([['light-ranker'], ['history,light-ranker'], ['debias,light-ranker'], ['history,debias,light-ranker']])(
+    'trains, saves and serves --stages %s (the light ranker with and without the other stages)',
+    async (stages) => {
+      const ck = `ck-${stages.replace(/,/g, '-')}`;
+      const s = lastJson(await tt('train', '--data', `csv:${join(dir, 'log.csv')}`, '--epochs', '1', '--stages', stages, '--ni', '8', '--nu', '2', '--history-len', '3', '--checkpoint', ck, '--json'));
+      expect(typeof s['metrics']['recall@20']).toBe('number');
+      const lines = (await tt('retrieve', '--checkpoint', ck, '--users', 'users.txt', '--k', '4')).map((l) => JSON.parse(l));
+      expect(lines.map((l) => l.items.length)).toEqual([4, 4]);
+      // the re-ranking key, best first
+      for (const l of lines) expect(l.scores.every((x: number, j: number) => Number.isFinite(x) && (j === 0 || x <= l.scores[j - 1]))).toBe(true);
+    },
+  );
+
+  it('demo --json reports the base stage and one row per stage package', async () => {
     const s = lastJson(await tt('demo', '--epochs', '1', '--json'));
-    expect(s['stages'][0]).toMatchObject({ name: 'base', 'recall@20': expect.any(Number), 'alignment@10/100': expect.any(Number), 'value@10': expect.any(Number) });
+    expect(s['stages'].map((r: { name: string }) => r.name)).toEqual(DEMO_ROWS.map((r) => r.name));
+    for (const row of s['stages']) {
+      expect(row).toMatchObject({ 'recall@20': expect.any(Number), 'alignment@10/100': expect.any(Number), 'value@10': expect.any(Number) });
+    }
   });
 
   it('bench train --json reports throughput', async () => {

@@ -50,4 +50,7 @@ export function stagesFromFlags(list: string | undefined, flags: StageFlags = {}
 export const DEMO_WORLD: SyntheticWorldOptions = {};
 
 /** The rows of `tt demo`: the base model, then each stage package's configuration. */
-export const DEMO_ROWS: ReadonlyArray<{ readonly name: string; readonly stages: readonly string[] }> = [{ name: 'base', stages: [] }];
+export const DEMO_ROWS: ReadonlyArray<{ readonly name: string; readonly stages: readonly string[] }> = [
+  { name: 'base', stages: [] },
+  { name: 'light-ranker', stages: ['light-ranker'] },
+];
