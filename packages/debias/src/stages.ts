@@ -23,7 +23,7 @@
  * - positions at or beyond the table (`positions`) fall into the last bucket, with a one-time
  *   warning; negative positions into bucket 0.
  */
-import { ConfigError, Dense, stopGradient, tf, type Embedding, type Stage, type StageContext, type StageDefinition } from '@tt/core';
+import { ConfigError, Dense, StageOptions, stopGradient, tf, type Embedding, type Stage, type StageContext, type StageDefinition } from '@tt/core';
 
 export type DebiasKind = 'position' | 'user' | 'both';
 
@@ -53,7 +53,7 @@ export const DEBIAS_DEFAULTS = {
   detachQuery: true,
 } as const;
 
-const KNOWN_OPTIONS = new Set(['positions', 'lossWeight', 'floor', 'init', 'normalizeWeights', 'detachQuery']);
+const KNOWN_OPTIONS = ['positions', 'lossWeight', 'floor', 'init', 'normalizeWeights', 'detachQuery'];
 
 /** Where a warning goes (console.warn unless replaced, e.g. by the CLI or a test). */
 let warnHandler: (message: string) => void = (m) => console.warn(m);
@@ -63,20 +63,6 @@ export function setDebiasWarningHandler(handler: (message: string) => void): (me
   const previous = warnHandler;
   warnHandler = handler;
   return previous;
-}
-
-function numberOption(name: string, options: Readonly<Record<string, unknown>>, field: string, fallback: number, check: (x: number) => boolean, what: string): number {
-  const v = options[field];
-  if (v === undefined) return fallback;
-  if (typeof v !== 'number' || !Number.isFinite(v) || !check(v)) throw new ConfigError(`stages.${name}.${field}`, `${what}, got ${JSON.stringify(v)}`);
-  return v;
-}
-
-function boolOption(name: string, options: Readonly<Record<string, unknown>>, field: string, fallback: boolean): boolean {
-  const v = options[field];
-  if (v === undefined) return fallback;
-  if (typeof v !== 'boolean') throw new ConfigError(`stages.${name}.${field}`, `must be true or false, got ${JSON.stringify(v)}`);
-  return v;
 }
 
 /** A created debiasing stage; {@link debiasDiagnostics} reads its parts. */
@@ -202,20 +188,17 @@ function definition(name: string, kind: DebiasKind): StageDefinition {
   return {
     name,
     create(options: Readonly<Record<string, unknown>>, ctx: StageContext): Stage {
-      for (const key of Object.keys(options)) {
-        if (!KNOWN_OPTIONS.has(key)) throw new ConfigError(`stages.${name}.${key}`, `unknown option; known: ${[...KNOWN_OPTIONS].join(', ')}`);
-      }
+      const o = new StageOptions(name, options, KNOWN_OPTIONS);
       const schemaPositions = ctx.config.schema.numPositions;
       if (kind !== 'user' && !(schemaPositions > 0)) {
         throw new ConfigError(`stages.${name}`, 'needs positions: the dataset has no position column (use debias-user)');
       }
-      const positions = numberOption(name, options, 'positions', schemaPositions > 0 ? schemaPositions : DEBIAS_DEFAULTS.positions,
-        (x) => Number.isInteger(x) && x >= 1, 'must be an integer >= 1');
-      const lossWeight = numberOption(name, options, 'lossWeight', DEBIAS_DEFAULTS.lossWeight, (x) => x >= 0, 'must be >= 0');
-      const floor = numberOption(name, options, 'floor', kind === 'user' ? DEBIAS_DEFAULTS.userFloor : DEBIAS_DEFAULTS.floor, (x) => x > 0, 'must be > 0');
-      const init = numberOption(name, options, 'init', DEBIAS_DEFAULTS.init, (x) => x > 0, 'must be > 0');
-      const normalizeWeights = boolOption(name, options, 'normalizeWeights', DEBIAS_DEFAULTS.normalizeWeights);
-      const detachQuery = boolOption(name, options, 'detachQuery', DEBIAS_DEFAULTS.detachQuery);
+      const positions = o.number('positions', schemaPositions > 0 ? schemaPositions : DEBIAS_DEFAULTS.positions, { integer: true, min: 1 });
+      const lossWeight = o.number('lossWeight', DEBIAS_DEFAULTS.lossWeight, { min: 0 });
+      const floor = o.number('floor', kind === 'user' ? DEBIAS_DEFAULTS.userFloor : DEBIAS_DEFAULTS.floor, { min: 0, above: true });
+      const init = o.number('init', DEBIAS_DEFAULTS.init, { min: 0, above: true });
+      const normalizeWeights = o.boolean('normalizeWeights', DEBIAS_DEFAULTS.normalizeWeights);
+      const detachQuery = o.boolean('detachQuery', DEBIAS_DEFAULTS.detachQuery);
       return new DebiasStage(name, kind, positions, floor, lossWeight, normalizeWeights, detachQuery, ctx.config.valueWeights, ctx, init);
     },
   };

@@ -13,7 +13,7 @@
  * the attention (exact: they are masked keys and their query outputs are unused); the last
  * layer computes only the query at position 0, the one the output reads.
  */
-import { ConfigError, tf, type Rng, type Stage, type StageContext, type StageDefinition, type UserInput, type UserInputEncoder } from '@tt/core';
+import { ConfigError, StageOptions, tf, type Rng, type Stage, type StageContext, type StageDefinition, type UserInput, type UserInputEncoder } from '@tt/core';
 import { batchMatMul, type BatchMatMulMode } from './batch-matmul.js';
 
 /** Options of the `history` stage. */
@@ -101,27 +101,16 @@ interface Layer {
   readonly ff2?: Linear;
 }
 
-function intOption(options: Readonly<Record<string, unknown>>, key: string, fallback: number, min: number): number {
-  const v = options[key] ?? fallback;
-  if (typeof v !== 'number' || !Number.isInteger(v) || v < min) throw new ConfigError(`stages.history.${key}`, `must be an integer >= ${min}, got ${JSON.stringify(v)}`);
-  return v;
-}
-
 export function resolveHistoryOptions(options: Readonly<Record<string, unknown>>, dim: number): Required<HistoryEncoderOptions> {
-  const known = new Set(Object.keys(HISTORY_DEFAULTS));
-  for (const k of Object.keys(options)) if (!known.has(k)) throw new ConfigError(`stages.history.${k}`, `unknown option; known: ${[...known].join(', ')}`);
-  const maxLength = intOption(options, 'maxLength', HISTORY_DEFAULTS.maxLength, 1);
-  const heads = intOption(options, 'heads', HISTORY_DEFAULTS.heads, 1);
-  const layers = intOption(options, 'layers', HISTORY_DEFAULTS.layers, 0);
-  if (dim % heads !== 0) throw new ConfigError('stages.history.heads', `must divide the model dim ${dim}, got ${heads}`);
-  const dropout = options['dropout'] ?? HISTORY_DEFAULTS.dropout;
-  if (typeof dropout !== 'number' || !(dropout >= 0 && dropout < 1)) throw new ConfigError('stages.history.dropout', `must be in [0, 1), got ${JSON.stringify(dropout)}`);
-  const block = options['block'] ?? HISTORY_DEFAULTS.block;
-  if (block !== 'plain' && block !== 'prenorm') throw new ConfigError('stages.history.block', `must be "plain" or "prenorm", got ${JSON.stringify(block)}`);
-  const attention = options['attention'] ?? HISTORY_DEFAULTS.attention;
-  if (attention !== 'auto' && attention !== 'depthwise' && attention !== 'matmul') {
-    throw new ConfigError('stages.history.attention', `must be "auto", "depthwise" or "matmul", got ${JSON.stringify(attention)}`);
-  }
+  const o = new StageOptions('history', options, Object.keys(HISTORY_DEFAULTS));
+  const maxLength = o.number('maxLength', HISTORY_DEFAULTS.maxLength, { integer: true, min: 1 });
+  const heads = o.number('heads', HISTORY_DEFAULTS.heads, { integer: true, min: 1 });
+  const layers = o.number('layers', HISTORY_DEFAULTS.layers, { integer: true, min: 0 });
+  if (dim % heads !== 0) throw new ConfigError(o.field('heads'), `must divide the model dim ${dim}, got ${heads}`);
+  const dropout = o.number('dropout', HISTORY_DEFAULTS.dropout, { min: 0 });
+  if (dropout >= 1) throw new ConfigError(o.field('dropout'), `must be in [0, 1), got ${dropout}`);
+  const block = o.oneOf('block', ['plain', 'prenorm'] as const, HISTORY_DEFAULTS.block);
+  const attention = o.oneOf('attention', ['auto', 'depthwise', 'matmul'] as const, HISTORY_DEFAULTS.attention);
   return { maxLength, heads, layers, dropout, block, attention };
 }
 

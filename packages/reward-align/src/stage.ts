@@ -18,7 +18,7 @@
  * Gradients: the KL trains only the towers through S (the target is a constant); the proxy reads
  * stopped q and v, so its BCE trains only the proxy and never the towers (`detachInputs`).
  */
-import { ConfigError, Dense, stopGradient, tf, type LossArgs, type Stage, type StageContext, type StageDefinition } from '@tt/core';
+import { ConfigError, Dense, StageOptions, stopGradient, tf, type LossArgs, type Stage, type StageContext, type StageDefinition } from '@tt/core';
 
 /** A frozen reward model: values `[users.length * items.length]`, row-major (row = user). */
 export type RewardScorer = (users: Int32Array, items: Int32Array) => Float32Array;
@@ -66,7 +66,7 @@ export const REWARD_ALIGN_DEFAULTS = {
   standardize: true,
 } as const;
 
-const KNOWN_OPTIONS = new Set(['reward', 'scorer', 'weight', 'tau', 'warmupSteps', 'proxyTarget', 'proxyLossWeight', 'detachInputs', 'targetBias', 'standardize']);
+const KNOWN_OPTIONS = ['reward', 'scorer', 'weight', 'tau', 'warmupSteps', 'proxyTarget', 'proxyLossWeight', 'detachInputs', 'targetBias', 'standardize'];
 
 /** The `reward-align` stage as created: its hooks plus what tests and diagnostics read. */
 export interface RewardAlignStage extends Stage {
@@ -91,55 +91,31 @@ interface Resolved {
   standardize: boolean;
 }
 
-function nonNegative(field: string, x: unknown, fallback: number, positive = false): number {
-  if (x === undefined) return fallback;
-  if (typeof x !== 'number' || !Number.isFinite(x) || x < 0 || (positive && x === 0)) {
-    throw new ConfigError(`reward-align.${field}`, `must be a finite number ${positive ? '> 0' : '>= 0'}, got ${JSON.stringify(x)}`);
-  }
-  return x;
-}
-
-function bool(field: string, x: unknown, fallback: boolean): boolean {
-  if (x === undefined) return fallback;
-  if (typeof x !== 'boolean') throw new ConfigError(`reward-align.${field}`, `must be a boolean, got ${JSON.stringify(x)}`);
-  return x;
-}
-
 /** Checks the options and fills the defaults. @throws ConfigError */
 export function resolveRewardAlignOptions(options: Readonly<Record<string, unknown>>): Resolved {
-  for (const key of Object.keys(options)) {
-    if (!KNOWN_OPTIONS.has(key)) throw new ConfigError(`reward-align.${key}`, `is not an option (known: ${[...KNOWN_OPTIONS].join(', ')})`);
-  }
+  const o = new StageOptions('reward-align', options, KNOWN_OPTIONS);
   const r = options['reward'] ?? REWARD_ALIGN_DEFAULTS.reward;
   let reward: 'proxy' | 'frozen';
   let scorer = options['scorer'] as RewardScorer | undefined;
   if (typeof r === 'function') {
     reward = 'frozen';
     scorer = r as RewardScorer;
-  } else if (r === 'proxy' || r === 'frozen') {
-    reward = r;
   } else {
-    throw new ConfigError('reward-align.reward', `must be "proxy", "frozen" or a scoring function, got ${JSON.stringify(r)}`);
+    reward = o.oneOf('reward', ['proxy', 'frozen'] as const, REWARD_ALIGN_DEFAULTS.reward);
   }
-  if (scorer !== undefined && typeof scorer !== 'function') throw new ConfigError('reward-align.scorer', 'must be a function (users, items) => Float32Array');
-  if (reward === 'proxy' && scorer !== undefined) throw new ConfigError('reward-align.scorer', 'is only used with reward: "frozen"');
-  const proxyTarget = (options['proxyTarget'] ?? REWARD_ALIGN_DEFAULTS.proxyTarget) as Resolved['proxyTarget'];
-  if (!['labels', 'ranker', 'auto'].includes(proxyTarget)) {
-    throw new ConfigError('reward-align.proxyTarget', `must be "labels", "ranker" or "auto", got ${JSON.stringify(proxyTarget)}`);
-  }
-  const warmupSteps = nonNegative('warmupSteps', options['warmupSteps'], REWARD_ALIGN_DEFAULTS.warmupSteps);
-  if (!Number.isInteger(warmupSteps)) throw new ConfigError('reward-align.warmupSteps', `must be an integer, got ${warmupSteps}`);
+  if (scorer !== undefined && typeof scorer !== 'function') throw new ConfigError(o.field('scorer'), 'must be a function (users, items) => Float32Array');
+  if (reward === 'proxy' && scorer !== undefined) throw new ConfigError(o.field('scorer'), 'is only used with reward: "frozen"');
   return {
     reward,
     scorer,
-    weight: nonNegative('weight', options['weight'], REWARD_ALIGN_DEFAULTS.weight),
-    tau: nonNegative('tau', options['tau'], REWARD_ALIGN_DEFAULTS.tau, true),
-    warmupSteps,
-    proxyTarget,
-    proxyLossWeight: nonNegative('proxyLossWeight', options['proxyLossWeight'], REWARD_ALIGN_DEFAULTS.proxyLossWeight),
-    detachInputs: bool('detachInputs', options['detachInputs'], REWARD_ALIGN_DEFAULTS.detachInputs),
-    targetBias: bool('targetBias', options['targetBias'], REWARD_ALIGN_DEFAULTS.targetBias),
-    standardize: bool('standardize', options['standardize'], REWARD_ALIGN_DEFAULTS.standardize),
+    weight: o.number('weight', REWARD_ALIGN_DEFAULTS.weight, { min: 0 }),
+    tau: o.number('tau', REWARD_ALIGN_DEFAULTS.tau, { min: 0, above: true }),
+    warmupSteps: o.number('warmupSteps', REWARD_ALIGN_DEFAULTS.warmupSteps, { integer: true, min: 0 }),
+    proxyTarget: o.oneOf('proxyTarget', ['labels', 'ranker', 'auto'] as const, REWARD_ALIGN_DEFAULTS.proxyTarget),
+    proxyLossWeight: o.number('proxyLossWeight', REWARD_ALIGN_DEFAULTS.proxyLossWeight, { min: 0 }),
+    detachInputs: o.boolean('detachInputs', REWARD_ALIGN_DEFAULTS.detachInputs),
+    targetBias: o.boolean('targetBias', REWARD_ALIGN_DEFAULTS.targetBias),
+    standardize: o.boolean('standardize', REWARD_ALIGN_DEFAULTS.standardize),
   };
 }
 
@@ -214,7 +190,7 @@ class RewardAlign implements RewardAlignStage {
       const dot = tf.reshape(tf.sum(tf.mul(qi, vj), 1), [B, 1]);
       const diag = tf.add(tf.add(a, c), tf.mul(dot, wd)) as tf.Tensor2D;
       const useRanker = this.o.proxyTarget === 'ranker' || (this.o.proxyTarget === 'auto' && batch.rankerScores !== undefined);
-      if (useRanker && !batch.rankerScores) throw new ConfigError('reward-align.proxyTarget', '"ranker" needs batches with rankerScores');
+      if (useRanker && !batch.rankerScores) throw new ConfigError('stages.reward-align.proxyTarget', '"ranker" needs batches with rankerScores');
       const y = tf.clipByValue(useRanker ? batch.rankerScores! : batch.labels, 0, 1) as tf.Tensor2D;
       const bce = bceWithLogits(diag, y);
       parts.push(this.o.proxyLossWeight === 1 ? bce : (tf.mul(bce, this.o.proxyLossWeight) as tf.Scalar));
@@ -236,11 +212,11 @@ class RewardAlign implements RewardAlignStage {
       }
     } else if (weight > 0) {
       if (!this.o.scorer) {
-        throw new ConfigError('reward-align.scorer', 'reward "frozen" needs the scoring function in the options (a checkpoint does not store it: pass it again to train)');
+        throw new ConfigError('stages.reward-align.scorer', 'reward "frozen" needs the scoring function in the options (a checkpoint does not store it: pass it again to train)');
       }
       const out = this.o.scorer(batch.batch.user, batch.batch.item);
       if (!(out instanceof Float32Array) || out.length !== B * B) {
-        throw new ConfigError('reward-align.scorer', `must return a Float32Array of ${B} x ${B} values, got ${out?.length}`);
+        throw new ConfigError('stages.reward-align.scorer', `must return a Float32Array of ${B} x ${B} values, got ${out?.length}`);
       }
       values = tf.tensor2d(out, [B, B]);
     }

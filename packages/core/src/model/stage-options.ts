@@ -18,7 +18,7 @@ export class StageOptions {
   /** @throws ConfigError for a key outside `known` */
   constructor(readonly stage: string, private readonly options: Readonly<Record<string, unknown>>, known: readonly string[]) {
     for (const key of Object.keys(options)) {
-      if (!known.includes(key)) throw new ConfigError(this.field(key), `is not an option of ${stage} (known: ${known.join(', ')})`);
+      if (!known.includes(key)) throw new ConfigError(this.field(key), `unknown option of ${stage} (known: ${known.join(', ')})`);
     }
   }
 
