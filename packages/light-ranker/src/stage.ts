@@ -13,7 +13,7 @@
  * `log(value) + retrievalWeight * s / temperature`, see the option).
  */
 import {
-  Dense, Mlp, StageOptions, stopGradient, tf, topKExcluding,
+  Dense, Mlp, StageOptions, StateError, stopGradient, tf, topKExcluding,
   type Candidates, type LossArgs, type ModelShapes, type ParameterStore, type ReRanker, type Stage, type StageDefinition, type TwoTowerConfig,
 } from '@tt/core';
 
@@ -98,7 +98,7 @@ export class LightRanker implements Stage {
 
   /** `R = rankerUserTower(x)`: `[n, NU, DI]`. */
   userEmbeddings(x: tf.Tensor2D): tf.Tensor3D {
-    if (!this.userTower) throw new Error('light-ranker: the model has not built the stage yet');
+    if (!this.userTower) throw new StateError('light-ranker: the stage is not built yet (create it through TwoTowerModel.create, which sizes it)');
     return tf.reshape(this.userTower.apply(x), [x.shape[0], this.options.numUserEmbeddings, this.config.dim]);
   }
 
@@ -112,7 +112,7 @@ export class LightRanker implements Stage {
 
   /** Task logits `[n, M, T]` of features z. */
   logits(z: tf.Tensor3D): tf.Tensor3D {
-    if (!this.head) throw new Error('light-ranker: the model has not built the stage yet');
+    if (!this.head) throw new StateError('light-ranker: the stage is not built yet (create it through TwoTowerModel.create, which sizes it)');
     const [n, M, F] = z.shape;
     return tf.reshape(this.head.apply(tf.reshape(z, [n * M, F])), [n, M, this.config.schema.tasks.length]);
   }
