@@ -4,6 +4,6 @@
  * a `Retriever` over the trained model then re-ranks its MIPS candidates.
  */
 export {
-  lightRanker, LightRanker, resolveLightRankerOptions, bceWithLogits, LIGHT_RANKER_DEFAULTS,
+  lightRanker, LightRanker, resolveLightRankerOptions, LIGHT_RANKER_DEFAULTS,
   type LightRankerOptions, type ResolvedLightRankerOptions,
 } from './stage.js';

@@ -13,7 +13,7 @@
  * `log(value) + retrievalWeight * s / temperature`, see the option).
  */
 import {
-  Dense, Mlp, StageOptions, StateError, stopGradient, tf, topKExcluding,
+  bceWithLogits, Dense, Mlp, StageOptions, StateError, stopGradient, tf, topKExcluding,
   type Candidates, type LossArgs, type ModelShapes, type ParameterStore, type ReRanker, type Stage, type StageDefinition, type TwoTowerConfig,
 } from '@tt/core';
 
@@ -64,12 +64,6 @@ export function resolveLightRankerOptions(options: Readonly<Record<string, unkno
     lossWeight: o.number('lossWeight', LIGHT_RANKER_DEFAULTS.lossWeight, { min: 0 }),
     detachRetrieval: o.boolean('detachRetrieval', LIGHT_RANKER_DEFAULTS.detachRetrieval),
   };
-}
-
-/** Binary cross-entropy of logits `z` against targets `y` in [0, 1], one value per entry. */
-export function bceWithLogits(z: tf.Tensor, y: tf.Tensor): tf.Tensor {
-  // max(z, 0) - z y + log(1 + exp(-|z|)): stable for large |z|
-  return tf.add(tf.sub(tf.relu(z), tf.mul(z, y)), tf.log1p(tf.exp(tf.neg(tf.abs(z)))));
 }
 
 /** The `light-ranker` stage as created: its hooks plus the ranker's parts (for tests and `@tt/distill`). */

@@ -18,7 +18,7 @@
  * Gradients: the KL trains only the towers through S (the target is a constant); the proxy reads
  * stopped q and v, so its BCE trains only the proxy and never the towers (`detachInputs`).
  */
-import { ConfigError, Dense, StageOptions, stopGradient, tf, type LossArgs, type Stage, type StageContext, type StageDefinition } from '@tt/core';
+import { bceWithLogits, ConfigError, Dense, StageOptions, stopGradient, tf, type LossArgs, type Stage, type StageContext, type StageDefinition } from '@tt/core';
 
 /** A frozen reward model: values `[users.length * items.length]`, row-major (row = user). */
 export type RewardScorer = (users: Int32Array, items: Int32Array) => Float32Array;
@@ -139,13 +139,6 @@ export function softmaxKl(targetLogits: tf.Tensor2D, logits: tf.Tensor2D): tf.Sc
   return tf.mean(perRow) as tf.Scalar;
 }
 
-/** Binary cross-entropy of logits `z` against targets `y` in [0, 1], mean over all entries. */
-function bceWithLogits(z: tf.Tensor2D, y: tf.Tensor2D): tf.Scalar {
-  // max(z, 0) - z y + log(1 + exp(-|z|))
-  const loss = tf.add(tf.sub(tf.relu(z), tf.mul(z, y)), tf.log1p(tf.exp(tf.neg(tf.abs(z)))));
-  return tf.mean(loss) as tf.Scalar;
-}
-
 class RewardAlign implements RewardAlignStage {
   readonly name = 'reward-align';
   readonly batchLoss = { loss: (args: LossArgs) => this.loss(args) };
@@ -192,7 +185,7 @@ class RewardAlign implements RewardAlignStage {
       const useRanker = this.o.proxyTarget === 'ranker' || (this.o.proxyTarget === 'auto' && batch.rankerScores !== undefined);
       if (useRanker && !batch.rankerScores) throw new ConfigError('stages.reward-align.proxyTarget', '"ranker" needs batches with rankerScores');
       const y = tf.clipByValue(useRanker ? batch.rankerScores! : batch.labels, 0, 1) as tf.Tensor2D;
-      const bce = bceWithLogits(diag, y);
+      const bce = tf.mean(bceWithLogits(diag, y)) as tf.Scalar;
       parts.push(this.o.proxyLossWeight === 1 ? bce : (tf.mul(bce, this.o.proxyLossWeight) as tf.Scalar));
       if (weight > 0) {
         // all pairs, task by task: logits_ijt = a_it + c_jt + wd_t (q_i . v_j); value = sum_t w_t sigmoid
