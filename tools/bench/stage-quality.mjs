@@ -1,16 +1,18 @@
 // Quality of stage combinations over seeds (EVAL.md): funnel metrics on the synthetic world, or
 // loo-full recall on MovieLens / a CSV, each run against the first one (paired by seed).
 // Usage (after `npx tsc -b packages/cli/tsconfig.lib.json`):
-//   node tools/bench/stage-quality.mjs --runs base=,lr=light-ranker,hist-lr=history+light-ranker
+//   node tools/bench/stage-quality.mjs --runs base=,lr=light-ranker,hist-lr=history+light-ranker,kd=light-ranker+distill
 //     [--data synthetic|movielens:<dir>] [--seeds 0,1,2] [--epochs N] [--patience N] [--restoreBest false] [--opt light-ranker.lossWeight=0.5,...] [--opt:lr light-ranker.numCandidates=100]
 //     [--world numItems=2000,positionBias=1]
 // Prints one JSON line per run and seed, then one SUMMARY line per run: mean ± sd over seeds,
-// and the mean paired difference to the first run with its sd.
+// and the mean paired difference to the first run with its sd. Runs with distill also report
+// teacher-corr@<task>: the distilled logits' correlation with the logged scores on the test rows.
 import { createRequire } from 'node:module';
 const require = createRequire(import.meta.url);
 const core = require('../../packages/core/dist/index.js');
 const { stageDefinitions } = require('../../packages/cli/dist/stages.js');
 const { loadData } = require('../../packages/cli/dist/data-spec.js');
+const { teacherAgreement } = require('../../packages/distill/dist/index.js');
 
 const args = Object.fromEntries(process.argv.slice(2).reduce((acc, a, i, all) => (a.startsWith('--') ? [...acc, [a.slice(2), all[i + 1]]] : acc), []));
 const parseValue = (v) => (v === 'true' ? true : v === 'false' ? false : Number.isNaN(Number(v)) ? v : Number(v));
@@ -46,7 +48,9 @@ for (const seed of seeds) {
     const stages = run.stages.map((name) => ({ name, options: run.options[name] ?? {} }));
     const { model, result } = await core.fitTwoTower(dataset, { seed, epochs, patience, restoreBest, progress: 'none', stages: definitions, model: { seed, stages } });
     const metrics = dataset.truth ? { ...(await core.evaluateModelFunnel(model, dataset)), ...pick(await core.evaluateModel(model, dataset), ['recall@20']) } : pick(await core.evaluateModel(model, dataset), ['recall@10', 'recall@20', 'ndcg@10']);
-    const row = { run: run.name, seed, ...metrics, epochs: result.epochs, bestEpoch: result.bestEpoch, seconds: (Date.now() - t0) / 1000 };
+    // distillation: correlation of the distilled logits with the ranker's logged scores on the test rows
+    const agreement = run.stages.includes('distill') ? Object.fromEntries(Object.entries(teacherAgreement(model, dataset).correlation).map(([t, c]) => [`teacher-corr@${t}`, c])) : {};
+    const row = { run: run.name, seed, ...metrics, ...agreement, epochs: result.epochs, bestEpoch: result.bestEpoch, seconds: (Date.now() - t0) / 1000 };
     console.log(JSON.stringify(row));
     (rows[run.name] ??= []).push(row);
     model.dispose();
@@ -62,13 +66,12 @@ const stats = (xs) => {
   return { mean: +mean.toFixed(4), sd: +sd.toFixed(4) };
 };
 const first = rows[runs[0].name];
-const keys = Object.keys(first[0]).filter((k) => /@/.test(k));
 for (const run of runs) {
   const summary = { run: run.name, stages: run.stages, options: run.options, world, data, seeds };
-  for (const k of keys) {
+  for (const k of Object.keys(rows[run.name][0]).filter((key) => /@/.test(key))) {
     const xs = rows[run.name].map((r) => r[k]);
     summary[k] = { ...stats(xs), values: xs.map((x) => +x.toFixed(4)) };
-    if (run !== runs[0]) summary[k].diff = stats(xs.map((x, i) => x - first[i][k]));
+    if (run !== runs[0] && k in first[0]) summary[k].diff = stats(xs.map((x, i) => x - first[i][k]));
   }
   console.log(`SUMMARY ${JSON.stringify(summary)}`);
 }

@@ -4,12 +4,13 @@
  */
 import { ConfigError, type StageConfig, type StageDefinition, type SyntheticWorldOptions } from '@tt/core';
 import { debiasStages } from '@tt/debias';
+import { distill } from '@tt/distill';
 import { historyEncoder } from '@tt/history-encoder';
 import { lightRanker } from '@tt/light-ranker';
 import { rewardAlign } from '@tt/reward-align';
 
 /** Every stage definition the CLI knows, by stage name. */
-export const stageDefinitions: readonly StageDefinition[] = [historyEncoder, ...debiasStages, lightRanker, rewardAlign];
+export const stageDefinitions: readonly StageDefinition[] = [historyEncoder, ...debiasStages, lightRanker, distill, rewardAlign];
 
 /** Flags that set stage options. */
 export interface StageFlags {

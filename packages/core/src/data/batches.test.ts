@@ -1,5 +1,5 @@
 import { ConfigError } from '../errors.js';
-import { historiesOf, inMemorySource, seenItemsByUser } from './batches.js';
+import { historiesOf, inMemorySource, requestStarts, seenItemsByUser } from './batches.js';
 import type { Batch, InteractionDataset, InteractionLog } from './types.js';
 import { validateBatch } from './validate.js';
 
@@ -85,6 +85,41 @@ describe('inMemorySource', () => {
     expect(key(await collect(source.batches(1)))).not.toEqual(key(epoch0));
     expect(key(await collect(inMemorySource(data, { batchSize: 10, seed: 5 }).batches(0)))).toEqual(key(await collect(source.batches(1))));
     expect(key(await collect(inMemorySource(data, { batchSize: 10, shuffle: false }).batches(3)))).toEqual(original);
+  });
+
+  it('keeps requests whole when asked: a request (one user, one timestamp) stays in consecutive rows, requests shuffled', async () => {
+    // 12 requests of 1-4 rows; user 5 makes two requests in a row (told apart by the timestamp)
+    const sizes = [3, 1, 4, 2, 2, 3, 1, 4, 2, 3, 1, 2];
+    const users = [0, 1, 2, 3, 5, 5, 4, 6, 7, 0, 1, 2];
+    const log: InteractionLog = {
+      size: sizes.reduce((a, b) => a + b, 0),
+      user: Int32Array.from(sizes.flatMap((n, q) => new Array<number>(n).fill(users[q]!))),
+      item: Int32Array.from(sizes.flatMap((n, q) => Array.from({ length: n }, (_, j) => (q + j) % 10))),
+      labels: new Float32Array(28).fill(1),
+      timestamp: Float64Array.from(sizes.flatMap((n, q) => new Array<number>(n).fill(q))),
+    };
+    expect(Array.from(requestStarts(log))).toEqual([0, 3, 4, 8, 10, 12, 15, 16, 20, 22, 25, 26, 28]);
+    expect(Array.from(requestStarts({ ...log, timestamp: undefined }))).toEqual([0, 3, 4, 8, 10, 15, 16, 20, 22, 25, 26, 28]);
+    const d = datasetOf(log, 8, 10);
+    const rowsOf = (bs: Batch[]) => bs.flatMap((b) => Array.from(b.user, (u, i) => `${u}/${b.item[i]}`));
+    for (const seed of [0, 1, 2]) {
+      const order = rowsOf(await collect(inMemorySource(d, { batchSize: 7, seed, wholeRequests: true }).batches(0)));
+      expect([...order].sort()).toEqual(Array.from(log.user, (u, r) => `${u}/${log.item[r]}`).sort());
+      // each request's rows appear together and in log order
+      let at = 0;
+      const firstRows = new Set<string>();
+      while (at < order.length) {
+        const q = sizes.findIndex((_, k) => `${users[k]}/${k % 10}` === order[at] && !firstRows.has(`${k}`));
+        expect(q).toBeGreaterThanOrEqual(0);
+        firstRows.add(`${q}`);
+        for (let j = 0; j < sizes[q]!; j++) expect(order[at + j]).toBe(`${users[q]}/${(q + j) % 10}`);
+        at += sizes[q]!;
+      }
+      expect(firstRows.size).toBe(12);
+    }
+    const a = rowsOf(await collect(inMemorySource(d, { batchSize: 7, seed: 0, wholeRequests: true }).batches(0)));
+    const b = rowsOf(await collect(inMemorySource(d, { batchSize: 7, seed: 0, wholeRequests: true }).batches(1)));
+    expect(a).not.toEqual(b);
   });
 
   it('gathers features and histories, and drops the last batch when asked', async () => {

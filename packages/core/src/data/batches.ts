@@ -19,6 +19,11 @@ export interface InMemorySourceOptions {
   readonly dropLast?: boolean;
   /** rows to iterate (default: the dataset's train log) */
   readonly log?: InteractionLog;
+  /**
+   * shuffle whole requests instead of rows, so a request's rows stay next to each other (one
+   * batch, unless it straddles a batch's end); see {@link requestStarts}. Default false
+   */
+  readonly wholeRequests?: boolean;
 }
 
 /** nuv = labels . w of one row of a log with `T = valueWeights.length` tasks. */
@@ -95,6 +100,32 @@ export function seenItemsByUser(log: InteractionLog, numUsers: number): Int32Arr
   });
 }
 
+/**
+ * First row of each logged request, plus `log.size` at the end: a request is a run of
+ * consecutive rows with the same user and timestamp (with no timestamps: the same user).
+ */
+export function requestStarts(log: InteractionLog): Int32Array {
+  const starts: number[] = [];
+  const ts = log.timestamp;
+  for (let r = 0; r < log.size; r++) {
+    if (r === 0 || log.user[r] !== log.user[r - 1] || (ts !== undefined && ts[r] !== ts[r - 1])) starts.push(r);
+  }
+  starts.push(log.size);
+  return Int32Array.from(starts);
+}
+
+/** Rows of `log` request by request, the requests in a seeded random order. */
+function requestOrder(starts: Int32Array, n: number, seed: number): Int32Array {
+  const requests = shuffledOrder(starts.length - 1, seed);
+  const order = new Int32Array(n);
+  let k = 0;
+  for (let j = 0; j < requests.length; j++) {
+    const q = requests[j]!;
+    for (let r = starts[q]!; r < starts[q + 1]!; r++) order[k++] = r;
+  }
+  return order;
+}
+
 /** Fisher-Yates shuffle of `0..n-1` with mulberry32(seed). */
 export function shuffledOrder(n: number, seed: number): Int32Array {
   const order = new Int32Array(n);
@@ -141,11 +172,14 @@ export function inMemorySource(dataset: InteractionDataset, options: InMemorySou
   const rowsPerEpoch = options.dropLast ? Math.floor(log.size / B) * B : log.size;
   const position = schema.numPositions > 0 ? log.position : undefined;
   const rankerScores = schema.hasRankerScores ? log.rankerScores : undefined;
+  const starts = options.wholeRequests ? requestStarts(log) : undefined;
   return {
     schema,
     rowsPerEpoch,
     *batches(epoch: number): Iterable<Batch> {
-      const order = shuffle ? shuffledOrder(log.size, seed + epoch) : Int32Array.from({ length: log.size }, (_, i) => i);
+      const order = !shuffle
+        ? Int32Array.from({ length: log.size }, (_, i) => i)
+        : starts ? requestOrder(starts, log.size, seed + epoch) : shuffledOrder(log.size, seed + epoch);
       for (let start = 0; start < rowsPerEpoch; start += B) {
         const rows = order.subarray(start, Math.min(start + B, rowsPerEpoch));
         const n = rows.length;

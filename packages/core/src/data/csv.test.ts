@@ -158,6 +158,14 @@ describe('loadInteractionCsv bad input', () => {
     expect(ranker.field).toBe('ranker_click');
   });
 
+  it('reads an empty ranker cell as a row the ranker did not score (NaN), a bad one as an error', async () => {
+    const d = await loadInteractionCsv({ train: file('t.csv', ['user_id,item_id,label_click,ranker_click', 'a,b,1,', 'a,c,0,0.25', 'a,d,1,']) });
+    expect(Array.from(d.train.rankerScores!).map((v) => (Number.isNaN(v) ? 'none' : v))).toEqual(['none', 0.25]);
+    const bad = await errorOf(loadInteractionCsv({ train: file('t.csv', ['user_id,item_id,label_click,ranker_click', 'a,b,1,high']) }));
+    expect(bad).toBeInstanceOf(ValueError);
+    expect(bad.field).toBe('ranker_click');
+  });
+
   it('rejects a non-numeric label, a ranker without its label, and a malformed row', async () => {
     const nan = await errorOf(loadInteractionCsv({ train: file('t.csv', ['user_id,item_id,label_click', 'a,b,yes']) }));
     expect(nan).toBeInstanceOf(ValueError);

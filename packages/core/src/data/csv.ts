@@ -7,7 +7,8 @@
  *   id; otherwise they are strings and indices follow first appearance.
  * - `label_<name>` (one or more, required): the reward of task `<name>`, a number >= 0.
  *   `labelMax` is 1 when every value of the task is 0 or 1, else the largest value seen.
- * - `ranker_<name>` (optional): the main ranker's logged probability for task `<name>`, in [0, 1];
+ * - `ranker_<name>` (optional): the main ranker's logged probability for task `<name>`, in [0, 1]
+ *   (an empty cell: the row was not scored);
  *   when present there must be one per label.
  * - `position` (optional): the slate position, an integer >= 0 (numPositions = max + 1).
  * - `timestamp` (optional): a number, or a date `Date.parse` reads (then seconds since 1970).
@@ -192,7 +193,8 @@ function parseRow(cols: Columns, rec: CsvRecord, out: RowValues): void {
   }
   for (let t = 0; t < cols.rankers.length; t++) {
     const j = cols.rankers[t]!;
-    const v = number(cols, rec, j);
+    // an empty cell: the ranker did not score this row (NaN; distillation skips it)
+    const v = f[j] === '' ? NaN : number(cols, rec, j);
     if (v < 0 || v > 1) throw new OutOfRangeError(cols.header[j]!, `${cols.path} line ${rec.line}: a ranker score must be a probability in [0, 1], got ${v}`);
     out.rankers[t] = v;
   }

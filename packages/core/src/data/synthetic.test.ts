@@ -67,6 +67,29 @@ describe('syntheticWorld', () => {
     expect(() => syntheticWorld({ ...small, numUsers: 0 })).toThrow(ConfigError);
   });
 
+  it('can flip labels and leave rows unscored (NaN ranker scores), without changing anything else', () => {
+    const clean = syntheticWorld({ seed: 5, ...small });
+    const noisy = syntheticWorld({ seed: 5, ...small, labelNoise: 0.2, rankerCoverage: 0.6 });
+    // same requests and items (the split may differ: positives moved)
+    const all = (w: typeof clean) => [w.train, w.test].reduce((n, l) => n + l.size, 0);
+    expect(all(noisy)).toBe(all(clean));
+    const log = noisy.train;
+    const T = noisy.schema.tasks.length;
+    let unscored = 0;
+    for (let r = 0; r < log.size; r++) {
+      const nan = Number.isNaN(log.rankerScores![r * T]!);
+      expect(Number.isNaN(log.rankerScores![r * T + 1]!)).toBe(nan); // a row is scored or not, every task alike
+      if (nan) unscored++;
+    }
+    expect(unscored / log.size).toBeGreaterThan(0.35);
+    expect(unscored / log.size).toBeLessThan(0.45);
+    const rate = (w: typeof clean) => w.train.labels.reduce((a, b) => a + b, 0) / w.train.labels.length;
+    expect(rate(noisy)).toBeGreaterThan(rate(clean) + 0.05); // flips add positives to a sparse log
+    for (const b of inMemorySource(noisy, { batchSize: 256 }).batches(0) as Iterable<Batch>) validateBatch(b, noisy.schema);
+    expect(() => syntheticWorld({ ...small, labelNoise: 0.7 })).toThrow(ConfigError);
+    expect(() => syntheticWorld({ ...small, rankerCoverage: 1.5 })).toThrow(ConfigError);
+  });
+
   it('generates the default world in under 2 s and the benchmark shape', () => {
     let t0 = performance.now();
     syntheticWorld({ seed: 0 });

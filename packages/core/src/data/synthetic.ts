@@ -21,6 +21,8 @@
  *   Bernoulli(p_0 * e) and each later one is (first label) * Bernoulli(p_t / p_0).
  * - rankerScores: the main ranker's noisy prediction of p_t for the shown item,
  *   sigmoid(logit(p_t) + N(0, 0.3^2)).
+ * - optional corruption: each label flipped with probability `labelNoise`; a row left unscored
+ *   (NaN ranker scores) with probability 1 - `rankerCoverage`.
  * - timestamps: the request number (increasing); then the loo-full split of EVAL.md section 1
  *   (positive = labels . w > 0). Histories come from earlier positives (see batches.ts).
  * Independent random streams (latents, popularity, features, log) derive from the seed, so a
@@ -65,6 +67,10 @@ export interface SyntheticWorldOptions {
   readonly orderNoise?: number;
   /** hold out each evaluated user's positive before the test row (default false) */
   readonly validation?: boolean;
+  /** probability that each observed label is flipped (noisier hard labels); default 0 */
+  readonly labelNoise?: number;
+  /** share of rows the main ranker scored; the others log NaN (not scored). Default 1 */
+  readonly rankerCoverage?: number;
 }
 
 // Module-level aliases: under jest's vm context every `Math.f` lookup is a slow global access
@@ -159,6 +165,10 @@ export function syntheticWorld(options: SyntheticWorldOptions = {}): Interaction
   const zipf = options.zipf ?? 1;
   if (!(positionBias >= 0)) throw new ConfigError('positionBias', `must be >= 0, got ${positionBias}`);
   if (!(zipf >= 0)) throw new ConfigError('zipf', `must be >= 0, got ${zipf}`);
+  const labelNoise = options.labelNoise ?? 0;
+  const rankerCoverage = options.rankerCoverage ?? 1;
+  if (!(labelNoise >= 0 && labelNoise <= 0.5)) throw new ConfigError('labelNoise', `must be in [0, 0.5], got ${labelNoise}`);
+  if (!(rankerCoverage >= 0 && rankerCoverage <= 1)) throw new ConfigError('rankerCoverage', `must be in [0, 1], got ${rankerCoverage}`);
   const orderAffinity = options.orderAffinity ?? 1;
   const orderPopularity = options.orderPopularity ?? 0;
   const orderNoise = options.orderNoise ?? 1;
@@ -243,6 +253,15 @@ export function syntheticWorld(options: SyntheticWorldOptions = {}): Interaction
         log.labels[row * T + t] = t === 0 ? entered : entered && rand.uniform() < pt / p[0]! ? 1 : 0;
         log.rankerScores[row * T + t] = sigmoid(ln(pt / (1 - pt)) + 0.3 * rand.normal());
       }
+    }
+  }
+
+  // noise and coverage draw from their own stream: the default world stays as it was
+  if (labelNoise > 0 || rankerCoverage < 1) {
+    const corrupt = stream(seed, 4);
+    for (let r = 0; r < n; r++) {
+      if (labelNoise > 0) for (let t = 0; t < T; t++) if (corrupt.uniform() < labelNoise) log.labels[r * T + t] = 1 - log.labels[r * T + t]!;
+      if (rankerCoverage < 1 && corrupt.uniform() >= rankerCoverage) log.rankerScores.fill(NaN, r * T, (r + 1) * T);
     }
   }
 

@@ -44,7 +44,7 @@ export interface InteractionLog {
   readonly labels: Float32Array;
   /** `[size]` slate positions (0 = top), when the schema has positions */
   readonly position?: Int32Array;
-  /** `[size * T]` the main ranker's logged probabilities, when the schema has them */
+  /** `[size * T]` the main ranker's logged probabilities, when the schema has them; NaN = not scored */
   readonly rankerScores?: Float32Array;
   /** `[size]` seconds (or any monotone clock), when known */
   readonly timestamp?: Float64Array;
@@ -99,7 +99,7 @@ export interface Batch {
   readonly labels: Float32Array;
   /** `[B]` positions, when the schema has positions */
   readonly position?: Int32Array;
-  /** `[B * T]` logged ranker probabilities, when the schema has them */
+  /** `[B * T]` logged ranker probabilities, when the schema has them; NaN = not scored */
   readonly rankerScores?: Float32Array;
   /** `[B * H]` earlier positive item indices, newest first, -1 = padding (when H > 0) */
   readonly history?: Int32Array;

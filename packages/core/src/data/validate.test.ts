@@ -145,6 +145,15 @@ describe('validateBatch', () => {
     const missing = errorOf((b) => ({ ...b, rankerScores: undefined }));
     expect(missing).toBeInstanceOf(ShapeError);
     expect(missing.field).toBe('batch.rankerScores');
+    // NaN: a row the ranker did not score (distillation skips it); Infinity is an error
+    const unscored = goodBatch();
+    unscored.rankerScores!.fill(NaN, 0, 2);
+    expect(() => validateBatch(unscored, schema)).not.toThrow();
+    const infinite = errorOf((b) => {
+      b.rankerScores![0] = Infinity;
+      return b;
+    });
+    expect(infinite).toBeInstanceOf(ValueError);
   });
 
   it('allows -1 padding in histories but nothing below or beyond the catalogue', () => {

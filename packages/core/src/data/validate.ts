@@ -46,7 +46,8 @@ function checkFinite(field: string, arr: Numbers, width: number): void {
  * @throws ShapeError a column has the wrong length, or a column the schema requires is missing
  * @throws OutOfRangeError an index outside its vocabulary (user, item, position, history), a label
  *   outside `[0, labelMax[t]]`, a ranker score outside `[0, 1]`
- * @throws ValueError NaN or Infinity in features, labels or ranker scores
+ * @throws ValueError NaN or Infinity in features or labels, Infinity in ranker scores (NaN there
+ *   marks a row the ranker did not score)
  */
 export function validateBatch(batch: Batch, schema: DatasetSchema): void {
   const B = batch.size;
@@ -93,7 +94,8 @@ export function validateBatch(batch: Batch, schema: DatasetSchema): void {
     const scores = batch.rankerScores!;
     for (let i = 0; i < scores.length; i++) {
       const v = scores[i]!;
-      if (!(v >= 0 && v <= 1)) {
+      // NaN marks a row the ranker did not score (stages skip it); anything else is a probability
+      if (!(v >= 0 && v <= 1) && !Number.isNaN(v)) {
         const field = `batch.rankerScores[${schema.tasks[i % T]}]`;
         const row = Math.floor(i / T);
         if (!isFinite(v)) throw new ValueError(field, `ranker scores must be finite, got ${v} at row ${row}`);

@@ -30,8 +30,10 @@ export interface BatchTensors {
   readonly labels: tf.Tensor2D;
   /** `[B]` int32, when the schema has positions */
   readonly position?: tf.Tensor1D;
-  /** `[B, T]`, when the schema has ranker scores */
+  /** `[B, T]`, when the schema has ranker scores; 0 where a row has none (see the mask) */
   readonly rankerScores?: tf.Tensor2D;
+  /** `[B, T]` 1 where the ranker's score was logged, 0 where it is missing (NaN in the batch) */
+  readonly rankerScoreMask?: tf.Tensor2D;
 }
 
 /** What every stage can reach when it is created. */
@@ -117,6 +119,8 @@ export interface ReRanker {
 export interface ModelShapes {
   /** width of the user tower input: id embedding, feature MLP, and every encoder's columns */
   readonly userInputWidth: number;
+  /** every stage of the model, in config order (a stage built on another one finds it here) */
+  readonly stages: readonly Stage[];
 }
 
 /** The parts one stage contributes; any subset. */
@@ -134,6 +138,11 @@ export interface Stage {
   readonly reranker?: ReRanker;
   /** how many MIPS candidates the re-ranker wants per request (default: k) */
   readonly candidatesToRerank?: number;
+  /**
+   * the stage reads whole logged requests (listwise losses): training batches then shuffle
+   * requests (consecutive rows of one user and timestamp) instead of single rows
+   */
+  readonly needsWholeRequests?: boolean;
 }
 
 /** What a stage package exports. */

@@ -94,7 +94,7 @@ export class TwoTowerModel {
     this.stages = stages;
     const extra = stages.reduce((n, s) => n + (s.userInput?.dim ?? 0), 0);
     const userIn = dim + (this.userMlp ? dim : 0) + extra;
-    for (const s of stages) s.build?.({ userInputWidth: userIn });
+    for (const s of stages) s.build?.({ userInputWidth: userIn, stages });
     this.userProjection = new Dense(this.params, 'user.projection', userIn, dim);
     this.itemProjection = new Dense(this.params, 'item.projection', dim + (this.itemMlp ? dim : 0), dim);
     this.frequency = new FrequencyEstimator(Math.min(config.itemRows, 1 << 22), config.logQAlpha, 100);
@@ -190,7 +190,7 @@ export class TwoTowerModel {
       batch,
       labels: tf.tensor2d(batch.labels, [B, T]),
       position: batch.position ? tf.tensor1d(batch.position, 'int32') : undefined,
-      rankerScores: batch.rankerScores ? tf.tensor2d(batch.rankerScores, [B, T]) : undefined,
+      ...loggedScoreTensors(batch.rankerScores, B, T),
     };
     const x = this.userTowerInput(batch, true);
     const qRaw = this.userProjection.apply(x);
@@ -317,4 +317,23 @@ function checkData(config: TwoTowerConfig, data: ModelData): void {
   if (data.itemFeatures.length !== schema.numItems * schema.itemFeatureDim) {
     throw new ShapeError('data.itemFeatures', `[${schema.numItems} * ${schema.itemFeatureDim}] floats`, `${data.itemFeatures.length}`);
   }
+}
+
+/**
+ * The batch's logged ranker scores as tensors: missing entries (NaN: a row the ranker did not
+ * score) become 0 in `rankerScores` and 0 in `rankerScoreMask`, so no NaN reaches a loss.
+ */
+function loggedScoreTensors(scores: Float32Array | undefined, B: number, T: number): Pick<BatchTensors, 'rankerScores' | 'rankerScoreMask'> {
+  if (!scores) return {};
+  let missing = 0;
+  for (let i = 0; i < scores.length; i++) if (Number.isNaN(scores[i]!)) missing++;
+  if (missing === 0) return { rankerScores: tf.tensor2d(scores, [B, T]), rankerScoreMask: tf.ones([B, T]) };
+  const values = new Float32Array(scores.length);
+  const mask = new Float32Array(scores.length);
+  for (let i = 0; i < scores.length; i++) {
+    const logged = !Number.isNaN(scores[i]!);
+    values[i] = logged ? scores[i]! : 0;
+    mask[i] = logged ? 1 : 0;
+  }
+  return { rankerScores: tf.tensor2d(values, [B, T]), rankerScoreMask: tf.tensor2d(mask, [B, T]) };
 }

@@ -62,7 +62,10 @@ export async function fitTwoTower(dataset: InteractionDataset, options: FitOptio
       : undefined,
   });
   try {
-    const source = inMemorySource(dataset, { batchSize: options.batchSize ?? FIT_DEFAULTS.batchSize, seed, historyLength: model.historyLength });
+    const source = inMemorySource(dataset, {
+      batchSize: options.batchSize ?? FIT_DEFAULTS.batchSize, seed, historyLength: model.historyLength,
+      wholeRequests: model.stages.some((s) => s.needsWholeRequests),
+    });
     const result = await trainer.fit(source);
     return { model, result };
   } catch (e) {

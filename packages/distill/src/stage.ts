@@ -1,0 +1,191 @@
+/**
+ * Knowledge distillation from the main ranker's logged scores (MODEL.md section 5), as a
+ * `@tt/core` auxiliary head on top of the light ranker (`@tt/light-ranker`).
+ *
+ * Pointwise: for every impressed row the ranker scored, the light ranker's features
+ * `z [B, 1, F]` give T distillation logits (`auxiliary`: a head of their own, used only in
+ * training; `task`: the light ranker's serving logits themselves), fitted to the logged
+ * probabilities `p [B, T]` by a soft-label binary cross-entropy at temperature `T_kd`:
+ *   T_kd^2 * BCE(logits / T_kd, sigmoid(logit(p) / T_kd)),
+ * averaged over the logged entries only (a row without scores is skipped).
+ *
+ * Listwise (beyond the sketch, off by default): when several rows of one logged request carry
+ * scores, the ranker's ordering of them becomes a target for retrieval itself:
+ *   KL( softmax_j(value_j / tau_list) || softmax_j(q . v_j / temperature) ),
+ * value_j = p_j . w the ranker's expected reward, over the request's rows. Training batches then
+ * keep requests whole (`needsWholeRequests`).
+ */
+import {
+  bceWithLogits, ConfigError, Dense, StageOptions, StateError, stopGradient, tf,
+  type LossArgs, type ModelShapes, type ParameterStore, type Stage, type StageDefinition, type TwoTowerConfig,
+} from '@tt/core';
+import { LightRanker } from '@tt/light-ranker';
+
+/** Options of the `distill` stage (the `options` of its `StageConfig`). */
+export interface DistillOptions {
+  /** factor on the soft-label loss (the light ranker's hard-label BCE has its own); default 1 */
+  readonly weight?: number;
+  /** T_kd of the soft-label BCE (> 0); default 1 */
+  readonly temperature?: number;
+  /**
+   * which logits fit the ranker's scores: `'task'` (default), the light ranker's own logits, so
+   * what is distilled is what re-ranks; or `'auxiliary'`, a head of its own that shares the
+   * ranker's user embeddings and is used only in training (MODEL.md's wording). Measured on the
+   * synthetic world, see the package README
+   */
+  readonly logits?: 'task' | 'auxiliary';
+  /** factor on the listwise term; 0 (default) turns it off */
+  readonly listwiseWeight?: number;
+  /** tau_list: temperature of the ranker's softmax over a request's values; default 0.1 */
+  readonly listwiseTemperature?: number;
+}
+
+export const DISTILL_DEFAULTS = {
+  weight: 1,
+  temperature: 1,
+  logits: 'task',
+  listwiseWeight: 0,
+  listwiseTemperature: 0.1,
+} as const;
+
+export type ResolvedDistillOptions = Required<DistillOptions>;
+
+/** Checks the options and fills the defaults. @throws ConfigError naming `stages.distill.<key>` */
+export function resolveDistillOptions(options: Readonly<Record<string, unknown>>): ResolvedDistillOptions {
+  const o = new StageOptions('distill', options, ['weight', 'temperature', 'logits', 'listwiseWeight', 'listwiseTemperature']);
+  return {
+    weight: o.number('weight', DISTILL_DEFAULTS.weight, { min: 0 }),
+    temperature: o.number('temperature', DISTILL_DEFAULTS.temperature, { min: 0, above: true }),
+    logits: o.oneOf('logits', ['task', 'auxiliary'] as const, DISTILL_DEFAULTS.logits),
+    listwiseWeight: o.number('listwiseWeight', DISTILL_DEFAULTS.listwiseWeight, { min: 0 }),
+    listwiseTemperature: o.number('listwiseTemperature', DISTILL_DEFAULTS.listwiseTemperature, { min: 0, above: true }),
+  };
+}
+
+/** Probabilities are clipped this far from 0 and 1 before their logit is taken. */
+const EPS = 1e-6;
+
+/**
+ * Soft-label BCE `T^2 * BCE(logits / T, sigmoid(logit(p) / T))`, elementwise `[B, T]`. At T = 1
+ * this is the plain BCE against the probabilities `p`. Call inside `tf.tidy`.
+ */
+export function softLabelBce(logits: tf.Tensor2D, p: tf.Tensor2D, temperature: number): tf.Tensor2D {
+  if (temperature === 1) return bceWithLogits(logits, p) as tf.Tensor2D;
+  const clipped = tf.clipByValue(p, EPS, 1 - EPS);
+  const target = tf.sigmoid(tf.div(tf.sub(tf.log(clipped), tf.log1p(tf.neg(clipped))), temperature));
+  return tf.mul(bceWithLogits(tf.div(logits, temperature), target), temperature * temperature) as tf.Tensor2D;
+}
+
+/** The `distill` stage as created (its head is reachable for tests and `teacherAgreement`). */
+export class Distill implements Stage {
+  readonly name = 'distill';
+  readonly auxiliaryHead = { loss: (args: LossArgs) => this.loss(args) };
+  readonly needsWholeRequests: boolean;
+  readonly build = (shapes: ModelShapes): void => {
+    const ranker = shapes.stages.find((s): s is LightRanker => s instanceof LightRanker);
+    if (!ranker) {
+      throw new ConfigError('stages', 'the distill stage fits the light ranker to the logged scores: add the light-ranker stage to the model (e.g. --stages light-ranker,distill)');
+    }
+    this.ranker = ranker;
+    if (this.options.logits === 'auxiliary') this.head = new Dense(this.params, 'stages.distill.head', ranker.featureDim, this.config.schema.tasks.length);
+  };
+  private ranker: LightRanker | undefined;
+  private head: Dense | undefined;
+
+  constructor(readonly options: ResolvedDistillOptions, private readonly config: TwoTowerConfig, private readonly params: ParameterStore) {
+    if (!config.schema.hasRankerScores) {
+      throw new ConfigError('stages.distill', 'the data has no logged ranker scores (ranker_<task> columns) to distil');
+    }
+    this.needsWholeRequests = options.listwiseWeight > 0;
+  }
+
+  /** The light ranker this stage distils into. @throws StateError before the model builds it */
+  get lightRanker(): LightRanker {
+    if (!this.ranker) throw new StateError('distill: the stage is not built yet (create it through TwoTowerModel.create, which sizes it)');
+    return this.ranker;
+  }
+
+  /** Distillation logits `[B, T]` of a batch's impressed rows (the fitted ones). Call inside `tf.tidy`. */
+  rowLogits(args: Pick<LossArgs, 'userInput' | 'q' | 'v'>): tf.Tensor2D {
+    const ranker = this.lightRanker;
+    const z = ranker.rowFeatures(args); // [B, 1, F]
+    if (this.head) return this.head.apply(tf.squeeze(z, [1]) as tf.Tensor2D);
+    return tf.squeeze(ranker.logits(z), [1]) as tf.Tensor2D;
+  }
+
+  private loss(args: LossArgs): tf.Scalar {
+    const { rankerScores, rankerScoreMask } = args.batch;
+    if (!rankerScores || !rankerScoreMask) throw new ConfigError('stages.distill', 'training batches carry no ranker scores');
+    const soft = softLabelBce(this.rowLogits(args), rankerScores, this.options.temperature);
+    const pointwise = tf.div(tf.sum(tf.mul(soft, rankerScoreMask)), tf.maximum(tf.sum(rankerScoreMask), 1));
+    const total = this.options.weight === 1 ? pointwise : tf.mul(pointwise, this.options.weight);
+    if (this.options.listwiseWeight === 0) return total as tf.Scalar;
+    return tf.add(total, tf.mul(this.listwise(args), this.options.listwiseWeight)) as tf.Scalar;
+  }
+
+  /**
+   * Mean over rows in a request of two or more scored rows of KL(ranker || retrieval) over that
+   * request's items; 0 when the batch has none. Requests are runs of one user's rows in the
+   * batch (whole requests, see `needsWholeRequests`).
+   */
+  private listwise(args: LossArgs): tf.Scalar {
+    const { batch } = args.batch;
+    const groups = requestGroups(batch.user, batch.rankerScores!, this.config.schema.tasks.length);
+    if (groups.rows === 0) return tf.scalar(0);
+    const B = batch.size;
+    const T = this.config.schema.tasks.length;
+    const value = new Float32Array(B);
+    for (let r = 0; r < B; r++) {
+      let v = 0;
+      for (let t = 0; t < T; t++) v += this.config.valueWeights[t]! * (batch.rankerScores![r * T + t]! || 0);
+      value[r] = v / this.options.listwiseTemperature;
+    }
+    // -1e9 outside a row's request: both softmaxes then run over the request only
+    const outside = tf.tensor2d(groups.outside, [B, B]);
+    const inRequest = tf.tensor1d(groups.inRequest);
+    const teacher = stopGradient(tf.softmax(tf.add(tf.reshape(tf.tensor1d(value), [1, B]), outside)));
+    const student = tf.logSoftmax(tf.add(tf.mul(tf.matMul(args.q, args.v, false, true), 1 / this.config.temperature), outside));
+    const kl = tf.sum(tf.mul(teacher, tf.sub(tf.log(tf.maximum(teacher, 1e-12)), student)), 1); // [B]
+    return tf.div(tf.sum(tf.mul(kl, inRequest)), groups.rows) as tf.Scalar;
+  }
+}
+
+/**
+ * Requests of a batch for the listwise term: runs of consecutive rows of one user whose every
+ * task was scored. `outside [B * B]` is 0 within a row's request and -1e9 elsewhere (the
+ * diagonal is always 0); `inRequest [B]` marks rows in a request of two or more.
+ */
+export function requestGroups(users: Int32Array, scores: Float32Array, T: number): { outside: Float32Array; inRequest: Float32Array; rows: number } {
+  const B = users.length;
+  const outside = new Float32Array(B * B).fill(-1e9);
+  const inRequest = new Float32Array(B);
+  const scored = (r: number): boolean => {
+    for (let t = 0; t < T; t++) if (Number.isNaN(scores[r * T + t]!)) return false;
+    return true;
+  };
+  let rows = 0;
+  for (let start = 0; start < B;) {
+    let end = start + 1;
+    while (end < B && users[end] === users[start]) end++;
+    const members: number[] = [];
+    for (let r = start; r < end; r++) if (scored(r)) members.push(r);
+    for (let r = start; r < end; r++) outside[r * B + r] = 0;
+    if (members.length >= 2) {
+      for (const r of members) {
+        inRequest[r] = 1;
+        for (const c of members) outside[r * B + c] = 0;
+      }
+      rows += members.length;
+    }
+    start = end;
+  }
+  return { outside, inRequest, rows };
+}
+
+/** The `distill` stage definition (MODEL.md section 5); needs the `light-ranker` stage. */
+export const distill: StageDefinition = {
+  name: 'distill',
+  create(options, ctx) {
+    return new Distill(resolveDistillOptions(options), ctx.config, ctx.params);
+  },
+};
