@@ -97,6 +97,27 @@ describe('tt', () => {
     },
   );
 
+  it('trains, saves and serves --stages light-ranker,distill on a log whose ranker scored only some rows', async () => {
+    // the log above plus the ranker's logged probability; every fifth row unscored (empty cell)
+    const rows = ['user_id,item_id,timestamp,position,label_like,ranker_like'];
+    let t = 0;
+    for (let rep = 0; rep < 4; rep++) {
+      for (let u = 0; u < 40; u++) {
+        rows.push(`u${u},i${(u + rep) % 30},${t++},0,1,${t % 5 === 0 ? '' : 0.8}`);
+        rows.push(`u${u},i${(u * 7 + rep) % 30},${t++},1,0,${t % 5 === 0 ? '' : 0.3}`);
+      }
+    }
+    writeFileSync(join(dir, 'ranked.csv'), `${rows.join('\n')}\n`);
+    const data = `csv:${join(dir, 'ranked.csv')}`;
+    const s = lastJson(await tt('train', '--data', data, '--epochs', '1', '--stages', 'light-ranker,distill', '--ni', '8', '--retrieval-weight', '0.5', '--kd-alpha', '0.8', '--kd-temperature', '2', '--listwise', '0.5', '--checkpoint', 'ckd', '--json'));
+    expect(Number.isFinite(s['metrics']['recall@20'])).toBe(true);
+    const lines = (await tt('retrieve', '--checkpoint', 'ckd', '--users', 'users.txt', '--k', '4')).map((l) => JSON.parse(l));
+    expect(lines.map((l) => l.items.length)).toEqual([4, 4]);
+    await expect(tt('train', '--data', data, '--epochs', '1', '--stages', 'distill')).rejects.toThrow(/add the light-ranker stage/);
+    await expect(tt('train', '--data', `csv:${join(dir, 'log.csv')}`, '--epochs', '1', '--stages', 'light-ranker,distill')).rejects.toThrow(/no logged ranker scores/);
+    await expect(tt('train', '--data', data, '--epochs', '1', '--stages', 'light-ranker,distill', '--kd-temperature', '0')).rejects.toThrow(/stages\.distill\.temperature/);
+  });
+
   it('demo --json reports the base stage and one row per stage package', async () => {
     const s = lastJson(await tt('demo', '--epochs', '1', '--json'));
     expect(s['stages'].map((r: { name: string }) => r.name)).toEqual(DEMO_ROWS.map((r) => r.name));

@@ -29,7 +29,11 @@ function withStageOptions(cmd: Command): Command {
     .option('--history-len <n>', 'history items per user (history stage)', int('--history-len'))
     .option('--history-layers <n>', 'self-attention layers (history stage)', int('--history-layers'))
     .option('--ni <n>', 'MIPS candidates the light ranker re-ranks per request (light-ranker stage)', int('--ni'))
-    .option('--nu <n>', 'user embeddings of the light ranker (light-ranker stage)', int('--nu'));
+    .option('--nu <n>', 'user embeddings of the light ranker (light-ranker stage)', int('--nu'))
+    .option('--retrieval-weight <x>', 'beta of the light ranker\'s key log(value) + beta * s / temperature (light-ranker stage)', num('--retrieval-weight'))
+    .option('--kd-alpha <x>', 'weight of the logged ranker scores against the labels, 0..1 (distill stage)', num('--kd-alpha'))
+    .option('--kd-temperature <x>', 'temperature of the soft-label loss (distill stage)', num('--kd-temperature'))
+    .option('--listwise <x>', 'weight of listwise distillation into the retrieval scores, 0 = off (distill stage)', num('--listwise'));
 }
 const backendOption = () => new Option('--backend <name>', 'compute backend (default: best available; env TT_BACKEND)').choices(['tensorflow', 'wasm', 'cpu']);
 

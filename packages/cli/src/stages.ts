@@ -19,6 +19,12 @@ export interface StageFlags {
   /** light-ranker: NI and NU */
   readonly ni?: number;
   readonly nu?: number;
+  /** light-ranker: beta of the re-ranking key */
+  readonly retrievalWeight?: number;
+  /** distill: soft-against-hard weight and temperature of the soft-label loss, weight of the listwise term */
+  readonly kdAlpha?: number;
+  readonly kdTemperature?: number;
+  readonly listwise?: number;
 }
 
 /** Parses `--stages` into the definitions and the config entries of the model. */
@@ -41,6 +47,12 @@ export function stagesFromFlags(list: string | undefined, flags: StageFlags = {}
     if (name === 'light-ranker') {
       if (flags.ni !== undefined) options['numCandidates'] = flags.ni;
       if (flags.nu !== undefined) options['numUserEmbeddings'] = flags.nu;
+      if (flags.retrievalWeight !== undefined) options['retrievalWeight'] = flags.retrievalWeight;
+    }
+    if (name === 'distill') {
+      if (flags.kdAlpha !== undefined) options['alpha'] = flags.kdAlpha;
+      if (flags.kdTemperature !== undefined) options['temperature'] = flags.kdTemperature;
+      if (flags.listwise !== undefined) options['listwiseWeight'] = flags.listwise;
     }
     configs.push({ name, options });
   }
@@ -54,4 +66,5 @@ export const DEMO_WORLD: SyntheticWorldOptions = {};
 export const DEMO_ROWS: ReadonlyArray<{ readonly name: string; readonly stages: readonly string[] }> = [
   { name: 'base', stages: [] },
   { name: 'light-ranker', stages: ['light-ranker'] },
+  { name: 'distill', stages: ['light-ranker', 'distill'] },
 ];

@@ -2,7 +2,7 @@ import {
   ConfigError, Trainer, TwoTowerModel, initBackend, inMemorySource, resolveConfig, syntheticWorld, tf,
   type Batch, type InteractionDataset, type LossArgs, type StageConfig,
 } from '@tt/core';
-import { lightRanker } from '@tt/light-ranker';
+import { lightRanker, type LightRanker } from '@tt/light-ranker';
 import { distill, Distill, requestGroups, softLabelBce, teacherAgreement } from './index.js';
 
 // a small seeded world whose log carries the ranker's scores (EVAL.md section 2)
@@ -139,6 +139,24 @@ describe('missing ranker scores', () => {
     m.dispose();
   });
 
+  it('alpha weighs soft against hard labels: scored entries lose 1 - alpha of their label BCE, unscored ones keep all of it', () => {
+    const [batch] = batches(64, 1, partial);
+    const T = partial.schema.tasks.length;
+    // the same ranker without distillation (same seed, same parameters): its logits, entry by entry
+    const plain = model({}, partial, [{ name: 'light-ranker' }]);
+    const ranker = plain.stages[0] as LightRanker;
+    const logits = tf.tidy(() => tf.squeeze(ranker.logits(ranker.rowFeatures(lossArgs(plain, batch!, batch!.rankerScores!))), [1]).arraySync() as number[][]);
+    const perEntry = logits.map((row, r) => row.map((z, t) => bce(z, Math.min(1, batch!.labels[r * T + t]!))));
+    for (const alpha of [1, 0.25]) {
+      const m = model({ alpha }, partial);
+      let want = 0;
+      perEntry.forEach((row, r) => row.forEach((b, t) => { want += (Number.isNaN(batch!.rankerScores![r * T + t]!) ? 1 : 1 - alpha) * b; }));
+      expect(terms(m, batch!).get('light-ranker.head')).toBeCloseTo(want / (64 * T), 5);
+      m.dispose();
+    }
+    plain.dispose();
+  });
+
   it('trains on a log the ranker scored only in part, with finite losses', async () => {
     const m = model({}, partial);
     const trainer = new Trainer(m, { epochs: 1, learningRate: 1e-2, progress: 'none' });
@@ -223,7 +241,7 @@ describe('listwise distillation', () => {
   });
 
   it('is KL(softmax(value / tau) || softmax(q . v / temperature)) over each request, averaged over its rows', () => {
-    const m = model({ weight: 0, listwiseWeight: 1, listwiseTemperature: 0.2 });
+    const m = model({ alpha: 0, listwiseWeight: 1, listwiseTemperature: 0.2 });
     const stage = stageOf(m);
     const [batch0] = batches(64, 1);
     const B = 5;
@@ -269,7 +287,7 @@ describe('composition and options', () => {
     expect(() => model({}, unscored)).toThrow(/stages\.distill.*no logged ranker scores/);
     for (const [options, field] of [
       [{ temperature: 0 }, 'stages.distill.temperature'],
-      [{ weight: -1 }, 'stages.distill.weight'],
+      [{ alpha: 1.5 }, 'stages.distill.alpha'],
       [{ logits: 'both' }, 'stages.distill.logits'],
       [{ listwiseTemperature: -0.1 }, 'stages.distill.listwiseTemperature'],
       [{ teacher: 1 }, 'stages.distill.teacher'],

@@ -3,11 +3,12 @@
  * `@tt/core` auxiliary head on top of the light ranker (`@tt/light-ranker`).
  *
  * Pointwise: for every impressed row the ranker scored, the light ranker's features
- * `z [B, 1, F]` give T distillation logits (`auxiliary`: a head of their own, used only in
- * training; `task`: the light ranker's serving logits themselves), fitted to the logged
- * probabilities `p [B, T]` by a soft-label binary cross-entropy at temperature `T_kd`:
- *   T_kd^2 * BCE(logits / T_kd, sigmoid(logit(p) / T_kd)),
- * averaged over the logged entries only (a row without scores is skipped).
+ * `z [B, 1, F]` give T distillation logits (`task`: the light ranker's serving logits themselves;
+ * `auxiliary`: a head of their own, used only in training), fitted to the logged probabilities
+ * `p [B, T]` by a soft-label binary cross-entropy at temperature `T_kd`:
+ *   alpha * T_kd^2 * BCE(logits / T_kd, sigmoid(logit(p) / T_kd)),
+ * averaged over the logged entries only (a row without scores is skipped); the light ranker's
+ * hard-label BCE then weighs those entries by 1 - alpha.
  *
  * Listwise (beyond the sketch, off by default): when several rows of one logged request carry
  * scores, the ranker's ordering of them becomes a target for retrieval itself:
@@ -23,8 +24,14 @@ import { LightRanker } from '@tt/light-ranker';
 
 /** Options of the `distill` stage (the `options` of its `StageConfig`). */
 export interface DistillOptions {
-  /** factor on the soft-label loss (the light ranker's hard-label BCE has its own); default 1 */
-  readonly weight?: number;
+  /**
+   * alpha, the weight of the soft labels against the hard ones: an entry the main ranker scored
+   * is fitted by `alpha * soft + (1 - alpha) * hard` (hard = the light ranker's BCE on the labels),
+   * an unscored one by its label alone. Default 1 (measured: labels added nothing the scores do
+   * not carry, see the README). With `logits: 'auxiliary'` the labels keep weight 1 and alpha
+   * only scales the soft loss
+   */
+  readonly alpha?: number;
   /** T_kd of the soft-label BCE (> 0); default 1 */
   readonly temperature?: number;
   /**
@@ -41,7 +48,7 @@ export interface DistillOptions {
 }
 
 export const DISTILL_DEFAULTS = {
-  weight: 1,
+  alpha: 1,
   temperature: 1,
   logits: 'task',
   listwiseWeight: 0,
@@ -52,9 +59,9 @@ export type ResolvedDistillOptions = Required<DistillOptions>;
 
 /** Checks the options and fills the defaults. @throws ConfigError naming `stages.distill.<key>` */
 export function resolveDistillOptions(options: Readonly<Record<string, unknown>>): ResolvedDistillOptions {
-  const o = new StageOptions('distill', options, ['weight', 'temperature', 'logits', 'listwiseWeight', 'listwiseTemperature']);
+  const o = new StageOptions('distill', options, ['alpha', 'temperature', 'logits', 'listwiseWeight', 'listwiseTemperature']);
   return {
-    weight: o.number('weight', DISTILL_DEFAULTS.weight, { min: 0 }),
+    alpha: o.number('alpha', DISTILL_DEFAULTS.alpha, { min: 0, max: 1 }),
     temperature: o.number('temperature', DISTILL_DEFAULTS.temperature, { min: 0, above: true }),
     logits: o.oneOf('logits', ['task', 'auxiliary'] as const, DISTILL_DEFAULTS.logits),
     listwiseWeight: o.number('listwiseWeight', DISTILL_DEFAULTS.listwiseWeight, { min: 0 }),
@@ -86,8 +93,14 @@ export class Distill implements Stage {
     if (!ranker) {
       throw new ConfigError('stages', 'the distill stage fits the light ranker to the logged scores: add the light-ranker stage to the model (e.g. --stages light-ranker,distill)');
     }
+    if (ranker.labelWeights) throw new ConfigError('stages', 'the light ranker already has a stage weighting its labels (one distill stage per model)');
     this.ranker = ranker;
-    if (this.options.logits === 'auxiliary') this.head = new Dense(this.params, 'stages.distill.head', ranker.featureDim, this.config.schema.tasks.length);
+    if (this.options.logits === 'auxiliary') {
+      this.head = new Dense(this.params, 'stages.distill.head', ranker.featureDim, this.config.schema.tasks.length);
+    } else if (this.options.alpha > 0) {
+      const alpha = this.options.alpha;
+      ranker.labelWeights = (args) => tf.sub(1, tf.mul(args.batch.rankerScoreMask!, alpha)) as tf.Tensor2D;
+    }
   };
   private ranker: LightRanker | undefined;
   private head: Dense | undefined;
@@ -118,7 +131,7 @@ export class Distill implements Stage {
     if (!rankerScores || !rankerScoreMask) throw new ConfigError('stages.distill', 'training batches carry no ranker scores');
     const soft = softLabelBce(this.rowLogits(args), rankerScores, this.options.temperature);
     const pointwise = tf.div(tf.sum(tf.mul(soft, rankerScoreMask)), tf.maximum(tf.sum(rankerScoreMask), 1));
-    const total = this.options.weight === 1 ? pointwise : tf.mul(pointwise, this.options.weight);
+    const total = this.options.alpha === 1 ? pointwise : tf.mul(pointwise, this.options.alpha);
     if (this.options.listwiseWeight === 0) return total as tf.Scalar;
     return tf.add(total, tf.mul(this.listwise(args), this.options.listwiseWeight)) as tf.Scalar;
   }

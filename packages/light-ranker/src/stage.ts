@@ -78,6 +78,11 @@ export class LightRanker implements Stage {
     this.userTower = new Mlp(params, 'stages.light-ranker.user', this.options.hidden > 0 ? [shapes.userInputWidth, this.options.hidden, out] : [shapes.userInputWidth, out]);
     this.head = new Dense(params, 'stages.light-ranker.head', this.featureDim, config.schema.tasks.length);
   };
+  /**
+   * Per-entry weights `[B, T]` of the hard-label BCE (undefined: all 1). A stage built on the
+   * ranker sets it once, at build: distillation gives the labels of scored rows weight 1 - alpha.
+   */
+  labelWeights: ((args: LossArgs) => tf.Tensor2D) | undefined;
   private userTower: Mlp | undefined;
   private head: Dense | undefined;
 
@@ -132,7 +137,8 @@ export class LightRanker implements Stage {
   private loss(args: LossArgs): tf.Scalar {
     const logits = tf.squeeze(this.logits(this.rowFeatures(args)), [1]); // [B, T]
     const y = tf.clipByValue(args.batch.labels, 0, 1);
-    const bce = tf.mean(bceWithLogits(logits, y)) as tf.Scalar;
+    const each = bceWithLogits(logits, y);
+    const bce = tf.mean(this.labelWeights ? tf.mul(each, this.labelWeights(args)) : each) as tf.Scalar;
     return this.options.lossWeight === 1 ? bce : (tf.mul(bce, this.options.lossWeight) as tf.Scalar);
   }
 
