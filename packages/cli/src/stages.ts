@@ -62,9 +62,17 @@ export function stagesFromFlags(list: string | undefined, flags: StageFlags = {}
 /** The world `tt demo` trains on (stage packages may need its biases strong enough to matter). */
 export const DEMO_WORLD: SyntheticWorldOptions = {};
 
+/** One row of `tt demo`: the stages of a model and, per stage, options beside its defaults. */
+export interface DemoRow {
+  readonly name: string;
+  readonly stages: readonly string[];
+  readonly options?: Readonly<Record<string, Readonly<Record<string, unknown>>>>;
+}
+
 /** The rows of `tt demo`: the base model, then each stage package's configuration. */
-export const DEMO_ROWS: ReadonlyArray<{ readonly name: string; readonly stages: readonly string[] }> = [
+export const DEMO_ROWS: readonly DemoRow[] = [
   { name: 'base', stages: [] },
   { name: 'light-ranker', stages: ['light-ranker'] },
-  { name: 'distill', stages: ['light-ranker', 'distill'] },
+  // distilled, the light ranker imitates the main ranker: its value alone re-ranks
+  { name: 'distill', stages: ['light-ranker', 'distill'], options: { 'light-ranker': { retrievalWeight: 0 }, distill: { listwiseWeight: 1 } } },
 ];

@@ -45,7 +45,9 @@ export async function demo(o: { json?: boolean; checkpoint?: string; seed?: numb
   try {
     // the base model, then one model per demo row of the stage packages; the last one is served
     for (const [i, row] of DEMO_ROWS.entries()) {
-      const { definitions, configs } = stagesFromFlags(row.stages.join(','));
+      const parsed = stagesFromFlags(row.stages.join(','));
+      const { definitions } = parsed;
+      const configs = parsed.configs.map((c) => ({ ...c, options: { ...c.options, ...row.options?.[c.name] } }));
       process.stderr.write(`[tt] training "${row.name}"${configs.length ? ` (stages: ${row.stages.join(', ')})` : ''}\n`);
       const fitted = await fitTwoTower(world, { epochs: o.epochs, seed: o.seed, stages: definitions, model: { stages: configs } });
       model?.dispose();
