@@ -74,5 +74,5 @@ export const DEMO_ROWS: readonly DemoRow[] = [
   { name: 'base', stages: [] },
   { name: 'light-ranker', stages: ['light-ranker'] },
   // distilled, the light ranker imitates the main ranker: its value alone re-ranks
-  { name: 'distill', stages: ['light-ranker', 'distill'], options: { 'light-ranker': { retrievalWeight: 0 }, distill: { listwiseWeight: 1 } } },
+  { name: 'distill', stages: ['light-ranker', 'distill'], options: { 'light-ranker': { retrievalWeight: 0 } } },
 ];

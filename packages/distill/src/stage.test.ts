@@ -86,7 +86,7 @@ describe('soft-label loss', () => {
   });
 
   it('the stage loss is the mean over the logged entries of the distilled logits (task logits by default)', () => {
-    const m = model();
+    const m = model({ listwiseWeight: 0 });
     const stage = stageOf(m);
     const [batch] = batches(8, 1);
     const scores = Float32Array.from(batch!.rankerScores!);
@@ -121,7 +121,7 @@ describe('missing ranker scores', () => {
   const partial = syntheticWorld({ seed: 3, numUsers: 60, numItems: 40, impressions: 1500, latentDim: 4, userFeatureDim: 3, itemFeatureDim: 2, rankerCoverage: 0.5 });
 
   it('rows without scores are skipped: the term equals that over the scored rows alone, a batch of none gives 0 and no NaN', () => {
-    const m = model({}, partial);
+    const m = model({ listwiseWeight: 0 }, partial);
     const [batch] = batches(64, 1, partial);
     const T = partial.schema.tasks.length;
     const unscored = Array.from({ length: 64 }, (_, r) => r).filter((r) => Number.isNaN(batch!.rankerScores![r * T]!));
@@ -137,6 +137,10 @@ describe('missing ranker scores', () => {
     expect(t.get('distill.head')).toBe(0);
     expect([...t.values()].every(Number.isFinite)).toBe(true);
     m.dispose();
+    // the listwise term too: no scored request, nothing added
+    const listwise = model({ alpha: 0 }, partial);
+    expect(terms(listwise, none).get('distill.head')).toBe(0);
+    listwise.dispose();
   });
 
   it('alpha weighs soft against hard labels: scored entries lose 1 - alpha of their label BCE, unscored ones keep all of it', () => {
@@ -181,13 +185,13 @@ describe('training', () => {
 
   it('the pointwise term trains the light ranker (task logits) or its own head (auxiliary), not retrieval', () => {
     const [batch] = batches(32, 1);
-    const task = model();
+    const task = model({ listwiseWeight: 0 });
     const g = grads(task, batch!, ['stages.light-ranker.head.w', 'stages.light-ranker.user.0.w', 'user.projection.w']);
     expect(g.get('stages.light-ranker.head.w')).toBeGreaterThan(0);
     expect(g.get('stages.light-ranker.user.0.w')).toBeGreaterThan(0);
     expect(g.get('user.projection.w')).toBe(0);
     task.dispose();
-    const aux = model({ logits: 'auxiliary' });
+    const aux = model({ logits: 'auxiliary', listwiseWeight: 0 });
     const ga = grads(aux, batch!, ['stages.distill.head.w', 'stages.light-ranker.head.w', 'stages.light-ranker.user.0.w']);
     expect(ga.get('stages.distill.head.w')).toBeGreaterThan(0);
     expect(ga.get('stages.light-ranker.head.w')).toBe(0); // the serving head learns from the labels only
@@ -196,9 +200,11 @@ describe('training', () => {
   });
 
   it('the listwise term reaches retrieval, and training batches then keep requests whole', () => {
-    const m = model({ listwiseWeight: 1 });
-    expect(stageOf(m).needsWholeRequests).toBe(true);
-    expect(stageOf(model()).needsWholeRequests).toBe(false);
+    const m = model();
+    expect(stageOf(m).needsWholeRequests).toBe(true); // listwise is on by default
+    const pointwise = model({ listwiseWeight: 0 });
+    expect(stageOf(pointwise).needsWholeRequests).toBe(false);
+    pointwise.dispose();
     const [batch] = batches(64, 1, world, true);
     expect(grads(m, batch!, ['user.projection.w']).get('user.projection.w')).toBeGreaterThan(0);
     m.dispose();
