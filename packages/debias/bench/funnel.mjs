@@ -37,7 +37,7 @@ for (const seed of seeds) {
       const d = deb.debiasDiagnostics(model);
       if (d.positionCurve) {
         row.positionCurve = d.positionCurve;
-        row.spearman = deb.spearman(d.positionCurve, truth);
+        row.spearman = core.spearman(d.positionCurve, truth);
       }
       if (d.userPropensity) row.userPropensity = d.userPropensity;
     }

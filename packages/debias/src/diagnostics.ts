@@ -212,30 +212,3 @@ export function renderSvgChart(curve: readonly number[] | readonly ChartSeries[]
   return out.join('\n') + '\n';
 }
 
-/** Spearman rank correlation (average ranks for ties). */
-export function spearman(a: readonly number[], b: readonly number[]): number {
-  if (a.length !== b.length || a.length < 2) throw new Error(`spearman needs two equal-length arrays of >= 2 values, got ${a.length} and ${b.length}`);
-  const rank = (x: readonly number[]) => {
-    const idx = x.map((_, i) => i).sort((i, j) => x[i]! - x[j]!);
-    const r = new Array<number>(x.length);
-    for (let i = 0; i < idx.length;) {
-      let j = i;
-      while (j + 1 < idx.length && x[idx[j + 1]!] === x[idx[i]!]) j++;
-      for (let k = i; k <= j; k++) r[idx[k]!] = (i + j) / 2;
-      i = j + 1;
-    }
-    return r;
-  };
-  const ra = rank(a);
-  const rb = rank(b);
-  const mean = (ra.length - 1) / 2;
-  let num = 0;
-  let da = 0;
-  let db = 0;
-  for (let i = 0; i < ra.length; i++) {
-    num += (ra[i]! - mean) * (rb[i]! - mean);
-    da += (ra[i]! - mean) ** 2;
-    db += (rb[i]! - mean) ** 2;
-  }
-  return da === 0 || db === 0 ? Number.NaN : num / Math.sqrt(da * db);
-}

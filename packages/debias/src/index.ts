@@ -6,5 +6,5 @@ export {
   debiasPosition, debiasUser, debias, debiasStages, DebiasStage, DEBIAS_DEFAULTS, setDebiasWarningHandler, type DebiasKind, type DebiasOptions,
 } from './stages.js';
 export {
-  debiasDiagnostics, renderSvgChart, spearman, type ChartOptions, type ChartSeries, type DebiasDiagnostics, type DiagnosticsOptions, type PropensityQuantiles,
+  debiasDiagnostics, renderSvgChart, type ChartOptions, type ChartSeries, type DebiasDiagnostics, type DiagnosticsOptions, type PropensityQuantiles,
 } from './diagnostics.js';

@@ -3,38 +3,18 @@
  * did not train on (EVAL.md section 2's held-out rows, which log the ranker's scores too).
  */
 import {
-  EmptyError, gatherRows, latestHistories, tf, trainingLog, ValueError,
+  EmptyError, gatherRows, latestHistories, pearson, tf, trainingLog, ValueError,
   type InteractionDataset, type TwoTowerModel,
 } from '@tt/core';
 import { Distill } from './stage.js';
 
 export interface TeacherAgreement {
-  /** per task, Pearson correlation of sigmoid(distillation logits) with the logged scores */
+  /** per task, Pearson correlation of sigmoid(distillation logits) with the logged scores (NaN if either is constant) */
   readonly correlation: Readonly<Record<string, number>>;
   /** scored rows compared */
   readonly rows: number;
 }
 
-/** Pearson correlation of two equally long series (0 when either is constant). */
-export function pearson(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  const n = a.length;
-  let ma = 0;
-  let mb = 0;
-  for (let i = 0; i < n; i++) (ma += a[i]!), (mb += b[i]!);
-  ma /= n;
-  mb /= n;
-  let ab = 0;
-  let aa = 0;
-  let bb = 0;
-  for (let i = 0; i < n; i++) {
-    const x = a[i]! - ma;
-    const y = b[i]! - mb;
-    ab += x * y;
-    aa += x * x;
-    bb += y * y;
-  }
-  return aa > 0 && bb > 0 ? ab / Math.sqrt(aa * bb) : 0;
-}
 
 /**
  * Correlation of the `distill` stage's logits (as probabilities) with the ranker's logged scores

@@ -7,4 +7,4 @@ export {
   distill, Distill, resolveDistillOptions, softLabelBce, requestGroups, DISTILL_DEFAULTS,
   type DistillOptions, type ResolvedDistillOptions,
 } from './stage.js';
-export { teacherAgreement, pearson, type TeacherAgreement } from './agreement.js';
+export { teacherAgreement, type TeacherAgreement } from './agreement.js';
