@@ -45,10 +45,11 @@ const logit = (p: number) => Math.log(p / (1 - p));
 
 /** The loss terms of one batch. */
 function terms(m: TwoTowerModel, batch: Batch): Map<string, number> {
-  return tf.tidy(() => {
-    const t = m.loss(batch).terms;
-    return new Map([...t].map(([k, v]) => [k, v.dataSync()[0]!]));
+  const out = new Map<string, number>();
+  tf.tidy(() => {
+    for (const [k, v] of m.loss(batch).terms) out.set(k, v.dataSync()[0]!);
   });
+  return out;
 }
 
 /** LossArgs of a batch, as the model builds them. Call inside `tf.tidy`. */
@@ -252,11 +253,11 @@ describe('listwise distillation', () => {
     const [batch0] = batches(64, 1);
     const B = 5;
     const T = world.schema.tasks.length;
-    const pick = (a: Int32Array | Float32Array, width: number) => a.slice(0, B * width);
+    const pick = <A extends Int32Array | Float32Array>(a: A, width: number): A => a.slice(0, B * width) as A;
     const batch: Batch = {
       ...batch0!, size: B, user: Int32Array.of(3, 3, 3, 8, 8), item: Int32Array.of(1, 2, 5, 7, 9),
       userFeatures: pick(batch0!.userFeatures, world.schema.userFeatureDim), itemFeatures: pick(batch0!.itemFeatures, world.schema.itemFeatureDim),
-      labels: pick(batch0!.labels, T), position: pick(batch0!.position!, 1) as Int32Array, rankerScores: Float32Array.of(0.9, 0.5, 0.2, 0.1, 0.6, 0.3, 0.4, 0.4, 0.7, 0.2),
+      labels: pick(batch0!.labels, T), position: pick(batch0!.position!, 1), rankerScores: Float32Array.of(0.9, 0.5, 0.2, 0.1, 0.6, 0.3, 0.4, 0.4, 0.7, 0.2),
     };
     tf.tidy(() => {
       const args = lossArgs(m, batch, batch.rankerScores!);
