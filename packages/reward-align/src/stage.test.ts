@@ -113,6 +113,25 @@ describe('warm-up', () => {
   });
 });
 
+describe('proxy on ranker scores', () => {
+  it('fits only the scored entries: what an unscored row holds does not matter, none scored adds 0', () => {
+    const s = standalone({ proxyTarget: 'ranker', weight: 0 });
+    const B = 16;
+    const loss = (scores: number[], mask: number[]) => tf.tidy(() => {
+      const a = s.args();
+      const batch = { ...a.batch, rankerScores: tf.tensor2d(scores, [B, 2]), rankerScoreMask: tf.tensor2d(mask, [B, 2]) };
+      return s.stage.batchLoss!.loss({ ...a, batch }).dataSync()[0]!;
+    });
+    const scores = Array.from({ length: 2 * B }, (_, i) => (i % 7) / 7);
+    const mask = Array.from({ length: 2 * B }, (_, i) => (Math.floor(i / 2) % 3 === 0 ? 0 : 1));
+    const other = scores.map((x, i) => (mask[i] === 0 ? 1 - x : x));
+    expect(loss(other, mask)).toBeCloseTo(loss(scores, mask), 6);
+    expect(loss(scores, mask)).not.toBeCloseTo(loss(scores, mask.map(() => 1)), 3);
+    expect(loss(scores, mask.map(() => 0))).toBe(0);
+    s.dispose();
+  });
+});
+
 describe('gradients', () => {
   it('the KL term trains the towers, never the reward model (target stopped)', () => {
     const s = standalone({ warmupSteps: 0, weight: 1, proxyLossWeight: 0 });

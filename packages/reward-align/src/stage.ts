@@ -185,7 +185,11 @@ class RewardAlign implements RewardAlignStage {
       const useRanker = this.o.proxyTarget === 'ranker' || (this.o.proxyTarget === 'auto' && batch.rankerScores !== undefined);
       if (useRanker && !batch.rankerScores) throw new ConfigError('stages.reward-align.proxyTarget', '"ranker" needs batches with rankerScores');
       const y = tf.clipByValue(useRanker ? batch.rankerScores! : batch.labels, 0, 1) as tf.Tensor2D;
-      const bce = tf.mean(bceWithLogits(diag, y)) as tf.Scalar;
+      // ranker scores may be missing per row (mask 0): the proxy fits only what was scored
+      const mask = useRanker ? batch.rankerScoreMask! : undefined;
+      const bce = (mask
+        ? tf.div(tf.sum(tf.mul(bceWithLogits(diag, y), mask)), tf.maximum(tf.sum(mask), 1))
+        : tf.mean(bceWithLogits(diag, y))) as tf.Scalar;
       parts.push(this.o.proxyLossWeight === 1 ? bce : (tf.mul(bce, this.o.proxyLossWeight) as tf.Scalar));
       if (weight > 0) {
         // all pairs, task by task: logits_ijt = a_it + c_jt + wd_t (q_i . v_j); value = sum_t w_t sigmoid
