@@ -1,4 +1,4 @@
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ConfigError, MismatchError, UnknownIdError } from '@tt/core';
@@ -40,6 +40,16 @@ beforeAll(() => {
     }
   }
   writeFileSync(join(dir, 'log.csv'), `${rows.join('\n')}\n`);
+  // the same log plus the ranker's logged probability; every fifth row unscored (empty cell)
+  const ranked = ['user_id,item_id,timestamp,position,label_like,ranker_like'];
+  t = 0;
+  for (let rep = 0; rep < 4; rep++) {
+    for (let u = 0; u < 40; u++) {
+      ranked.push(`u${u},i${(u + rep) % 30},${t++},0,1,${t % 5 === 0 ? '' : 0.6 + (u % 5) / 20}`);
+      ranked.push(`u${u},i${(u * 7 + rep) % 30},${t++},1,0,${t % 5 === 0 ? '' : 0.1 + (u % 4) / 20}`);
+    }
+  }
+  writeFileSync(join(dir, 'ranked.csv'), `${ranked.join('\n')}\n`);
   writeFileSync(join(dir, 'users.txt'), 'u1\n{"user_id": "u2"}\n');
 });
 afterAll(() => {
@@ -98,17 +108,7 @@ describe('tt', () => {
   );
 
   it('trains, saves and serves --stages light-ranker,distill on a log whose ranker scored only some rows', async () => {
-    // the log above plus the ranker's logged probability; every fifth row unscored (empty cell)
-    const rows = ['user_id,item_id,timestamp,position,label_like,ranker_like'];
-    let t = 0;
-    for (let rep = 0; rep < 4; rep++) {
-      for (let u = 0; u < 40; u++) {
-        rows.push(`u${u},i${(u + rep) % 30},${t++},0,1,${t % 5 === 0 ? '' : 0.8}`);
-        rows.push(`u${u},i${(u * 7 + rep) % 30},${t++},1,0,${t % 5 === 0 ? '' : 0.3}`);
-      }
-    }
-    writeFileSync(join(dir, 'ranked.csv'), `${rows.join('\n')}\n`);
-    const data = `csv:${join(dir, 'ranked.csv')}`;
+    const data = `csv:${join(dir, 'ranked.csv')}`; // beforeAll's log with the ranker's scores
     const s = lastJson(await tt('train', '--data', data, '--epochs', '1', '--stages', 'light-ranker,distill', '--ni', '8', '--retrieval-weight', '0.5', '--kd-alpha', '0.8', '--kd-temperature', '2', '--listwise', '0.5', '--checkpoint', 'ckd', '--json'));
     expect(Number.isFinite(s['metrics']['recall@20'])).toBe(true);
     const lines = (await tt('retrieve', '--checkpoint', 'ckd', '--users', 'users.txt', '--k', '4')).map((l) => JSON.parse(l));
@@ -116,6 +116,21 @@ describe('tt', () => {
     await expect(tt('train', '--data', data, '--epochs', '1', '--stages', 'distill')).rejects.toThrow(/add the light-ranker stage/);
     await expect(tt('train', '--data', `csv:${join(dir, 'log.csv')}`, '--epochs', '1', '--stages', 'light-ranker,distill')).rejects.toThrow(/no logged ranker scores/);
     await expect(tt('train', '--data', data, '--epochs', '1', '--stages', 'light-ranker,distill', '--kd-temperature', '0')).rejects.toThrow(/stages\.distill\.temperature/);
+  });
+
+  it('train --diagnostics writes what debias learned (JSON + SVG charts) and the distill teacher agreement', async () => {
+    const s = lastJson(await tt('train', '--data', `csv:${join(dir, 'log.csv')}`, '--epochs', '1', '--stages', 'debias', '--diagnostics', 'diag', '--checkpoint', 'ck-deb', '--json'));
+    expect(s['diagnostics'].map((p: string) => p.slice(join(dir, 'diag').length + 1))).toEqual(['debias.json', 'debias-position-curve.svg', 'debias-user-propensity.svg']);
+    const d = JSON.parse(readFileSync(join(dir, 'diag', 'debias.json'), 'utf8'));
+    expect(d).toMatchObject({ stage: 'debias', kind: 'both', positionCurve: expect.any(Array), userPropensity: { users: 40 } });
+    expect(d.relativePositionCurve[0]).toBe(1);
+    for (const f of ['debias-position-curve.svg', 'debias-user-propensity.svg']) expect(readFileSync(join(dir, 'diag', f), 'utf8')).toMatch(/^<svg[\s\S]*<polyline[\s\S]*<\/svg>\n$/);
+    const k = lastJson(await tt('train', '--data', `csv:${join(dir, 'ranked.csv')}`, '--epochs', '1', '--stages', 'light-ranker,distill', '--ni', '8', '--diagnostics', 'diag-kd', '--checkpoint', 'ck-kd', '--json'));
+    expect(k['diagnostics']).toEqual([join(dir, 'diag-kd', 'distill.json')]);
+    const a = JSON.parse(readFileSync(join(dir, 'diag-kd', 'distill.json'), 'utf8'));
+    expect(a).toMatchObject({ stage: 'distill', split: 'test', correlation: { like: expect.any(Number) }, rows: expect.any(Number) });
+    const none = lastJson(await tt('train', '--data', `csv:${join(dir, 'log.csv')}`, '--epochs', '1', '--diagnostics', 'diag-none', '--checkpoint', 'ck-none', '--json'));
+    expect(none['diagnostics']).toEqual([]);
   });
 
   it('demo --json reports the base stage and one row per stage package', async () => {

@@ -47,6 +47,7 @@ export function buildProgram(): Command {
     .description('train on a dataset, evaluate (loo-full, with popularity beside it), save a checkpoint')
     .option('--data <spec>', DATA_HELP, 'synthetic')
     .option('--checkpoint <dir>', 'where to save', 'tt-checkpoint')
+    .option('--diagnostics <dir>', 'write what the stages learned: debias curves (JSON + SVG), distill teacher agreement')
     .option('--epochs <n>', 'maximum epochs (early stopping on validation recall@20)', int('--epochs'))
     .option('--batch-size <n>', 'rows per step', int('--batch-size'))
     .option('--lr <x>', 'learning rate', num('--lr'))

@@ -8,12 +8,15 @@ import {
   type FitOptions, type InteractionDataset, type RetrievalMetrics, type TwoTowerModel,
 } from '@tt/core';
 import { loadData } from '../data-spec.js';
+import { writeDiagnostics } from '../diagnostics.js';
 import { printJson, table } from '../output.js';
 import { stagesFromFlags, type StageFlags } from '../stages.js';
 
 export interface TrainCliOptions extends StageFlags {
   readonly data: string;
   readonly checkpoint: string;
+  /** where to write what the stages learned (debias curves, distill agreement) */
+  readonly diagnostics?: string;
   readonly epochs?: number;
   readonly batchSize?: number;
   readonly lr?: number;
@@ -80,9 +83,11 @@ export async function train(o: TrainCliOptions): Promise<Record<string, unknown>
     const pick = (m: RetrievalMetrics) => Object.fromEntries(keys.map((k) => [k, m[k]]));
     process.stdout.write(`${table(['model', ...keys], [['two-tower', ...keys.map((k) => metrics[k])], ['popularity', ...keys.map((k) => popularity[k])]])}\n`);
     process.stdout.write(`checkpoint: ${checkpoint}\n`);
+    const diagnostics = o.diagnostics ? writeDiagnostics(o.diagnostics, model, dataset) : undefined;
+    if (diagnostics) process.stdout.write(`diagnostics: ${diagnostics.length ? diagnostics.join(', ') : 'none (no stage with diagnostics)'}\n`);
     const out = {
       backend: backend.name, dataset: dataset.name, examplesPerSec: result.examplesPerSec, epochs: result.epochs, bestEpoch: result.bestEpoch + 1,
-      users: metrics.users, metrics: pick(metrics), popularity: pick(popularity), checkpoint,
+      users: metrics.users, metrics: pick(metrics), popularity: pick(popularity), checkpoint, ...(diagnostics ? { diagnostics } : {}),
     };
     if (o.json) printJson(out);
     return out;
