@@ -62,6 +62,12 @@ export function stagesFromFlags(list: string | undefined, flags: StageFlags = {}
 /** The world `tt demo` trains on (stage packages may need its biases strong enough to matter). */
 export const DEMO_WORLD: SyntheticWorldOptions = {};
 
+/**
+ * At most this many epochs per demo row (early stopping may end a row sooner): the base model
+ * peaks after 1-2 epochs on this world, and 5 keep the whole demo to a few minutes on 2 cores.
+ */
+export const DEMO_EPOCHS = 5;
+
 /** One row of `tt demo`: the stages of a model and, per stage, options beside its defaults. */
 export interface DemoRow {
   readonly name: string;
@@ -72,6 +78,8 @@ export interface DemoRow {
 /** The rows of `tt demo`: the base model, then each stage package's configuration. */
 export const DEMO_ROWS: readonly DemoRow[] = [
   { name: 'base', stages: [] },
+  { name: 'debias', stages: ['debias'] },
+  { name: 'reward-align', stages: ['reward-align'] },
   { name: 'light-ranker', stages: ['light-ranker'] },
   // distilled, the light ranker imitates the main ranker: its value alone re-ranks
   { name: 'distill', stages: ['light-ranker', 'distill'], options: { 'light-ranker': { retrievalWeight: 0 } } },

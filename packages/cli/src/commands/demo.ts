@@ -13,7 +13,7 @@ import {
 import { printJson, table } from '../output.js';
 import { historiesOfUsers } from './retrieve.js';
 import { saveWithIndex, popularityMetrics } from './train.js';
-import { DEMO_ROWS, DEMO_WORLD, stageDefinitions, stagesFromFlags } from '../stages.js';
+import { DEMO_EPOCHS, DEMO_ROWS, DEMO_WORLD, stageDefinitions, stagesFromFlags } from '../stages.js';
 
 export interface DemoStageRow {
   readonly name: string;
@@ -49,7 +49,7 @@ export async function demo(o: { json?: boolean; checkpoint?: string; seed?: numb
       const { definitions } = parsed;
       const configs = parsed.configs.map((c) => ({ ...c, options: { ...c.options, ...row.options?.[c.name] } }));
       process.stderr.write(`[tt] training "${row.name}"${configs.length ? ` (stages: ${row.stages.join(', ')})` : ''}\n`);
-      const fitted = await fitTwoTower(world, { epochs: o.epochs, seed: o.seed, stages: definitions, model: { stages: configs } });
+      const fitted = await fitTwoTower(world, { epochs: o.epochs ?? DEMO_EPOCHS, seed: o.seed, stages: definitions, model: { stages: configs } });
       model?.dispose();
       model = fitted.model;
       epochs += fitted.result.epochs;
