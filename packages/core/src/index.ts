@@ -16,7 +16,7 @@ export { stopGradient } from './runtime/stop-gradient.js';
 
 export type { Batch, BatchSource, DatasetSchema, GroundTruth, InteractionDataset, InteractionLog, ItemId } from './data/types.js';
 export { validateBatch } from './data/validate.js';
-export { inMemorySource, historiesOf, seenItemsByUser, gatherRows, requestStarts, type InMemorySourceOptions } from './data/batches.js';
+export { inMemorySource, historiesOf, seenItemsByUser, gatherRows, requestStarts, requestGroups, type InMemorySourceOptions, type RequestGroups } from './data/batches.js';
 export { loadMovieLens, type MovieLensOptions } from './data/movielens.js';
 export {
   loadInteractionCsv, streamingCsvSource, type InteractionCsvOptions, type CsvDataset, type StreamingCsvOptions, type StreamingCsvSource,

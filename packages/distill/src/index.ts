@@ -4,7 +4,7 @@
  * `fitTwoTower(dataset, { stages: [lightRanker, distill], model: { stages: [{ name: 'light-ranker' }, { name: 'distill' }] } })`.
  */
 export {
-  distill, Distill, resolveDistillOptions, softLabelBce, requestGroups, DISTILL_DEFAULTS,
+  distill, Distill, resolveDistillOptions, softLabelBce, DISTILL_DEFAULTS,
   type DistillOptions, type ResolvedDistillOptions,
 } from './stage.js';
 export { teacherAgreement, type TeacherAgreement } from './agreement.js';

@@ -3,7 +3,7 @@ import {
   type Batch, type InteractionDataset, type LossArgs, type StageConfig,
 } from '@tt/core';
 import { lightRanker, type LightRanker } from '@tt/light-ranker';
-import { distill, Distill, requestGroups, softLabelBce, teacherAgreement } from './index.js';
+import { distill, Distill, softLabelBce, teacherAgreement } from './index.js';
 
 // a small seeded world whose log carries the ranker's scores (EVAL.md section 2)
 const world: InteractionDataset = syntheticWorld({ seed: 3, numUsers: 60, numItems: 40, impressions: 1500, latentDim: 4, userFeatureDim: 3, itemFeatureDim: 2, validation: true });
@@ -233,20 +233,6 @@ describe('training', () => {
 });
 
 describe('listwise distillation', () => {
-  it('groups a batch into requests: runs of one user, scored rows only, two or more', () => {
-    const T = 1;
-    const g = requestGroups(Int32Array.of(4, 4, 4, 7, 2, 2, 4), Float32Array.of(0.1, NaN, 0.3, 0.5, 0.2, 0.9, 0.4), T);
-    const B = 7;
-    const inside = (r: number) => Array.from({ length: B }, (_, c) => c).filter((c) => g.outside[r * B + c] === 0);
-    expect(inside(0)).toEqual([0, 2]);
-    expect(inside(1)).toEqual([1]); // unscored: alone
-    expect(inside(3)).toEqual([3]); // a request of one
-    expect(inside(4)).toEqual([4, 5]);
-    expect(inside(6)).toEqual([6]); // user 4 again, but a later run
-    expect(Array.from(g.inRequest)).toEqual([1, 0, 1, 0, 1, 1, 0]);
-    expect(g.rows).toBe(4);
-  });
-
   it('is KL(softmax(value / tau) || softmax(q . v / temperature)) over each request, averaged over its rows', () => {
     const m = model({ alpha: 0, listwiseWeight: 1, listwiseTemperature: 0.2 });
     const stage = stageOf(m);

@@ -17,7 +17,7 @@
  * keep requests whole (`needsWholeRequests`).
  */
 import {
-  bceWithLogits, ConfigError, Dense, StageOptions, StateError, stopGradient, tf,
+  bceWithLogits, ConfigError, Dense, requestGroups, StageOptions, StateError, stopGradient, tf,
   type LossArgs, type ModelShapes, type ParameterStore, type Stage, type StageDefinition, type TwoTowerConfig,
 } from '@tt/core';
 import { LightRanker } from '@tt/light-ranker';
@@ -146,10 +146,15 @@ export class Distill implements Stage {
    */
   private listwise(args: LossArgs): tf.Scalar {
     const { batch } = args.batch;
-    const groups = requestGroups(batch.user, batch.rankerScores!, this.config.schema.tasks.length);
+    const T = this.config.schema.tasks.length;
+    const scores = batch.rankerScores!;
+    // rows the ranker scored, every task
+    const groups = requestGroups(batch.user, (r) => {
+      for (let t = 0; t < T; t++) if (Number.isNaN(scores[r * T + t]!)) return false;
+      return true;
+    });
     if (groups.rows === 0) return tf.scalar(0);
     const B = batch.size;
-    const T = this.config.schema.tasks.length;
     const value = new Float32Array(B);
     for (let r = 0; r < B; r++) {
       let v = 0;
@@ -164,38 +169,6 @@ export class Distill implements Stage {
     const kl = tf.sum(tf.mul(teacher, tf.sub(tf.log(tf.maximum(teacher, 1e-12)), student)), 1); // [B]
     return tf.div(tf.sum(tf.mul(kl, inRequest)), groups.rows) as tf.Scalar;
   }
-}
-
-/**
- * Requests of a batch for the listwise term: runs of consecutive rows of one user whose every
- * task was scored. `outside [B * B]` is 0 within a row's request and -1e9 elsewhere (the
- * diagonal is always 0); `inRequest [B]` marks rows in a request of two or more.
- */
-export function requestGroups(users: Int32Array, scores: Float32Array, T: number): { outside: Float32Array; inRequest: Float32Array; rows: number } {
-  const B = users.length;
-  const outside = new Float32Array(B * B).fill(-1e9);
-  const inRequest = new Float32Array(B);
-  const scored = (r: number): boolean => {
-    for (let t = 0; t < T; t++) if (Number.isNaN(scores[r * T + t]!)) return false;
-    return true;
-  };
-  let rows = 0;
-  for (let start = 0; start < B;) {
-    let end = start + 1;
-    while (end < B && users[end] === users[start]) end++;
-    const members: number[] = [];
-    for (let r = start; r < end; r++) if (scored(r)) members.push(r);
-    for (let r = start; r < end; r++) outside[r * B + r] = 0;
-    if (members.length >= 2) {
-      for (const r of members) {
-        inRequest[r] = 1;
-        for (const c of members) outside[r * B + c] = 0;
-      }
-      rows += members.length;
-    }
-    start = end;
-  }
-  return { outside, inRequest, rows };
 }
 
 /** The `distill` stage definition (MODEL.md section 5); needs the `light-ranker` stage. */

@@ -1,6 +1,6 @@
 import {
   CatalogueScorer, ConfigError, Retriever, Trainer, TwoTowerModel, initBackend, inMemorySource, loadCheckpoint, resolveConfig, saveCheckpoint,
-  seenItemsByUser, syntheticWorld, tf, topKExcluding, type Batch, type InteractionDataset,
+  gatherRows, seenItemsByUser, syntheticWorld, tf, topKExcluding, type Batch, type InteractionDataset,
 } from '@tt/core';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -144,6 +144,7 @@ describe('training', () => {
       [{ numCandidates: 0 }, 'stages.light-ranker.numCandidates'],
       [{ numUserEmbeddings: 1.5 }, 'stages.light-ranker.numUserEmbeddings'],
       [{ retrievalWeight: -1 }, 'stages.light-ranker.retrievalWeight'],
+      [{ listwiseWeight: -0.5 }, 'stages.light-ranker.listwiseWeight'],
       [{ detachRetrieval: 'yes' }, 'stages.light-ranker.detachRetrieval'],
       [{ ni: 200 }, 'stages.light-ranker.ni'],
     ] as const) {
@@ -156,6 +157,54 @@ describe('training', () => {
       expect(error).toBeInstanceOf(ConfigError);
       expect((error as ConfigError).field).toBe(field);
     }
+  });
+});
+
+describe('listwise term over logged requests', () => {
+  it('is -sum y_r log softmax_request(log value)_r / sum y_r by hand, keeps requests whole, and reaches the ranker only', () => {
+    const plain = model();
+    const m = model({ listwiseWeight: 1 });
+    expect(ranker(plain).needsWholeRequests).toBe(false);
+    expect(ranker(m).needsWholeRequests).toBe(true);
+    const [batch0] = batches(64, 1);
+    // rows 0-2: one request of user 3 (labels 1/0, 0/0, 1/1); rows 3-4: user 8 with no positive; row 5: alone
+    const B = 6;
+    const T = 2;
+    const pick = <A extends Int32Array | Float32Array>(a: A, width: number): A => a.slice(0, B * width) as A;
+    const user = Int32Array.of(3, 3, 3, 8, 8, 5);
+    const item = Int32Array.of(1, 2, 5, 7, 9, 4);
+    const batch: Batch = {
+      ...batch0!, size: B, user, item,
+      userFeatures: gatherRows(world.userFeatures, world.schema.userFeatureDim, user), itemFeatures: gatherRows(world.itemFeatures, world.schema.itemFeatureDim, item),
+      labels: Float32Array.of(1, 0, 0, 0, 1, 1, 0, 0, 0, 0, 1, 1), position: pick(batch0!.position!, 1), rankerScores: pick(batch0!.rankerScores!, T),
+    };
+    const terms = (x: TwoTowerModel) => {
+      const out = new Map<string, number>();
+      tf.tidy(() => {
+        for (const [k, v] of x.loss(batch).terms) out.set(k, v.dataSync()[0]!);
+      });
+      return out;
+    };
+    // the pointwise part is the plain model's (same seed, same parameters)
+    const values = tf.tidy(() => {
+      const x = plain.userTowerInput(batch, false);
+      const r = ranker(plain);
+      return Array.from(r.value(r.logits(r.rowFeatures({ userInput: x, q: plain.queryFromInput(x), v: plain.itemEmbeddings(batch.item) }))).dataSync());
+    });
+    const w = plain.config.valueWeights;
+    const y = [0, 1, 2].map((r) => w[0]! * batch.labels[r * T]! + w[1]! * batch.labels[r * T + 1]!);
+    const logZ = Math.log([0, 1, 2].reduce((a, r) => a + values[r]!, 0)); // softmax of log value = value / sum
+    const want = -[0, 1, 2].reduce((a, r) => a + y[r]! * (Math.log(values[r]!) - logZ), 0) / (y[0]! + y[1]! + y[2]!);
+    const head = 'light-ranker.head';
+    expect(terms(m).get(head)! - terms(plain).get(head)!).toBeCloseTo(want, 4);
+    // the towers get nothing from it (detached inputs)
+    const vars = [m.params.dense.get('user.projection.w')!];
+    const { value, grads } = tf.variableGrads(() => m.loss(batch).terms.get(head)!, vars);
+    expect(maxAbs(grads[vars[0]!.name])).toBe(0);
+    value.dispose();
+    tf.dispose(Object.values(grads));
+    plain.dispose();
+    m.dispose();
   });
 });
 

@@ -13,7 +13,7 @@
  * `log(value) + retrievalWeight * s / temperature`, see the option).
  */
 import {
-  bceWithLogits, Dense, Mlp, StageOptions, StateError, stopGradient, tf, topKExcluding,
+  bceWithLogits, Dense, Mlp, requestGroups, StageOptions, StateError, stopGradient, tf, topKExcluding,
   type Candidates, type LossArgs, type ModelShapes, type ParameterStore, type ReRanker, type Stage, type StageDefinition, type TwoTowerConfig,
 } from '@tt/core';
 
@@ -36,6 +36,13 @@ export interface LightRankerOptions {
   /** factor on the ranker's BCE in the training loss; default 1 */
   readonly lossWeight?: number;
   /**
+   * factor on a listwise term over each logged request (softmax of log(value) over the request's
+   * rows against their label values, `-sum_r y_r log p_r / sum_r y_r`). Within a request the
+   * user, and so the user's own click propensity, is fixed: the term learns which items the user
+   * prefers, not how much the user clicks. Batches then keep requests whole. Default 0 (off)
+   */
+  readonly listwiseWeight?: number;
+  /**
    * the ranker reads stopped retrieval embeddings (`q`, `v`) and a stopped user tower input, so
    * its BCE trains the ranker only; default true (measured: letting the BCE into the towers, as
    * the paper does, cost retrieval 10% of alignment@10/100 on the synthetic world)
@@ -48,6 +55,7 @@ export const LIGHT_RANKER_DEFAULTS = {
   numUserEmbeddings: 4,
   retrievalWeight: 1,
   lossWeight: 1,
+  listwiseWeight: 0,
   detachRetrieval: true,
 } as const;
 
@@ -55,13 +63,14 @@ export type ResolvedLightRankerOptions = Required<LightRankerOptions>;
 
 /** Checks the options and fills the defaults. @throws ConfigError naming `stages.light-ranker.<key>` */
 export function resolveLightRankerOptions(options: Readonly<Record<string, unknown>>, config: Pick<TwoTowerConfig, 'hidden'>): ResolvedLightRankerOptions {
-  const o = new StageOptions('light-ranker', options, ['numCandidates', 'numUserEmbeddings', 'hidden', 'retrievalWeight', 'lossWeight', 'detachRetrieval']);
+  const o = new StageOptions('light-ranker', options, ['numCandidates', 'numUserEmbeddings', 'hidden', 'retrievalWeight', 'lossWeight', 'listwiseWeight', 'detachRetrieval']);
   return {
     numCandidates: o.number('numCandidates', LIGHT_RANKER_DEFAULTS.numCandidates, { integer: true, min: 1 }),
     numUserEmbeddings: o.number('numUserEmbeddings', LIGHT_RANKER_DEFAULTS.numUserEmbeddings, { integer: true, min: 1 }),
     hidden: o.number('hidden', config.hidden, { integer: true, min: 0 }),
     retrievalWeight: o.number('retrievalWeight', LIGHT_RANKER_DEFAULTS.retrievalWeight, { min: 0 }),
     lossWeight: o.number('lossWeight', LIGHT_RANKER_DEFAULTS.lossWeight, { min: 0 }),
+    listwiseWeight: o.number('listwiseWeight', LIGHT_RANKER_DEFAULTS.listwiseWeight, { min: 0 }),
     detachRetrieval: o.boolean('detachRetrieval', LIGHT_RANKER_DEFAULTS.detachRetrieval),
   };
 }
@@ -86,8 +95,11 @@ export class LightRanker implements Stage {
   private userTower: Mlp | undefined;
   private head: Dense | undefined;
 
+  readonly needsWholeRequests: boolean;
+
   constructor(readonly options: ResolvedLightRankerOptions, private readonly config: TwoTowerConfig, private readonly params: ParameterStore) {
     this.candidatesToRerank = options.numCandidates;
+    this.needsWholeRequests = options.listwiseWeight > 0;
   }
 
   /** Width of z: `2 DI + NU + 1`. */
@@ -135,11 +147,34 @@ export class LightRanker implements Stage {
   }
 
   private loss(args: LossArgs): tf.Scalar {
-    const logits = tf.squeeze(this.logits(this.rowFeatures(args)), [1]); // [B, T]
+    const logits = tf.squeeze(this.logits(this.rowFeatures(args)), [1]) as tf.Tensor2D; // [B, T]
     const y = tf.clipByValue(args.batch.labels, 0, 1);
     const each = bceWithLogits(logits, y);
     const bce = tf.mean(this.labelWeights ? tf.mul(each, this.labelWeights(args)) : each) as tf.Scalar;
-    return this.options.lossWeight === 1 ? bce : (tf.mul(bce, this.options.lossWeight) as tf.Scalar);
+    const pointwise = this.options.lossWeight === 1 ? bce : (tf.mul(bce, this.options.lossWeight) as tf.Scalar);
+    return this.options.listwiseWeight > 0 ? (tf.add(pointwise, tf.mul(this.listwise(logits, args), this.options.listwiseWeight)) as tf.Scalar) : pointwise;
+  }
+
+  /** `-sum_r y_r log softmax_request(log value)_r / sum_r y_r` over rows in requests of two or more; 0 without any. */
+  private listwise(logits: tf.Tensor2D, args: LossArgs): tf.Scalar {
+    const { batch } = args.batch;
+    const B = batch.size;
+    const T = this.config.schema.tasks.length;
+    const groups = requestGroups(batch.user);
+    const y = new Float32Array(B);
+    let total = 0;
+    for (let r = 0; r < B; r++) {
+      if (groups.inRequest[r] === 0) continue;
+      let v = 0;
+      for (let t = 0; t < T; t++) v += this.config.valueWeights[t]! * Math.min(1, Math.max(0, batch.labels[r * T + t]!));
+      y[r] = v;
+      total += v;
+    }
+    if (total === 0) return tf.scalar(0);
+    const score = tf.reshape(tf.log(tf.maximum(this.value(tf.expandDims(logits, 1) as tf.Tensor3D), 1e-6)), [1, B]);
+    const logP = tf.logSoftmax(tf.add(score, tf.tensor2d(groups.outside, [B, B]))); // row r: its request
+    const own = tf.sum(tf.mul(logP, tf.eye(B)), 1); // log p of row r within its request
+    return tf.div(tf.neg(tf.sum(tf.mul(own, tf.tensor1d(y)))), total) as tf.Scalar;
   }
 
   private rerank(args: Parameters<ReRanker['rerank']>[0]): Array<{ items: Int32Array; scores: Float32Array }> {

@@ -1,5 +1,5 @@
 import { ConfigError } from '../errors.js';
-import { historiesOf, inMemorySource, requestStarts, seenItemsByUser } from './batches.js';
+import { historiesOf, inMemorySource, requestGroups, requestStarts, seenItemsByUser } from './batches.js';
 import type { Batch, InteractionDataset, InteractionLog } from './types.js';
 import { validateBatch } from './validate.js';
 
@@ -120,6 +120,21 @@ describe('inMemorySource', () => {
     const a = rowsOf(await collect(inMemorySource(d, { batchSize: 7, seed: 0, wholeRequests: true }).batches(0)));
     const b = rowsOf(await collect(inMemorySource(d, { batchSize: 7, seed: 0, wholeRequests: true }).batches(1)));
     expect(a).not.toEqual(b);
+  });
+
+  it('groups a batch into requests for listwise losses: runs of one user, included rows only, two or more', () => {
+    const scores = [0.1, NaN, 0.3, 0.5, 0.2, 0.9, 0.4];
+    const g = requestGroups(Int32Array.of(4, 4, 4, 7, 2, 2, 4), (r) => !Number.isNaN(scores[r]!));
+    const B = 7;
+    const inside = (r: number) => Array.from({ length: B }, (_, c) => c).filter((c) => g.outside[r * B + c] === 0);
+    expect(inside(0)).toEqual([0, 2]);
+    expect(inside(1)).toEqual([1]); // not included: alone
+    expect(inside(3)).toEqual([3]); // a request of one
+    expect(inside(4)).toEqual([4, 5]);
+    expect(inside(6)).toEqual([6]); // user 4 again, but a later run
+    expect(Array.from(g.inRequest)).toEqual([1, 0, 1, 0, 1, 1, 0]);
+    expect(g.rows).toBe(4);
+    expect(requestGroups(Int32Array.of(1, 1, 2)).rows).toBe(2);
   });
 
   it('gathers features and histories, and drops the last batch when asked', async () => {

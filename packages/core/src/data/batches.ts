@@ -114,6 +114,45 @@ export function requestStarts(log: InteractionLog): Int32Array {
   return Int32Array.from(starts);
 }
 
+/** A batch's requests, for listwise losses: see {@link requestGroups}. */
+export interface RequestGroups {
+  /** `[B * B]` 0 where row r and column c are in one request (and on the diagonal), -1e9 elsewhere: add to `[B, B]` logits */
+  readonly outside: Float32Array;
+  /** `[B]` 1 for rows in a request of two or more included rows */
+  readonly inRequest: Float32Array;
+  /** how many rows that is */
+  readonly rows: number;
+}
+
+/**
+ * The requests of a batch whose rows keep requests whole (`wholeRequests`): runs of consecutive
+ * rows of one user, restricted to the rows `include` accepts (default all).
+ */
+export function requestGroups(users: Int32Array, include: (row: number) => boolean = () => true): RequestGroups {
+  const B = users.length;
+  const outside = new Float32Array(B * B).fill(-1e9);
+  const inRequest = new Float32Array(B);
+  let rows = 0;
+  for (let start = 0; start < B;) {
+    let end = start + 1;
+    while (end < B && users[end] === users[start]) end++;
+    const members: number[] = [];
+    for (let r = start; r < end; r++) {
+      outside[r * B + r] = 0;
+      if (include(r)) members.push(r);
+    }
+    if (members.length >= 2) {
+      for (const r of members) {
+        inRequest[r] = 1;
+        for (const c of members) outside[r * B + c] = 0;
+      }
+      rows += members.length;
+    }
+    start = end;
+  }
+  return { outside, inRequest, rows };
+}
+
 /** Rows of `log` request by request, the requests in a seeded random order. */
 function requestOrder(starts: Int32Array, n: number, seed: number): Int32Array {
   const requests = shuffledOrder(starts.length - 1, seed);
