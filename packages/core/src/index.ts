@@ -27,7 +27,7 @@ export { Embedding, RowGradients } from './nn/embedding.js';
 export { Dense, Mlp, type Activation } from './nn/dense.js';
 export { ParameterStore, type NamedValues } from './nn/params.js';
 export { Rng } from './nn/init.js';
-export { bceWithLogits } from './nn/losses.js';
+export { bceWithLogits, maskedMean } from './nn/losses.js';
 
 export { resolveConfig, MODEL_DEFAULTS, type TwoTowerConfig, type TwoTowerOptions, type StageConfig } from './model/config.js';
 export { TwoTowerModel, type ModelData, type LossTerms } from './model/two-tower.js';

@@ -17,7 +17,7 @@
  * keep requests whole (`needsWholeRequests`).
  */
 import {
-  bceWithLogits, ConfigError, Dense, requestGroups, StageOptions, StateError, stopGradient, tf,
+  bceWithLogits, ConfigError, Dense, maskedMean, requestGroups, StageOptions, StateError, stopGradient, tf,
   type LossArgs, type ModelShapes, type ParameterStore, type Stage, type StageDefinition, type TwoTowerConfig,
 } from '@tt/core';
 import { LightRanker } from '@tt/light-ranker';
@@ -133,7 +133,7 @@ export class Distill implements Stage {
     const { rankerScores, rankerScoreMask } = args.batch;
     if (!rankerScores || !rankerScoreMask) throw new ConfigError('stages.distill', 'training batches carry no ranker scores');
     const soft = softLabelBce(this.rowLogits(args), rankerScores, this.options.temperature);
-    const pointwise = tf.div(tf.sum(tf.mul(soft, rankerScoreMask)), tf.maximum(tf.sum(rankerScoreMask), 1));
+    const pointwise = maskedMean(soft, rankerScoreMask);
     const total = this.options.alpha === 1 ? pointwise : tf.mul(pointwise, this.options.alpha);
     if (this.options.listwiseWeight === 0) return total as tf.Scalar;
     return tf.add(total, tf.mul(this.listwise(args), this.options.listwiseWeight)) as tf.Scalar;

@@ -18,7 +18,7 @@
  * Gradients: the KL trains only the towers through S (the target is a constant); the proxy reads
  * stopped q and v, so its BCE trains only the proxy and never the towers (`detachInputs`).
  */
-import { bceWithLogits, ConfigError, Dense, StageOptions, stopGradient, tf, type LossArgs, type Stage, type StageContext, type StageDefinition } from '@tt/core';
+import { bceWithLogits, ConfigError, Dense, maskedMean, StageOptions, stopGradient, tf, type LossArgs, type Stage, type StageContext, type StageDefinition } from '@tt/core';
 
 /** A frozen reward model: values `[users.length * items.length]`, row-major (row = user). */
 export type RewardScorer = (users: Int32Array, items: Int32Array) => Float32Array;
@@ -187,9 +187,7 @@ class RewardAlign implements RewardAlignStage {
       const y = tf.clipByValue(useRanker ? batch.rankerScores! : batch.labels, 0, 1) as tf.Tensor2D;
       // ranker scores may be missing per row (mask 0): the proxy fits only what was scored
       const mask = useRanker ? batch.rankerScoreMask! : undefined;
-      const bce = (mask
-        ? tf.div(tf.sum(tf.mul(bceWithLogits(diag, y), mask)), tf.maximum(tf.sum(mask), 1))
-        : tf.mean(bceWithLogits(diag, y))) as tf.Scalar;
+      const bce = (mask ? maskedMean(bceWithLogits(diag, y), mask) : tf.mean(bceWithLogits(diag, y))) as tf.Scalar;
       parts.push(this.o.proxyLossWeight === 1 ? bce : (tf.mul(bce, this.o.proxyLossWeight) as tf.Scalar));
       if (weight > 0) {
         // all pairs, task by task: logits_ijt = a_it + c_jt + wd_t (q_i . v_j); value = sum_t w_t sigmoid

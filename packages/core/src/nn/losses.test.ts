@@ -1,5 +1,5 @@
 import { initBackend, tf } from '../index.js';
-import { bceWithLogits } from './losses.js';
+import { bceWithLogits, maskedMean } from './losses.js';
 
 beforeAll(async () => {
   await initBackend({ backend: 'cpu', log: false });
@@ -17,5 +17,16 @@ describe('bceWithLogits', () => {
     });
     got.forEach((g, i) => expect(g).toBeCloseTo(want[i]!, 4));
     tf.dispose([z, y]);
+  });
+});
+
+describe('maskedMean', () => {
+  it('averages the entries the mask keeps, and is 0 (not NaN) when it keeps none', () => {
+    tf.tidy(() => {
+      const v = tf.tensor2d([[1, 2], [3, 40]]);
+      expect(maskedMean(v, tf.tensor2d([[1, 0], [1, 0]])).dataSync()[0]).toBeCloseTo(2, 6);
+      expect(maskedMean(v, tf.ones([2, 2])).dataSync()[0]).toBeCloseTo(11.5, 6);
+      expect(maskedMean(v, tf.zeros([2, 2])).dataSync()[0]).toBe(0);
+    });
   });
 });
