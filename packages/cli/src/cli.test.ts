@@ -109,8 +109,10 @@ describe('tt', () => {
 
   it('trains, saves and serves --stages light-ranker,distill on a log whose ranker scored only some rows', async () => {
     const data = `csv:${join(dir, 'ranked.csv')}`; // beforeAll's log with the ranker's scores
-    const s = lastJson(await tt('train', '--data', data, '--epochs', '1', '--stages', 'light-ranker,distill', '--ni', '8', '--retrieval-weight', '0.5', '--kd-alpha', '0.8', '--kd-temperature', '2', '--listwise', '0.5', '--checkpoint', 'ckd', '--json'));
+    const s = lastJson(await tt('train', '--data', data, '--epochs', '1', '--stages', 'light-ranker,distill', '--ni', '8', '--retrieval-weight', '0.5', '--ranker-item-dim', '4', '--kd-alpha', '0.8', '--kd-temperature', '2', '--listwise', '0.5', '--checkpoint', 'ckd', '--json'));
     expect(Number.isFinite(s['metrics']['recall@20'])).toBe(true);
+    const saved = JSON.parse(readFileSync(join(dir, 'ckd', 'checkpoint.json'), 'utf8'));
+    expect(JSON.stringify(saved)).toContain('"itemDim":4');
     const lines = (await tt('retrieve', '--checkpoint', 'ckd', '--users', 'users.txt', '--k', '4')).map((l) => JSON.parse(l));
     expect(lines.map((l) => l.items.length)).toEqual([4, 4]);
     await expect(tt('train', '--data', data, '--epochs', '1', '--stages', 'distill')).rejects.toThrow(/add the light-ranker stage/);

@@ -30,6 +30,7 @@ function withStageOptions(cmd: Command): Command {
     .option('--history-layers <n>', 'self-attention layers (history stage)', int('--history-layers'))
     .option('--ni <n>', 'MIPS candidates the light ranker re-ranks per request (light-ranker stage)', int('--ni'))
     .option('--nu <n>', 'user embeddings of the light ranker (light-ranker stage)', int('--nu'))
+    .option('--ranker-item-dim <n>', 'width of the light ranker\'s own item embedding, 0 for none (light-ranker stage)', int('--ranker-item-dim'))
     .option('--retrieval-weight <x>', 'beta of the light ranker\'s key log(value) + beta * s / temperature (light-ranker stage)', num('--retrieval-weight'))
     .option('--kd-alpha <x>', 'weight of the logged ranker scores against the labels, 0..1 (distill stage)', num('--kd-alpha'))
     .option('--kd-temperature <x>', 'temperature of the soft-label loss (distill stage)', num('--kd-temperature'))

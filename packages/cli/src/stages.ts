@@ -21,6 +21,8 @@ export interface StageFlags {
   readonly nu?: number;
   /** light-ranker: beta of the re-ranking key */
   readonly retrievalWeight?: number;
+  /** light-ranker: width of the ranker's own item embedding */
+  readonly rankerItemDim?: number;
   /** distill: soft-against-hard weight and temperature of the soft-label loss, weight of the listwise term */
   readonly kdAlpha?: number;
   readonly kdTemperature?: number;
@@ -48,6 +50,7 @@ export function stagesFromFlags(list: string | undefined, flags: StageFlags = {}
       if (flags.ni !== undefined) options['numCandidates'] = flags.ni;
       if (flags.nu !== undefined) options['numUserEmbeddings'] = flags.nu;
       if (flags.retrievalWeight !== undefined) options['retrievalWeight'] = flags.retrievalWeight;
+      if (flags.rankerItemDim !== undefined) options['itemDim'] = flags.rankerItemDim;
     }
     if (name === 'distill') {
       if (flags.kdAlpha !== undefined) options['alpha'] = flags.kdAlpha;

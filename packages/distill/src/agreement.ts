@@ -47,7 +47,7 @@ export function teacherAgreement(model: TwoTowerModel, dataset: InteractionDatas
     const x = model.userTowerInput(model.userInputOf(users, history, history ? H : 0), false);
     const q = model.queryFromInput(x);
     const v = tf.tensor2d(gatherRows(catalogue, model.config.dim, items), [items.length, model.config.dim]);
-    return tf.sigmoid(stage.rowLogits({ userInput: x, q, v }));
+    return tf.sigmoid(stage.rowLogits({ userInput: x, q, v }, items));
   });
   const p = predicted.dataSync() as Float32Array;
   predicted.dispose();

@@ -98,8 +98,8 @@ describe('soft-label loss', () => {
     scores[6 * T] = NaN;
     tf.tidy(() => {
       const args = lossArgs(m, batch!, scores);
-      const logits = stage.rowLogits(args).arraySync();
-      const direct = tf.squeeze(stage.lightRanker.logits(stage.lightRanker.rowFeatures(args)), [1]).arraySync() as number[][];
+      const logits = stage.rowLogits(args, batch!.item).arraySync();
+      const direct = tf.squeeze(stage.lightRanker.logits(stage.lightRanker.rowFeatures(args, batch!.item)), [1]).arraySync() as number[][];
       let sum = 0;
       let n = 0;
       for (let r = 0; r < 8; r++) {
@@ -150,7 +150,7 @@ describe('missing ranker scores', () => {
     // the same ranker without distillation (same seed, same parameters): its logits, entry by entry
     const plain = model({}, partial, [{ name: 'light-ranker' }]);
     const ranker = plain.stages[0] as LightRanker;
-    const logits = tf.tidy(() => tf.squeeze(ranker.logits(ranker.rowFeatures(lossArgs(plain, batch!, batch!.rankerScores!))), [1]).arraySync() as number[][]);
+    const logits = tf.tidy(() => tf.squeeze(ranker.logits(ranker.rowFeatures(lossArgs(plain, batch!, batch!.rankerScores!), batch!.item)), [1]).arraySync() as number[][]);
     const perEntry = logits.map((row, r) => row.map((z, t) => bce(z, Math.min(1, batch!.labels[r * T + t]!))));
     for (const alpha of [1, 0.25]) {
       const m = model({ alpha }, partial);

@@ -121,10 +121,10 @@ export class Distill implements Stage {
     return this.ranker;
   }
 
-  /** Distillation logits `[B, T]` of a batch's impressed rows (the fitted ones). Call inside `tf.tidy`. */
-  rowLogits(args: Pick<LossArgs, 'userInput' | 'q' | 'v'>): tf.Tensor2D {
+  /** Distillation logits `[B, T]` of a batch's impressed rows (the fitted ones) of items `items [B]`. Call inside `tf.tidy`. */
+  rowLogits(args: Pick<LossArgs, 'userInput' | 'q' | 'v'>, items: Int32Array): tf.Tensor2D {
     const ranker = this.lightRanker;
-    const z = ranker.rowFeatures(args); // [B, 1, F]
+    const z = ranker.rowFeatures(args, items); // [B, 1, F]
     if (this.head) return this.head.apply(tf.squeeze(z, [1]) as tf.Tensor2D);
     return tf.squeeze(ranker.logits(z), [1]) as tf.Tensor2D;
   }
@@ -132,7 +132,7 @@ export class Distill implements Stage {
   private loss(args: LossArgs): tf.Scalar {
     const { rankerScores, rankerScoreMask } = args.batch;
     if (!rankerScores || !rankerScoreMask) throw new ConfigError('stages.distill', 'training batches carry no ranker scores');
-    const soft = softLabelBce(this.rowLogits(args), rankerScores, this.options.temperature);
+    const soft = softLabelBce(this.rowLogits(args, args.batch.batch.item), rankerScores, this.options.temperature);
     const pointwise = maskedMean(soft, rankerScoreMask);
     const total = this.options.alpha === 1 ? pointwise : tf.mul(pointwise, this.options.alpha);
     if (this.options.listwiseWeight === 0) return total as tf.Scalar;

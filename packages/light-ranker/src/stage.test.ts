@@ -34,7 +34,7 @@ beforeAll(async () => {
 });
 
 describe('shapes', () => {
-  it('training rows are candidate sets of one: z [B, 1, 2 DI + NU + 1], logits [B, 1, T]', () => {
+  it('training rows are candidate sets of one: z [B, 1, 2 DI + NU + 1 + DE], logits [B, 1, T]', () => {
     const m = model({ numUserEmbeddings: 3 });
     const r = ranker(m);
     const [batch] = batches(16, 1);
@@ -42,8 +42,8 @@ describe('shapes', () => {
       const x = m.userTowerInput(batch!, false);
       const q = m.queryFromInput(x);
       const v = m.itemEmbeddings(batch!.item);
-      const z = r.rowFeatures({ userInput: x, q, v });
-      expect(z.shape).toEqual([16, 1, 2 * 8 + 3 + 1]);
+      const z = r.rowFeatures({ userInput: x, q, v }, batch!.item);
+      expect(z.shape).toEqual([16, 1, 2 * 8 + 3 + 1 + 16]);
       expect(r.logits(z).shape).toEqual([16, 1, 2]);
       expect(r.value(r.logits(z)).shape).toEqual([16, 1]);
     });
@@ -61,15 +61,15 @@ describe('shapes', () => {
       const v = m.itemEmbeddings(items); // [7, DI]
       const V = tf.stack([v, v, v]) as tf.Tensor3D; // [3, 7, DI]
       const s = tf.matMul(q, v, false, true) as tf.Tensor2D; // [3, 7]
-      const z = r.features(r.userEmbeddings(x), V, s);
-      expect(z.shape).toEqual([3, 7, 2 * 8 + 2 + 1]);
+      const z = r.features(r.userEmbeddings(x), V, s, Int32Array.from({ length: 21 }, (_, k) => items[k % 7]!));
+      expect(z.shape).toEqual([3, 7, 2 * 8 + 2 + 1 + 16]);
       const values = r.value(r.logits(z));
       expect(values.shape).toEqual([3, 7]);
       // the pointwise ranker: candidate j of user i scores the same as the pair (i, j) with NI = 1
       const x1 = tf.gather(x, Int32Array.from({ length: 21 }, (_, k) => Math.floor(k / 7))) as tf.Tensor2D;
       const q1 = tf.gather(q, Int32Array.from({ length: 21 }, (_, k) => Math.floor(k / 7))) as tf.Tensor2D;
       const v1 = tf.tile(v, [3, 1]) as tf.Tensor2D;
-      const single = r.value(r.logits(r.rowFeatures({ userInput: x1, q: q1, v: v1 })));
+      const single = r.value(r.logits(r.rowFeatures({ userInput: x1, q: q1, v: v1 }, Int32Array.from({ length: 21 }, (_, k) => items[k % 7]!))));
       const a = values.dataSync();
       const b = single.dataSync();
       for (let k = 0; k < 21; k++) expect(a[k]).toBeCloseTo(b[k]!, 5);
@@ -102,6 +102,34 @@ describe('training', () => {
     expect(g.get(retrieval)).toBeGreaterThan(0);
     expect(g.get(head)).toBeGreaterThan(0);
     expect(g.get(userTower)).toBeGreaterThan(0);
+    m.dispose();
+  });
+
+  it("the BCE trains the ranker's own item table, on the batch's items only", () => {
+    const m = model();
+    const table = m.params.embeddings.get('stages.light-ranker.item')!;
+    expect([table.rows, table.dim]).toEqual([m.config.itemRows, 16]);
+    const [batch] = batches(32, 1);
+    table.grads.recording = true;
+    const { value, grads: g } = tf.variableGrads(() => m.loss(batch!).terms.get('light-ranker.head')!, [table.anchor]);
+    table.grads.recording = false;
+    const { rows, grads: rowGrads } = table.grads.touched;
+    expect([...rows].sort((a, b) => a - b)).toEqual([...new Set(batch!.item)].sort((a, b) => a - b));
+    expect(maxAbs(tf.tensor1d(rowGrads.subarray(0, rows.length * 16)))).toBeGreaterThan(0);
+    table.grads.clear();
+    value.dispose();
+    tf.dispose(Object.values(g));
+    m.dispose();
+  });
+
+  it('features() checks that there is one item index per candidate', () => {
+    const m = model();
+    const r = ranker(m);
+    tf.tidy(() => {
+      const x = m.userTowerInput(m.userInputOf(Int32Array.of(0, 1)), false);
+      const V = tf.zeros([2, 3, 8]) as tf.Tensor3D;
+      expect(() => r.features(r.userEmbeddings(x), V, tf.zeros([2, 3]) as tf.Tensor2D, Int32Array.of(1, 2, 3))).toThrow(/items.*2 x 3/);
+    });
     m.dispose();
   });
 
@@ -138,9 +166,14 @@ describe('training', () => {
     const m = model({ numUserEmbeddings: 5, hidden: 0, lossWeight: 0.5 });
     expect(m.params.dense.get('stages.light-ranker.user.0.w')!.shape[1]).toBe(5 * 8);
     expect(m.params.dense.has('stages.light-ranker.user.1.w')).toBe(false);
-    expect(m.params.dense.get(head)!.shape).toEqual([2 * 8 + 5 + 1, 2]);
+    expect(m.params.dense.get(head)!.shape).toEqual([2 * 8 + 5 + 1 + 16, 2]);
     m.dispose();
+    const noTable = model({ itemDim: 0 });
+    expect(noTable.params.dense.get(head)!.shape).toEqual([2 * 8 + 4 + 1, 2]);
+    expect(noTable.params.embeddings.has('stages.light-ranker.item')).toBe(false);
+    noTable.dispose();
     for (const [options, field] of [
+      [{ itemDim: -1 }, 'stages.light-ranker.itemDim'],
       [{ numCandidates: 0 }, 'stages.light-ranker.numCandidates'],
       [{ numUserEmbeddings: 1.5 }, 'stages.light-ranker.numUserEmbeddings'],
       [{ retrievalWeight: -1 }, 'stages.light-ranker.retrievalWeight'],
@@ -189,7 +222,7 @@ describe('listwise term over logged requests', () => {
     const values = tf.tidy(() => {
       const x = plain.userTowerInput(batch, false);
       const r = ranker(plain);
-      return Array.from(r.value(r.logits(r.rowFeatures({ userInput: x, q: plain.queryFromInput(x), v: plain.itemEmbeddings(batch.item) }))).dataSync());
+      return Array.from(r.value(r.logits(r.rowFeatures({ userInput: x, q: plain.queryFromInput(x), v: plain.itemEmbeddings(batch.item) }, batch.item))).dataSync());
     });
     const w = plain.config.valueWeights;
     const y = [0, 1, 2].map((r) => w[0]! * batch.labels[r * T]! + w[1]! * batch.labels[r * T + 1]!);

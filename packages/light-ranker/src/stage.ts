@@ -3,9 +3,10 @@
  * `@tt/core` auxiliary head and re-ranker.
  *
  * From the user tower input x `[n, X]`: `R = rankerUserTower(x)` `[n, NU, DI]` (NU user embeddings).
- * For M candidates per user with embeddings `V [n, M, DI]` and retrieval scores `s [n, M]`:
+ * For M candidates per user with embeddings `V [n, M, DI]`, retrieval scores `s [n, M]` and the
+ * ranker's own item-id embeddings `E [n, M, DE]`:
  *   A = V R^T [n, M, NU];  P = softmax over NU;  t = P R [n, M, DI] (target-aware user embedding);
- *   z = concat(V, t, A, s) [n, M, 2 DI + NU + 1];  logits = Linear(z) [n, M, T];
+ *   z = concat(V, t, A, s, E) [n, M, 2 DI + NU + 1 + DE];  logits = Linear(z) [n, M, T];
  *   value = sigmoid(logits) . w  (w = the model's valueWeights: an expected reward, not mixed logits).
  * Training: every impressed row is a candidate set of one (M = 1, V = its item's v, s = q . v),
  * with a binary cross-entropy against its labels (clipped to [0, 1]), added to the softmax loss.
@@ -13,8 +14,8 @@
  * `log(value) + retrievalWeight * s / temperature`, see the option).
  */
 import {
-  bceWithLogits, Dense, Mlp, requestGroups, StageOptions, StateError, stopGradient, tf, topKExcluding,
-  type Candidates, type LossArgs, type ModelShapes, type ParameterStore, type ReRanker, type Stage, type StageDefinition, type TwoTowerConfig,
+  bceWithLogits, Dense, Mlp, requestGroups, ShapeError, StageOptions, StateError, stopGradient, tf, topKExcluding,
+  type Candidates, type Embedding, type LossArgs, type ModelShapes, type ParameterStore, type ReRanker, type Stage, type StageDefinition, type TwoTowerConfig,
 } from '@tt/core';
 
 /** Options of the `light-ranker` stage (the `options` of its `StageConfig`). */
@@ -48,6 +49,14 @@ export interface LightRankerOptions {
    * the paper does, cost retrieval 10% of alignment@10/100 on the synthetic world)
    */
   readonly detachRetrieval?: boolean;
+  /**
+   * DE: width of the ranker's own item-id embedding, appended to z (0: none). Retrieval's v is
+   * shaped by the softmax over positives; the ranker's BCE also sees the impressed items that
+   * were not engaged with, and its own table learns what v leaves out (e.g. an item's like rate
+   * once clicked). Measured on the synthetic world: alignment@10/100 +0.026 over base with it,
+   * +0.007 without. Default 16
+   */
+  readonly itemDim?: number;
 }
 
 export const LIGHT_RANKER_DEFAULTS = {
@@ -57,13 +66,14 @@ export const LIGHT_RANKER_DEFAULTS = {
   lossWeight: 1,
   listwiseWeight: 0,
   detachRetrieval: true,
+  itemDim: 16,
 } as const;
 
 export type ResolvedLightRankerOptions = Required<LightRankerOptions>;
 
 /** Checks the options and fills the defaults. @throws ConfigError naming `stages.light-ranker.<key>` */
 export function resolveLightRankerOptions(options: Readonly<Record<string, unknown>>, config: Pick<TwoTowerConfig, 'hidden'>): ResolvedLightRankerOptions {
-  const o = new StageOptions('light-ranker', options, ['numCandidates', 'numUserEmbeddings', 'hidden', 'retrievalWeight', 'lossWeight', 'listwiseWeight', 'detachRetrieval']);
+  const o = new StageOptions('light-ranker', options, ['numCandidates', 'numUserEmbeddings', 'hidden', 'retrievalWeight', 'lossWeight', 'listwiseWeight', 'detachRetrieval', 'itemDim']);
   return {
     numCandidates: o.number('numCandidates', LIGHT_RANKER_DEFAULTS.numCandidates, { integer: true, min: 1 }),
     numUserEmbeddings: o.number('numUserEmbeddings', LIGHT_RANKER_DEFAULTS.numUserEmbeddings, { integer: true, min: 1 }),
@@ -72,6 +82,7 @@ export function resolveLightRankerOptions(options: Readonly<Record<string, unkno
     lossWeight: o.number('lossWeight', LIGHT_RANKER_DEFAULTS.lossWeight, { min: 0 }),
     listwiseWeight: o.number('listwiseWeight', LIGHT_RANKER_DEFAULTS.listwiseWeight, { min: 0 }),
     detachRetrieval: o.boolean('detachRetrieval', LIGHT_RANKER_DEFAULTS.detachRetrieval),
+    itemDim: o.number('itemDim', LIGHT_RANKER_DEFAULTS.itemDim, { integer: true, min: 0 }),
   };
 }
 
@@ -86,6 +97,7 @@ export class LightRanker implements Stage {
     const out = this.options.numUserEmbeddings * config.dim;
     this.userTower = new Mlp(params, 'stages.light-ranker.user', this.options.hidden > 0 ? [shapes.userInputWidth, this.options.hidden, out] : [shapes.userInputWidth, out]);
     this.head = new Dense(params, 'stages.light-ranker.head', this.featureDim, config.schema.tasks.length);
+    if (this.options.itemDim > 0) this.itemTable = params.addEmbedding('stages.light-ranker.item', config.itemRows, this.options.itemDim);
   };
   /**
    * Per-entry weights `[B, T]` of the hard-label BCE (undefined: all 1). A stage built on the
@@ -94,6 +106,7 @@ export class LightRanker implements Stage {
   labelWeights: ((args: LossArgs) => tf.Tensor2D) | undefined;
   private userTower: Mlp | undefined;
   private head: Dense | undefined;
+  private itemTable: Embedding | undefined;
 
   readonly needsWholeRequests: boolean;
 
@@ -102,9 +115,9 @@ export class LightRanker implements Stage {
     this.needsWholeRequests = options.listwiseWeight > 0;
   }
 
-  /** Width of z: `2 DI + NU + 1`. */
+  /** Width of z: `2 DI + NU + 1 + DE`. */
   get featureDim(): number {
-    return 2 * this.config.dim + this.options.numUserEmbeddings + 1;
+    return 2 * this.config.dim + this.options.numUserEmbeddings + 1 + this.options.itemDim;
   }
 
   /** `R = rankerUserTower(x)`: `[n, NU, DI]`. */
@@ -113,12 +126,18 @@ export class LightRanker implements Stage {
     return tf.reshape(this.userTower.apply(x), [x.shape[0], this.options.numUserEmbeddings, this.config.dim]);
   }
 
-  /** z = concat(V, t, A, s): `[n, M, 2 DI + NU + 1]` for candidates `V [n, M, DI]`, scores `s [n, M]`. */
-  features(R: tf.Tensor3D, V: tf.Tensor3D, s: tf.Tensor2D): tf.Tensor3D {
+  /**
+   * z = concat(V, t, A, s, E): `[n, M, 2 DI + NU + 1 + DE]` for candidates `V [n, M, DI]`, scores
+   * `s [n, M]` and their item indices `items [n * M]` (row-major; they read the ranker's own table).
+   */
+  features(R: tf.Tensor3D, V: tf.Tensor3D, s: tf.Tensor2D, items: Int32Array): tf.Tensor3D {
+    const [n, M] = s.shape;
+    if (items.length !== n * M) throw new ShapeError('items', `${n} x ${M} item indices (one per candidate)`, `${items.length}`);
+    const own = this.itemTable ? [this.itemTable.lookup(items, [n, M])] : [];
     const A = tf.matMul(V, R, false, true); // [n, M, NU]
     const t = tf.matMul(tf.softmax(A), R); // [n, M, DI]
     // s enters as the softmax logit s / temperature: on the scale of the ranker's own logits
-    return tf.concat([V, t, A, tf.expandDims(tf.mul(s, 1 / this.config.temperature), 2)], 2) as tf.Tensor3D;
+    return tf.concat([V, t, A, tf.expandDims(tf.mul(s, 1 / this.config.temperature), 2), ...own], 2) as tf.Tensor3D;
   }
 
   /** Task logits `[n, M, T]` of features z. */
@@ -135,19 +154,19 @@ export class LightRanker implements Stage {
     return tf.reshape(tf.matMul(tf.reshape(tf.sigmoid(logits), [n * M, T]), w), [n, M]);
   }
 
-  /** Features z `[B, 1, F]` of a training batch's impressed rows (M = 1). */
-  rowFeatures(args: Pick<LossArgs, 'userInput' | 'q' | 'v'>): tf.Tensor3D {
+  /** Features z `[B, 1, F]` of a training batch's impressed rows (M = 1) of items `items [B]`. */
+  rowFeatures(args: Pick<LossArgs, 'userInput' | 'q' | 'v'>, items: Int32Array): tf.Tensor3D {
     const detach = this.options.detachRetrieval;
     const x = detach ? stopGradient(args.userInput) : args.userInput;
     const q = detach ? stopGradient(args.q) : args.q;
     const v = detach ? stopGradient(args.v) : args.v;
     const B = v.shape[0];
     const s = tf.reshape(tf.sum(tf.mul(q, v), 1), [B, 1]) as tf.Tensor2D;
-    return this.features(this.userEmbeddings(x), tf.expandDims(v, 1) as tf.Tensor3D, s);
+    return this.features(this.userEmbeddings(x), tf.expandDims(v, 1) as tf.Tensor3D, s, items);
   }
 
   private loss(args: LossArgs): tf.Scalar {
-    const logits = tf.squeeze(this.logits(this.rowFeatures(args)), [1]) as tf.Tensor2D; // [B, T]
+    const logits = tf.squeeze(this.logits(this.rowFeatures(args, args.batch.batch.item)), [1]) as tf.Tensor2D; // [B, T]
     const y = tf.clipByValue(args.batch.labels, 0, 1);
     const each = bceWithLogits(logits, y);
     const bce = tf.mean(this.labelWeights ? tf.mul(each, this.labelWeights(args)) : each) as tf.Scalar;
@@ -184,12 +203,14 @@ export class LightRanker implements Stage {
     const M = Math.max(1, ...candidates.map((c) => c.items.length));
     const V = new Float32Array(n * M * D);
     const s = new Float32Array(n * M);
+    const items = new Int32Array(n * M); // padding columns read item 0 and are cut off below
     candidates.forEach((c: Candidates, r) => {
+      items.set(c.items, r * M);
       V.set(c.vectors.subarray(0, c.items.length * D), r * M * D);
       s.set(c.scores.subarray(0, c.items.length), r * M);
     });
     const values = tf.tidy(() => {
-      const z = this.features(this.userEmbeddings(args.userInput), tf.tensor3d(V, [n, M, D]), tf.tensor2d(s, [n, M]));
+      const z = this.features(this.userEmbeddings(args.userInput), tf.tensor3d(V, [n, M, D]), tf.tensor2d(s, [n, M]), items);
       return this.value(this.logits(z));
     });
     const all = values.dataSync() as Float32Array;
