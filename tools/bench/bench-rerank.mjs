@@ -73,7 +73,7 @@ const median = (xs) => quantile(xs, 0.5);
 const mipsBatchMs = median(mipsTimes);
 const rerankBatchMs = median(rerankTimes);
 console.log(JSON.stringify({
-  bench: 'rerank', backend: backend.name, index: indexKind, corpus: numItems, dim: 64, NI, K, NU: stage.options.numUserEmbeddings,
+  bench: 'rerank', backend: backend.name, index: indexKind, corpus: numItems, dim: 64, NI, K, NU: stage.options.numUserEmbeddings, DE: stage.options.itemDim,
   perUser: { rerank: rerankPerUser, mipsOnly: mipsPerUser, requests },
   batch: { users: batchSize, mipsMs: +mipsBatchMs.toFixed(2), rerankMs: +rerankBatchMs.toFixed(2), rerankOverMips: +(rerankBatchMs / mipsBatchMs).toFixed(3) },
   indexBuildSeconds: +buildSeconds.toFixed(2),
