@@ -49,7 +49,8 @@ export async function demo(o: { json?: boolean; checkpoint?: string; seed?: numb
       const { definitions } = parsed;
       const configs = parsed.configs.map((c) => ({ ...c, options: { ...c.options, ...row.options?.[c.name] } }));
       process.stderr.write(`[tt] training "${row.name}"${configs.length ? ` (stages: ${row.stages.join(', ')})` : ''}\n`);
-      const fitted = await fitTwoTower(world, { epochs: o.epochs ?? DEMO_EPOCHS, seed: o.seed, stages: definitions, model: { stages: configs } });
+      const rowEpochs = o.epochs ?? DEMO_EPOCHS;
+      const fitted = await fitTwoTower(world, { epochs: rowEpochs, patience: rowEpochs, restoreBest: false, seed: o.seed, stages: definitions, model: { stages: configs } });
       model?.dispose();
       model = fitted.model;
       epochs += fitted.result.epochs;
