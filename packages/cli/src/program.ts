@@ -89,7 +89,7 @@ export function buildProgram(): Command {
   program.command('demo')
     .description('the full funnel on the built-in synthetic world: train, evaluate, save, retrieve')
     .option('--checkpoint <dir>', 'keep the checkpoint here (default: a temporary directory)')
-    .option('--epochs <n>', 'maximum epochs per row (default 5)', int('--epochs'))
+    .option('--epochs <n>', 'epochs per row, a fixed budget without early stopping (default 4)', int('--epochs'))
     .option('--seed <n>', 'seed of the world and the model', int('--seed'))
     .addOption(backendOption())
     .option('--json', 'print a JSON summary as the last line')
