@@ -13,6 +13,8 @@ export * from './errors.js';
 export * as tf from './runtime/tf.js';
 export { initBackend, describeBackend, type BackendInfo, type BackendName, type InitBackendOptions } from './runtime/backend.js';
 export { stopGradient } from './runtime/stop-gradient.js';
+export { storageView } from './runtime/storage.js';
+export { WasmKernelModule } from './runtime/wasm-kernels.js';
 
 export type { Batch, BatchSource, DatasetSchema, GroundTruth, InteractionDataset, InteractionLog, ItemId } from './data/types.js';
 export { validateBatch } from './data/validate.js';

@@ -2,7 +2,6 @@ import {
   ConfigError, historiesOf, initBackend, ParameterStore, resolveConfig, Rng, syntheticWorld, tf, Trainer, TwoTowerModel, inMemorySource,
   type Batch, type StageContext, type UserInput,
 } from '@tt/core';
-import { batchMatMul } from './batch-matmul.js';
 import { HistoryEncoder, historyEncoder, positionalTable, resolveHistoryOptions } from './encoder.js';
 
 const D = 8;
@@ -94,26 +93,24 @@ test('positional encodings are reversed: index 0 (newest) gets the last position
   store.dispose();
 });
 
-test('the depthwise batched product and its gradients equal tf.matMul', () => {
-  const rng = new Rng(5);
-  const r = (shape: [number, number, number]) => tf.tensor3d(Float32Array.from({ length: shape[0] * shape[1] * shape[2] }, () => rng.normal()), shape);
-  const a = r([6, 5, 3]);
-  const b = r([6, 3, 4]);
-  const bt = r([6, 4, 3]);
-  const w = r([6, 5, 4]);
-  for (const [x, y, t] of [[a, b, false], [a, bt, true]] as const) {
-    const f = (mode: 'depthwise' | 'matmul') => tf.grads((p: tf.Tensor, q: tf.Tensor) => tf.sum(tf.mul(batchMatMul(p as tf.Tensor3D, q as tf.Tensor3D, t, mode), w)));
-    const [ga, gb] = f('depthwise')([x, y]);
-    const [ra, rb] = f('matmul')([x, y]);
-    const out = batchMatMul(x, y, t, 'depthwise');
-    const ref = tf.matMul(x, y, false, t);
-    for (const [p, q] of [[out, ref], [ga!, ra!], [gb!, rb!]]) {
-      const diff = tf.max(tf.abs(tf.sub(p!, q!))).dataSync()[0]!;
-      expect(diff).toBeLessThan(1e-4);
-    }
-    tf.dispose([ga, gb, ra, rb, out, ref]);
-  }
-  tf.dispose([a, b, bt, w]);
+test.each(['plain', 'prenorm'] as const)('the fused attention kernel and tfjs ops give the same encoder output and gradients (%s)', (block) => {
+  const history = [3, 5, 7, P, P, P, 1, 2, 4, 6, 8, 9, P, P, P, P, P, P, 11, P, P, P, P, P];
+  const run = (attention: 'fused' | 'matmul') => {
+    const { enc, store } = makeEncoder({ block, attention, layers: 3 });
+    const names = [...store.dense.keys()].filter((k) => k.startsWith('stages.history'));
+    const vars = names.map((k) => store.dense.get(k)!);
+    const { value, grads } = tf.variableGrads(() => tf.sum(tf.mul(enc.encode(input(history), false), tf.linspace(-1, 1, 4 * 2 * D).reshape([4, 2 * D]))), vars);
+    const out = { value: value.dataSync()[0]!, grads: vars.map((v) => grads[v.name]!.dataSync()) };
+    value.dispose();
+    tf.dispose(Object.values(grads));
+    store.dispose();
+    return out;
+  };
+  const fused = run('fused');
+  const ops = run('matmul');
+  expect(fused.value).toBeCloseTo(ops.value, 4);
+  expect(fused.grads.length).toBeGreaterThan(5);
+  fused.grads.forEach((g, i) => g.forEach((x, j) => expect(x).toBeCloseTo(ops.grads[i]![j]!, 4)));
 });
 
 test('options are checked', () => {
@@ -121,6 +118,7 @@ test('options are checked', () => {
   expect(() => resolveHistoryOptions({ block: 'post' }, 8)).toThrow(ConfigError);
   expect(() => resolveHistoryOptions({ maxLen: 5 }, 8)).toThrow(ConfigError);
   expect(() => resolveHistoryOptions({ dropout: 1 }, 8)).toThrow(ConfigError);
+  expect(() => resolveHistoryOptions({ attention: 'depthwise' }, 8)).toThrow(ConfigError);
   expect(resolveHistoryOptions({}, 8).maxLength).toBeGreaterThan(0);
 });
 

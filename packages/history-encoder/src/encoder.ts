@@ -14,7 +14,7 @@
  * layer computes only the query at position 0, the one the output reads.
  */
 import { ConfigError, StageOptions, tf, type Rng, type Stage, type StageContext, type StageDefinition, type UserInput, type UserInputEncoder } from '@tt/core';
-import { batchMatMul, type BatchMatMulMode } from './batch-matmul.js';
+import { fusedAttention } from './fused-attention.js';
 
 /** Options of the `history` stage. */
 export interface HistoryEncoderOptions {
@@ -28,8 +28,11 @@ export interface HistoryEncoderOptions {
   readonly dropout?: number;
   /** `plain` (default): the sketch's stack of attention layers; `prenorm`: SASRec-style residual blocks */
   readonly block?: 'plain' | 'prenorm';
-  /** batched attention products: `auto` (depthwise-conv formulation on wasm), `depthwise`, `matmul` */
-  readonly attention?: BatchMatMulMode;
+  /**
+   * how attention is computed: `fused`, our WebAssembly SIMD kernel (fast on wasm and cpu);
+   * `matmul`, tfjs ops (batched `tf.matMul`, softmax); `auto` (default): `matmul` on tfjs-node, else `fused`
+   */
+  readonly attention?: 'auto' | 'fused' | 'matmul';
 }
 
 export const HISTORY_DEFAULTS = {
@@ -110,7 +113,7 @@ export function resolveHistoryOptions(options: Readonly<Record<string, unknown>>
   const dropout = o.number('dropout', HISTORY_DEFAULTS.dropout, { min: 0 });
   if (dropout >= 1) throw new ConfigError(o.field('dropout'), `must be in [0, 1), got ${dropout}`);
   const block = o.oneOf('block', ['plain', 'prenorm'] as const, HISTORY_DEFAULTS.block);
-  const attention = o.oneOf('attention', ['auto', 'depthwise', 'matmul'] as const, HISTORY_DEFAULTS.attention);
+  const attention = o.oneOf('attention', ['auto', 'fused', 'matmul'] as const, HISTORY_DEFAULTS.attention);
   return { maxLength, heads, layers, dropout, block, attention };
 }
 
@@ -188,7 +191,8 @@ export class HistoryEncoder implements UserInputEncoder {
     const masked = tf.mul(e, tf.tensor3d(valid, [n, L, 1])) as tf.Tensor3D;
     const mean = tf.mul(tf.sum(masked, 1), tf.tensor2d(inverseCount, [n, 1])) as tf.Tensor2D;
     let x = tf.reshape(tf.add(masked, tf.tensor3d(this.positions.subarray(0, L * D), [1, L, D])), [n * L, D]) as tf.Tensor2D;
-    const keyBias = tf.tensor4d(bias, [n, 1, 1, L]);
+    const fused = this.options.attention === 'fused' || (this.options.attention === 'auto' && tf.getBackend() !== 'tensorflow');
+    const keyBias = fused ? bias : tf.tensor4d(bias, [n, 1, 1, L]);
     const prenorm = this.options.block === 'prenorm';
     let first: tf.Tensor2D | undefined;
     for (let l = 0; l < this.layers.length; l++) {
@@ -216,17 +220,23 @@ export class HistoryEncoder implements UserInputEncoder {
     return tf.concat([out, mean], 1);
   }
 
-  /** Multi-head attention of `queries [n*Lq, D]` over `keysValues [n*L, D]`; returns `[n*Lq, D]`. */
-  private attention(layer: Layer, queries: tf.Tensor2D, keysValues: tf.Tensor2D, keyBias: tf.Tensor4D, n: number, Lq: number, L: number): tf.Tensor2D {
+  /**
+   * Multi-head attention of `queries [n*Lq, D]` over `keysValues [n*L, D]`; returns `[n*Lq, D]`.
+   * `keyBias` (0 or MASK per key) as an array selects the fused kernel, as a `[n, 1, 1, L]` tensor tfjs ops.
+   */
+  private attention(layer: Layer, queries: tf.Tensor2D, keysValues: tf.Tensor2D, keyBias: Float32Array | tf.Tensor4D, n: number, Lq: number, L: number): tf.Tensor2D {
     const D = this.D;
     const heads = this.options.heads;
+    if (keyBias instanceof Float32Array) {
+      return layer.out.apply(fusedAttention(layer.q.apply(queries), layer.kv.apply(keysValues), { n, heads, queries: Lq, keys: L, keyBias }));
+    }
     const dh = D / heads;
     const toHeads = (t: tf.Tensor2D, len: number) => tf.reshape(tf.transpose(tf.reshape(t, [n, len, heads, dh]), [0, 2, 1, 3]), [n * heads, len, dh]) as tf.Tensor3D;
     const q = toHeads(tf.mul(layer.q.apply(queries), 1 / Math.sqrt(dh)) as tf.Tensor2D, Lq);
     const [k, v] = tf.split(layer.kv.apply(keysValues), 2, 1) as [tf.Tensor2D, tf.Tensor2D];
-    const scores = batchMatMul(q, toHeads(k, L), true, this.options.attention);
+    const scores = tf.matMul(q, toHeads(k, L), false, true);
     const p = tf.softmax(tf.add(tf.reshape(scores, [n, heads, Lq, L]), keyBias)) as tf.Tensor4D;
-    const o = batchMatMul(tf.reshape(p, [n * heads, Lq, L]) as tf.Tensor3D, toHeads(v, L), false, this.options.attention);
+    const o = tf.matMul(tf.reshape(p, [n * heads, Lq, L]) as tf.Tensor3D, toHeads(v, L));
     return layer.out.apply(tf.reshape(tf.transpose(tf.reshape(o, [n, heads, Lq, dh]), [0, 2, 1, 3]), [n * Lq, D]) as tf.Tensor2D);
   }
 }

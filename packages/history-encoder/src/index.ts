@@ -3,5 +3,5 @@
  * over the shared item table, appended to the user tower of a `@tt/core` two-tower model.
  */
 export { historyEncoder, HistoryEncoder, HISTORY_DEFAULTS, positionalTable, resolveHistoryOptions, type HistoryEncoderOptions } from './encoder.js';
-export { batchMatMul, type BatchMatMulMode } from './batch-matmul.js';
+export { fusedAttention, type FusedAttentionShape } from './fused-attention.js';
 export { benchHistoryTraining, type HistoryBenchOptions, type HistoryBenchResult } from './bench.js';

@@ -23,6 +23,8 @@
  *   sigmoid(logit(p_t) + N(0, 0.3^2)).
  * - optional corruption: each label flipped with probability `labelNoise`; a row left unscored
  *   (NaN ranker scores) with probability 1 - `rankerCoverage`.
+ * - optional interest drift: each request after a user's first renews a share `interestDrift` of
+ *   their latent's variance (own random stream); the truth uses the latents at the end of the log.
  * - timestamps: the request number (increasing); then the loo-full split of EVAL.md section 1
  *   (positive = labels . w > 0). Histories come from earlier positives (see batches.ts).
  * Independent random streams (latents, popularity, features, log) derive from the seed, so a
@@ -71,6 +73,13 @@ export interface SyntheticWorldOptions {
   readonly labelNoise?: number;
   /** share of rows the main ranker scored; the others log NaN (not scored). Default 1 */
   readonly rankerCoverage?: number;
+  /**
+   * Share of a user's latent variance renewed at each of their requests after the first,
+   * `u <- sqrt(1 - d) u + sqrt(d) s N(0, I)` (variance stays s^2): interests that drift, so the
+   * latest positives say more than old ones. The truth is the users' latents at the end of the
+   * log (what retrieval serves next). Default 0 (static users).
+   */
+  readonly interestDrift?: number;
 }
 
 // Module-level aliases: under jest's vm context every `Math.f` lookup is a slow global access
@@ -169,6 +178,8 @@ export function syntheticWorld(options: SyntheticWorldOptions = {}): Interaction
   const rankerCoverage = options.rankerCoverage ?? 1;
   if (!(labelNoise >= 0 && labelNoise <= 0.5)) throw new ConfigError('labelNoise', `must be in [0, 0.5], got ${labelNoise}`);
   if (!(rankerCoverage >= 0 && rankerCoverage <= 1)) throw new ConfigError('rankerCoverage', `must be in [0, 1], got ${rankerCoverage}`);
+  const interestDrift = options.interestDrift ?? 0;
+  if (!(interestDrift >= 0 && interestDrift < 1)) throw new ConfigError('interestDrift', `must be in [0, 1), got ${interestDrift}`);
   const orderAffinity = options.orderAffinity ?? 1;
   const orderPopularity = options.orderPopularity ?? 0;
   const orderNoise = options.orderNoise ?? 1;
@@ -180,6 +191,7 @@ export function syntheticWorld(options: SyntheticWorldOptions = {}): Interaction
   const world = stream(seed, 1);
   const s = sqrt(1.5 / sqrt(k));
   const U = Float64Array.from({ length: nu * k }, () => world.normal() * s);
+  const initialU = interestDrift > 0 ? U.slice() : U; // features describe users as they started
   const V = Float64Array.from({ length: ni * k }, () => world.normal() * s);
   const quality = Float64Array.from({ length: ni * T }, (_, j) => (j % T === 0 ? 0 : world.normal()));
   const propensity = Float64Array.from({ length: nu }, () => min(1, exp(0.5 * world.normal() - 0.25)));
@@ -221,9 +233,17 @@ export function syntheticWorld(options: SyntheticWorldOptions = {}): Interaction
   const noisyScore = new Float64Array(numCandidates);
   const byScore = Array.from({ length: numCandidates }, (_, j) => j);
   const p = new Float64Array(T);
+  const drift = stream(seed, 5); // its own stream: the default world stays as it was
+  const requested = new Uint8Array(interestDrift > 0 ? nu : 0);
+  const keep = sqrt(1 - interestDrift);
+  const renew = sqrt(interestDrift) * s;
   let row = 0;
   for (let request = 0; row < n; request++) {
     const u = drawFrom(userCdf, rand.uniform());
+    if (interestDrift > 0) {
+      if (requested[u]) for (let a = 0; a < k; a++) U[u * k + a] = keep * U[u * k + a]! + renew * drift.normal();
+      requested[u] = 1;
+    }
     let c = 0;
     // popular candidates (bounded tries: with a steep zipf the head repeats), then uniform ones
     for (let tries = 0; c < fromPopularity && tries < 20 * numCandidates; tries++) {
@@ -266,7 +286,7 @@ export function syntheticWorld(options: SyntheticWorldOptions = {}): Interaction
   }
 
   const features = stream(seed, 3);
-  const userFeatures = revealingFeatures(features, U, nu, k, IU);
+  const userFeatures = revealingFeatures(features, initialU, nu, k, IU);
   const itemFeatures = revealingFeatures(features, V, ni, k, II);
   const valueWeights = Float32Array.from(w);
   const truth: GroundTruth = {

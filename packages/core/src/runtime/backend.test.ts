@@ -17,7 +17,7 @@ describe('initBackend', () => {
     expect(info.name).toBe(process.env['TT_BACKEND'] || 'wasm');
     if (info.name === 'wasm') {
       expect(info.skipped[0]).toMatch(/^tensorflow: /);
-      expect([...info.patches].sort()).toEqual(['BatchMatMul@wasm', 'GatherV2@wasm', 'UnsortedSegmentSum@wasm', '_FusedMatMul@wasm']);
+      expect([...info.patches].sort()).toEqual(['BatchMatMul@wasm', 'GatherV2@wasm', 'Sum@wasm', 'UnsortedSegmentSum@wasm', '_FusedMatMul@wasm']);
       expect(info.disabledPatches).toEqual([]);
     }
     expect(lines).toHaveLength(1);
@@ -58,6 +58,37 @@ describe('initBackend', () => {
     const g = tf.grad((t: tf.Tensor) => tf.sum(tf.gather(t, ids)))(table);
     expect(g.arraySync()).toEqual([[1, 1], [0, 0], [2, 2]]);
     tf.dispose([table, ids, g]);
+  });
+
+  it("wasm's a^T b kernel and leading-axis sums equal the stock kernels (dense layer weight and bias gradients)", async () => {
+    await initBackend({ backend: 'wasm', log: false });
+    // K over one cache block (256 rows), M and N with SIMD tiles and remainders
+    const [K, M, N] = [700, 13, 21];
+    const x = tf.randomNormal([K, M], 0, 1, 'float32', 1);
+    const dy = tf.randomNormal([K, N], 0, 1, 'float32', 2);
+    const patched = tf.tidy(() => tf.matMul(x, dy, true, false).dataSync());
+    const byTranspose = tf.tidy(() => tf.matMul(tf.transpose(x), dy).dataSync());
+    expect(patched.length).toBe(M * N);
+    patched.forEach((v, i) => expect(v).toBeCloseTo(byTranspose[i]!, 4));
+    // batch-1 3-D operands keep their leading 1
+    expect(tf.tidy(() => tf.matMul(tf.reshape(x, [1, K, M]), tf.reshape(dy, [1, K, N]), true, false).shape)).toEqual([1, M, N]);
+    // the gradient of a fused dense layer (weights through a^T b, bias through the column sum)
+    const w = tf.randomNormal([M, N], 0, 1, 'float32', 3);
+    const bias = tf.randomNormal([N], 0, 1, 'float32', 4);
+    const [gw, gb] = tf.grads((wt: tf.Tensor, bt: tf.Tensor) => tf.sum(tf.mul(tf.fused.matMul({ a: x as tf.Tensor2D, b: wt as tf.Tensor2D, bias: bt }), dy)))([w, bias]);
+    const sums = tf.tidy(() => tf.matMul(tf.ones([1, K]), dy).dataSync());
+    gb!.dataSync().forEach((v, i) => expect(v).toBeCloseTo(sums[i]!, 3));
+    gw!.dataSync().forEach((v, i) => expect(v).toBeCloseTo(byTranspose[i]!, 4));
+    // sums over leading axes, kept or not, and the inner-axis fallback
+    const t = tf.reshape(dy, [7, 100, N]);
+    const kept = tf.sum(t, [0, 1], true);
+    expect(kept.shape).toEqual([1, 1, N]);
+    kept.dataSync().forEach((v, i) => expect(v).toBeCloseTo(sums[i]!, 3));
+    expect(tf.sum(t, 0).shape).toEqual([100, N]);
+    const inner = tf.tidy(() => tf.sum(t, 2).dataSync());
+    const dyv = dy.dataSync();
+    for (let r = 0; r < 700; r += 97) expect(inner[r]).toBeCloseTo(dyv.subarray(r * N, (r + 1) * N).reduce((a, b) => a + b, 0), 4);
+    tf.dispose([x, dy, w, bias, gw!, gb!, t, kept]);
   });
 
   it('a patch that disagrees with the reference fails its self-test', async () => {

@@ -5,6 +5,10 @@
  *   gradient): a typed-array kernel, so the stock `tf.gather` gradient works and is fast.
  * - wasm `BatchMatMul` / `_FusedMatMul`: XNNPACK runs only untransposed batch-1 products and
  *   every gradient product is transposed; transposing first keeps them on the fast path (~10x).
+ * - wasm `BatchMatMul` with `a` transposed (a dense layer's weight gradient, x^T dy): our own SIMD
+ *   kernel (kernels/linalg.c). XNNPACK repacks the whole `[K, N]` operand on every call, which
+ *   costs 3x the product itself at K = 25,600 rows (history attention's projections).
+ * - wasm `Sum` over leading axes (bias gradients): a SIMD column sum; the stock kernel transposes.
  * - wasm `GatherV2`: row copies on heap views instead of the generic kernel (~28x).
  *
  * Each patch is an override registered with `tf.registerKernel` that falls back to the original
@@ -12,6 +16,8 @@
  * in plain JavaScript; a patch that disagrees is removed again (the original kernel restored).
  */
 import * as tf from './tf.js';
+import { LINALG_WASM_BASE64 } from './linalg-wasm.js';
+import { WasmKernelModule } from './wasm-kernels.js';
 
 type KernelFunc = tf.KernelConfig['kernelFunc'];
 type KernelArgs = Parameters<KernelFunc>[0];
@@ -74,7 +80,35 @@ export function unsortedSegmentSumPatch(backend: string): KernelPatch {
   });
 }
 
-/** wasm matmul: transpose explicitly, then call the untransposed (XNNPACK) kernel. */
+interface LinalgKernels {
+  matmul_tn(K: number, M: number, N: number, a: number, b: number, out: number): void;
+  colsum(K: number, N: number, a: number, out: number): void;
+}
+const linalg = new WasmKernelModule<LinalgKernels>(LINALG_WASM_BASE64);
+
+/** A float32 view of a wasm-backend tensor's storage; take it after any allocation. */
+function heapView(be: WasmBackendInternals, t: Info, length = product(t.shape)): Float32Array {
+  return new Float32Array(be.wasm.HEAPU8.buffer, be.dataIdMap.get(t.dataId)!.memoryOffset, length);
+}
+
+/** `a^T b` for batch-1 float32 `a [.., K, M]`, `b [.., K, N]` on the linalg module. */
+function matMulTransposedA(be: WasmBackendInternals, a: Info, b: Info): Info {
+  const [K, M] = a.shape.slice(-2) as [number, number];
+  const N = b.shape[b.shape.length - 1]!;
+  const batch = (a.shape.length >= b.shape.length ? a.shape : b.shape).slice(0, -2);
+  const out = be.makeOutput([...batch, M, N], 'float32');
+  const [ao, bo, oo] = linalg.layout([K * M, K * N, M * N]);
+  linalg.view(ao, K * M).set(heapView(be, a));
+  linalg.view(bo, K * N).set(heapView(be, b));
+  linalg.exports.matmul_tn(K, M, N, ao, bo, oo);
+  heapView(be, out).set(linalg.view(oo, M * N));
+  return out;
+}
+
+/**
+ * wasm matmul: `a^T b` on our kernel (plain BatchMatMul); every other transposed product is
+ * transposed explicitly, then run on the untransposed (XNNPACK) kernel.
+ */
 export function wasmMatMulPatches(): KernelPatch[] {
   return ['BatchMatMul', '_FusedMatMul'].map((kernelName) =>
     override(kernelName, 'wasm', (orig) => {
@@ -87,6 +121,9 @@ export function wasmMatMulPatches(): KernelPatch[] {
         const batchOne = product(a.shape.slice(0, -2)) === 1 && product(b.shape.slice(0, -2)) === 1;
         if ((!attrs.transposeA && !attrs.transposeB) || !batchOne) return orig.kernelFunc(args);
         const be = args.backend as unknown as WasmBackendInternals;
+        if (kernelName === 'BatchMatMul' && attrs.transposeA && !attrs.transposeB && a.dtype === 'float32' && b.dtype === 'float32') {
+          return matMulTransposedA(be, a, b);
+        }
         const swapLast = (rank: number) => [...Array(rank - 2).keys(), rank - 1, rank - 2];
         const temps: Info[] = [];
         const flip = (t: Info) => {
@@ -106,6 +143,31 @@ export function wasmMatMulPatches(): KernelPatch[] {
       };
     }),
   );
+}
+
+/** wasm Sum over leading axes of a float32 tensor (bias gradients) as a SIMD column sum; other cases fall back. */
+export function wasmSumPatch(): KernelPatch {
+  return override('Sum', 'wasm', (orig) => {
+    if (!orig) throw new Error('Sum is not registered for wasm');
+    return (args: KernelArgs) => {
+      const { x } = args.inputs as { x: Info };
+      const attrs = args.attrs as { axis: number | number[]; keepDims: boolean };
+      const rank = x.shape.length;
+      const axes = [...new Set((Array.isArray(attrs.axis) ? attrs.axis : [attrs.axis]).map((a) => (a < 0 ? a + rank : a)))].sort((p, q) => p - q);
+      const leading = axes.length > 0 && axes.length < rank && axes.every((a, i) => a === i);
+      if (!leading || x.dtype !== 'float32') return orig.kernelFunc(args);
+      const be = args.backend as unknown as WasmBackendInternals;
+      const K = product(x.shape.slice(0, axes.length));
+      const N = product(x.shape.slice(axes.length));
+      const outShape = attrs.keepDims ? [...axes.map(() => 1), ...x.shape.slice(axes.length)] : x.shape.slice(axes.length);
+      const out = be.makeOutput(outShape, 'float32');
+      const [xo, oo] = linalg.layout([K * N, N]);
+      linalg.view(xo, K * N).set(heapView(be, x));
+      linalg.exports.colsum(K, N, xo, oo);
+      heapView(be, out).set(linalg.view(oo, N));
+      return out;
+    };
+  });
 }
 
 /** wasm GatherV2 for the embedding case (axis 0, float32 2-D table); other cases fall back. */
@@ -187,8 +249,23 @@ export function selfTestPatch(patch: KernelPatch): boolean {
         const want = Float32Array.from(ids.flatMap((i) => Array.from(table.subarray(i * 4, i * 4 + 4))));
         return close(got, want, 0);
       }
-      // BatchMatMul / _FusedMatMul: every transpose combination, with bias + relu for the fused one
-      const [m, k, n] = [5, 7, 3];
+      if (kernel === 'Sum') {
+        // leading axes (the patched case, with a remainder column) and an inner axis (the fallback)
+        const x = seeded(3 * 100 * 5, 6);
+        const want = new Float32Array(5);
+        const inner = new Float32Array(3 * 100);
+        for (let r = 0; r < 300; r++)
+          for (let c = 0; c < 5; c++) {
+            want[c]! += x[r * 5 + c]!;
+            inner[r]! += x[r * 5 + c]!;
+          }
+        const t = tf.tensor3d(x, [3, 100, 5]);
+        const kept = tf.sum(t, [1, 0], true);
+        return close(kept.dataSync(), want) && kept.shape.join() === '1,1,5' && close(tf.sum(t, 2).dataSync(), inner);
+      }
+      // BatchMatMul / _FusedMatMul: every transpose combination, with bias + relu for the fused one;
+      // the larger shape runs our a^T b kernel's SIMD tiles, remainders and K blocks
+      for (const [m, k, n] of [[5, 7, 3], [9, 300, 19]] as const) {
       const a = seeded(m * k, 3);
       const b = seeded(k * n, 4);
       const bias = seeded(n, 5);
@@ -205,6 +282,7 @@ export function selfTestPatch(patch: KernelPatch): boolean {
             if (!close(got.dataSync(), want)) return false;
           }
         }
+      }
       return true;
     });
   } catch {
