@@ -63,7 +63,7 @@ export function stagesFromFlags(list: string | undefined, flags: StageFlags = {}
 }
 
 /** The world `tt demo` trains on (stage packages may need its biases strong enough to matter). */
-export const DEMO_WORLD: SyntheticWorldOptions = {};
+export const DEMO_WORLD: SyntheticWorldOptions = { interestDrift: 0.3 };
 
 /**
  * Epochs of every demo row, a fixed budget without early stopping (the protocol of the stage
@@ -83,6 +83,7 @@ export interface DemoRow {
 /** The rows of `tt demo`: the base model, then each stage package's configuration. */
 export const DEMO_ROWS: readonly DemoRow[] = [
   { name: 'base', stages: [] },
+  { name: 'history', stages: ['history'] },
   { name: 'debias', stages: ['debias'] },
   { name: 'reward-align', stages: ['reward-align'] },
   { name: 'light-ranker', stages: ['light-ranker'] },

@@ -8,6 +8,7 @@
  *   in cache while 4 x 8 tiles of the output accumulate in registers.
  * - colsum: out = sum over rows of a [K, N] (the bias gradient): tfjs-wasm's Sum over a leading
  *   axis transposes first.
+ * - segment_sum: rows of x summed by segment id (the gradient of a gather), vectorised.
  */
 #include <wasm_simd128.h>
 
@@ -76,5 +77,20 @@ void colsum(int K, int N, const float *a, float *out) {
     const float *ak = a + (long)k * N;
     for (int n = 0; n < N4; n += 4) wasm_v128_store(out + n, wasm_f32x4_add(wasm_v128_load(out + n), wasm_v128_load(ak + n)));
     for (int n = N4; n < N; n++) out[n] += ak[n];
+  }
+}
+
+/* out[s] = sum of the rows r of x [rows, dim] with ids[r] == s, for s < numSegments (others dropped) */
+__attribute__((export_name("segment_sum")))
+void segment_sum(int rows, int dim, const float *x, const int *ids, int numSegments, float *out) {
+  for (long i = 0; i < (long)numSegments * dim; i++) out[i] = 0.0f;
+  const int d4 = dim & ~3;
+  for (int r = 0; r < rows; r++) {
+    const int s = ids[r];
+    if (s < 0 || s >= numSegments) continue;
+    float *o = out + (long)s * dim;
+    const float *xr = x + (long)r * dim;
+    for (int k = 0; k < d4; k += 4) wasm_v128_store(o + k, wasm_f32x4_add(wasm_v128_load(o + k), wasm_v128_load(xr + k)));
+    for (int k = d4; k < dim; k++) o[k] += xr[k];
   }
 }

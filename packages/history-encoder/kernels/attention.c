@@ -1,6 +1,6 @@
 /*
  * Fused multi-head attention for @tt/history-encoder, compiled to WebAssembly SIMD
- * (build.mjs beside this file embeds the binary in src/attention-wasm.ts).
+ * (`node tools/scripts/build-wasm.mjs attention` embeds the binary in src/attention-wasm.ts).
  *
  * Why: tfjs's wasm backend runs batched small products ([batch*heads, L, dh] x ...) on a scalar
  * loop, and every layout change between projections, products and softmax is a slow transpose.
@@ -120,16 +120,53 @@ static void weighted_rows(float *y, const float *w, const float *m, int L, int d
   }
 }
 
-/* acc[j*dh + d] += w[j] * x[d] for j < L (a rank-one update of an [L, dh] block) */
-static void rank_one(float *acc, const float *w, const float *x, int L, int dh) {
-  for (int j = 0; j < L; j++) {
-    float wj = w[j];
-    if (wj == 0.0f) continue;
-    f4 wv = splat(wj);
-    float *r = acc + j * dh;
+/* y[j*ys + d] = scale * sum_{i<n} w[i*ws + j] * x[i*xs + d] for j < L, d < dh (a transposed product, w^T x) */
+static void weighted_cols(float *y, int ys, const float *w, int ws, const float *x, int xs, int n, int L, int dh, float scale) {
+  const f4 sc = splat(scale);
+  int j = 0;
+  for (; j + 2 <= L; j += 2) {
     int d = 0;
-    for (; d + 4 <= dh; d += 4) wasm_v128_store(r + d, madd(wasm_v128_load(r + d), wv, wasm_v128_load(x + d)));
-    for (; d < dh; d++) r[d] += wj * x[d];
+    for (; d + 16 <= dh; d += 16) {
+      f4 a0 = wasm_f32x4_splat(0), a1 = a0, a2 = a0, a3 = a0, b0 = a0, b1 = a0, b2 = a0, b3 = a0;
+      for (int i = 0; i < n; i++) {
+        const float *r = x + i * xs + d;
+        f4 x0 = wasm_v128_load(r), x1 = wasm_v128_load(r + 4), x2 = wasm_v128_load(r + 8), x3 = wasm_v128_load(r + 12);
+        f4 wa = splat(w[i * ws + j]), wb = splat(w[i * ws + j + 1]);
+        a0 = madd(a0, wa, x0); a1 = madd(a1, wa, x1); a2 = madd(a2, wa, x2); a3 = madd(a3, wa, x3);
+        b0 = madd(b0, wb, x0); b1 = madd(b1, wb, x1); b2 = madd(b2, wb, x2); b3 = madd(b3, wb, x3);
+      }
+      float *ya = y + j * ys + d, *yb = ya + ys;
+      wasm_v128_store(ya, wasm_f32x4_mul(sc, a0)); wasm_v128_store(ya + 4, wasm_f32x4_mul(sc, a1));
+      wasm_v128_store(ya + 8, wasm_f32x4_mul(sc, a2)); wasm_v128_store(ya + 12, wasm_f32x4_mul(sc, a3));
+      wasm_v128_store(yb, wasm_f32x4_mul(sc, b0)); wasm_v128_store(yb + 4, wasm_f32x4_mul(sc, b1));
+      wasm_v128_store(yb + 8, wasm_f32x4_mul(sc, b2)); wasm_v128_store(yb + 12, wasm_f32x4_mul(sc, b3));
+    }
+    for (; d + 4 <= dh; d += 4) {
+      f4 a0 = wasm_f32x4_splat(0), b0 = a0;
+      for (int i = 0; i < n; i++) {
+        f4 x0 = wasm_v128_load(x + i * xs + d);
+        a0 = madd(a0, splat(w[i * ws + j]), x0);
+        b0 = madd(b0, splat(w[i * ws + j + 1]), x0);
+      }
+      wasm_v128_store(y + j * ys + d, wasm_f32x4_mul(sc, a0));
+      wasm_v128_store(y + (j + 1) * ys + d, wasm_f32x4_mul(sc, b0));
+    }
+    for (; d < dh; d++) {
+      float a = 0, b = 0;
+      for (int i = 0; i < n; i++) {
+        a += w[i * ws + j] * x[i * xs + d];
+        b += w[i * ws + j + 1] * x[i * xs + d];
+      }
+      y[j * ys + d] = scale * a;
+      y[(j + 1) * ys + d] = scale * b;
+    }
+  }
+  for (; j < L; j++) {
+    for (int d = 0; d < dh; d++) {
+      float a = 0;
+      for (int i = 0; i < n; i++) a += w[i * ws + j] * x[i * xs + d];
+      y[j * ys + d] = scale * a;
+    }
   }
 }
 
@@ -171,43 +208,38 @@ void attention_forward(int n, int heads, int Lq, int L, int dh, float scale,
 
 /*
  * Backward from the saved probabilities p. dq is [n*Lq, D] (dense), dkv [n*L, 2D] (keys' gradient
- * at column 0, values' at column D). scratch: (dh + 2) * Lp + 2 * L * dh + dh floats.
+ * at column 0, values' at column D). scratch: (dh + Lq + 1) * Lp floats.
  */
 __attribute__((export_name("attention_backward")))
 void attention_backward(int n, int heads, int Lq, int L, int dh, float scale,
                         const float *q, int qs, const float *kv, int kvs, int vOff,
                         const float *p, const float *dout, float *dq, float *dkv, float *scratch) {
   const int Lp = round4(L), D = heads * dh;
-  float *vt = scratch, *dp = vt + dh * Lp, *zero = dp + Lp, *dk = zero + Lp, *dv = dk + L * dh, *qsc = dv + L * dh;
+  float *vt = scratch, *zero = vt + dh * Lp, *ds = zero + Lp;
   for (int j = 0; j < Lp; j++) zero[j] = 0.0f;
   for (int b = 0; b < n; b++) {
     for (int h = 0; h < heads; h++) {
       const float *kb = kv + (long)b * L * kvs + h * dh;
+      const float *pb = p + ((long)b * heads + h) * Lq * Lp;
+      const float *gb = dout + (long)b * Lq * D + h * dh;
+      const float *qb = q + (long)b * Lq * qs + h * dh;
       pack_transposed(vt, kb + vOff, L, Lp, dh, kvs);
-      for (int x = 0; x < 2 * L * dh; x++) dk[x] = 0.0f;
       for (int i = 0; i < Lq; i++) {
-        const float *prow = p + (((long)b * heads + h) * Lq + i) * Lp;
-        const float *g = dout + ((long)b * Lq + i) * D + h * dh;
-        const float *qi = q + ((long)b * Lq + i) * qs + h * dh;
+        const float *prow = pb + i * Lp;
+        float *dsi = ds + i * Lp;
         /* dP = dO V^T; D_i = sum_j P dP; dS = P (dP - D_i) */
-        row_times_packed(dp, zero, g, vt, Lp, dh, 1.0f);
-        f4 dv4 = wasm_f32x4_splat(0);
-        for (int j = 0; j < Lp; j += 4) dv4 = madd(dv4, wasm_v128_load(prow + j), wasm_v128_load(dp + j));
-        f4 Di = splat(hsum(dv4));
-        for (int j = 0; j < Lp; j += 4) wasm_v128_store(dp + j, wasm_f32x4_mul(wasm_v128_load(prow + j), wasm_f32x4_sub(wasm_v128_load(dp + j), Di)));
-        /* dQ_i = scale dS K; dK += scale dS^T Q_i; dV += P^T dO_i */
-        weighted_rows(dq + ((long)b * Lq + i) * D + h * dh, dp, kb, L, dh, kvs, scale);
-        for (int d = 0; d < dh; d++) qsc[d] = scale * qi[d];
-        rank_one(dk, dp, qsc, L, dh);
-        rank_one(dv, prow, g, L, dh);
+        row_times_packed(dsi, zero, gb + i * D, vt, Lp, dh, 1.0f);
+        f4 acc = wasm_f32x4_splat(0);
+        for (int j = 0; j < Lp; j += 4) acc = madd(acc, wasm_v128_load(prow + j), wasm_v128_load(dsi + j));
+        f4 Di = splat(hsum(acc));
+        for (int j = 0; j < Lp; j += 4) wasm_v128_store(dsi + j, wasm_f32x4_mul(wasm_v128_load(prow + j), wasm_f32x4_sub(wasm_v128_load(dsi + j), Di)));
+        /* dQ_i = scale dS_i K */
+        weighted_rows(dq + ((long)b * Lq + i) * D + h * dh, dsi, kb, L, dh, kvs, scale);
       }
-      for (int j = 0; j < L; j++) {
-        float *row = dkv + ((long)b * L + j) * 2 * D + h * dh;
-        for (int d = 0; d < dh; d++) {
-          row[d] = dk[j * dh + d];
-          row[D + d] = dv[j * dh + d];
-        }
-      }
+      /* dK = scale dS^T Q, dV = P^T dO */
+      float *dkb = dkv + (long)b * L * 2 * D + h * dh;
+      weighted_cols(dkb, 2 * D, ds, Lp, qb, qs, Lq, L, dh, scale);
+      weighted_cols(dkb + D, 2 * D, pb, Lp, gb, D, Lq, L, dh, 1.0f);
     }
   }
 }

@@ -113,6 +113,26 @@ test.each(['plain', 'prenorm'] as const)('the fused attention kernel and tfjs op
   fused.grads.forEach((g, i) => g.forEach((x, j) => expect(x).toBeCloseTo(ops.grads[i]![j]!, 4)));
 });
 
+test('projecting the first layer per distinct item equals projecting every slot (values and gradients)', () => {
+  // one row of 6 distinct items projects every slot; three copies of it (6 distinct of 18 slots) go per item
+  const row = [3, 5, 7, 1, 2, P];
+  const run = (copies: number) => {
+    const { enc, store } = makeEncoder({ layers: 2 });
+    const vars = [...store.dense.keys()].filter((k) => k.startsWith('stages.history')).map((k) => store.dense.get(k)!);
+    const { value, grads } = tf.variableGrads(() => tf.sum(tf.slice(enc.encode(input(new Array<number[]>(copies).fill(row).flat()), false), [0, 0], [1, 2 * D])), vars);
+    const out = { out: encode(enc, new Array<number[]>(copies).fill(row).flat()).slice(0, 2 * D), value: value.dataSync()[0]!, grads: vars.map((v) => grads[v.name]!.dataSync()) };
+    value.dispose();
+    tf.dispose(Object.values(grads));
+    store.dispose();
+    return out;
+  };
+  const perSlot = run(1);
+  const perItem = run(3);
+  Array.from(perItem.out).forEach((x, k) => expect(x).toBeCloseTo(perSlot.out[k]!, 5));
+  expect(perItem.value).toBeCloseTo(perSlot.value, 4);
+  perItem.grads.forEach((g, i) => g.forEach((x, j) => expect(x).toBeCloseTo(perSlot.grads[i]![j]!, 4)));
+});
+
 test('options are checked', () => {
   expect(() => resolveHistoryOptions({ heads: 3 }, 8)).toThrow(ConfigError);
   expect(() => resolveHistoryOptions({ block: 'post' }, 8)).toThrow(ConfigError);

@@ -15,6 +15,7 @@
  */
 import { ConfigError, StageOptions, tf, type Rng, type Stage, type StageContext, type StageDefinition, type UserInput, type UserInputEncoder } from '@tt/core';
 import { fusedAttention } from './fused-attention.js';
+import { weightedPositionSum } from './pooling.js';
 
 /** Options of the `history` stage. */
 export interface HistoryEncoderOptions {
@@ -188,25 +189,35 @@ export class HistoryEncoder implements UserInputEncoder {
       inverseCount[r] = c > 0 ? 1 / c : 0;
     }
     const e = this.ctx.itemEmbedding.lookup(ids, [n, L]) as tf.Tensor3D;
-    const masked = tf.mul(e, tf.tensor3d(valid, [n, L, 1])) as tf.Tensor3D;
-    const mean = tf.mul(tf.sum(masked, 1), tf.tensor2d(inverseCount, [n, 1])) as tf.Tensor2D;
-    let x = tf.reshape(tf.add(masked, tf.tensor3d(this.positions.subarray(0, L * D), [1, L, D])), [n * L, D]) as tf.Tensor2D;
+    const mean = weightedPositionSum(e, valid.map((v, i) => v * inverseCount[Math.floor(i / L)]!));
+    const positions = tf.tensor2d(this.positions.subarray(0, L * D), [L, D]);
     const fused = this.options.attention === 'fused' || (this.options.attention === 'auto' && tf.getBackend() !== 'tensorflow');
     const keyBias = fused ? bias : tf.tensor4d(bias, [n, 1, 1, L]);
     const prenorm = this.options.block === 'prenorm';
+    const firstRow = (t: tf.Tensor2D) => tf.reshape(tf.slice(tf.reshape(t, [n, L, D]), [0, 0, 0], [n, 1, D]), [n, D]) as tf.Tensor2D;
+    // the plain stack's first layer projects E[id] + P[position]: per distinct item, then gathered
+    const byItem = !prenorm && this.layers.length > 0 ? this.distinctItems(ids, n * L) : undefined;
+    let x = byItem ? undefined : (tf.reshape(tf.add(tf.mul(e, tf.tensor3d(valid, [n, L, 1])), positions), [n * L, D]) as tf.Tensor2D);
     let first: tf.Tensor2D | undefined;
     for (let l = 0; l < this.layers.length; l++) {
       const layer = this.layers[l]!;
       const last = l === this.layers.length - 1;
-      const h = prenorm ? layer.norm1!.apply(x) : x;
-      // the last layer only needs the query at position 0
-      const queries = last ? (tf.reshape(tf.slice(tf.reshape(h, [n, L, D]), [0, 0, 0], [n, 1, D]), [n, D]) as tf.Tensor2D) : h;
-      let a = this.attention(layer, queries, h, keyBias, n, last ? 1 : L, L);
+      let q: tf.Tensor2D;
+      let kv: tf.Tensor2D;
+      if (x === undefined) {
+        // the last layer only needs the query at position 0
+        q = last ? layer.q.apply(this.newestInput(ids, valid, positions, n, L)) : this.projectByItem(layer.q, byItem!, positions, n, L);
+        kv = this.projectByItem(layer.kv, byItem!, positions, n, L);
+      } else {
+        const h = prenorm ? layer.norm1!.apply(x) : x;
+        q = layer.q.apply(last ? firstRow(h) : h);
+        kv = layer.kv.apply(h);
+      }
+      let a = layer.out.apply(this.attention(q, kv, keyBias, n, last ? 1 : L, L));
       if (training && this.options.dropout > 0) a = tf.dropout(a, this.options.dropout) as tf.Tensor2D;
       let y: tf.Tensor2D;
       if (prenorm) {
-        const residual = last ? (tf.reshape(tf.slice(tf.reshape(x, [n, L, D]), [0, 0, 0], [n, 1, D]), [n, D]) as tf.Tensor2D) : x;
-        y = tf.add(residual, a) as tf.Tensor2D;
+        y = tf.add(last ? firstRow(x!) : x!, a) as tf.Tensor2D;
         let f = layer.ff2!.apply(layer.ff1!.apply(layer.norm2!.apply(y)));
         if (training && this.options.dropout > 0) f = tf.dropout(f, this.options.dropout) as tf.Tensor2D;
         y = tf.add(y, f) as tf.Tensor2D;
@@ -214,30 +225,67 @@ export class HistoryEncoder implements UserInputEncoder {
       if (last) first = y;
       else x = y;
     }
-    if (!first) first = tf.reshape(tf.slice(tf.reshape(x, [n, L, D]), [0, 0, 0], [n, 1, D]), [n, D]) as tf.Tensor2D; // no layers
+    if (!first) first = firstRow(x!); // no layers
     let out = this.finalNorm ? this.finalNorm.apply(first) : first;
     out = tf.mul(out, tf.tensor2d(has, [n, 1])) as tf.Tensor2D; // no history: zeros
     return tf.concat([out, mean], 1);
   }
 
   /**
-   * Multi-head attention of `queries [n*Lq, D]` over `keysValues [n*L, D]`; returns `[n*Lq, D]`.
-   * `keyBias` (0 or MASK per key) as an array selects the fused kernel, as a `[n, 1, 1, L]` tensor tfjs ops.
+   * The history's distinct items and each slot's index among them (padding: one past the last),
+   * when there are few enough for projecting per item to pay (at most 3/4 of the slots).
    */
-  private attention(layer: Layer, queries: tf.Tensor2D, keysValues: tf.Tensor2D, keyBias: Float32Array | tf.Tensor4D, n: number, Lq: number, L: number): tf.Tensor2D {
+  private distinctItems(ids: Int32Array, slots: number): { readonly items: Int32Array; readonly slot: Int32Array } | undefined {
+    const index = new Map<number, number>();
+    const slot = new Int32Array(slots);
+    for (let r = 0; r < slots; r++) {
+      const id = ids[r]!;
+      if (id < 0) continue;
+      let k = index.get(id);
+      if (k === undefined) index.set(id, (k = index.size));
+      slot[r] = k;
+    }
+    if (index.size > 0.75 * slots) return undefined;
+    for (let r = 0; r < slots; r++) if (ids[r]! < 0) slot[r] = index.size;
+    return { items: Int32Array.from(index.keys()), slot };
+  }
+
+  /** The first layer's input at position 0, `E[newest] + P[0]` (zero embedding without history), `[n, D]`. */
+  private newestInput(ids: Int32Array, valid: Float32Array, positions: tf.Tensor2D, n: number, L: number): tf.Tensor2D {
+    const newest = Int32Array.from({ length: n }, (_, r) => ids[r * L]!);
+    const e0 = this.ctx.itemEmbedding.lookup(newest, [n]);
+    return tf.add(tf.mul(e0, tf.tensor2d(Float32Array.from({ length: n }, (_, r) => valid[r * L]!), [n, 1])), tf.slice(positions, [0, 0], [1, this.D])) as tf.Tensor2D;
+  }
+
+  /**
+   * `linear(E[id] + P[position])` for every slot (zero embedding at padding) as
+   * `gather(E_distinct W) + P W + b`: the product runs over the distinct items, not every slot.
+   */
+  private projectByItem(linear: Linear, byItem: { readonly items: Int32Array; readonly slot: Int32Array }, positions: tf.Tensor2D, n: number, L: number): tf.Tensor2D {
+    const width = linear.w.shape[1]!;
+    const rows = byItem.items.length + 1; // the last row, for padding, is zeroed
+    const distinct = this.ctx.itemEmbedding.lookup([...byItem.items, -1], [rows]) as tf.Tensor2D;
+    const table = tf.mul(tf.matMul(distinct, linear.w), tf.tensor2d(Float32Array.from({ length: rows }, (_, r) => (r < rows - 1 ? 1 : 0)), [rows, 1]));
+    const perSlot = tf.reshape(tf.gather(table, tf.tensor1d(byItem.slot, 'int32')), [n, L, width]);
+    return tf.reshape(tf.add(perSlot, linear.apply(positions)), [n * L, width]) as tf.Tensor2D;
+  }
+
+  /**
+   * Multi-head attention of projected queries `q [n*Lq, D]` over keys and values `kv [n*L, 2D]`;
+   * returns `[n*Lq, D]` (before the output projection). `keyBias` (0 or MASK per key) as an array
+   * selects the fused kernel, as a `[n, 1, 1, L]` tensor tfjs ops.
+   */
+  private attention(q: tf.Tensor2D, kv: tf.Tensor2D, keyBias: Float32Array | tf.Tensor4D, n: number, Lq: number, L: number): tf.Tensor2D {
     const D = this.D;
     const heads = this.options.heads;
-    if (keyBias instanceof Float32Array) {
-      return layer.out.apply(fusedAttention(layer.q.apply(queries), layer.kv.apply(keysValues), { n, heads, queries: Lq, keys: L, keyBias }));
-    }
+    if (keyBias instanceof Float32Array) return fusedAttention(q, kv, { n, heads, queries: Lq, keys: L, keyBias });
     const dh = D / heads;
     const toHeads = (t: tf.Tensor2D, len: number) => tf.reshape(tf.transpose(tf.reshape(t, [n, len, heads, dh]), [0, 2, 1, 3]), [n * heads, len, dh]) as tf.Tensor3D;
-    const q = toHeads(tf.mul(layer.q.apply(queries), 1 / Math.sqrt(dh)) as tf.Tensor2D, Lq);
-    const [k, v] = tf.split(layer.kv.apply(keysValues), 2, 1) as [tf.Tensor2D, tf.Tensor2D];
-    const scores = tf.matMul(q, toHeads(k, L), false, true);
+    const [k, v] = tf.split(kv, 2, 1) as [tf.Tensor2D, tf.Tensor2D];
+    const scores = tf.matMul(toHeads(tf.mul(q, 1 / Math.sqrt(dh)) as tf.Tensor2D, Lq), toHeads(k, L), false, true);
     const p = tf.softmax(tf.add(tf.reshape(scores, [n, heads, Lq, L]), keyBias)) as tf.Tensor4D;
     const o = tf.matMul(tf.reshape(p, [n * heads, Lq, L]) as tf.Tensor3D, toHeads(v, L));
-    return layer.out.apply(tf.reshape(tf.transpose(tf.reshape(o, [n, heads, Lq, dh]), [0, 2, 1, 3]), [n * Lq, D]) as tf.Tensor2D);
+    return tf.reshape(tf.transpose(tf.reshape(o, [n, heads, Lq, dh]), [0, 2, 1, 3]), [n * Lq, D]) as tf.Tensor2D;
   }
 }
 

@@ -68,7 +68,7 @@ export function fusedAttention(q: tf.Tensor2D, kv: tf.Tensor2D, shape: FusedAtte
       value: tf.tensor2d(take(oo, n * Lq * D), [n * Lq, D]),
       gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
         const [sq, skv, sp] = saved as [tf.Tensor2D, tf.Tensor2D, tf.Tensor1D];
-        const [qb, kvb, pb, gb, dqb, dkvb, sb] = kernels.layout([n * Lq * D, n * L * 2 * D, n * heads * Lq * Lp, n * Lq * D, n * Lq * D, n * L * 2 * D, (dh + 2) * Lp + 2 * L * dh + dh]);
+        const [qb, kvb, pb, gb, dqb, dkvb, sb] = kernels.layout([n * Lq * D, n * L * 2 * D, n * heads * Lq * Lp, n * Lq * D, n * Lq * D, n * L * 2 * D, (dh + Lq + 1) * Lp]);
         put(qb, sq);
         put(kvb, skv);
         put(pb, sp);

@@ -4,4 +4,3 @@
  */
 export { historyEncoder, HistoryEncoder, HISTORY_DEFAULTS, positionalTable, resolveHistoryOptions, type HistoryEncoderOptions } from './encoder.js';
 export { fusedAttention, type FusedAttentionShape } from './fused-attention.js';
-export { benchHistoryTraining, type HistoryBenchOptions, type HistoryBenchResult } from './bench.js';

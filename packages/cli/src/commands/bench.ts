@@ -4,6 +4,7 @@
  * impressions, 16 dense features per side, D 64, hidden 256, B 512, Adam), after a warm-up.
  */
 import { inMemorySource, initBackend, resolveConfig, syntheticWorld, Trainer, TwoTowerModel, type Batch } from '@tt/core';
+import { mulberry32 } from '@tt/mips';
 import { peakRssMb, printJson } from '../output.js';
 import { stagesFromFlags, type StageFlags } from '../stages.js';
 
@@ -18,6 +19,11 @@ export interface BenchTrainOptions extends StageFlags {
   readonly batchSize?: number;
   /** comma-separated stages (e.g. `history`) */
   readonly stages?: string;
+  /**
+   * with a history stage: `data` (default), each row's earlier positives (short on this set);
+   * `full`, every row `--history-len` random items, as the reference's fixed-length histories
+   */
+  readonly histories?: 'data' | 'full';
 }
 
 export async function benchTrain(o: BenchTrainOptions): Promise<Record<string, unknown>> {
@@ -28,14 +34,20 @@ export async function benchTrain(o: BenchTrainOptions): Promise<Record<string, u
   const model = TwoTowerModel.create(config, world, definitions);
   const trainer = new Trainer(model, { epochs: 1, learningRate: 1e-3, progress: 'none' });
   const batchSize = o.batchSize ?? 512;
+  const histories = model.historyLength > 0 ? (o.histories ?? 'data') : 'none';
   const batches: Batch[] = [];
-  for (const b of inMemorySource(world, { batchSize, seed: 0, dropLast: true, historyLength: model.historyLength }).batches(0) as Iterable<Batch>) batches.push(b);
+  const random = mulberry32(7);
+  for (const b of inMemorySource(world, { batchSize, seed: 0, dropLast: true, historyLength: model.historyLength }).batches(0) as Iterable<Batch>) {
+    if (histories === 'full' && b.history) for (let i = 0; i < b.history.length; i++) b.history[i] = Math.floor(random() * world.schema.numItems);
+    batches.push(b);
+  }
   const warmup = o.warmup ?? 10;
   const steps = o.steps ?? batches.length;
   try {
     for (let s = 0; s < warmup; s++) trainer.step(batches[s % batches.length]!);
     const times: number[] = [];
     let examples = 0;
+    let validHistory = 0;
     const t0 = performance.now();
     for (let s = 0; s < steps; s++) {
       const b = batches[s % batches.length]!;
@@ -43,12 +55,14 @@ export async function benchTrain(o: BenchTrainOptions): Promise<Record<string, u
       trainer.step(b);
       times.push(performance.now() - ts);
       examples += b.size;
+      if (b.history) for (const id of b.history) if (id >= 0) validHistory++;
     }
     const seconds = (performance.now() - t0) / 1000;
     times.sort((a, b) => a - b);
     const out = {
       backend: backend.name, examplesPerSec: examples / seconds, msPerStep: times[times.length >> 1]!, peakRssMb: peakRssMb(),
       steps, warmupSteps: warmup, batchSize, userTableRows: config.userRows, itemTableRows: config.itemRows, stages: configs.map((c) => c.name), historyLength: model.historyLength,
+      histories, meanValidHistory: validHistory / examples,
     };
     process.stderr.write(`[tt] bench train: ${out.examplesPerSec.toFixed(0)} examples/s, ${out.msPerStep.toFixed(1)} ms/step (median), peak RSS ${out.peakRssMb.toFixed(0)} MB\n`);
     if (o.json) printJson(out);

@@ -90,6 +90,35 @@ describe('syntheticWorld', () => {
     expect(() => syntheticWorld({ ...small, rankerCoverage: 1.5 })).toThrow(ConfigError);
   });
 
+  it('with interest drift, recent positives match the users\' current (true) taste better than old ones', () => {
+    const opts = { numUsers: 60, numItems: 200, impressions: 24_000, seed: 7 };
+    const still = syntheticWorld(opts);
+    expect(syntheticWorld({ ...opts, interestDrift: 0 }).train.labels).toEqual(still.train.labels);
+    // true value (at the end of the log) of each user's positives: last quarter of the log against the first
+    const lateMinusEarly = (w: typeof still) => {
+      const log = w.train;
+      const end = log.timestamp![log.size - 1]!;
+      let diff = 0;
+      let users = 0;
+      for (let u = 0; u < 60; u++) {
+        const v = w.truth!.valueOfAllItems(u);
+        const sums = [0, 0, 0, 0];
+        for (let r = 0; r < log.size; r++) {
+          if (log.user[r] !== u || log.labels[2 * r] === 0) continue;
+          const t = log.timestamp![r]! / end;
+          const part = t < 0.25 ? 0 : t >= 0.75 ? 2 : -1;
+          if (part >= 0) (sums[part] += v[log.item[r]!]!), (sums[part + 1] += 1);
+        }
+        if (sums[1]! > 0 && sums[3]! > 0) (diff += sums[2]! / sums[3]! - sums[0]! / sums[1]!), users++;
+      }
+      return diff / users;
+    };
+    expect(Math.abs(lateMinusEarly(still))).toBeLessThan(0.06); // -0.02 here; 0.24 with drift
+    expect(lateMinusEarly(syntheticWorld({ ...opts, interestDrift: 0.3 }))).toBeGreaterThan(0.1);
+    expect(() => syntheticWorld({ ...small, interestDrift: 1 })).toThrow(ConfigError);
+    expect(() => syntheticWorld({ ...small, interestDrift: -0.1 })).toThrow(ConfigError);
+  });
+
   it('generates the default world in under 2 s and the benchmark shape', () => {
     let t0 = performance.now();
     syntheticWorld({ seed: 0 });

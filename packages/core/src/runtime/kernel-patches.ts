@@ -2,7 +2,7 @@
  * Kernel patches for the tfjs wasm and cpu backends (RUNTIME.md sections 1-2 and 7).
  *
  * - `UnsortedSegmentSum` (wasm: missing; cpu: one tensor op per segment, ~24 s per embedding
- *   gradient): a typed-array kernel, so the stock `tf.gather` gradient works and is fast.
+ *   gradient): a typed-array kernel (SIMD on wasm), so the stock `tf.gather` gradient works and is fast.
  * - wasm `BatchMatMul` / `_FusedMatMul`: XNNPACK runs only untransposed batch-1 products and
  *   every gradient product is transposed; transposing first keeps them on the fast path (~10x).
  * - wasm `BatchMatMul` with `a` transposed (a dense layer's weight gradient, x^T dy): our own SIMD
@@ -58,16 +58,37 @@ function override(kernelName: string, backend: string, make: (orig: tf.KernelCon
 
 const product = (xs: readonly number[]) => xs.reduce((a, b) => a * b, 1);
 
-/** Typed-array UnsortedSegmentSum: sums rows of x into numSegments rows by segment id. */
+interface LinalgKernels {
+  matmul_tn(K: number, M: number, N: number, a: number, b: number, out: number): void;
+  colsum(K: number, N: number, a: number, out: number): void;
+  segment_sum(rows: number, dim: number, x: number, ids: number, numSegments: number, out: number): void;
+}
+const linalg = new WasmKernelModule<LinalgKernels>(LINALG_WASM_BASE64);
+
+/**
+ * UnsortedSegmentSum: sums rows of x into numSegments rows by segment id (the gradient of a
+ * gather); float32 on wasm through the SIMD kernel, everything else in typed arrays.
+ */
 export function unsortedSegmentSumPatch(backend: string): KernelPatch {
   return override('UnsortedSegmentSum', backend, () => (args: KernelArgs) => {
     const { x, segmentIds } = args.inputs as { x: Info; segmentIds: Info };
     const numSegments = (args.attrs as { numSegments: number }).numSegments;
+    const inner = product(x.shape.slice(segmentIds.shape.length));
+    const outShape = [numSegments, ...x.shape.slice(segmentIds.shape.length)];
+    const rows = product(segmentIds.shape);
+    if (backend === 'wasm' && x.dtype === 'float32' && segmentIds.dtype === 'int32') {
+      const be = args.backend as unknown as WasmBackendInternals;
+      const out = be.makeOutput(outShape, 'float32');
+      const [xo, io, oo] = linalg.layout([rows * inner, rows, numSegments * inner]);
+      linalg.view(xo, rows * inner).set(heapView(be, x));
+      linalg.int32View(io, rows).set(new Int32Array(be.wasm.HEAPU8.buffer, be.dataIdMap.get(segmentIds.dataId)!.memoryOffset, rows));
+      linalg.exports.segment_sum(rows, inner, xo, io, numSegments, oo);
+      heapView(be, out).set(linalg.view(oo, numSegments * inner));
+      return out;
+    }
     const be = args.backend as unknown as { readSync(id: object): ArrayLike<number>; write(values: Float32Array | Int32Array, shape: number[], dtype: tf.DataType): object };
     const xv = be.readSync(x.dataId);
     const ids = be.readSync(segmentIds.dataId);
-    const inner = product(x.shape.slice(segmentIds.shape.length));
-    const outShape = [numSegments, ...x.shape.slice(segmentIds.shape.length)];
     const out = x.dtype === 'int32' ? new Int32Array(numSegments * inner) : new Float32Array(numSegments * inner);
     for (let r = 0; r < ids.length; r++) {
       const s = ids[r] as number;
@@ -79,12 +100,6 @@ export function unsortedSegmentSumPatch(backend: string): KernelPatch {
     return { dataId: be.write(out, outShape, x.dtype), shape: outShape, dtype: x.dtype };
   });
 }
-
-interface LinalgKernels {
-  matmul_tn(K: number, M: number, N: number, a: number, b: number, out: number): void;
-  colsum(K: number, N: number, a: number, out: number): void;
-}
-const linalg = new WasmKernelModule<LinalgKernels>(LINALG_WASM_BASE64);
 
 /** A float32 view of a wasm-backend tensor's storage; take it after any allocation. */
 function heapView(be: WasmBackendInternals, t: Info, length = product(t.shape)): Float32Array {
@@ -233,13 +248,14 @@ export function selfTestPatch(patch: KernelPatch): boolean {
     return tf.tidy(() => {
       const kernel = patch.name.split('@')[0];
       if (kernel === 'UnsortedSegmentSum') {
-        const x = seeded(12, 1);
+        // 6 columns: one SIMD block and a remainder; id 5 is out of range and dropped
+        const x = seeded(24, 1);
         const ids = [2, 0, 2, 5];
-        const want = new Float32Array(4 * 3);
+        const want = new Float32Array(4 * 6);
         ids.forEach((s, r) => {
-          if (s < 4) for (let k = 0; k < 3; k++) want[s * 3 + k]! += x[r * 3 + k]!;
+          if (s < 4) for (let k = 0; k < 6; k++) want[s * 6 + k]! += x[r * 6 + k]!;
         });
-        const got = tf.unsortedSegmentSum(tf.tensor2d(x, [4, 3]), tf.tensor1d(ids, 'int32'), 4).dataSync();
+        const got = tf.unsortedSegmentSum(tf.tensor2d(x, [4, 6]), tf.tensor1d(ids, 'int32'), 4).dataSync();
         return close(got, want, 1e-6);
       }
       if (kernel === 'GatherV2') {

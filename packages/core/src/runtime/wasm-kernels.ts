@@ -48,6 +48,11 @@ export class WasmKernelModule<E> {
     return new Float32Array(this.module().memory.buffer, offset, length);
   }
 
+  /** The same buffer read as int32 (ids). */
+  int32View(offset: number, length: number): Int32Array {
+    return new Int32Array(this.module().memory.buffer, offset, length);
+  }
+
   private module(): E & KernelExports {
     if (!this.instance) {
       const wasm = (globalThis as unknown as { WebAssembly: WasmApi }).WebAssembly;
