@@ -1,6 +1,7 @@
 /*
- * Dense kernels for the wasm backend that XNNPACK does slowly, compiled to WebAssembly SIMD
- * (`node tools/scripts/build-wasm.mjs core`, embedded in src/runtime/linalg-wasm.ts).
+ * Dense kernels for the wasm backend that XNNPACK does slowly, compiled to WebAssembly SIMD with
+ * shared memory, so that threads can split a large product (`node tools/scripts/build-wasm.mjs
+ * core`, embedded in src/runtime/linalg-wasm.ts).
  *
  * - matmul_tn: out = a^T b for a [K, M], b [K, N] with K large (the weight gradient of a dense
  *   layer, x^T dy). XNNPACK treats b as weights and repacks all K x N of it on every call
@@ -21,13 +22,14 @@ __attribute__((export_name("heap_base"))) unsigned heap_base(void) { return (uns
 
 static inline f4 madd(f4 acc, f4 a, f4 b) { return wasm_f32x4_add(acc, wasm_f32x4_mul(a, b)); }
 
+/* rows [m0, m1) of out = a^T b (threads split the rows of out; m0 a multiple of 4) */
 __attribute__((export_name("matmul_tn")))
-void matmul_tn(int K, int M, int N, const float *a, const float *b, float *out) {
-  for (int i = 0; i < M * N; i++) out[i] = 0.0f;
-  const int M4 = M & ~3, N8 = N & ~7;
+void matmul_tn(int K, int M, int N, int m0, int m1, const float *a, const float *b, float *out) {
+  for (long i = (long)m0 * N; i < (long)m1 * N; i++) out[i] = 0.0f;
+  const int M4 = m0 + ((m1 - m0) & ~3), N8 = N & ~7;
   for (int k0 = 0; k0 < K; k0 += KB) {
     const int k1 = k0 + KB < K ? k0 + KB : K;
-    for (int m = 0; m < M4; m += 4) {
+    for (int m = m0; m < M4; m += 4) {
       float *o0 = out + m * N, *o1 = o0 + N, *o2 = o1 + N, *o3 = o2 + N;
       for (int n = 0; n < N8; n += 8) {
         f4 c00 = wasm_v128_load(o0 + n), c01 = wasm_v128_load(o0 + n + 4);
@@ -58,7 +60,7 @@ void matmul_tn(int K, int M, int N, const float *a, const float *b, float *out) 
         o0[n] = s0; o1[n] = s1; o2[n] = s2; o3[n] = s3;
       }
     }
-    for (int m = M4; m < M; m++) {
+    for (int m = M4; m < m1; m++) {
       float *om = out + m * N;
       for (int k = k0; k < k1; k++) {
         const float av = a[(long)k * M + m];

@@ -1,6 +1,7 @@
 /*
- * Fused multi-head attention for @tt/history-encoder, compiled to WebAssembly SIMD
- * (`node tools/scripts/build-wasm.mjs attention` embeds the binary in src/attention-wasm.ts).
+ * Fused multi-head attention for @tt/history-encoder, compiled to WebAssembly SIMD with shared
+ * memory, so that threads split the rows (`node tools/scripts/build-wasm.mjs attention` embeds the
+ * binary in src/attention-wasm.ts).
  *
  * Why: tfjs's wasm backend runs batched small products ([batch*heads, L, dh] x ...) on a scalar
  * loop, and every layout change between projections, products and softmax is a slow transpose.
@@ -173,15 +174,16 @@ static void weighted_cols(float *y, int ys, const float *w, int ws, const float 
 static inline int round4(int x) { return (x + 3) & ~3; }
 
 /*
- * Forward. scratch: (dh + 1) * Lp floats.
+ * Forward for rows [b0, b1) (threads split the rows; each passes its own scratch of
+ * (dh + 1) * Lp floats).
  */
 __attribute__((export_name("attention_forward")))
-void attention_forward(int n, int heads, int Lq, int L, int dh, float scale,
+void attention_forward(int b0, int b1, int heads, int Lq, int L, int dh, float scale,
                        const float *q, int qs, const float *kv, int kvs, int vOff,
                        const float *bias, float *o, float *p, float *scratch) {
   const int Lp = round4(L), D = heads * dh;
   float *kt = scratch, *brow = scratch + dh * Lp;
-  for (int b = 0; b < n; b++) {
+  for (int b = b0; b < b1; b++) {
     for (int j = 0; j < L; j++) brow[j] = bias[b * L + j];
     for (int j = L; j < Lp; j++) brow[j] = -1e30f;
     for (int h = 0; h < heads; h++) {
@@ -207,17 +209,17 @@ void attention_forward(int n, int heads, int Lq, int L, int dh, float scale,
 }
 
 /*
- * Backward from the saved probabilities p. dq is [n*Lq, D] (dense), dkv [n*L, 2D] (keys' gradient
- * at column 0, values' at column D). scratch: (dh + Lq + 1) * Lp floats.
+ * Backward for rows [b0, b1) from the saved probabilities p. dq is [n*Lq, D] (dense), dkv
+ * [n*L, 2D] (keys' gradient at column 0, values' at column D). scratch: (dh + Lq + 1) * Lp floats.
  */
 __attribute__((export_name("attention_backward")))
-void attention_backward(int n, int heads, int Lq, int L, int dh, float scale,
+void attention_backward(int b0, int b1, int heads, int Lq, int L, int dh, float scale,
                         const float *q, int qs, const float *kv, int kvs, int vOff,
                         const float *p, const float *dout, float *dq, float *dkv, float *scratch) {
   const int Lp = round4(L), D = heads * dh;
   float *vt = scratch, *zero = vt + dh * Lp, *ds = zero + Lp;
   for (int j = 0; j < Lp; j++) zero[j] = 0.0f;
-  for (int b = 0; b < n; b++) {
+  for (int b = b0; b < b1; b++) {
     for (int h = 0; h < heads; h++) {
       const float *kb = kv + (long)b * L * kvs + h * dh;
       const float *pb = p + ((long)b * heads + h) * Lq * Lp;

@@ -14,21 +14,28 @@ import { storageView, tf, WasmKernelModule } from '@tt/core';
 import { ATTENTION_WASM_BASE64 } from './attention-wasm.js';
 
 interface AttentionKernels {
-  attention_forward(n: number, heads: number, Lq: number, L: number, dh: number, scale: number,
+  attention_forward(b0: number, b1: number, heads: number, Lq: number, L: number, dh: number, scale: number,
     q: number, qs: number, kv: number, kvs: number, vOff: number, bias: number, o: number, p: number, scratch: number): void;
-  attention_backward(n: number, heads: number, Lq: number, L: number, dh: number, scale: number,
+  attention_backward(b0: number, b1: number, heads: number, Lq: number, L: number, dh: number, scale: number,
     q: number, qs: number, kv: number, kvs: number, vOff: number, p: number, dout: number, dq: number, dkv: number, scratch: number): void;
 }
 
 const kernels = new WasmKernelModule<AttentionKernels>(ATTENTION_WASM_BASE64);
+
+/** Rows `[b0, b1)` of part `part` of `parts`. */
+function rows(part: number, parts: number, n: number): [number, number] {
+  return [Math.floor((part * n) / parts), Math.floor(((part + 1) * n) / parts)];
+}
 
 /** Copies `t` into the kernel module at `offset` (straight from the backend's storage where it can). */
 function put(offset: number, t: tf.Tensor): void {
   kernels.view(offset, t.size).set(storageView(t) ?? (t.dataSync() as Float32Array));
 }
 
-function take(offset: number, size: number): Float32Array {
-  return kernels.view(offset, size).slice();
+/** A tensor of a kernel buffer: wasm copies the values into its heap, other backends keep the array, so they get a copy. */
+function tensorOf(offset: number, shape: [number, number]): tf.Tensor2D {
+  const values = kernels.view(offset, shape[0] * shape[1]);
+  return tf.tensor2d(tf.getBackend() === 'wasm' ? values : values.slice(), shape);
 }
 
 /** Shapes of one attention call. */
@@ -57,24 +64,28 @@ export function fusedAttention(q: tf.Tensor2D, kv: tf.Tensor2D, shape: FusedAtte
   const Lp = (L + 3) & ~3;
   const scale = 1 / Math.sqrt(dh);
   const op = tf.customGrad(((qT: tf.Tensor2D, kvT: tf.Tensor2D, save: (ts: tf.Tensor[]) => void) => {
-    const [qo, kvo, bo, oo, po, so] = kernels.layout([n * Lq * D, n * L * 2 * D, n * L, n * Lq * D, n * heads * Lq * Lp, (dh + 1) * Lp]);
+    const parts = Math.min(kernels.threads, n);
+    const scratch = (dh + 1) * Lp;
+    const [qo, kvo, bo, oo, po, so] = kernels.layout([n * Lq * D, n * L * 2 * D, n * L, n * Lq * D, n * heads * Lq * Lp, parts * scratch]);
     put(qo, qT);
     put(kvo, kvT);
     kernels.view(bo, n * L).set(keyBias);
-    kernels.exports.attention_forward(n, heads, Lq, L, dh, scale, qo, D, kvo, 2 * D, D, bo, oo, po, so);
-    const p = tf.tensor1d(take(po, n * heads * Lq * Lp));
-    save([qT, kvT, p]);
+    kernels.parallel('attention_forward', parts, (part) => [...rows(part, parts, n), heads, Lq, L, dh, scale, qo, D, kvo, 2 * D, D, bo, oo, po, so + part * scratch * 4]);
+    // the probabilities stay in plain memory for the backward pass: a saved tensor would be cloned
+    const probabilities = kernels.view(po, n * heads * Lq * Lp).slice();
+    save([qT, kvT]);
     return {
-      value: tf.tensor2d(take(oo, n * Lq * D), [n * Lq, D]),
+      value: tensorOf(oo, [n * Lq, D]),
       gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
-        const [sq, skv, sp] = saved as [tf.Tensor2D, tf.Tensor2D, tf.Tensor1D];
-        const [qb, kvb, pb, gb, dqb, dkvb, sb] = kernels.layout([n * Lq * D, n * L * 2 * D, n * heads * Lq * Lp, n * Lq * D, n * Lq * D, n * L * 2 * D, (dh + Lq + 1) * Lp]);
+        const [sq, skv] = saved as [tf.Tensor2D, tf.Tensor2D];
+        const scratchB = (dh + Lq + 1) * Lp;
+        const [qb, kvb, pb, gb, dqb, dkvb, sb] = kernels.layout([n * Lq * D, n * L * 2 * D, n * heads * Lq * Lp, n * Lq * D, n * Lq * D, n * L * 2 * D, parts * scratchB]);
         put(qb, sq);
         put(kvb, skv);
-        put(pb, sp);
+        kernels.view(pb, probabilities.length).set(probabilities);
         put(gb, dy);
-        kernels.exports.attention_backward(n, heads, Lq, L, dh, scale, qb, D, kvb, 2 * D, D, pb, gb, dqb, dkvb, sb);
-        return [tf.tensor2d(take(dqb, n * Lq * D), [n * Lq, D]), tf.tensor2d(take(dkvb, n * L * 2 * D), [n * L, 2 * D])];
+        kernels.parallel('attention_backward', parts, (part) => [...rows(part, parts, n), heads, Lq, L, dh, scale, qb, D, kvb, 2 * D, D, pb, gb, dqb, dkvb, sb + part * scratchB * 4]);
+        return [tensorOf(dqb, [n * Lq, D]), tensorOf(dkvb, [n * L, 2 * D])];
       },
     };
   }) as unknown as Parameters<typeof tf.customGrad>[0]);

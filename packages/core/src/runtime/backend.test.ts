@@ -70,6 +70,14 @@ describe('initBackend', () => {
     const byTranspose = tf.tidy(() => tf.matMul(tf.transpose(x), dy).dataSync());
     expect(patched.length).toBe(M * N);
     patched.forEach((v, i) => expect(v).toBeCloseTo(byTranspose[i]!, 4));
+    // a product large enough to be split over the kernel threads
+    const [K2, M2, N2] = [4096, 37, 64];
+    const x2 = tf.randomNormal([K2, M2], 0, 1, 'float32', 5);
+    const dy2 = tf.randomNormal([K2, N2], 0, 1, 'float32', 6);
+    const split = tf.tidy(() => tf.matMul(x2, dy2, true, false).dataSync());
+    const whole = tf.tidy(() => tf.matMul(tf.transpose(x2), dy2).dataSync());
+    split.forEach((v, i) => expect(v).toBeCloseTo(whole[i]!, 3));
+    tf.dispose([x2, dy2]);
     // batch-1 3-D operands keep their leading 1
     expect(tf.tidy(() => tf.matMul(tf.reshape(x, [1, K, M]), tf.reshape(dy, [1, K, N]), true, false).shape)).toEqual([1, M, N]);
     // the gradient of a fused dense layer (weights through a^T b, bias through the column sum)

@@ -59,7 +59,7 @@ function override(kernelName: string, backend: string, make: (orig: tf.KernelCon
 const product = (xs: readonly number[]) => xs.reduce((a, b) => a * b, 1);
 
 interface LinalgKernels {
-  matmul_tn(K: number, M: number, N: number, a: number, b: number, out: number): void;
+  matmul_tn(K: number, M: number, N: number, m0: number, m1: number, a: number, b: number, out: number): void;
   colsum(K: number, N: number, a: number, out: number): void;
   segment_sum(rows: number, dim: number, x: number, ids: number, numSegments: number, out: number): void;
 }
@@ -115,7 +115,10 @@ function matMulTransposedA(be: WasmBackendInternals, a: Info, b: Info): Info {
   const [ao, bo, oo] = linalg.layout([K * M, K * N, M * N]);
   linalg.view(ao, K * M).set(heapView(be, a));
   linalg.view(bo, K * N).set(heapView(be, b));
-  linalg.exports.matmul_tn(K, M, N, ao, bo, oo);
+  // threads split the output's rows (in fours) once the product is worth a wake-up (~50 us)
+  const parts = K * M * N >= 1 << 23 ? Math.min(linalg.threads, Math.ceil(M / 4)) : 1;
+  const rowsOf = (p: number) => Math.min(M, 4 * Math.ceil((p * M) / parts / 4));
+  linalg.parallel('matmul_tn', parts, (p) => [K, M, N, rowsOf(p), rowsOf(p + 1), ao, bo, oo]);
   heapView(be, out).set(linalg.view(oo, M * N));
   return out;
 }

@@ -5,28 +5,100 @@
  * The module has its own memory, separate from tfjs's: a kernel call copies its inputs in,
  * runs, and copies its outputs out (memcpy speed, a few ms for tens of MB). Each call lays its
  * buffers out afresh from the module's heap base, so no state survives between calls.
+ *
+ * A module built with shared memory (it imports `env.memory`) can also run one call split over
+ * worker threads (`parallel`): each worker instantiates the same module over the same memory and
+ * runs its part while the calling thread runs the first; the caller blocks until all are done, so
+ * to the rest of the program a call is as synchronous as a single-threaded one.
  */
+import { availableParallelism } from 'node:os';
+import { Worker } from 'node:worker_threads';
 
 /** The slice of the WebAssembly API used here (the project's lib settings have no DOM types). */
+interface WasmMemory {
+  readonly buffer: ArrayBuffer;
+  grow(pages: number): number;
+}
 interface WasmApi {
-  Module: new (bytes: Uint8Array) => object;
+  Module: { new (bytes: Uint8Array): object; imports(module: object): { module: string; name: string }[] };
   Instance: new (module: object, imports: object) => { readonly exports: unknown };
+  Memory: new (descriptor: { initial: number; maximum: number; shared: boolean }) => WasmMemory;
 }
 
 interface KernelExports {
-  readonly memory: { readonly buffer: ArrayBuffer; grow(pages: number): number };
+  readonly memory: WasmMemory;
   heap_base(): number;
+}
+
+const wasmApi = () => (globalThis as unknown as { WebAssembly: WasmApi }).WebAssembly;
+
+/** Pages of 64 KiB: the 2 GiB the kernels are linked for. */
+const MAX_PAGES = 32768;
+/** Per worker: [job counter, done counter, export index, argument count, failed, ready], then the arguments. */
+const CONTROL_INTS = 8;
+const MAX_ARGS = 32;
+
+/** The worker's loop: wait for a job, run the export on its arguments, signal done. */
+const WORKER_SOURCE = `
+const { workerData } = require('node:worker_threads');
+const { bytes, memory, control, names } = workerData;
+const exports = new WebAssembly.Instance(new WebAssembly.Module(bytes), { env: { memory } }).exports;
+const ctrl = new Int32Array(control, 0, ${CONTROL_INTS});
+const args = new Float64Array(control, ${CONTROL_INTS * 4}, ${MAX_ARGS});
+Atomics.store(ctrl, 5, 1);
+Atomics.notify(ctrl, 5);
+let seen = 0;
+for (;;) {
+  Atomics.wait(ctrl, 0, seen);
+  seen = Atomics.load(ctrl, 0);
+  try {
+    exports[names[ctrl[2]]](...args.subarray(0, ctrl[3]));
+    ctrl[4] = 0;
+  } catch (e) {
+    ctrl[4] = 1;
+  }
+  Atomics.store(ctrl, 1, seen);
+  Atomics.notify(ctrl, 1);
+}
+`;
+
+interface KernelWorker {
+  readonly worker: Worker;
+  readonly ctrl: Int32Array;
+  readonly args: Float64Array;
+}
+
+/** Options of {@link WasmKernelModule}. */
+export interface WasmKernelModuleOptions {
+  /**
+   * Threads a `parallel` call may use, the caller's included (default: `TT_KERNEL_THREADS`, else
+   * the machine's available parallelism, at most 8). Only for modules built with shared memory.
+   */
+  readonly threads?: number;
 }
 
 /** A lazily instantiated kernel module; `E` is its exported functions. */
 export class WasmKernelModule<E> {
   private instance?: E & KernelExports;
+  private memory?: WasmMemory;
+  private bytes?: Uint8Array;
+  private shared = false;
+  private workers?: KernelWorker[];
 
-  constructor(private readonly base64: string) {}
+  constructor(private readonly base64: string, private readonly options: WasmKernelModuleOptions = {}) {}
 
   /** The module's exports (instantiated on first use). */
   get exports(): E {
     return this.module();
+  }
+
+  /** Threads a `parallel` call uses (1 for a module without shared memory). */
+  get threads(): number {
+    this.module();
+    if (!this.shared) return 1;
+    const env = Number(process.env['TT_KERNEL_THREADS']);
+    const wanted = this.options.threads ?? (Number.isInteger(env) && env > 0 ? env : Math.min(8, availableParallelism()));
+    return Math.max(1, Math.floor(wanted));
   }
 
   /** Byte offsets of float32 buffers of the given lengths for one call, growing memory as needed. */
@@ -38,25 +110,99 @@ export class WasmKernelModule<E> {
       at += (length * 4 + 15) & ~15;
       return offset;
     });
-    const missing = at - m.memory.buffer.byteLength;
-    if (missing > 0) m.memory.grow(Math.ceil(missing / 65536));
+    const memory = this.memory!;
+    const missing = at - memory.buffer.byteLength;
+    if (missing > 0) memory.grow(Math.ceil(missing / 65536));
     return offsets as { -readonly [K in keyof L]: number };
   }
 
   /** A view of a buffer; valid until the next `layout` (growth detaches it). */
   view(offset: number, length: number): Float32Array {
-    return new Float32Array(this.module().memory.buffer, offset, length);
+    this.module();
+    return new Float32Array(this.memory!.buffer, offset, length);
   }
 
   /** The same buffer read as int32 (ids). */
   int32View(offset: number, length: number): Int32Array {
-    return new Int32Array(this.module().memory.buffer, offset, length);
+    this.module();
+    return new Int32Array(this.memory!.buffer, offset, length);
+  }
+
+  /**
+   * Runs export `name` once per part, `parts` parts over up to `threads` threads, and returns
+   * when all are done. `argsOf(part)` gives each part's arguments (its slice of the work and its
+   * own scratch); without workers the parts run one after another here.
+   * @throws Error when a part traps
+   */
+  parallel(name: keyof E & string, parts: number, argsOf: (part: number) => number[]): void {
+    const run = (this.module() as unknown as Record<string, (...a: number[]) => void>)[name]!;
+    const workers = parts > 1 ? this.startWorkers(parts - 1) : [];
+    const names = this.exportNames();
+    const started: KernelWorker[] = [];
+    for (let p = 1; p < parts; p++) {
+      const w = workers[p - 1];
+      const args = argsOf(p);
+      if (!w) {
+        run(...args);
+        continue;
+      }
+      if (args.length > MAX_ARGS) throw new Error(`${name}: at most ${MAX_ARGS} arguments`);
+      w.args.set(args);
+      w.ctrl[2] = names.indexOf(name);
+      w.ctrl[3] = args.length;
+      Atomics.add(w.ctrl, 0, 1);
+      Atomics.notify(w.ctrl, 0);
+      started.push(w);
+    }
+    run(...argsOf(0));
+    let failed = false;
+    for (const w of started) {
+      const job = Atomics.load(w.ctrl, 0);
+      while (Atomics.load(w.ctrl, 1) !== job) Atomics.wait(w.ctrl, 1, Atomics.load(w.ctrl, 1));
+      failed ||= w.ctrl[4] !== 0;
+    }
+    if (failed) throw new Error(`${name}: a worker's part failed`);
+  }
+
+  private exportNames(): string[] {
+    return Object.keys(this.module() as object).sort();
+  }
+
+  /** Workers for up to `count` parts (fewer where threads are fewer); started once. */
+  private startWorkers(count: number): KernelWorker[] {
+    if (!this.shared) return [];
+    if (!this.workers) {
+      this.workers = [];
+      for (let i = 0; i < this.threads - 1; i++) {
+        try {
+          const control = new SharedArrayBuffer(CONTROL_INTS * 4 + MAX_ARGS * 8);
+          const worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { bytes: this.bytes, memory: this.memory, control, names: this.exportNames() } });
+          worker.unref(); // never keeps the process alive
+          worker.on('error', () => undefined);
+          const ctrl = new Int32Array(control, 0, CONTROL_INTS);
+          // a worker takes jobs once it said it is ready; one that does not in 10 s is not used
+          if (Atomics.wait(ctrl, 5, 0, 10_000) === 'timed-out' && Atomics.load(ctrl, 5) === 0) {
+            void worker.terminate();
+            break;
+          }
+          this.workers.push({ worker, ctrl, args: new Float64Array(control, CONTROL_INTS * 4, MAX_ARGS) });
+        } catch {
+          break; // no worker threads here: the caller runs every part
+        }
+      }
+    }
+    return this.workers.slice(0, count);
   }
 
   private module(): E & KernelExports {
     if (!this.instance) {
-      const wasm = (globalThis as unknown as { WebAssembly: WasmApi }).WebAssembly;
-      this.instance = new wasm.Instance(new wasm.Module(Buffer.from(this.base64, 'base64')), {}).exports as E & KernelExports;
+      const wasm = wasmApi();
+      this.bytes = Buffer.from(this.base64, 'base64');
+      const module = new wasm.Module(this.bytes);
+      this.shared = wasm.Module.imports(module).some((i) => i.module === 'env' && i.name === 'memory');
+      const memory = this.shared ? new wasm.Memory({ initial: 17, maximum: MAX_PAGES, shared: true }) : undefined;
+      this.instance = new wasm.Instance(module, memory ? { env: { memory } } : {}).exports as E & KernelExports;
+      this.memory = memory ?? this.instance.memory;
     }
     return this.instance;
   }
