@@ -158,7 +158,8 @@ export class WasmKernelModule<E> {
     let failed = false;
     for (const w of started) {
       const job = Atomics.load(w.ctrl, 0);
-      while (Atomics.load(w.ctrl, 1) !== job) Atomics.wait(w.ctrl, 1, Atomics.load(w.ctrl, 1));
+      // wait on the value read: a done signal between the read and the wait returns at once
+      for (let done = Atomics.load(w.ctrl, 1); done !== job; done = Atomics.load(w.ctrl, 1)) Atomics.wait(w.ctrl, 1, done);
       failed ||= w.ctrl[4] !== 0;
     }
     if (failed) throw new Error(`${name}: a worker's part failed`);
