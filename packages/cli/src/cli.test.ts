@@ -145,6 +145,10 @@ describe('tt', () => {
 
   it('bench train --json reports throughput', async () => {
     const s = lastJson(await tt('bench', 'train', '--steps', '3', '--warmup', '1', '--json'));
-    expect(s).toMatchObject({ examplesPerSec: expect.any(Number), msPerStep: expect.any(Number), peakRssMb: expect.any(Number), backend: expect.any(String) });
+    expect(s).toMatchObject({ examplesPerSec: expect.any(Number), msPerStep: expect.any(Number), peakRssMb: expect.any(Number), backend: expect.any(String), histories: 'none' });
+    // the history stage on the reference's full-length histories: the same keys, every slot valid
+    const h = lastJson(await tt('bench', 'train', '--stages', 'history', '--history-len', '6', '--histories', 'full', '--batch-size', '64', '--steps', '2', '--warmup', '1', '--json'));
+    expect(Object.keys(h).sort()).toEqual(Object.keys(s).sort());
+    expect(h).toMatchObject({ stages: ['history'], historyLength: 6, histories: 'full', meanValidHistory: 6 });
   });
 });

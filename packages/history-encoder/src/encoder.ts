@@ -11,7 +11,9 @@
  *
  * Cost: positions after the longest history in the batch are all padding, so they are cut before
  * the attention (exact: they are masked keys and their query outputs are unused); the last
- * layer computes only the query at position 0, the one the output reads.
+ * layer computes only the query at position 0, the one the output reads; the plain stack's first
+ * layer projects each distinct item once and gathers; attention runs as one fused kernel
+ * (fused-attention.ts) except on tfjs-node.
  */
 import { ConfigError, StageOptions, tf, type Rng, type Stage, type StageContext, type StageDefinition, type UserInput, type UserInputEncoder } from '@tt/core';
 import { fusedAttention } from './fused-attention.js';

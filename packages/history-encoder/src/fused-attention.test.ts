@@ -1,4 +1,4 @@
-import { initBackend, tf } from '@tt/core';
+import { ConfigError, initBackend, ShapeError, tf } from '@tt/core';
 import { fusedAttention } from './fused-attention.js';
 
 const MASK = -1e9;
@@ -80,6 +80,18 @@ describe.each(['wasm', 'cpu'] as const)('fused attention on %s', (backend) => {
     const before = tf.memory().numTensors;
     for (let i = 0; i < 3; i++) tf.dispose(step());
     expect(tf.memory().numTensors).toBe(before);
+    tf.dispose([q, kv]);
+  });
+
+  test('wrong shapes are typed errors naming the field', () => {
+    const q = tf.zeros([6, 8]) as tf.Tensor2D;
+    const kv = tf.zeros([6, 16]) as tf.Tensor2D;
+    const shape = { n: 2, heads: 2, queries: 3, keys: 3, keyBias: new Float32Array(6) };
+    expect(fusedAttention(q, kv, shape).shape).toEqual([6, 8]);
+    expect(() => fusedAttention(q, kv, { ...shape, queries: 2 })).toThrow(ShapeError);
+    expect(() => fusedAttention(q, tf.zeros([6, 8]) as tf.Tensor2D, shape)).toThrow(expect.objectContaining({ field: 'kv' }));
+    expect(() => fusedAttention(q, kv, { ...shape, keyBias: new Float32Array(5) })).toThrow(expect.objectContaining({ field: 'keyBias' }));
+    expect(() => fusedAttention(q, kv, { ...shape, heads: 3 })).toThrow(ConfigError);
     tf.dispose([q, kv]);
   });
 });

@@ -10,7 +10,7 @@
  * Forward and backward are wrapped in a `tf.customGrad`, so the rest of the model differentiates
  * through it as usual.
  */
-import { storageView, tf, WasmKernelModule } from '@tt/core';
+import { ConfigError, ShapeError, storageView, tf, WasmKernelModule } from '@tt/core';
 import { ATTENTION_WASM_BASE64 } from './attention-wasm.js';
 
 interface AttentionKernels {
@@ -60,6 +60,14 @@ export interface FusedAttentionShape {
 export function fusedAttention(q: tf.Tensor2D, kv: tf.Tensor2D, shape: FusedAttentionShape): tf.Tensor2D {
   const { n, heads, queries: Lq, keys: L, keyBias } = shape;
   const D = q.shape[1];
+  for (const [field, v] of [['n', n], ['heads', heads], ['queries', Lq], ['keys', L]] as const) {
+    if (!Number.isInteger(v) || v < 1) throw new ConfigError(field, `must be a positive integer, got ${v}`);
+  }
+  if (D % heads !== 0) throw new ConfigError('heads', `must divide q's width ${D}, got ${heads}`);
+  if (q.shape[0] !== n * Lq) throw new ShapeError('q', `[${n * Lq}, D] (n x queries rows)`, `[${q.shape.join(', ')}]`);
+  if (kv.shape[0] !== n * L || kv.shape[1] !== 2 * D) throw new ShapeError('kv', `[${n * L}, ${2 * D}] (n x keys rows, keys then values)`, `[${kv.shape.join(', ')}]`);
+  if (keyBias.length !== n * L) throw new ShapeError('keyBias', `${n * L} values (n x keys)`, `${keyBias.length}`);
+  if (q.dtype !== 'float32' || kv.dtype !== 'float32') throw new ShapeError('q, kv', 'float32', `${q.dtype}, ${kv.dtype}`);
   const dh = D / heads;
   const Lp = (L + 3) & ~3;
   const scale = 1 / Math.sqrt(dh);
