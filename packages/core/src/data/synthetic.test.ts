@@ -107,7 +107,7 @@ describe('syntheticWorld', () => {
           if (log.user[r] !== u || log.labels[2 * r] === 0) continue;
           const t = log.timestamp![r]! / end;
           const part = t < 0.25 ? 0 : t >= 0.75 ? 2 : -1;
-          if (part >= 0) (sums[part] += v[log.item[r]!]!), (sums[part + 1] += 1);
+          if (part >= 0) (sums[part] = sums[part]! + v[log.item[r]!]!), (sums[part + 1] = sums[part + 1]! + 1);
         }
         if (sums[1]! > 0 && sums[3]! > 0) (diff += sums[2]! / sums[3]! - sums[0]! / sums[1]!), users++;
       }

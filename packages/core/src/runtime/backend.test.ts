@@ -94,7 +94,7 @@ describe('initBackend', () => {
     kept.dataSync().forEach((v, i) => expect(v).toBeCloseTo(sums[i]!, 3));
     expect(tf.sum(t, 0).shape).toEqual([100, N]);
     const inner = tf.tidy(() => tf.sum(t, 2).dataSync());
-    const dyv = dy.dataSync();
+    const dyv = dy.dataSync() as Float32Array;
     for (let r = 0; r < 700; r += 97) expect(inner[r]).toBeCloseTo(dyv.subarray(r * N, (r + 1) * N).reduce((a, b) => a + b, 0), 4);
     tf.dispose([x, dy, w, bias, gw!, gb!, t, kept]);
   });
