@@ -285,22 +285,22 @@ export function selfTestPatch(patch: KernelPatch): boolean {
       // BatchMatMul / _FusedMatMul: every transpose combination, with bias + relu for the fused one;
       // the larger shape runs our a^T b kernel's SIMD tiles, remainders and K blocks
       for (const [m, k, n] of [[5, 7, 3], [9, 300, 19]] as const) {
-      const a = seeded(m * k, 3);
-      const b = seeded(k * n, 4);
-      const bias = seeded(n, 5);
-      for (const ta of [false, true])
-        for (const tb of [false, true]) {
-          const at = tf.tensor2d(a, ta ? [k, m] : [m, k]);
-          const bt = tf.tensor2d(b, tb ? [n, k] : [k, n]);
-          const ref = jsMatMul(a, b, m, k, n, ta, tb);
-          if (kernel === 'BatchMatMul') {
-            if (!close(tf.matMul(at, bt, ta, tb).dataSync(), ref)) return false;
-          } else {
-            const want = ref.map((v, i) => Math.max(0, v + (bias[i % n] as number)));
-            const got = tf.fused.matMul({ a: at, b: bt, transposeA: ta, transposeB: tb, bias: tf.tensor1d(bias), activation: 'relu' });
-            if (!close(got.dataSync(), want)) return false;
+        const a = seeded(m * k, 3);
+        const b = seeded(k * n, 4);
+        const bias = seeded(n, 5);
+        for (const ta of [false, true])
+          for (const tb of [false, true]) {
+            const at = tf.tensor2d(a, ta ? [k, m] : [m, k]);
+            const bt = tf.tensor2d(b, tb ? [n, k] : [k, n]);
+            const ref = jsMatMul(a, b, m, k, n, ta, tb);
+            if (kernel === 'BatchMatMul') {
+              if (!close(tf.matMul(at, bt, ta, tb).dataSync(), ref)) return false;
+            } else {
+              const want = ref.map((v, i) => Math.max(0, v + (bias[i % n] as number)));
+              const got = tf.fused.matMul({ a: at, b: bt, transposeA: ta, transposeB: tb, bias: tf.tensor1d(bias), activation: 'relu' });
+              if (!close(got.dataSync(), want)) return false;
+            }
           }
-        }
       }
       return true;
     });
