@@ -150,5 +150,6 @@ describe('tt', () => {
     const h = lastJson(await tt('bench', 'train', '--stages', 'history', '--history-len', '6', '--histories', 'full', '--batch-size', '64', '--steps', '2', '--warmup', '1', '--json'));
     expect(Object.keys(h).sort()).toEqual(Object.keys(s).sort());
     expect(h).toMatchObject({ stages: ['history'], historyLength: 6, histories: 'full', meanValidHistory: 6 });
+    await expect(tt('bench', 'train', '--histories', 'full', '--steps', '1', '--json')).rejects.toMatchObject({ field: '--histories' });
   });
 });

@@ -62,7 +62,11 @@ export function stagesFromFlags(list: string | undefined, flags: StageFlags = {}
   return { definitions, configs };
 }
 
-/** The world `tt demo` trains on (stage packages may need its biases strong enough to matter). */
+/**
+ * The world `tt demo` trains on (stage packages may need its biases strong enough to matter):
+ * users' tastes drift between their visits, so their recent clicks say more than their old ones
+ * (what the history stage reads).
+ */
 export const DEMO_WORLD: SyntheticWorldOptions = { interestDrift: 0.3 };
 
 /**

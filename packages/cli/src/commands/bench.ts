@@ -3,7 +3,7 @@
  * PyTorch reference (`shared/reference/two_tower_ref.py`: 10,000 users, 5,000 items, 100,000
  * impressions, 16 dense features per side, D 64, hidden 256, B 512, Adam), after a warm-up.
  */
-import { inMemorySource, initBackend, resolveConfig, syntheticWorld, Trainer, TwoTowerModel, type Batch } from '@tt/core';
+import { ConfigError, inMemorySource, initBackend, resolveConfig, syntheticWorld, Trainer, TwoTowerModel, type Batch } from '@tt/core';
 import { mulberry32 } from '@tt/mips';
 import { peakRssMb, printJson } from '../output.js';
 import { stagesFromFlags, type StageFlags } from '../stages.js';
@@ -34,6 +34,7 @@ export async function benchTrain(o: BenchTrainOptions): Promise<Record<string, u
   const model = TwoTowerModel.create(config, world, definitions);
   const trainer = new Trainer(model, { epochs: 1, learningRate: 1e-3, progress: 'none' });
   const batchSize = o.batchSize ?? 512;
+  if (o.histories !== undefined && model.historyLength === 0) throw new ConfigError('--histories', `needs a history stage (--stages history), got stages ${JSON.stringify(o.stages ?? '')}`);
   const histories = model.historyLength > 0 ? (o.histories ?? 'data') : 'none';
   const batches: Batch[] = [];
   const random = mulberry32(7);
