@@ -17,6 +17,7 @@
  */
 import * as tf from './tf.js';
 import { LINALG_WASM_BASE64 } from './linalg-wasm.js';
+import { wasmHeapView, type WasmInternals } from './storage.js';
 import { WasmKernelModule } from './wasm-kernels.js';
 
 type KernelFunc = tf.KernelConfig['kernelFunc'];
@@ -24,9 +25,7 @@ type KernelArgs = Parameters<KernelFunc>[0];
 type Info = tf.TensorInfo;
 
 /** The parts of the wasm backend's internals the patches use (tfjs-backend-wasm 4.22). */
-interface WasmBackendInternals {
-  wasm: { HEAPU8: Uint8Array };
-  dataIdMap: { get(id: object): { memoryOffset: number } | undefined };
+interface WasmBackendInternals extends WasmInternals {
   makeOutput(shape: number[], dtype: tf.DataType): Info;
   disposeData(id: object): boolean;
 }
@@ -81,7 +80,7 @@ export function unsortedSegmentSumPatch(backend: string): KernelPatch {
       const out = be.makeOutput(outShape, 'float32');
       const [xo, io, oo] = linalg.layout([rows * inner, rows, numSegments * inner]);
       linalg.view(xo, rows * inner).set(heapView(be, x));
-      linalg.int32View(io, rows).set(new Int32Array(be.wasm.HEAPU8.buffer, be.dataIdMap.get(segmentIds.dataId)!.memoryOffset, rows));
+      linalg.int32View(io, rows).set(wasmHeapView(be, segmentIds.dataId, rows, Int32Array)!);
       linalg.exports.segment_sum(rows, inner, xo, io, numSegments, oo);
       heapView(be, out).set(linalg.view(oo, numSegments * inner));
       return out;
@@ -101,9 +100,9 @@ export function unsortedSegmentSumPatch(backend: string): KernelPatch {
   });
 }
 
-/** A float32 view of a wasm-backend tensor's storage; take it after any allocation. */
-function heapView(be: WasmBackendInternals, t: Info, length = product(t.shape)): Float32Array {
-  return new Float32Array(be.wasm.HEAPU8.buffer, be.dataIdMap.get(t.dataId)!.memoryOffset, length);
+/** A float32 view of a wasm-backend tensor info's whole storage; take it after any allocation. */
+function heapView(be: WasmBackendInternals, t: Info): Float32Array {
+  return wasmHeapView(be, t.dataId, product(t.shape), Float32Array)!;
 }
 
 /** `a^T b` for batch-1 float32 `a [.., K, M]`, `b [.., K, N]` on the linalg module. */

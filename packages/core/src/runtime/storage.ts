@@ -7,9 +7,22 @@
  */
 import * as tf from './tf.js';
 
-interface WasmInternals {
+/** The parts of the wasm backend's internals a view needs (tfjs-backend-wasm 4.22). */
+export interface WasmInternals {
   wasm: { HEAPU8: Uint8Array };
   dataIdMap: { get(id: object): { memoryOffset: number } | undefined };
+}
+
+/**
+ * A view of `length` elements of a wasm-backend tensor's heap storage, by data id (kernels see
+ * tensor infos, not tensors), or undefined when the backend does not hold it. Take it after any
+ * allocation: heap growth detaches earlier views.
+ */
+export function wasmHeapView<T extends Float32Array | Int32Array>(
+  be: WasmInternals, dataId: object, length: number, type: new (buffer: ArrayBuffer, offset: number, length: number) => T,
+): T | undefined {
+  const entry = be.dataIdMap.get(dataId);
+  return entry ? new type(be.wasm.HEAPU8.buffer as ArrayBuffer, entry.memoryOffset, length) : undefined;
 }
 interface CpuInternals {
   data: { get(id: object): { values?: unknown } | undefined };
@@ -23,12 +36,7 @@ export function storageView(t: tf.Tensor): Float32Array | undefined {
   if (t.dtype !== 'float32') return undefined;
   const name = tf.getBackend();
   const be = tf.backend() as unknown;
-  if (name === 'wasm') {
-    const w = be as WasmInternals;
-    const entry = w.dataIdMap.get(t.dataId);
-    if (!entry) return undefined;
-    return new Float32Array(w.wasm.HEAPU8.buffer, entry.memoryOffset, t.size);
-  }
+  if (name === 'wasm') return wasmHeapView(be as WasmInternals, t.dataId, t.size, Float32Array);
   if (name === 'cpu') {
     const values = (be as CpuInternals).data.get(t.dataId)?.values;
     return values instanceof Float32Array && values.length === t.size ? values : undefined;
