@@ -84,6 +84,9 @@ export class WasmKernelModule<E> {
   private bytes?: Uint8Array;
   private shared = false;
   private workers?: KernelWorker[];
+  private threadCount?: number;
+  /** the exports' names, sorted: a worker finds a job's function by its index here */
+  private names: string[] = [];
 
   constructor(private readonly base64: string, private readonly options: WasmKernelModuleOptions = {}) {}
 
@@ -92,13 +95,15 @@ export class WasmKernelModule<E> {
     return this.module();
   }
 
-  /** Threads a `parallel` call uses (1 for a module without shared memory). */
+  /** Threads a `parallel` call uses (1 for a module without shared memory); fixed at first use. */
   get threads(): number {
     this.module();
-    if (!this.shared) return 1;
-    const env = Number(process.env['TT_KERNEL_THREADS']);
-    const wanted = this.options.threads ?? (Number.isInteger(env) && env > 0 ? env : Math.min(8, availableParallelism()));
-    return Math.max(1, Math.floor(wanted));
+    if (this.threadCount === undefined) {
+      const env = Number(process.env['TT_KERNEL_THREADS']);
+      const wanted = this.options.threads ?? (Number.isInteger(env) && env > 0 ? env : Math.min(8, availableParallelism()));
+      this.threadCount = this.shared ? Math.max(1, Math.floor(wanted)) : 1;
+    }
+    return this.threadCount;
   }
 
   /** Byte offsets of float32 buffers of the given lengths for one call, growing memory as needed. */
@@ -137,7 +142,6 @@ export class WasmKernelModule<E> {
   parallel(name: keyof E & string, parts: number, argsOf: (part: number) => number[]): void {
     const run = (this.module() as unknown as Record<string, (...a: number[]) => void>)[name]!;
     const workers = parts > 1 ? this.startWorkers(parts - 1) : [];
-    const names = this.exportNames();
     const started: KernelWorker[] = [];
     for (let p = 1; p < parts; p++) {
       const w = workers[p - 1];
@@ -148,7 +152,7 @@ export class WasmKernelModule<E> {
       }
       if (args.length > MAX_ARGS) throw new Error(`${name}: at most ${MAX_ARGS} arguments`);
       w.args.set(args);
-      w.ctrl[2] = names.indexOf(name);
+      w.ctrl[2] = this.names.indexOf(name);
       w.ctrl[3] = args.length;
       Atomics.add(w.ctrl, 0, 1);
       Atomics.notify(w.ctrl, 0);
@@ -165,10 +169,6 @@ export class WasmKernelModule<E> {
     if (failed) throw new Error(`${name}: a worker's part failed`);
   }
 
-  private exportNames(): string[] {
-    return Object.keys(this.module() as object).sort();
-  }
-
   /** Workers for up to `count` parts (fewer where threads are fewer); started once. */
   private startWorkers(count: number): KernelWorker[] {
     if (!this.shared) return [];
@@ -177,7 +177,7 @@ export class WasmKernelModule<E> {
       for (let i = 0; i < this.threads - 1; i++) {
         try {
           const control = new SharedArrayBuffer(CONTROL_INTS * 4 + MAX_ARGS * 8);
-          const worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { bytes: this.bytes, memory: this.memory, control, names: this.exportNames() } });
+          const worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { bytes: this.bytes, memory: this.memory, control, names: this.names } });
           worker.unref(); // never keeps the process alive
           worker.on('error', () => undefined);
           const ctrl = new Int32Array(control, 0, CONTROL_INTS);
@@ -204,6 +204,7 @@ export class WasmKernelModule<E> {
       const memory = this.shared ? new wasm.Memory({ initial: 17, maximum: MAX_PAGES, shared: true }) : undefined;
       this.instance = new wasm.Instance(module, memory ? { env: { memory } } : {}).exports as E & KernelExports;
       this.memory = memory ?? this.instance.memory;
+      this.names = Object.keys(this.instance).sort();
     }
     return this.instance;
   }
