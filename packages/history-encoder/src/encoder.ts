@@ -252,7 +252,10 @@ export class HistoryEncoder implements UserInputEncoder {
     return { items: Int32Array.from(index.keys()), slot };
   }
 
-  /** The first layer's input at position 0, `E[newest] + P[0]` (zero embedding without history), `[n, D]`. */
+  /**
+   * The first layer's input at position 0, `E[newest] + P[0]` (zero embedding without history), `[n, D]`:
+   * a lookup of its own, since slicing it out of `[n, L, D]` pads its gradient back to the whole tensor.
+   */
   private newestInput(ids: Int32Array, valid: Float32Array, positions: tf.Tensor2D, n: number, L: number): tf.Tensor2D {
     const newest = Int32Array.from({ length: n }, (_, r) => ids[r * L]!);
     const e0 = this.ctx.itemEmbedding.lookup(newest, [n]);
