@@ -4,15 +4,21 @@
 //   node tools/bench/stage-quality.mjs --runs base=,lr=light-ranker,hist-lr=history+light-ranker,kd=light-ranker+distill
 //     [--data synthetic|movielens:<dir>] [--seeds 0,1,2] [--epochs N] [--patience N] [--restoreBest false] [--opt light-ranker.lossWeight=0.5,...] [--opt:lr light-ranker.numCandidates=100]
 //     [--world numItems=2000,positionBias=1]
+//   --opt:<run> reward-align.reward=truth: the synthetic world's true value V(u, i) as a frozen
+//   reward model (the upper bound of reward alignment).
 // Prints one JSON line per run and seed, then one SUMMARY line per run: mean ± sd over seeds,
 // and the mean paired difference to the first run with its sd. Runs with distill also report
-// teacher-corr@<task>: the distilled logits' correlation with the logged scores on the test rows.
+// teacher-corr@<task>: the distilled logits' correlation with the logged scores on the test rows;
+// runs with a debiasing stage on the synthetic world report spearman@position: the learned
+// position curve against the world's true position effect (1 + position)^-positionBias.
 import { createRequire } from 'node:module';
 const require = createRequire(import.meta.url);
 const core = require('../../packages/core/dist/index.js');
 const { stageDefinitions } = require('../../packages/cli/dist/stages.js');
 const { loadData } = require('../../packages/cli/dist/data-spec.js');
 const { teacherAgreement } = require('../../packages/distill/dist/index.js');
+const { rewardAlignWith, truthScorer } = require('../../packages/reward-align/dist/index.js');
+const { debiasDiagnostics } = require('../../packages/debias/dist/index.js');
 
 const args = Object.fromEntries(process.argv.slice(2).reduce((acc, a, i, all) => (a.startsWith('--') ? [...acc, [a.slice(2), all[i + 1]]] : acc), []));
 const parseValue = (v) => (v === 'true' ? true : v === 'false' ? false : Number.isNaN(Number(v)) ? v : Number(v));
@@ -44,13 +50,18 @@ for (const seed of seeds) {
   const dataset = data === 'synthetic' ? core.syntheticWorld({ seed, validation: true, ...world }) : await loadData(data, { seed });
   for (const run of runs) {
     const t0 = Date.now();
-    const definitions = run.stages.map((n) => stageDefinitions.find((d) => d.name === n) ?? (() => { throw new Error(`unknown stage ${n}`); })());
-    const stages = run.stages.map((name) => ({ name, options: run.options[name] ?? {} }));
+    const truthReward = run.options['reward-align']?.reward === 'truth';
+    if (truthReward && !dataset.truth) throw new Error('reward-align.reward=truth needs the synthetic world');
+    const definitions = run.stages.map((n) => (n === 'reward-align' && truthReward ? rewardAlignWith(truthScorer(dataset.truth))
+      : stageDefinitions.find((d) => d.name === n) ?? (() => { throw new Error(`unknown stage ${n}`); })()));
+    const stages = run.stages.map((name) => ({ name, options: { ...run.options[name], ...(name === 'reward-align' && truthReward ? { reward: 'frozen' } : {}) } }));
     const { model, result } = await core.fitTwoTower(dataset, { seed, epochs, patience, restoreBest, progress: 'none', stages: definitions, model: { seed, stages } });
     const metrics = dataset.truth ? { ...(await core.evaluateModelFunnel(model, dataset)), ...pick(await core.evaluateModel(model, dataset), ['recall@20']) } : pick(await core.evaluateModel(model, dataset), ['recall@10', 'recall@20', 'ndcg@10']);
     // distillation: correlation of the distilled logits with the ranker's logged scores on the test rows
     const agreement = run.stages.includes('distill') ? Object.fromEntries(Object.entries(teacherAgreement(model, dataset).correlation).map(([t, c]) => [`teacher-corr@${t}`, c])) : {};
-    const row = { run: run.name, seed, ...metrics, ...agreement, epochs: result.epochs, bestEpoch: result.bestEpoch, seconds: (Date.now() - t0) / 1000 };
+    const curve = dataset.truth && run.stages.some((n) => n.startsWith('debias')) ? debiasDiagnostics(model).positionCurve : undefined;
+    const position = curve ? { 'spearman@position': core.spearman(curve, curve.map((_, p) => (1 + p) ** -(world.positionBias ?? 0.7))) } : {};
+    const row = { run: run.name, seed, ...metrics, ...agreement, ...position, epochs: result.epochs, bestEpoch: result.bestEpoch, seconds: (Date.now() - t0) / 1000 };
     console.log(JSON.stringify(row));
     (rows[run.name] ??= []).push(row);
     model.dispose();

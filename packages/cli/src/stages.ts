@@ -70,6 +70,15 @@ export function stagesFromFlags(list: string | undefined, flags: StageFlags = {}
 export const DEMO_WORLD: SyntheticWorldOptions = { interestDrift: 0.3 };
 
 /**
+ * The world of the debiasing rows: the demo's world, but the logging policy lays each slate it
+ * selected out trending-first (`slateOrder: 'popularity'`), so a position says how popular an item
+ * is, not how much this user wants it, and position bias misleads what clicks teach. On the main
+ * world the policy puts its best guess first, the position effect only sharpens the clicks toward
+ * the user's favourites, and dividing it out lowers alignment.
+ */
+export const DEMO_BIASED_WORLD: SyntheticWorldOptions = { ...DEMO_WORLD, slateOrder: 'popularity' };
+
+/**
  * Epochs of every demo row, a fixed budget without early stopping (the protocol of the stage
  * benchmarks): validation recall@20 of the logged clicks peaks after the first epoch on this
  * world while alignment and value keep rising, so stopping on it would show the value-oriented
@@ -82,13 +91,17 @@ export interface DemoRow {
   readonly name: string;
   readonly stages: readonly string[];
   readonly options?: Readonly<Record<string, Readonly<Record<string, unknown>>>>;
+  /** trains and evaluates on {@link DEMO_BIASED_WORLD} instead of {@link DEMO_WORLD} */
+  readonly biasedWorld?: boolean;
 }
 
 /** The rows of `tt demo`: the base model, then each stage package's configuration. */
 export const DEMO_ROWS: readonly DemoRow[] = [
   { name: 'base', stages: [] },
   { name: 'history', stages: ['history'] },
-  { name: 'debias', stages: ['debias'] },
+  // debiasing is judged against base on the world whose slates are laid out trending-first
+  { name: 'base, trending-first', stages: [], biasedWorld: true },
+  { name: 'debias, trending-first', stages: ['debias'], biasedWorld: true },
   { name: 'reward-align', stages: ['reward-align'] },
   { name: 'light-ranker', stages: ['light-ranker'] },
   // distilled, the light ranker imitates the main ranker: its value alone re-ranks

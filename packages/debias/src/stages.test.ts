@@ -196,8 +196,13 @@ describe('debias stages', () => {
     model.dispose();
   });
 
-  it('floors the estimate in the division', () => {
-    const model = modelWith({ name: 'debias-position', options: { floor: 0.05, normalizeWeights: false } });
+  it.each([
+    // absolute floor only (MODEL.md's clamp): [-1, 0, 0.01] -> 0.05
+    [0, [20, 20, 20, 2, 0.5]],
+    // and half of the batch mean of the floored estimates (0.53): 0.265
+    [0.5, [1 / 0.265, 1 / 0.265, 1 / 0.265, 2, 0.5]],
+  ])('floors the estimate in the division (relativeFloor %s)', (relativeFloor, expected) => {
+    const model = modelWith({ name: 'debias-position', options: { floor: 0.05, relativeFloor, normalizeWeights: false } });
     const stage = stageOf(model);
     tf.tidy(() => stage.positionTable!.table.assign(tf.tensor2d([[-1], [0], [0.01], [0.5], [2]])));
     const batch = batchOf(model.data, 5, 6);
@@ -209,11 +214,7 @@ describe('debias stages', () => {
         batch: { batch, labels: tf.tensor2d(batch.labels, [5, 2]), position: tf.tensor1d(batch.position!, 'int32') },
       }).weights.dataSync());
     });
-    expect(w[0]).toBeCloseTo(20, 4);
-    expect(w[1]).toBeCloseTo(20, 4);
-    expect(w[2]).toBeCloseTo(20, 4);
-    expect(w[3]).toBeCloseTo(2, 4);
-    expect(w[4]).toBeCloseTo(0.5, 4);
+    w.forEach((x, i) => expect(x).toBeCloseTo(expected[i]!, 4));
     model.dispose();
   });
 

@@ -35,6 +35,11 @@ export interface DebiasOptions {
   readonly lossWeight?: number;
   /** lower bound of the estimate in the division; default 1e-3 (0.1 for `debias-user`) */
   readonly floor?: number;
+  /**
+   * lower bound of the estimate as a share of its batch mean (weight clipping: no row weighs more
+   * than `nuv / (relativeFloor * mean estimate)`); default 0.25, 0 turns it off
+   */
+  readonly relativeFloor?: number;
   /** initial estimate (position table entries and the linear estimator's bias); default 0.1 */
   readonly init?: number;
   /** scale each batch's weights back to the incoming weights' sum; default true */
@@ -48,12 +53,13 @@ export const DEBIAS_DEFAULTS = {
   lossWeight: 1,
   floor: 1e-3,
   userFloor: 0.1,
+  relativeFloor: 0.25,
   init: 0.1,
   normalizeWeights: true,
   detachQuery: true,
 } as const;
 
-const KNOWN_OPTIONS = ['positions', 'lossWeight', 'floor', 'init', 'normalizeWeights', 'detachQuery'];
+const KNOWN_OPTIONS = ['positions', 'lossWeight', 'floor', 'relativeFloor', 'init', 'normalizeWeights', 'detachQuery'];
 
 /** Where a warning goes (console.warn unless replaced, e.g. by the CLI or a test). */
 let warnHandler: (message: string) => void = (m) => console.warn(m);
@@ -83,6 +89,7 @@ export class DebiasStage implements Stage {
     readonly kind: DebiasKind,
     readonly positions: number,
     readonly floor: number,
+    readonly relativeFloor: number,
     readonly lossWeight: number,
     readonly normalizeWeights: boolean,
     readonly detachQuery: boolean,
@@ -174,7 +181,10 @@ export class DebiasStage implements Stage {
     const B = batch.batch.size;
     const target = tf.tensor1d(this.targets(batch.batch.labels, B));
     const { est, loss } = this.estimate(q, batch.batch.position, target);
-    const denom = tf.maximum(stopGradient(est), this.floor);
+    const stopped = stopGradient(est);
+    let denom = tf.maximum(stopped, this.floor);
+    // (a full-shape second operand: tfjs's Maximum gradient does not reduce a broadcast one)
+    if (this.relativeFloor > 0) denom = tf.maximum(denom, tf.mul(tf.onesLike(denom), tf.mul(tf.mean(denom), this.relativeFloor)));
     let w = tf.div(stopGradient(weights), denom) as tf.Tensor1D;
     if (this.normalizeWeights) {
       const scale = tf.div(tf.sum(stopGradient(weights)), tf.maximum(tf.sum(w), 1e-12));
@@ -196,10 +206,11 @@ function definition(name: string, kind: DebiasKind): StageDefinition {
       const positions = o.number('positions', schemaPositions > 0 ? schemaPositions : DEBIAS_DEFAULTS.positions, { integer: true, min: 1 });
       const lossWeight = o.number('lossWeight', DEBIAS_DEFAULTS.lossWeight, { min: 0 });
       const floor = o.number('floor', kind === 'user' ? DEBIAS_DEFAULTS.userFloor : DEBIAS_DEFAULTS.floor, { min: 0, above: true });
+      const relativeFloor = o.number('relativeFloor', DEBIAS_DEFAULTS.relativeFloor, { min: 0, max: 1 });
       const init = o.number('init', DEBIAS_DEFAULTS.init, { min: 0, above: true });
       const normalizeWeights = o.boolean('normalizeWeights', DEBIAS_DEFAULTS.normalizeWeights);
       const detachQuery = o.boolean('detachQuery', DEBIAS_DEFAULTS.detachQuery);
-      return new DebiasStage(name, kind, positions, floor, lossWeight, normalizeWeights, detachQuery, ctx.config.valueWeights, ctx, init);
+      return new DebiasStage(name, kind, positions, floor, relativeFloor, lossWeight, normalizeWeights, detachQuery, ctx.config.valueWeights, ctx, init);
     },
   };
 }

@@ -6,3 +6,4 @@ export {
   rewardAlign, rewardAlignWith, truthScorer, resolveRewardAlignOptions, warmupWeight, softmaxKl, REWARD_ALIGN_DEFAULTS,
   type RewardAlignOptions, type RewardAlignStage, type RewardScorer,
 } from './stage.js';
+export { LinearProxy, TowerProxy, type RewardProxy, type ProxyStep } from './proxy.js';

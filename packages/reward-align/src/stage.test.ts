@@ -2,7 +2,7 @@ import {
   ConfigError, ParameterStore, Rng, Trainer, TwoTowerModel, initBackend, resolveConfig, tf,
   type Batch, type DatasetSchema, type LossArgs, type ModelData, type StageContext,
 } from '@tt/core';
-import { rewardAlign, rewardAlignWith, softmaxKl, truthScorer, warmupWeight, type RewardAlignStage } from './index.js';
+import { LinearProxy, rewardAlign, rewardAlignWith, softmaxKl, TowerProxy, truthScorer, warmupWeight, type RewardAlignStage } from './index.js';
 
 const schema: DatasetSchema = {
   numUsers: 50, numItems: 40, tasks: ['click', 'like'], userFeatureDim: 3, itemFeatureDim: 2,
@@ -46,8 +46,8 @@ function tinyBatch(data: ModelData, size: number, seed: number): Batch {
 }
 
 /** A stage over its own parameter store, and loss arguments from free q / v variables. */
-function standalone(options: Record<string, unknown>, B = 16, DI = 8) {
-  const config = resolveConfig(schema, { dim: DI, hidden: 16, valueWeights: [1, 0.5] });
+function standalone(options: Record<string, unknown>, B = 16, DI = 8, numPositions = 0) {
+  const config = resolveConfig({ ...schema, numPositions }, { dim: DI, hidden: 16, valueWeights: [1, 0.5] });
   const params = new ParameterStore(new Rng(7));
   const ctx = { config, params, rng: new Rng(9) } as unknown as StageContext;
   const stage = rewardAlign.create(options, ctx) as RewardAlignStage;
@@ -133,27 +133,26 @@ describe('proxy on ranker scores', () => {
 });
 
 describe('gradients', () => {
-  it('the KL term trains the towers, never the reward model (target stopped)', () => {
-    const s = standalone({ warmupSteps: 0, weight: 1, proxyLossWeight: 0 });
-    const proxy = s.stage.proxy!;
-    const { value, grads } = tf.variableGrads(() => s.stage.batchLoss!.loss(s.args()), [proxy.w, proxy.b, s.qVar, s.vVar]);
+  it.each(['towers', 'linear'])('the KL term trains the towers, never the reward model (target stopped; %s proxy)', (proxyModel) => {
+    const s = standalone({ warmupSteps: 0, weight: 1, proxyLossWeight: 0, proxyModel });
+    const vars = s.stage.proxy!.variables;
+    const { value, grads } = tf.variableGrads(() => s.stage.batchLoss!.loss(s.args()), [...vars, s.qVar, s.vVar]);
     expect(value.dataSync()[0]!).toBeGreaterThan(0);
-    expect(Math.max(...Array.from(tf.abs(grads[proxy.w.name]!).dataSync()))).toBe(0);
-    expect(Math.max(...Array.from(tf.abs(grads[proxy.b.name]!).dataSync()))).toBe(0);
+    for (const v of vars) expect(Math.max(...Array.from(tf.abs(grads[v.name]!).dataSync()))).toBe(0);
     expect(Math.max(...Array.from(tf.abs(grads[s.qVar.name]!).dataSync()))).toBeGreaterThan(0);
     tf.dispose([value, ...Object.values(grads)]);
     s.dispose();
   });
 
   it('the gradient reaching q and v is that of KL(constant target || softmax(S))', () => {
-    const opts = { warmupSteps: 0, weight: 1, proxyLossWeight: 0, standardize: false, tau: 0.05 };
+    const opts = { warmupSteps: 0, weight: 1, proxyLossWeight: 0, standardize: false, tau: 0.05, proxyModel: 'linear' };
     const s = standalone(opts);
     const { grads } = tf.variableGrads(() => s.stage.batchLoss!.loss(s.args()), [s.qVar, s.vVar]);
     // the same target, computed outside the tape and passed in as a constant
     const s2 = standalone(opts);
     const target = tf.tidy(() => {
       const a = s2.args();
-      const p = s2.stage.proxy!;
+      const p = (s2.stage.proxy as LinearProxy).layer;
       const DI = 8;
       const B = 16;
       const w = [1, 0.5];
@@ -178,29 +177,49 @@ describe('gradients', () => {
     s2.dispose();
   });
 
-  it('training a model with only the KL term leaves the proxy weights unchanged', () => {
-    const s = standalone({ warmupSteps: 0, weight: 1, proxyLossWeight: 0 });
-    const proxy = s.stage.proxy!;
-    const w0 = proxy.w.dataSync().slice();
+  it.each(['towers', 'linear'])('training a model with only the KL term leaves the proxy weights unchanged (%s proxy)', (proxyModel) => {
+    const s = standalone({ warmupSteps: 0, weight: 1, proxyLossWeight: 0, proxyModel });
+    const vars = s.stage.proxy!.variables;
+    const before = vars.map((v) => Array.from(v.dataSync()));
     const q0 = s.qVar.dataSync().slice();
     const optimizer = tf.train.sgd(0.5);
     for (let i = 0; i < 5; i++) {
-      const cost = optimizer.minimize(() => s.stage.batchLoss!.loss(s.args()), true, [proxy.w, proxy.b, s.qVar, s.vVar]);
+      const cost = optimizer.minimize(() => s.stage.batchLoss!.loss(s.args()), true, [...vars, s.qVar, s.vVar]);
       cost?.dispose();
     }
-    expect(Array.from(proxy.w.dataSync())).toEqual(Array.from(w0));
+    expect(vars.map((v) => Array.from(v.dataSync()))).toEqual(before);
     expect(Array.from(s.qVar.dataSync())).not.toEqual(Array.from(q0));
     optimizer.dispose();
     s.dispose();
   });
 
-  it('the proxy BCE trains the proxy and not the towers (detached inputs)', () => {
-    const s = standalone({ warmupSteps: 1000, weight: 1 }); // weight 0 at step 0: BCE only
-    const proxy = s.stage.proxy!;
-    const { grads } = tf.variableGrads(() => s.stage.batchLoss!.loss(s.args()), [proxy.w, s.qVar]);
-    expect(Math.max(...Array.from(tf.abs(grads[proxy.w.name]!).dataSync()))).toBeGreaterThan(0);
-    expect(Math.max(...Array.from(tf.abs(grads[s.qVar.name]!).dataSync()))).toBe(0);
+  it.each(['towers', 'linear'])('the proxy BCE trains the proxy and not the towers (%s proxy)', (proxyModel) => {
+    const s = standalone({ warmupSteps: 1000, weight: 1, proxyModel }); // weight 0 at step 0: BCE only
+    const vars = s.stage.proxy!.variables;
+    const { grads } = tf.variableGrads(() => s.stage.batchLoss!.loss(s.args()), [...vars, s.qVar]);
+    expect(Math.max(...vars.map((v) => Math.max(...Array.from(tf.abs(grads[v.name]!).dataSync()))))).toBeGreaterThan(0);
+    const toTowers = grads[s.qVar.name]; // none at all when the proxy never reads q
+    expect(toTowers ? Math.max(...Array.from(tf.abs(toTowers).dataSync())) : 0).toBe(0);
     tf.dispose(Object.values(grads));
+    s.dispose();
+  });
+
+  it('the towers proxy learns the position effect in training only: its pair values do not depend on positions', () => {
+    const s = standalone({ warmupSteps: 0, weight: 1, proxyLossWeight: 0 }, 16, 8, 4);
+    const withPositions = (position: Int32Array) => tf.tidy(() => {
+      const a = s.args();
+      const batch = { ...a.batch, batch: { ...a.batch.batch, position } };
+      return (s.stage.proxy as TowerProxy).step({ ...a, batch }, a.batch.labels, undefined, true);
+    });
+    // give the position term something to say
+    tf.tidy(() => (s.stage.proxy as TowerProxy).positionBias!.table.assign(tf.tensor2d([2, 1, 0, 0, -1, -1, -2, -2], [4, 2])));
+    const a = withPositions(new Int32Array(16));
+    const b = withPositions(Int32Array.from({ length: 16 }, (_, i) => i % 4));
+    const c = withPositions(Int32Array.from({ length: 16 }, () => 9)); // beyond the table: the last bucket
+    expect(Array.from(b.values!.dataSync())).toEqual(Array.from(a.values!.dataSync()));
+    expect(Math.abs(b.loss.dataSync()[0]! - a.loss.dataSync()[0]!)).toBeGreaterThan(1e-3);
+    expect(c.loss.dataSync()[0]!).toBeCloseTo(withPositions(Int32Array.from({ length: 16 }, () => 3)).loss.dataSync()[0]!, 6);
+    tf.dispose([a, b, c].flatMap((x) => [x.loss, x.values!]));
     s.dispose();
   });
 });
@@ -224,8 +243,8 @@ describe('in a model', () => {
     return { counts, losses };
   }
 
-  it('trains with the proxy without leaking tensors over steps', () => {
-    const { counts, losses } = trainSteps([rewardAlign], { warmupSteps: 3, weight: 1 }, 8);
+  it.each(['towers', 'linear'])('trains with the %s proxy without leaking tensors over steps', (proxyModel) => {
+    const { counts, losses } = trainSteps([rewardAlign], { warmupSteps: 3, weight: 1, proxyModel }, 8);
     expect(losses.every(Number.isFinite)).toBe(true);
     expect(counts[7]).toBe(counts[2]);
   });
@@ -236,8 +255,12 @@ describe('in a model', () => {
     expect(losses.every(Number.isFinite)).toBe(true);
     expect(counts[5]).toBe(counts[2]);
     const model = TwoTowerModel.create(resolveConfig(schema, { dim: 8, stages: [{ name: 'reward-align' }] }), tinyData(), [rewardAlign]);
-    expect([...model.params.dense.keys()]).toEqual(expect.arrayContaining(['stages.reward-align.proxy.w', 'stages.reward-align.proxy.b']));
+    expect([...model.params.dense.keys()]).toEqual(expect.arrayContaining(['stages.reward-align.proxy.bias', 'stages.reward-align.proxy.userFeatures.w', 'stages.reward-align.proxy.itemFeatures.w']));
+    expect([...model.params.embeddings.keys()]).toEqual(expect.arrayContaining(['stages.reward-align.proxy.user', 'stages.reward-align.proxy.item', 'stages.reward-align.proxy.itemBias']));
     model.dispose();
+    const linear = TwoTowerModel.create(resolveConfig(schema, { dim: 8, stages: [{ name: 'reward-align', options: { proxyModel: 'linear' } }] }), tinyData(), [rewardAlign]);
+    expect([...linear.params.dense.keys()]).toEqual(expect.arrayContaining(['stages.reward-align.proxy.w', 'stages.reward-align.proxy.b']));
+    linear.dispose();
   });
 
   it('truthScorer gives V(u, i) row-major', () => {
@@ -252,6 +275,8 @@ describe('in a model', () => {
     expect(() => create({ reward: 'ranker' })).toThrow(ConfigError);
     expect(() => create({ bogus: 1 })).toThrow(ConfigError);
     expect(() => create({ proxyTarget: 'clicks' })).toThrow(ConfigError);
+    expect(() => create({ proxyModel: 'mlp' })).toThrow(ConfigError);
+    expect(() => create({ proxyDim: 0 })).toThrow(ConfigError);
     const r = standalone({ proxyTarget: 'ranker' });
     expect(() => tf.tidy(() => r.stage.batchLoss!.loss(r.args()))).toThrow(/rankerScores/);
     r.dispose();

@@ -2,9 +2,13 @@
  * The ranker as a reward model for retrieval (MODEL.md section 6), as a `@tt/core` batch loss.
  *
  * For a batch of B impressions with query embeddings q and item embeddings v (normalised, [B, DI]):
- * - reward model: either a proxy ranker `Linear(2*DI + 1 -> T)` over `concat(q_i, v_j, q_i . v_j)`,
- *   trained with BCE on the impressed (diagonal) pairs against the labels, or a user-supplied
- *   frozen scorer `(users, items) => values [B * B]`;
+ * - reward model: a proxy ranker fitted with BCE on the impressed (diagonal) pairs, or a
+ *   user-supplied frozen scorer `(users, items) => values [B * B]`. The proxy (`proxy.ts`) is by
+ *   default a small pointwise ranker of its own (`proxyModel: 'towers'`: id tables and feature
+ *   maps per task, a training-only position term); `'linear'` is MODEL.md's
+ *   `Linear(2*DI + 1 -> T)` over `concat(q_i, v_j, q_i . v_j)`. It fits the main ranker's logged
+ *   predictions when the batch has them (`proxyTarget: 'auto'`: a proxy of the ranker), else the
+ *   labels;
  * - values `r_ij = sigmoid(reward logits_ij) . w` for all B x B pairs (w = config.valueWeights);
  * - by default (`standardize`) the values are z-scored per row: a proxy's values sit in a narrow
  *   band whose width changes as it trains, so `tau` is counted in units of each row's spread;
@@ -15,10 +19,12 @@
  *   plus the proxy's own BCE. `weight(step)` ramps linearly from 0 (step 0) to `weight`
  *   (step >= warmupSteps), so an untrained proxy does not steer retrieval.
  *
- * Gradients: the KL trains only the towers through S (the target is a constant); the proxy reads
- * stopped q and v, so its BCE trains only the proxy and never the towers (`detachInputs`).
+ * Gradients: the KL trains only the towers through S (the target is a constant); the proxy's BCE
+ * trains only the proxy (the towers proxy has parameters of its own; the linear one reads stopped
+ * q and v, `detachInputs`).
  */
-import { bceWithLogits, ConfigError, Dense, maskedMean, StageOptions, stopGradient, tf, type LossArgs, type Stage, type StageContext, type StageDefinition } from '@tt/core';
+import { ConfigError, StageOptions, stopGradient, tf, type LossArgs, type Stage, type StageContext, type StageDefinition } from '@tt/core';
+import { LinearProxy, TowerProxy, type RewardProxy } from './proxy.js';
 
 /** A frozen reward model: values `[users.length * items.length]`, row-major (row = user). */
 export type RewardScorer = (users: Int32Array, items: Int32Array) => Float32Array;
@@ -41,12 +47,16 @@ export interface RewardAlignOptions {
   /**
    * what the proxy's BCE fits on the impressed pairs: `'labels'`, `'ranker'` (the batch's
    * `rankerScores`, the main ranker's predictions), or `'auto'` (ranker scores when the batch
-   * has them, else labels); default 'labels'
+   * has them, else labels); default 'auto'
    */
   readonly proxyTarget?: 'labels' | 'ranker' | 'auto';
+  /** the proxy ranker: `'towers'` (default, its own id tables and feature maps) or `'linear'` (MODEL.md's, over q, v, q.v) */
+  readonly proxyModel?: 'towers' | 'linear';
+  /** per-task vector size of the towers proxy; default 16 */
+  readonly proxyDim?: number;
   /** factor on the proxy's BCE; default 1 */
   readonly proxyLossWeight?: number;
-  /** the proxy reads stopped q and v (its BCE does not train the towers); default true */
+  /** the linear proxy reads stopped q and v (its BCE does not train the towers); default true */
   readonly detachInputs?: boolean;
   /** add the model's logit bias (logQ, masks) to the target logits; default true */
   readonly targetBias?: boolean;
@@ -59,14 +69,16 @@ export const REWARD_ALIGN_DEFAULTS = {
   weight: 0.5,
   tau: 0.5,
   warmupSteps: 100,
-  proxyTarget: 'labels',
+  proxyTarget: 'auto',
+  proxyModel: 'towers',
+  proxyDim: 16,
   proxyLossWeight: 1,
   detachInputs: true,
   targetBias: true,
   standardize: true,
 } as const;
 
-const KNOWN_OPTIONS = ['reward', 'scorer', 'weight', 'tau', 'warmupSteps', 'proxyTarget', 'proxyLossWeight', 'detachInputs', 'targetBias', 'standardize'];
+const KNOWN_OPTIONS = ['reward', 'scorer', 'weight', 'tau', 'warmupSteps', 'proxyTarget', 'proxyModel', 'proxyDim', 'proxyLossWeight', 'detachInputs', 'targetBias', 'standardize'];
 
 /** The `reward-align` stage as created: its hooks plus what tests and diagnostics read. */
 export interface RewardAlignStage extends Stage {
@@ -75,7 +87,7 @@ export interface RewardAlignStage extends Stage {
   /** the KL weight at the current step */
   currentWeight(): number;
   /** the proxy ranker (undefined with a frozen reward model) */
-  readonly proxy: Dense | undefined;
+  readonly proxy: RewardProxy | undefined;
 }
 
 interface Resolved {
@@ -85,6 +97,8 @@ interface Resolved {
   tau: number;
   warmupSteps: number;
   proxyTarget: 'labels' | 'ranker' | 'auto';
+  proxyModel: 'towers' | 'linear';
+  proxyDim: number;
   proxyLossWeight: number;
   detachInputs: boolean;
   targetBias: boolean;
@@ -112,6 +126,8 @@ export function resolveRewardAlignOptions(options: Readonly<Record<string, unkno
     tau: o.number('tau', REWARD_ALIGN_DEFAULTS.tau, { min: 0, above: true }),
     warmupSteps: o.number('warmupSteps', REWARD_ALIGN_DEFAULTS.warmupSteps, { integer: true, min: 0 }),
     proxyTarget: o.oneOf('proxyTarget', ['labels', 'ranker', 'auto'] as const, REWARD_ALIGN_DEFAULTS.proxyTarget),
+    proxyModel: o.oneOf('proxyModel', ['towers', 'linear'] as const, REWARD_ALIGN_DEFAULTS.proxyModel),
+    proxyDim: o.number('proxyDim', REWARD_ALIGN_DEFAULTS.proxyDim, { integer: true, min: 1 }),
     proxyLossWeight: o.number('proxyLossWeight', REWARD_ALIGN_DEFAULTS.proxyLossWeight, { min: 0 }),
     detachInputs: o.boolean('detachInputs', REWARD_ALIGN_DEFAULTS.detachInputs),
     targetBias: o.boolean('targetBias', REWARD_ALIGN_DEFAULTS.targetBias),
@@ -142,13 +158,11 @@ export function softmaxKl(targetLogits: tf.Tensor2D, logits: tf.Tensor2D): tf.Sc
 class RewardAlign implements RewardAlignStage {
   readonly name = 'reward-align';
   readonly batchLoss = { loss: (args: LossArgs) => this.loss(args) };
-  readonly proxy: Dense | undefined;
+  readonly proxy: RewardProxy | undefined;
   private step = 0;
 
   constructor(private readonly o: Resolved, private readonly ctx: StageContext) {
-    const DI = ctx.config.dim;
-    const T = ctx.config.schema.tasks.length;
-    this.proxy = o.reward === 'proxy' ? new Dense(ctx.params, 'stages.reward-align.proxy', 2 * DI + 1, T) : undefined;
+    this.proxy = o.reward !== 'proxy' ? undefined : o.proxyModel === 'linear' ? new LinearProxy(ctx, o.detachInputs) : new TowerProxy(ctx, o.proxyDim);
   }
 
   get steps(): number {
@@ -162,7 +176,6 @@ class RewardAlign implements RewardAlignStage {
   private loss(args: LossArgs): tf.Scalar {
     const { q, v, logits, batch } = args;
     const B = batch.batch.size;
-    const T = this.ctx.config.schema.tasks.length;
     const weight = this.currentWeight();
     this.step++;
     const parts: tf.Scalar[] = [];
@@ -170,41 +183,13 @@ class RewardAlign implements RewardAlignStage {
     // the reward model's values [B, B]
     let values: tf.Tensor2D | undefined;
     if (this.proxy) {
-      const qi = this.o.detachInputs ? stopGradient(q) : q;
-      const vj = this.o.detachInputs ? stopGradient(v) : v;
-      const W = this.proxy.w; // [2 DI + 1, T]: rows [0, DI) read q, [DI, 2 DI) read v, 2 DI the dot
-      const DI = this.ctx.config.dim;
-      const wq = tf.slice(W, [0, 0], [DI, T]);
-      const wv = tf.slice(W, [DI, 0], [DI, T]);
-      const wd = tf.slice(W, [2 * DI, 0], [1, T]);
-      const a = tf.add(tf.matMul(qi, wq), this.proxy.b); // [B, T]
-      const c = tf.matMul(vj, wv); // [B, T]
-      // impressed pairs: logits a_i + c_i + wd (q_i . v_i), BCE against the labels
-      const dot = tf.reshape(tf.sum(tf.mul(qi, vj), 1), [B, 1]);
-      const diag = tf.add(tf.add(a, c), tf.mul(dot, wd)) as tf.Tensor2D;
       const useRanker = this.o.proxyTarget === 'ranker' || (this.o.proxyTarget === 'auto' && batch.rankerScores !== undefined);
       if (useRanker && !batch.rankerScores) throw new ConfigError('stages.reward-align.proxyTarget', '"ranker" needs batches with rankerScores');
       const y = tf.clipByValue(useRanker ? batch.rankerScores! : batch.labels, 0, 1) as tf.Tensor2D;
       // ranker scores may be missing per row (mask 0): the proxy fits only what was scored
-      const mask = useRanker ? batch.rankerScoreMask! : undefined;
-      const bce = (mask ? maskedMean(bceWithLogits(diag, y), mask) : tf.mean(bceWithLogits(diag, y))) as tf.Scalar;
-      parts.push(this.o.proxyLossWeight === 1 ? bce : (tf.mul(bce, this.o.proxyLossWeight) as tf.Scalar));
-      if (weight > 0) {
-        // all pairs, task by task: logits_ijt = a_it + c_jt + wd_t (q_i . v_j); value = sum_t w_t sigmoid
-        const s = tf.matMul(qi, vj, false, true); // [B, B]
-        const w = this.ctx.config.valueWeights;
-        let acc: tf.Tensor2D | undefined;
-        for (let t = 0; t < T; t++) {
-          if (w[t] === 0) continue;
-          const at = tf.slice(a, [0, t], [B, 1]);
-          const ct = tf.reshape(tf.slice(c, [0, t], [B, 1]), [1, B]);
-          const wdt = tf.slice(wd, [0, t], [1, 1]);
-          const lt = tf.add(tf.add(at, ct), tf.mul(s, wdt));
-          const term = tf.mul(tf.sigmoid(lt), w[t]!) as tf.Tensor2D;
-          acc = acc ? (tf.add(acc, term) as tf.Tensor2D) : term;
-        }
-        values = acc ?? tf.zeros([B, B]);
-      }
+      const fitted = this.proxy.step(args, y, useRanker ? batch.rankerScoreMask! : undefined, weight > 0);
+      parts.push(this.o.proxyLossWeight === 1 ? fitted.loss : (tf.mul(fitted.loss, this.o.proxyLossWeight) as tf.Scalar));
+      values = fitted.values;
     } else if (weight > 0) {
       if (!this.o.scorer) {
         throw new ConfigError('stages.reward-align.scorer', 'reward "frozen" needs the scoring function in the options (a checkpoint does not store it: pass it again to train)');

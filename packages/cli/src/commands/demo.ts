@@ -13,7 +13,7 @@ import {
 import { printJson, table } from '../output.js';
 import { historiesOfUsers } from './retrieve.js';
 import { saveWithIndex, popularityMetrics } from './train.js';
-import { DEMO_EPOCHS, DEMO_ROWS, DEMO_WORLD, stageDefinitions, stagesFromFlags } from '../stages.js';
+import { DEMO_BIASED_WORLD, DEMO_EPOCHS, DEMO_ROWS, DEMO_WORLD, stageDefinitions, stagesFromFlags } from '../stages.js';
 
 export interface DemoStageRow {
   readonly name: string;
@@ -36,6 +36,7 @@ export async function demo(o: { json?: boolean; checkpoint?: string; seed?: numb
   const t0 = performance.now();
   const backend = await initBackend({ backend: o.backend });
   const world = syntheticWorld({ ...DEMO_WORLD, seed: o.seed ?? 0, validation: true });
+  let biased: InteractionDataset | undefined; // DEMO_BIASED_WORLD, made when a row needs it
   process.stderr.write(`[tt] synthetic world: ${world.schema.numUsers} users, ${world.schema.numItems} items, ${world.train.size} impressions, tasks ${world.schema.tasks.join('/')}\n`);
   const dir = o.checkpoint ? resolve(o.checkpoint) : mkdtempSync(join(tmpdir(), 'tt-demo-'));
   const rows: DemoStageRow[] = [];
@@ -50,13 +51,14 @@ export async function demo(o: { json?: boolean; checkpoint?: string; seed?: numb
       const configs = parsed.configs.map((c) => ({ ...c, options: { ...c.options, ...row.options?.[c.name] } }));
       process.stderr.write(`[tt] training "${row.name}"${configs.length ? ` (stages: ${row.stages.join(', ')})` : ''}\n`);
       const rowEpochs = o.epochs ?? DEMO_EPOCHS;
-      const fitted = await fitTwoTower(world, { epochs: rowEpochs, patience: rowEpochs, restoreBest: false, seed: o.seed, stages: definitions, model: { stages: configs } });
+      const rowWorld = row.biasedWorld ? (biased ??= syntheticWorld({ ...DEMO_BIASED_WORLD, seed: o.seed ?? 0, validation: true })) : world;
+      const fitted = await fitTwoTower(rowWorld, { epochs: rowEpochs, patience: rowEpochs, restoreBest: false, seed: o.seed, stages: definitions, model: { stages: configs } });
       model?.dispose();
       model = fitted.model;
       epochs += fitted.result.epochs;
       examplesPerSec = fitted.result.examplesPerSec;
-      const recall = await evaluateModel(model, world, 'test');
-      const funnel = await evaluateModelFunnel(model, world);
+      const recall = await evaluateModel(model, rowWorld, 'test');
+      const funnel = await evaluateModelFunnel(model, rowWorld);
       rows.push({ name: row.name, 'recall@20': recall['recall@20'], 'alignment@10/100': funnel['alignment@10/100'], 'value@10': funnel['value@10'] });
       if (i + 1 < DEMO_ROWS.length) {
         model.dispose();
@@ -77,6 +79,7 @@ export async function demo(o: { json?: boolean; checkpoint?: string; seed?: numb
     const out = process.stdout;
     out.write(`\nFunnel metrics (${world.test.size} test users, whole catalogue, seen items excluded)\n`);
     out.write(`${table(['stage', 'recall@20', 'alignment@10/100', 'value@10'], [popularity, ...rows].map((r) => [r.name, r['recall@20'], r['alignment@10/100'], r['value@10']]))}\n`);
+    if (biased) out.write('("trending-first": the same users and items, but the logging policy laid each slate out most popular first, so positions mislead the clicks)\n');
     out.write(`\nTop 5 for three users, served from ${dir}\n`);
     out.write(`${table(['user', 'items (best first)', 'true value of each'], top.map((r, i) => {
       const truth = world.truth!.valueOfAllItems(users[i]!);

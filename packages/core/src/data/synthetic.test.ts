@@ -119,6 +119,53 @@ describe('syntheticWorld', () => {
     expect(() => syntheticWorld({ ...small, interestDrift: -0.1 })).toThrow(ConfigError);
   });
 
+  it('lays the selected slate out by score, popularity, in reverse or at random (slateOrder)', () => {
+    const opts = { seed: 8, numUsers: 100, numItems: 300, impressions: 6000, validation: true };
+    const byScore = syntheticWorld(opts);
+    expect(syntheticWorld({ ...opts, slateOrder: 'score' }).train.item).toEqual(byScore.train.item);
+    const logs = (w: typeof byScore) => [w.train, w.validation!, w.test];
+    /** mean true value of the items shown at the first and at the last position */
+    const valueAtEnds = (w: typeof byScore) => {
+      const value = Array.from({ length: 100 }, (_, u) => w.truth!.valueOfAllItems(u));
+      const sum = [0, 0];
+      const count = [0, 0];
+      for (const log of logs(w)) {
+        for (let r = 0; r < log.size; r++) {
+          const end = log.position![r] === 0 ? 0 : log.position![r] === 9 ? 1 : -1;
+          if (end >= 0) (sum[end] += value[log.user[r]!]![log.item[r]!]!), count[end]++;
+        }
+      }
+      return [sum[0]! / count[0]!, sum[1]! / count[1]!] as const;
+    };
+    const [scoreTop, scoreBottom] = valueAtEnds(byScore);
+    expect(scoreTop - scoreBottom).toBeGreaterThan(0.1); // the policy's best first
+    const [reversedTop, reversedBottom] = valueAtEnds(syntheticWorld({ ...opts, slateOrder: 'reversed' }));
+    expect(reversedBottom - reversedTop).toBeGreaterThan(0.1); // its best last
+    for (const order of ['random', 'popularity'] as const) {
+      const [top, bottom] = valueAtEnds(syntheticWorld({ ...opts, slateOrder: order }));
+      expect(Math.abs(top - bottom)).toBeLessThan(0.3 * (scoreTop - scoreBottom)); // position says little about value
+    }
+    // popularity first: the item on top is, more often than not, shown more often overall than the one at the bottom
+    const topShownMore = (w: typeof byScore) => {
+      const shows = new Map<number, number>();
+      const ends = new Map<number, [number, number]>();
+      for (const log of logs(w)) {
+        for (let r = 0; r < log.size; r++) {
+          shows.set(log.item[r]!, (shows.get(log.item[r]!) ?? 0) + 1);
+          const e = ends.get(log.timestamp![r]!) ?? [-1, -1];
+          if (log.position![r] === 0) e[0] = log.item[r]!;
+          if (log.position![r] === 9) e[1] = log.item[r]!;
+          ends.set(log.timestamp![r]!, e);
+        }
+      }
+      let more = 0;
+      for (const [top, bottom] of ends.values()) if (shows.get(top)! > shows.get(bottom)!) more++;
+      return more / ends.size;
+    };
+    expect(topShownMore(syntheticWorld({ ...opts, slateOrder: 'popularity' }))).toBeGreaterThan(topShownMore(byScore) + 0.2);
+    expect(() => syntheticWorld({ ...small, slateOrder: 'sideways' as never })).toThrow(ConfigError);
+  });
+
   it('generates the default world in under 2 s and the benchmark shape', () => {
     let t0 = performance.now();
     syntheticWorld({ seed: 0 });

@@ -80,6 +80,14 @@ export interface SyntheticWorldOptions {
    * log (what retrieval serves next). Default 0 (static users).
    */
   readonly interestDrift?: number;
+  /**
+   * How the policy lays out the slate it selected (the top `slateSize` candidates by its score):
+   * `'score'` (default) puts its best first; `'popularity'` puts the most popular first (a
+   * "trending first" layout); `'reversed'` its best last (a stale layout working against the
+   * user); `'random'` shuffles. With any but `'score'` a position says little about relevance,
+   * so position bias misleads a model that trusts clicks.
+   */
+  readonly slateOrder?: 'score' | 'popularity' | 'reversed' | 'random';
 }
 
 // Module-level aliases: under jest's vm context every `Math.f` lookup is a slow global access
@@ -148,6 +156,20 @@ function positiveInt(field: string, v: number): number {
   return v;
 }
 
+/** Reorders the first `m` entries of `slate` (candidate slots, best first) as `order` lays them out. */
+function layOut(order: 'popularity' | 'reversed' | 'random', slate: number[], m: number, candidates: Int32Array, pop: Float64Array, rand: ReturnType<typeof stream>): void {
+  const head = slate.slice(0, m);
+  if (order === 'reversed') head.reverse();
+  else if (order === 'popularity') head.sort((x, y) => pop[candidates[y]!]! - pop[candidates[x]!]! || x - y);
+  else {
+    for (let i = m - 1; i > 0; i--) {
+      const j = floor(rand.uniform() * (i + 1));
+      [head[i], head[j]] = [head[j]!, head[i]!];
+    }
+  }
+  for (let i = 0; i < m; i++) slate[i] = head[i]!;
+}
+
 /** A seeded synthetic world with ground truth (the built-in demo and benchmark dataset). */
 export function syntheticWorld(options: SyntheticWorldOptions = {}): InteractionDataset {
   const seed = options.seed ?? 0;
@@ -183,6 +205,10 @@ export function syntheticWorld(options: SyntheticWorldOptions = {}): Interaction
   const orderAffinity = options.orderAffinity ?? 1;
   const orderPopularity = options.orderPopularity ?? 0;
   const orderNoise = options.orderNoise ?? 1;
+  const slateOrder = options.slateOrder ?? 'score';
+  if (!['score', 'popularity', 'reversed', 'random'].includes(slateOrder)) {
+    throw new ConfigError('slateOrder', `must be one of score, popularity, reversed, random; got ${JSON.stringify(slateOrder)}`);
+  }
   for (const [name, v] of Object.entries({ orderAffinity, orderPopularity, orderNoise })) {
     if (!Number.isFinite(v)) throw new ConfigError(name, `must be a finite number, got ${v}`);
   }
@@ -234,6 +260,7 @@ export function syntheticWorld(options: SyntheticWorldOptions = {}): Interaction
   const byScore = Array.from({ length: numCandidates }, (_, j) => j);
   const p = new Float64Array(T);
   const drift = stream(seed, 5); // its own stream: the default world stays as it was
+  const layout = stream(seed, 6);
   const requested = new Uint8Array(interestDrift > 0 ? nu : 0);
   const keep = sqrt(1 - interestDrift);
   const renew = sqrt(interestDrift) * s;
@@ -259,6 +286,7 @@ export function syntheticWorld(options: SyntheticWorldOptions = {}): Interaction
       noisyScore[j] = orderAffinity * affinity(u, candidates[j]!) + orderPopularity * ln(pop[candidates[j]!]!) + orderNoise * rand.normal();
     }
     byScore.sort((x, y) => noisyScore[y]! - noisyScore[x]! || x - y);
+    if (slateOrder !== 'score') layOut(slateOrder, byScore, min(slate, n - row), candidates, pop, layout);
     for (let pos = 0; pos < slate && row < n; pos++, row++) {
       const item = candidates[byScore[pos]!]!;
       probabilities(affinity(u, item), item, p);
