@@ -127,12 +127,12 @@ describe('syntheticWorld', () => {
     /** mean true value of the items shown at the first and at the last position */
     const valueAtEnds = (w: typeof byScore) => {
       const value = Array.from({ length: 100 }, (_, u) => w.truth!.valueOfAllItems(u));
-      const sum = [0, 0];
-      const count = [0, 0];
+      const sum = new Float64Array(2);
+      const count = new Float64Array(2);
       for (const log of logs(w)) {
         for (let r = 0; r < log.size; r++) {
           const end = log.position![r] === 0 ? 0 : log.position![r] === 9 ? 1 : -1;
-          if (end >= 0) (sum[end] += value[log.user[r]!]![log.item[r]!]!), count[end]++;
+          if (end >= 0) (sum[end] = sum[end]! + value[log.user[r]!]![log.item[r]!]!), (count[end] = count[end]! + 1);
         }
       }
       return [sum[0]! / count[0]!, sum[1]! / count[1]!] as const;
