@@ -23,6 +23,7 @@ export const ALLOWED_TT_DEPS = {
   '@tt/distill': ['@tt/light-ranker', '@tt/core', '@tt/mips'],
   '@tt/cli': ['*'],
   '@tt/test-utils': ['*'],
+  '@tt/release-tools': [], // private (tools/release): tests of the release flow, no @tt/* imports
 };
 
 const BUILTINS = new Set(builtinModules);

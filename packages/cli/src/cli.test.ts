@@ -135,14 +135,31 @@ describe('tt', () => {
     expect(none['diagnostics']).toEqual([]);
   });
 
-  // nine rows of one epoch each; under jest (slow typed-array loops) about two and a half minutes on 2 cores
-  it('demo --json reports the base stage and one row per stage package', async () => {
-    const s = lastJson(await tt('demo', '--epochs', '1', '--json'));
+  // seven rows of one epoch each, two seeds: this process trains seed 0 (slow under jest's typed-array
+  // loops, about two and a half minutes on 2 cores), a child `tt demo --rows-only` (the built tt) seed 1 beside it
+  it('demo --json reports every row over seeds, each stage\'s paired effect, and writes the HTML report', async () => {
+    const report = join(dir, 'demo.html');
+    const s = lastJson(await tt('demo', '--epochs', '1', '--seeds', '0,1', '--report', report, '--json'));
     expect(s['stages'].map((r: { name: string }) => r.name)).toEqual(DEMO_ROWS.map((r) => r.name));
     expect(DEMO_ROWS.at(-1)!.biasedWorld).toBeFalsy(); // the served model is trained on the main world
-    for (const row of s['stages']) {
-      expect(row).toMatchObject({ 'recall@20': expect.any(Number), 'alignment@10/100': expect.any(Number), 'value@10': expect.any(Number) });
+    expect(s['runs'].map((r: { seed: number }) => r.seed)).toEqual([0, 1]);
+    expect(s['rows'].map((r: { name: string }) => r.name)).toEqual(['popularity', ...DEMO_ROWS.map((r) => r.name)]);
+    for (const row of s['rows']) {
+      for (const m of ['recall@20', 'alignment@10/100', 'value@10']) expect(row.metrics[m]).toEqual({ mean: expect.any(Number), sd: expect.any(Number) });
+      const judged = DEMO_ROWS.find((r) => r.name === row.name)?.judgedOn ?? [];
+      expect(row.effects.map((e: { metric: string }) => e.metric)).toEqual(judged);
+      for (const e of row.effects) {
+        // the effect is the paired difference against its comparison row, seed by seed
+        type Row = Record<string, number> & { name: string };
+        const against = s['runs'].map((r: { rows: Row[] }) => r.rows.find((x) => x.name === e.against)!);
+        const own = s['runs'].map((r: { rows: Row[] }) => r.rows.find((x) => x.name === row.name)!);
+        e.perSeed.forEach((d: number, i: number) => expect(d).toBeCloseTo(own[i]![e.metric]! - against[i]![e.metric]!, 4));
+      }
     }
+    const html = readFileSync(report, 'utf8');
+    expect(html.match(/<svg /g)!.length).toBe(5); // three metrics, two training curves
+    for (const r of DEMO_ROWS) expect(html).toContain(r.name);
+    await expect(tt('demo', '--seeds', '1,1')).rejects.toMatchObject({ field: '--seeds' });
   }, 400_000);
 
   it('bench train --json reports throughput', async () => {

@@ -3,6 +3,7 @@
  */
 import { ConfigError, loadInteractionCsv, loadMovieLens, syntheticWorld, type InteractionDataset } from '@tt/core';
 
+/** The `--data` help text: the dataset specs {@link loadData} reads. */
 export const DATA_HELP = 'synthetic | movielens:<dir> | csv:<train.csv>[,<test.csv>]';
 
 /** Loads the dataset a `--data` value names (with a validation split for early stopping). */

@@ -22,6 +22,11 @@ function num(name: string) {
     return x;
   };
 }
+function seedList(v: string): number[] {
+  const seeds = v.split(',').map((x) => x.trim());
+  if (seeds.length === 0 || !seeds.every((x) => /^\d+$/.test(x))) throw new InvalidArgumentError('--seeds must be comma-separated non-negative integers');
+  return seeds.map(Number);
+}
 /** The options that choose stages and set their hyper-parameters (train and bench train). */
 function withStageOptions(cmd: Command): Command {
   return cmd
@@ -38,6 +43,7 @@ function withStageOptions(cmd: Command): Command {
 }
 const backendOption = () => new Option('--backend <name>', 'compute backend (default: best available; env TT_BACKEND)').choices(['tensorflow', 'wasm', 'cpu']);
 
+/** The `tt` program: every command with its flags, ready for `parseAsync(process.argv)`. */
 export function buildProgram(): Command {
   const program = new Command('tt')
     .description('Two-tower retrieval: train, evaluate, retrieve, benchmark; `tt demo` runs the whole funnel.')
@@ -87,10 +93,15 @@ export function buildProgram(): Command {
     });
 
   program.command('demo')
-    .description('the full funnel on the built-in synthetic world: train, evaluate, save, retrieve')
-    .option('--checkpoint <dir>', 'keep the checkpoint here (default: a temporary directory)')
+    .description('the full funnel on the built-in synthetic world over seeds: train, evaluate, report, save, retrieve')
+    .option('--checkpoint <dir>', 'keep the checkpoint (first seed, last row) here (default: a temporary directory)')
     .option('--epochs <n>', 'epochs per row, a fixed budget without early stopping (default 4)', int('--epochs'))
-    .option('--seed <n>', 'seed of the world and the model', int('--seed'))
+    .option('--seeds <list>', 'seeds of the world and the models, comma-separated (default 0,1,2)', seedList)
+    .option('--seed <n>', 'one seed only (same as --seeds N)', int('--seed'))
+    .option('--jobs <n>', 'seeds trained at the same time, in child processes (default: all of them)', int('--jobs'))
+    .option('--report <file>', 'the HTML report (default tt-demo-report.html)')
+    .option('--no-report', 'write no report')
+    .addOption(new Option('--rows-only', 'one seed, rows as JSON, no serving (what the child processes run)').hideHelp())
     .addOption(backendOption())
     .option('--json', 'print a JSON summary as the last line')
     .action(async (o) => {

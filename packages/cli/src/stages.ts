@@ -14,23 +14,33 @@ export const stageDefinitions: readonly StageDefinition[] = [historyEncoder, ...
 
 /** Flags that set stage options. */
 export interface StageFlags {
+  /** history: items of each user's history the encoder reads (`--history-len`) */
   readonly historyLen?: number;
+  /** history: self-attention layers (`--history-layers`) */
   readonly historyLayers?: number;
-  /** light-ranker: NI and NU */
+  /** light-ranker: NI, candidates fetched by MIPS and re-ranked (`--ni`) */
   readonly ni?: number;
+  /** light-ranker: NU, user embeddings of the ranker (`--nu`) */
   readonly nu?: number;
   /** light-ranker: beta of the re-ranking key */
   readonly retrievalWeight?: number;
   /** light-ranker: width of the ranker's own item embedding */
   readonly rankerItemDim?: number;
-  /** distill: soft-against-hard weight and temperature of the soft-label loss, weight of the listwise term */
+  /** distill: weight of the soft labels against the hard ones (`--kd-alpha`) */
   readonly kdAlpha?: number;
+  /** distill: temperature of the soft-label loss (`--kd-temperature`) */
   readonly kdTemperature?: number;
+  /** distill: weight of the listwise term, 0 = off (`--listwise`) */
   readonly listwise?: number;
 }
 
 /** Parses `--stages` into the definitions and the config entries of the model. */
-export function stagesFromFlags(list: string | undefined, flags: StageFlags = {}): { definitions: StageDefinition[]; configs: StageConfig[] } {
+export function stagesFromFlags(list: string | undefined, flags: StageFlags = {}): {
+  /** the stage definitions, for `fitTwoTower({ stages })` */
+  definitions: StageDefinition[];
+  /** the model config's stage entries, with the options the flags set */
+  configs: StageConfig[];
+} {
   const names = (list ?? '').split(',').map((s) => s.trim()).filter(Boolean);
   const definitions: StageDefinition[] = [];
   const configs: StageConfig[] = [];
@@ -86,6 +96,9 @@ export const DEMO_BIASED_WORLD: SyntheticWorldOptions = { ...DEMO_WORLD, slateOr
  */
 export const DEMO_EPOCHS = 4;
 
+/** A funnel metric of EVAL.md section 2, as `tt demo` reports it. */
+export type DemoMetric = 'recall@20' | 'alignment@10/100' | 'value@10';
+
 /** One row of `tt demo`: the stages of a model and, per stage, options beside its defaults. */
 export interface DemoRow {
   readonly name: string;
@@ -93,17 +106,23 @@ export interface DemoRow {
   readonly options?: Readonly<Record<string, Readonly<Record<string, unknown>>>>;
   /** trains and evaluates on {@link DEMO_BIASED_WORLD} instead of {@link DEMO_WORLD} */
   readonly biasedWorld?: boolean;
+  /** what the row's stage exists to move (EVAL.md section 2), measured against the row `against` */
+  readonly judgedOn?: readonly DemoMetric[];
+  /** the row it is compared with, paired by seed (a base row on the same world) */
+  readonly against?: string;
 }
 
-/** The rows of `tt demo`: the base model, then each stage package's configuration. */
+const FUNNEL: readonly DemoMetric[] = ['alignment@10/100', 'value@10'];
+
+/** The rows of `tt demo`, in order; the last one is the model it saves and serves. */
 export const DEMO_ROWS: readonly DemoRow[] = [
   { name: 'base', stages: [] },
-  { name: 'history', stages: ['history'] },
+  { name: 'history', stages: ['history'], judgedOn: ['recall@20'], against: 'base' },
   // debiasing is judged against base on the world whose slates are laid out trending-first
   { name: 'base, trending-first', stages: [], biasedWorld: true },
-  { name: 'debias, trending-first', stages: ['debias'], biasedWorld: true },
-  { name: 'reward-align', stages: ['reward-align'] },
-  { name: 'light-ranker', stages: ['light-ranker'] },
+  { name: 'debias, trending-first', stages: ['debias'], biasedWorld: true, judgedOn: FUNNEL, against: 'base, trending-first' },
+  { name: 'reward-align', stages: ['reward-align'], judgedOn: FUNNEL, against: 'base' },
+  { name: 'light-ranker', stages: ['light-ranker'], judgedOn: FUNNEL, against: 'base' },
   // distilled, the light ranker imitates the main ranker: its value alone re-ranks
-  { name: 'distill', stages: ['light-ranker', 'distill'], options: { 'light-ranker': { retrievalWeight: 0 } } },
+  { name: 'distill', stages: ['light-ranker', 'distill'], options: { 'light-ranker': { retrievalWeight: 0 } }, judgedOn: FUNNEL, against: 'light-ranker' },
 ];

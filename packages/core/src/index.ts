@@ -7,6 +7,8 @@
  * - train: trainer, optimizers (dense Adam, row-sparse Adam/Adagrad), schedules, progress
  * - eval: loo-full retrieval metrics, funnel metrics
  * - io / serve: checkpoints (safetensors), retrieval through a @tt/mips index
+ *
+ * @packageDocumentation
  */
 export * from './errors.js';
 /** tfjs-core with every gradient registered: stage packages do their math through this one engine. */
@@ -14,7 +16,7 @@ export * as tf from './runtime/tf.js';
 export { initBackend, describeBackend, type BackendInfo, type BackendName, type InitBackendOptions } from './runtime/backend.js';
 export { stopGradient } from './runtime/stop-gradient.js';
 export { storageView } from './runtime/storage.js';
-export { WasmKernelModule } from './runtime/wasm-kernels.js';
+export { WasmKernelModule, type WasmKernelModuleOptions } from './runtime/wasm-kernels.js';
 
 export type { Batch, BatchSource, DatasetSchema, GroundTruth, InteractionDataset, InteractionLog, ItemId } from './data/types.js';
 export { validateBatch } from './data/validate.js';

@@ -5,24 +5,37 @@
 import { tf, type TwoTowerModel } from '@tt/core';
 import { DebiasStage } from './stages.js';
 
+/** The distribution of the users' propensity estimates (raw, before the floor). */
 export interface PropensityQuantiles {
+  /** users summarised */
   readonly users: number;
+  /** smallest estimate */
   readonly min: number;
+  /** 5th percentile */
   readonly p05: number;
+  /** 25th percentile */
   readonly p25: number;
+  /** median */
   readonly p50: number;
+  /** 75th percentile */
   readonly p75: number;
+  /** 95th percentile */
   readonly p95: number;
+  /** largest estimate */
   readonly max: number;
+  /** mean estimate */
   readonly mean: number;
   /** share of users whose estimate is at or below the floor */
   readonly atFloor: number;
 }
 
+/** What {@link debiasDiagnostics} reports about one debias stage. */
 export interface DebiasDiagnostics {
   /** the stage read */
   readonly stage: string;
+  /** what the stage estimates */
   readonly kind: 'position' | 'user' | 'both';
+  /** the stage's lower bound of the estimate in the division */
   readonly floor: number;
   /** learned estimate per position bucket (raw, before the floor); absent for `debias-user` */
   readonly positionCurve?: number[];
@@ -34,6 +47,7 @@ export interface DebiasDiagnostics {
   readonly clampedRows: number;
 }
 
+/** Options of {@link debiasDiagnostics}. */
 export interface DiagnosticsOptions {
   /** users to summarise (default: every user of the model's vocabulary) */
   readonly users?: Int32Array;
@@ -111,23 +125,33 @@ export function debiasDiagnostics(model: TwoTowerModel, options: DiagnosticsOpti
 
 /** One line of a chart, with an optional band (e.g. bootstrap intervals) around it. */
 export interface ChartSeries {
+  /** legend text */
   readonly label: string;
+  /** y values at x = 0, 1, ...; non-finite values are skipped */
   readonly values: readonly number[];
+  /** lower edge of the band, aligned with `values` (drawn when `upper` is given too) */
   readonly lower?: readonly number[];
+  /** upper edge of the band, aligned with `values` */
   readonly upper?: readonly number[];
 }
 
+/** Options of {@link renderSvgChart}. */
 export interface ChartOptions {
+  /** pixels (default 480) */
   readonly width?: number;
+  /** pixels (default 300) */
   readonly height?: number;
+  /** text above the plot (none by default) */
   readonly title?: string;
+  /** x-axis caption (none by default) */
   readonly xLabel?: string;
+  /** y-axis caption, and the legend of a single curve (default 'estimate') */
   readonly yLabel?: string;
   /** label of the first x value (default 0: positions are 0-based) */
   readonly xStart?: number;
 }
 
-const COLORS = ['#1f77b4', '#d62728', '#2ca02c', '#9467bd', '#ff7f0e'];
+const COLORS = ['#1f77b4', '#d62728', '#2ca02c', '#9467bd', '#ff7f0e', '#8c564b', '#e377c2', '#7f7f7f', '#bcbd22', '#17becf'];
 
 function esc(s: string): string {
   return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');

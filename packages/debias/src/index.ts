@@ -1,6 +1,8 @@
 /**
  * @tt/debias: position and user-propensity debiasing of the example weights (MODEL.md section 3)
  * as `@tt/core` stages, with diagnostics.
+ *
+ * @packageDocumentation
  */
 export {
   debiasPosition, debiasUser, debias, debiasStages, DebiasStage, DEBIAS_DEFAULTS, setDebiasWarningHandler, type DebiasKind, type DebiasOptions,

@@ -25,6 +25,7 @@
  */
 import { ConfigError, Dense, StageOptions, stopGradient, tf, type Embedding, type Stage, type StageContext, type StageDefinition } from '@tt/core';
 
+/** What a debiasing stage estimates: the position effect, the user's propensity, or both. */
 export type DebiasKind = 'position' | 'user' | 'both';
 
 /** Options of the three stages (the `options` of their `StageConfig`). */
@@ -48,14 +49,23 @@ export interface DebiasOptions {
   readonly detachQuery?: boolean;
 }
 
+/** The defaults of {@link DebiasOptions} (`userFloor` is `floor`'s default for `debias-user`). */
 export const DEBIAS_DEFAULTS = {
+  /** position table size when the schema has no positions */
   positions: 100,
+  /** factor on the regression loss */
   lossWeight: 1,
+  /** lower bound of the estimate (position and combined stages) */
   floor: 1e-3,
+  /** lower bound of the estimate of `debias-user` */
   userFloor: 0.1,
+  /** lower bound as a share of the batch mean estimate */
   relativeFloor: 0.25,
+  /** initial estimate */
   init: 0.1,
+  /** self-normalise each batch's weights */
   normalizeWeights: true,
+  /** the estimator reads a stopped q */
   detachQuery: true,
 } as const;
 
@@ -85,13 +95,21 @@ export class DebiasStage implements Stage {
   private warned = false;
 
   constructor(
+    /** the stage name: `debias-position`, `debias-user` or `debias` */
     readonly name: string,
+    /** what the stage estimates */
     readonly kind: DebiasKind,
+    /** position table size; later positions share the last bucket */
     readonly positions: number,
+    /** lower bound of the estimate in the division */
     readonly floor: number,
+    /** lower bound of the estimate as a share of its batch mean (0: off) */
     readonly relativeFloor: number,
+    /** factor on the (mean) regression loss */
     readonly lossWeight: number,
+    /** whether each batch's weights are scaled back to the incoming weights' sum */
     readonly normalizeWeights: boolean,
+    /** whether the estimator reads a stopped q */
     readonly detachQuery: boolean,
     private readonly valueWeights: readonly number[],
     ctx: StageContext,
@@ -159,7 +177,12 @@ export class DebiasStage implements Stage {
   }
 
   /** Per-row estimate and regression loss (no floor). */
-  estimate(q: tf.Tensor2D, position: Int32Array | undefined, target: tf.Tensor1D | undefined): { est: tf.Tensor1D; loss?: tf.Scalar } {
+  estimate(q: tf.Tensor2D, position: Int32Array | undefined, target: tf.Tensor1D | undefined): {
+    /** `[B]` the estimated propensity of each row */
+    est: tf.Tensor1D;
+    /** the estimator's regression loss against `target`, when given */
+    loss?: tf.Scalar;
+  } {
     const sq = (a: tf.Tensor1D) => tf.mean(tf.square(tf.sub(a, target!))) as tf.Scalar;
     let ePos: tf.Tensor1D | undefined;
     if (this.positionTable) {

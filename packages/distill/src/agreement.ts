@@ -8,6 +8,7 @@ import {
 } from '@tt/core';
 import { Distill } from './stage.js';
 
+/** How closely the distilled logits follow the main ranker's logged scores (see {@link teacherAgreement}). */
 export interface TeacherAgreement {
   /** per task, Pearson correlation of sigmoid(distillation logits) with the logged scores (NaN if either is constant) */
   readonly correlation: Readonly<Record<string, number>>;

@@ -50,14 +50,21 @@ export interface DistillOptions {
   readonly listwiseTemperature?: number;
 }
 
+/** The defaults of {@link DistillOptions}. */
 export const DISTILL_DEFAULTS = {
+  /** soft labels only, on the entries the ranker scored */
   alpha: 1,
+  /** T_kd: the plain BCE against the logged probabilities */
   temperature: 1,
+  /** distil into the light ranker's own logits */
   logits: 'task',
+  /** the listwise term on, at full weight */
   listwiseWeight: 1,
+  /** tau_list of the ranker's softmax over a request */
   listwiseTemperature: 0.1,
 } as const;
 
+/** Every option of the stage, defaults filled in (see {@link resolveDistillOptions}). */
 export type ResolvedDistillOptions = Required<DistillOptions>;
 
 /** Checks the options and fills the defaults. @throws ConfigError naming `stages.distill.<key>` */
@@ -89,8 +96,16 @@ export function softLabelBce(logits: tf.Tensor2D, p: tf.Tensor2D, temperature: n
 /** The `distill` stage as created (its head is reachable for tests and `teacherAgreement`). */
 export class Distill implements Stage {
   readonly name = 'distill';
-  readonly auxiliaryHead = { loss: (args: LossArgs) => this.loss(args) };
+  readonly auxiliaryHead = {
+    /** alpha times the soft-label BCE over the scored entries, plus the listwise term times `listwiseWeight` */
+    loss: (args: LossArgs) => this.loss(args),
+  };
   readonly needsWholeRequests: boolean;
+  /**
+   * Finds the model's light ranker and hooks into it: a head of its own (`auxiliary`) or the
+   * 1 - alpha weights of its hard labels (`task`).
+   * @throws ConfigError when the model has no light-ranker stage, or another stage already weighs its labels
+   */
   readonly build = (shapes: ModelShapes): void => {
     const ranker = shapes.stages.find((s): s is LightRanker => s instanceof LightRanker);
     if (!ranker) {
@@ -108,7 +123,12 @@ export class Distill implements Stage {
   private ranker: LightRanker | undefined;
   private head: Dense | undefined;
 
-  constructor(readonly options: ResolvedDistillOptions, private readonly config: TwoTowerConfig, private readonly params: ParameterStore) {
+  constructor(
+    /** the resolved options */
+    readonly options: ResolvedDistillOptions,
+    private readonly config: TwoTowerConfig,
+    private readonly params: ParameterStore,
+  ) {
     if (!config.schema.hasRankerScores) {
       throw new ConfigError('stages.distill', 'the data has no logged ranker scores (ranker_<task> columns) to distil');
     }

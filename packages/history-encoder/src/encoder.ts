@@ -38,12 +38,19 @@ export interface HistoryEncoderOptions {
   readonly attention?: 'auto' | 'fused' | 'matmul';
 }
 
+/** The defaults of every {@link HistoryEncoderOptions} field. */
 export const HISTORY_DEFAULTS = {
+  /** history items read per user */
   maxLength: 20,
+  /** attention heads */
   heads: 4,
+  /** attention layers */
   layers: 1,
+  /** no dropout */
   dropout: 0,
+  /** the sketch's plain attention stack */
   block: 'plain',
+  /** `matmul` on tfjs-node, else `fused` */
   attention: 'auto',
 } as const satisfies Required<HistoryEncoderOptions>;
 
@@ -107,6 +114,10 @@ interface Layer {
   readonly ff2?: Linear;
 }
 
+/**
+ * The `history` stage's options with defaults filled in, checked against the model dim.
+ * @throws ConfigError for an unknown key or a bad value (e.g. `heads` not dividing `dim`)
+ */
 export function resolveHistoryOptions(options: Readonly<Record<string, unknown>>, dim: number): Required<HistoryEncoderOptions> {
   const o = new StageOptions('history', options, Object.keys(HISTORY_DEFAULTS));
   const maxLength = o.number('maxLength', HISTORY_DEFAULTS.maxLength, { integer: true, min: 1 });
@@ -129,7 +140,11 @@ export class HistoryEncoder implements UserInputEncoder {
   private readonly finalNorm?: LayerNorm;
   private readonly positions: Float32Array;
 
-  constructor(readonly options: Required<HistoryEncoderOptions>, private readonly ctx: StageContext) {
+  constructor(
+    /** the resolved options (see {@link resolveHistoryOptions}) */
+    readonly options: Required<HistoryEncoderOptions>,
+    private readonly ctx: StageContext,
+  ) {
     const D = ctx.itemEmbedding.dim;
     this.D = D;
     this.dim = 2 * D;

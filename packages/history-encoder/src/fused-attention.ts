@@ -42,6 +42,7 @@ function tensorOf(offset: number, shape: [number, number]): tf.Tensor2D {
 export interface FusedAttentionShape {
   /** rows (users) */
   readonly n: number;
+  /** attention heads: `q`, keys and values split into `heads` blocks of `dh = D / heads` */
   readonly heads: number;
   /** queries per row (the keys' length, or 1 where only the first position is read) */
   readonly queries: number;

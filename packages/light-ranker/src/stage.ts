@@ -59,16 +59,25 @@ export interface LightRankerOptions {
   readonly itemDim?: number;
 }
 
+/** The defaults of {@link LightRankerOptions} (`hidden` defaults to the model's own). */
 export const LIGHT_RANKER_DEFAULTS = {
+  /** MIPS candidates re-ranked per request */
   numCandidates: 200,
+  /** user embeddings of the ranker's user tower */
   numUserEmbeddings: 4,
+  /** retrieval's softmax weight kept in the re-ranking key */
   retrievalWeight: 1,
+  /** factor on the ranker's BCE */
   lossWeight: 1,
+  /** no listwise term */
   listwiseWeight: 0,
+  /** the ranker's loss does not train the towers */
   detachRetrieval: true,
+  /** width of the ranker's own item-id embedding */
   itemDim: 16,
 } as const;
 
+/** Every option of the stage, defaults filled in (see {@link resolveLightRankerOptions}). */
 export type ResolvedLightRankerOptions = Required<LightRankerOptions>;
 
 /** Checks the options and fills the defaults. @throws ConfigError naming `stages.light-ranker.<key>` */
@@ -90,8 +99,12 @@ export function resolveLightRankerOptions(options: Readonly<Record<string, unkno
 export class LightRanker implements Stage {
   readonly name = 'light-ranker';
   readonly candidatesToRerank: number;
-  readonly auxiliaryHead = { loss: (args: LossArgs) => this.loss(args) };
+  readonly auxiliaryHead = {
+    /** the ranker's BCE times `lossWeight`, plus the listwise term times `listwiseWeight` */
+    loss: (args: LossArgs) => this.loss(args),
+  };
   readonly reranker: ReRanker = { rerank: (args) => this.rerank(args) };
+  /** Creates the ranker's parameters once the user tower input width is known. */
   readonly build = (shapes: ModelShapes): void => {
     const { params, config } = this;
     const out = this.options.numUserEmbeddings * config.dim;
@@ -110,7 +123,12 @@ export class LightRanker implements Stage {
 
   readonly needsWholeRequests: boolean;
 
-  constructor(readonly options: ResolvedLightRankerOptions, private readonly config: TwoTowerConfig, private readonly params: ParameterStore) {
+  constructor(
+    /** the resolved options */
+    readonly options: ResolvedLightRankerOptions,
+    private readonly config: TwoTowerConfig,
+    private readonly params: ParameterStore,
+  ) {
     this.candidatesToRerank = options.numCandidates;
     this.needsWholeRequests = options.listwiseWeight > 0;
   }

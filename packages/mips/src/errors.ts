@@ -23,12 +23,15 @@ export type TtErrorCode =
 export interface TtErrorOptions {
   /** The argument, column or file the error is about (e.g. `queries`, `label_click`). */
   readonly field?: string;
+  /** the underlying error, kept as the standard `Error.cause` */
   readonly cause?: unknown;
 }
 
 /** Base class of every error tt throws on bad input or state. */
 export class TtError extends Error {
+  /** machine-readable kind of the error; match on this, not on the message */
   readonly code: TtErrorCode;
+  /** the argument, column or file the error is about, when there is one */
   readonly field: string | undefined;
 
   constructor(code: TtErrorCode, message: string, options: TtErrorOptions = {}) {
@@ -41,7 +44,9 @@ export class TtError extends Error {
 
 /** A tensor or matrix argument has the wrong shape. */
 export class ShapeError extends TtError {
+  /** the shape that was required, as text (e.g. `[n, 64]`) */
   readonly expected: string;
+  /** the shape that was given, as text */
   readonly actual: string;
   constructor(field: string, expected: string, actual: string, context = '') {
     super('E_SHAPE', `${context ? `${context}: ` : ''}${field} must be ${expected}, got ${actual}`, {
@@ -75,6 +80,7 @@ export class EmptyError extends TtError {
 
 /** An id that must be new is already present. */
 export class DuplicateIdError extends TtError {
+  /** the id that was already present */
   readonly id: string | number;
   constructor(field: string, id: string | number) {
     super('E_DUPLICATE_ID', `${field}: id ${JSON.stringify(id)} is already present`, { field });
@@ -84,6 +90,7 @@ export class DuplicateIdError extends TtError {
 
 /** An id that must be present is not. */
 export class UnknownIdError extends TtError {
+  /** the id that was not found */
   readonly id: string | number;
   constructor(field: string, id: string | number) {
     super('E_UNKNOWN_ID', `${field}: id ${JSON.stringify(id)} is not in the index`, { field });
@@ -107,6 +114,7 @@ export class StateError extends TtError {
 
 /** A file is unreadable, truncated, or fails its checksum. */
 export class CorruptFileError extends TtError {
+  /** the file that could not be read */
   readonly path: string;
   constructor(path: string, message: string, options: { cause?: unknown } = {}) {
     super('E_CORRUPT', `${path}: ${message}`, { field: path, ...options });

@@ -32,8 +32,11 @@ export interface ExactIndexOptions {
 
 /** The parameters an exact index is saved with. */
 export interface ExactIndexParams {
+  /** worker threads that share the corpus */
   readonly threads: number;
+  /** corpus slots per block (one matrix product each) */
   readonly blockSize: number;
+  /** queries per matrix product */
   readonly queryBlock: number;
 }
 
@@ -54,6 +57,7 @@ function positiveInt(field: string, value: number | undefined, fallback: number)
  */
 export class ExactIndex implements MipsIndex {
   readonly kind = 'exact' as const;
+  /** the resolved parameters (defaults filled in), saved with the index */
   readonly params: ExactIndexParams;
   private readonly store: VectorStore;
   private pool: Promise<ShardPool> | undefined;

@@ -26,6 +26,7 @@ export type HnswQuantization = 'f32' | 'f16' | 'bf16' | 'i8';
 
 /** Build and search knobs of {@link HnswIndex}. */
 export interface HnswIndexOptions {
+  /** vector dimension */
   readonly dim: number;
   /** graph degree M (edges per node per layer); default 16 */
   readonly connectivity?: number;
@@ -41,10 +42,15 @@ export interface HnswIndexOptions {
 
 /** The parameters an HNSW index is built and saved with. */
 export interface HnswIndexParams {
+  /** graph degree M (edges per node per layer) */
   readonly connectivity: number;
+  /** candidate list size while inserting (efConstruction) */
   readonly expansionAdd: number;
+  /** candidate list size while searching (ef) */
   readonly expansionSearch: number;
+  /** storage precision of the graph's vectors */
   readonly quantization: HnswQuantization;
+  /** threads for adds and batch searches */
   readonly threads: number;
 }
 
@@ -107,6 +113,7 @@ export class HnswIndex implements MipsIndex {
     return this.graphOrNull as UsearchIndex;
   }
 
+  /** The resolved parameters (defaults filled in), saved with the index. */
   get params(): HnswIndexParams {
     return this.paramsValue;
   }

@@ -1,5 +1,7 @@
 /**
  * @tt/mips: exact and approximate maximum inner product search over item embeddings.
+ *
+ * @packageDocumentation
  */
 export {
   TtError,

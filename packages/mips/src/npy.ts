@@ -8,7 +8,9 @@ import { writeFileAtomic } from './internal/atomic.js';
 
 /** An array read from or written to `.npy`. */
 export interface NpyArray {
+  /** the elements, row-major (C order) */
   readonly data: Float32Array | Float64Array | Int32Array;
+  /** the dimensions, outermost first */
   readonly shape: readonly number[];
 }
 

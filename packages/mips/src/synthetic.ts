@@ -8,7 +8,9 @@ import { ConfigError } from './errors.js';
 
 /** Options of {@link syntheticEmbeddings}. */
 export interface SyntheticEmbeddingsOptions {
+  /** number of vectors */
   readonly n: number;
+  /** vector dimension */
   readonly dim: number;
   /** number of Gaussian clusters; default 256 */
   readonly clusters?: number;

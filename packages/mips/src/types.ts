@@ -19,6 +19,7 @@ export interface SearchOptions {
 
 /** The top K of one query, best first. Ties in score are broken by id (see the README). */
 export interface SearchResult {
+  /** the K result ids, best first */
   readonly ids: ItemId[];
   /** inner products, same order as `ids` */
   readonly scores: Float32Array;
@@ -28,6 +29,7 @@ export interface SearchResult {
 
 /** Exact and approximate indexes share this surface. */
 export interface MipsIndex {
+  /** which implementation this is: exact search or the HNSW graph */
   readonly kind: 'exact' | 'hnsw';
   /** vector dimension */
   readonly dim: number;
@@ -42,6 +44,7 @@ export interface MipsIndex {
   update(ids: readonly ItemId[], vectors: VectorsInput): void;
   /** Removes ids; absent ids are skipped. Returns how many were removed. */
   remove(ids: readonly ItemId[]): number;
+  /** Whether `id` is in the index. */
   has(id: ItemId): boolean;
   /** The stored vectors of present ids, row-major `[ids.length, dim]`. */
   getVectors(ids: readonly ItemId[]): Float32Array;

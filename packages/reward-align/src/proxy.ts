@@ -16,13 +16,23 @@ import { bceWithLogits, ConfigError, Dense, maskedMean, stopGradient, tf, type E
 
 /** One step of a proxy: its own BCE on the impressed rows, and the `[B, B]` values when asked. */
 export interface ProxyStep {
+  /** the proxy's BCE on the impressed rows (over the logged entries when masked) */
   readonly loss: tf.Scalar;
+  /** `[B, B]` values `r_ij` of every (row user, column item) pair, when asked for */
   readonly values?: tf.Tensor2D;
 }
 
+/** A trainable reward model over the pairs of a batch: {@link TowerProxy} or {@link LinearProxy}. */
 export interface RewardProxy {
   /** the proxy's dense parameters (its id tables, if any, are sparse embeddings of the store) */
   readonly variables: readonly tf.Variable[];
+  /**
+   * Fits the impressed rows and, when `wantValues`, scores every pair of the batch.
+   * @param args the batch and its embeddings, as the model's batch losses see them
+   * @param target `[B, T]` what the BCE fits: labels or the logged ranker probabilities
+   * @param mask `[B, T]` 1 on the logged entries of `target` (undefined: all count)
+   * @param wantValues also return the `[B, B]` pair values
+   */
   step(args: LossArgs, target: tf.Tensor2D, mask: tf.Tensor2D | undefined, wantValues: boolean): ProxyStep;
 }
 
@@ -42,7 +52,9 @@ function valueOf(weights: readonly number[], B: number, logitsOf: (t: number) =>
   return acc ?? tf.zeros([B, B]);
 }
 
+/** MODEL.md's proxy, `Linear(2*DI + 1 -> T)` over `concat(q_i, v_j, q_i . v_j)`. */
 export class LinearProxy implements RewardProxy {
+  /** the `[2 DI + 1, T]` linear map: rows `[0, DI)` read q, `[DI, 2 DI)` read v, the last the dot */
   readonly layer: Dense;
 
   constructor(private readonly ctx: StageContext, private readonly detachInputs: boolean) {
@@ -77,17 +89,29 @@ export class LinearProxy implements RewardProxy {
   }
 }
 
+/** A small pointwise ranker of its own: per task, `f_t(u) . g_t(i) + b_t(i) + b_t`, plus a training-only position term. */
 export class TowerProxy implements RewardProxy {
+  /** `[userRows, T * dim]` user vectors, one `dim` slice per task */
   readonly userTable: Embedding;
+  /** `[itemRows, T * dim]` item vectors, one `dim` slice per task */
   readonly itemTable: Embedding;
+  /** `[itemRows, T]` per-item bias `b_t(i)` */
   readonly itemBias: Embedding;
+  /** `[numPositions, T]` position term, used in training only (undefined without positions) */
   readonly positionBias: Embedding | undefined;
+  /** linear map of the user features into the user vectors (undefined without user features) */
   readonly userFeatures: Dense | undefined;
+  /** linear map of the item features into the item vectors (undefined without item features) */
   readonly itemFeatures: Dense | undefined;
+  /** `[T]` global bias `b_t` */
   readonly bias: tf.Variable;
   private readonly T: number;
 
-  constructor(private readonly ctx: StageContext, readonly dim: number) {
+  constructor(
+    private readonly ctx: StageContext,
+    /** per-task vector size */
+    readonly dim: number,
+  ) {
     const { schema, userRows, itemRows } = ctx.config;
     const T = (this.T = schema.tasks.length);
     const p = ctx.params;

@@ -64,17 +64,29 @@ export interface RewardAlignOptions {
   readonly standardize?: boolean;
 }
 
+/** The defaults of {@link RewardAlignOptions}. */
 export const REWARD_ALIGN_DEFAULTS = {
+  /** a proxy ranker trained on the batches */
   reward: 'proxy',
+  /** factor on the KL term after the warm-up */
   weight: 0.5,
+  /** temperature of the target softmax */
   tau: 0.5,
+  /** steps of the KL weight's ramp */
   warmupSteps: 100,
+  /** ranker scores when the batch has them, else labels */
   proxyTarget: 'auto',
+  /** the proxy's own id tables and feature maps */
   proxyModel: 'towers',
+  /** per-task vector size of the towers proxy */
   proxyDim: 16,
+  /** factor on the proxy's BCE */
   proxyLossWeight: 1,
+  /** the linear proxy reads stopped q and v */
   detachInputs: true,
+  /** the target includes the model's logit bias */
   targetBias: true,
+  /** z-score the values per row */
   standardize: true,
 } as const;
 
@@ -90,18 +102,34 @@ export interface RewardAlignStage extends Stage {
   readonly proxy: RewardProxy | undefined;
 }
 
-interface Resolved {
+/**
+ * The `reward-align` options with defaults filled in (see {@link RewardAlignOptions}); a
+ * function `reward` is resolved to `'frozen'` with that function as `scorer`.
+ */
+export interface Resolved {
+  /** where the values come from: the proxy ranker, or the frozen `scorer` */
   reward: 'proxy' | 'frozen';
+  /** the frozen reward model (undefined with the proxy) */
   scorer: RewardScorer | undefined;
+  /** factor on the KL term after the warm-up */
   weight: number;
+  /** temperature of the target softmax over values */
   tau: number;
+  /** training steps over which the KL weight ramps from 0 to `weight` */
   warmupSteps: number;
+  /** what the proxy's BCE fits on the impressed pairs */
   proxyTarget: 'labels' | 'ranker' | 'auto';
+  /** the proxy ranker's kind */
   proxyModel: 'towers' | 'linear';
+  /** per-task vector size of the towers proxy */
   proxyDim: number;
+  /** factor on the proxy's BCE */
   proxyLossWeight: number;
+  /** the linear proxy reads stopped q and v */
   detachInputs: boolean;
+  /** the model's logit bias is added to the target logits */
   targetBias: boolean;
+  /** the values are z-scored per row before `/ tau` */
   standardize: boolean;
 }
 

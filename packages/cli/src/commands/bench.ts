@@ -8,14 +8,19 @@ import { mulberry32 } from '@tt/mips';
 import { peakRssMb, printJson } from '../output.js';
 import { stagesFromFlags, type StageFlags } from '../stages.js';
 
+/** The flags of `tt bench train`, parsed. */
 export interface BenchTrainOptions extends StageFlags {
+  /** print a JSON summary as the last line */
   readonly json?: boolean;
+  /** force a backend (else `TT_BACKEND`, else the best that loads) */
   readonly backend?: 'tensorflow' | 'wasm' | 'cpu';
   /** timed steps (default: one epoch) */
   readonly steps?: number;
+  /** untimed steps before timing (default 10) */
   readonly warmup?: number;
   /** user-id table rows (default: the 10,000 users; 1,000,000 shows the cost of a big table) */
   readonly userRows?: number;
+  /** rows per step (default 512, as the reference) */
   readonly batchSize?: number;
   /** comma-separated stages (e.g. `history`) */
   readonly stages?: string;
@@ -26,6 +31,7 @@ export interface BenchTrainOptions extends StageFlags {
   readonly histories?: 'data' | 'full';
 }
 
+/** `tt bench train`: times training steps after a warm-up; returns the JSON summary (throughput, memory). */
 export async function benchTrain(o: BenchTrainOptions): Promise<Record<string, unknown>> {
   const backend = await initBackend({ backend: o.backend });
   const world = syntheticWorld({ seed: 0, numUsers: 10_000, numItems: 5_000, impressions: 100_000, userFeatureDim: 16, itemFeatureDim: 16, validation: false });

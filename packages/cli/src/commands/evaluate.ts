@@ -7,6 +7,7 @@ import { printJson, table } from '../output.js';
 import { popularityMetrics } from './train.js';
 import { stageDefinitions } from '../stages.js';
 
+/** `tt eval`: loo-full metrics of a checkpoint on `data`'s test split, popularity beside it; returns the JSON summary. */
 export async function evaluate(o: { checkpoint: string; data: string; backend?: 'tensorflow' | 'wasm' | 'cpu'; json?: boolean }): Promise<Record<string, unknown>> {
   const backend = await initBackend({ backend: o.backend });
   const { model } = await loadCheckpoint(o.checkpoint, { stages: stageDefinitions, loadIndex: false });

@@ -32,6 +32,7 @@ export function historiesOfUsers(users: Int32Array, histories: Int32Array | unde
   return { history: gatherRows(histories, H, users), historyLength: H };
 }
 
+/** `tt retrieve`: prints the top `k` items of each user id in `users`, one JSON line per user. */
 export async function retrieve(o: { checkpoint: string; users: string; k: number; backend?: 'tensorflow' | 'wasm' | 'cpu'; includeSeen?: boolean }): Promise<void> {
   await initBackend({ backend: o.backend });
   const ids = readUserIds(o.users);

@@ -12,21 +12,35 @@ import { writeDiagnostics } from '../diagnostics.js';
 import { printJson, table } from '../output.js';
 import { stagesFromFlags, type StageFlags } from '../stages.js';
 
+/** The flags of `tt train`, parsed; unset fields take the defaults of `fitTwoTower` and the model config. */
 export interface TrainCliOptions extends StageFlags {
+  /** `--data`: the dataset spec (`synthetic`, `movielens:<dir>`, `csv:<train.csv>[,<test.csv>]`) */
   readonly data: string;
+  /** `--checkpoint`: the directory the trained model is saved to */
   readonly checkpoint: string;
   /** where to write what the stages learned (debias curves, distill agreement) */
   readonly diagnostics?: string;
+  /** most epochs (early stopping on validation recall@20) */
   readonly epochs?: number;
+  /** rows per step */
   readonly batchSize?: number;
+  /** dense learning rate */
   readonly lr?: number;
+  /** embedding dimension */
   readonly dim?: number;
+  /** softmax temperature */
   readonly temperature?: number;
+  /** extra uniform negatives per batch */
   readonly mixedNegatives?: number;
+  /** false (`--no-logq`) turns off the logQ correction */
   readonly logq?: boolean;
+  /** seed of the synthetic world, initialisation and shuffling */
   readonly seed?: number;
+  /** early-stopping patience in epochs */
   readonly patience?: number;
+  /** force a backend (else `TT_BACKEND`, else the best that loads) */
   readonly backend?: 'tensorflow' | 'wasm' | 'cpu';
+  /** print a JSON summary as the last line */
   readonly json?: boolean;
   /** comma-separated stage names */
   readonly stages?: string;
@@ -69,6 +83,7 @@ export async function saveWithIndex(dir: string, model: TwoTowerModel, dataset: 
   }
 }
 
+/** `tt train`: trains, evaluates beside popularity, saves the checkpoint; returns the JSON summary. */
 export async function train(o: TrainCliOptions): Promise<Record<string, unknown>> {
   const backend = await initBackend({ backend: o.backend });
   const dataset = await loadData(o.data, { seed: o.seed });

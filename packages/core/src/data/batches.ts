@@ -6,6 +6,7 @@ import { mulberry32 } from '@tt/mips';
 import { ConfigError, OutOfRangeError } from '../errors.js';
 import type { Batch, BatchSource, InteractionDataset, InteractionLog } from './types.js';
 
+/** Options of {@link inMemorySource}. */
 export interface InMemorySourceOptions {
   /** rows per batch (the last batch may be smaller unless `dropLast`) */
   readonly batchSize: number;

@@ -36,6 +36,7 @@ import { chronologicalOrder, leaveLastOut, sliceLog } from './split.js';
 import { gatherRows } from './batches.js';
 import type { Batch, BatchSource, DatasetSchema, InteractionDataset, InteractionLog, ItemId } from './types.js';
 
+/** Options of {@link loadInteractionCsv}: the files to read and how to split them. */
 export interface InteractionCsvOptions {
   /** the interaction CSV to train on */
   readonly train: string;
@@ -471,6 +472,7 @@ export async function loadInteractionCsv(options: InteractionCsvOptions): Promis
 // ---------------------------------------------------------------------------------------------
 // streaming
 
+/** Options of {@link streamingCsvSource}. */
 export interface StreamingCsvOptions {
   /** rows per batch */
   readonly batchSize: number;
@@ -487,7 +489,9 @@ export interface StreamingCsvOptions {
    * as chronological here (no sort is possible while streaming).
    */
   readonly historyLength?: number;
+  /** CSV `user_id, <numeric columns...>` */
   readonly userFeatures?: string;
+  /** CSV `item_id, <numeric columns...>` */
   readonly itemFeatures?: string;
   /** `w [T]` in the order of the `label_` columns (default all ones) */
   readonly valueWeights?: readonly number[];
@@ -496,11 +500,17 @@ export interface StreamingCsvOptions {
 /** A batch source over a CSV on disk, with the vocabulary and feature tables the model needs. */
 export interface StreamingCsvSource extends BatchSource {
   readonly rowsPerEpoch: number;
+  /** user index -> the file's own user id */
   readonly userIds: readonly ItemId[];
+  /** item index -> the catalogue's item id */
   readonly itemIds: readonly ItemId[];
+  /** `[numUsers * userFeatureDim]`, zeros for users without a feature row */
   readonly userFeatures: Float32Array;
+  /** `[numItems * itemFeatureDim]`, zeros for items without a feature row */
   readonly itemFeatures: Float32Array;
+  /** value weights `w [T]` of `nuv = labels . w` */
   readonly valueWeights: Float32Array;
+  /** human-readable notes: ignored columns, ids without features */
   readonly warnings: readonly string[];
 }
 

@@ -15,6 +15,7 @@ import { CorruptFileError } from '../errors.js';
 import { chronologicalOrder, leaveLastOut, sliceLog } from './split.js';
 import type { InteractionDataset, InteractionLog } from './types.js';
 
+/** Options of {@link loadMovieLens}. */
 export interface MovieLensOptions {
   /** hold out each evaluated user's positive before the test row for early stopping (default false) */
   readonly validation?: boolean;

@@ -35,7 +35,9 @@ import { ConfigError, OutOfRangeError } from '../errors.js';
 import { leaveLastOut } from './split.js';
 import type { GroundTruth, InteractionDataset, InteractionLog } from './types.js';
 
+/** Options of {@link syntheticWorld}: the world's size, its logging policy and its noise. */
 export interface SyntheticWorldOptions {
+  /** integer seed of every random stream; the same seed gives the same world; default 0 */
   readonly seed?: number;
   /** default 2000 */
   readonly numUsers?: number;
@@ -65,7 +67,9 @@ export interface SyntheticWorldOptions {
    * popularity makes position bias mislead a model that trusts clicks.
    */
   readonly orderAffinity?: number;
+  /** weight of `log p_i` in the policy's order (see `orderAffinity`); default 0 */
   readonly orderPopularity?: number;
+  /** scale of the Gaussian noise in the policy's order (see `orderAffinity`); default 1 */
   readonly orderNoise?: number;
   /** hold out each evaluated user's positive before the test row (default false) */
   readonly validation?: boolean;

@@ -35,6 +35,7 @@ export interface DatasetSchema {
 
 /** An interaction log: one row per impression, in chronological order. */
 export interface InteractionLog {
+  /** number of rows */
   readonly size: number;
   /** `[size]` user indices */
   readonly user: Int32Array;
@@ -60,6 +61,7 @@ export interface GroundTruth {
 export interface InteractionDataset {
   /** e.g. `movielens-100k`, `synthetic`, `csv:train.csv` */
   readonly name: string;
+  /** shape of the dataset's batches: vocabulary sizes, tasks, feature widths */
   readonly schema: DatasetSchema;
   /** user index -> the dataset's own user id */
   readonly userIds: readonly ItemId[];
@@ -86,6 +88,7 @@ export interface InteractionDataset {
  * `validateBatch` checks it against a schema at the boundary.
  */
 export interface Batch {
+  /** B, the number of rows */
   readonly size: number;
   /** `[B]` user indices */
   readonly user: Int32Array;
@@ -109,6 +112,7 @@ export interface Batch {
 
 /** Something the trainer can iterate once per epoch. */
 export interface BatchSource {
+  /** the schema every batch of the source satisfies */
   readonly schema: DatasetSchema;
   /** rows per epoch, when known (for progress and ETA) */
   readonly rowsPerEpoch?: number;

@@ -11,6 +11,9 @@ const TOP = 10;
 /** Size of the retrieved list that alignment looks into. */
 const RETRIEVED = 100;
 
+/**
+ * What {@link evaluateFunnel} measures: how well retrieval and the final list serve the true value.
+ */
 export interface FunnelMetrics {
   /** share of the true-value top 10 (unseen items) that retrieval's top 100 contains */
   readonly 'alignment@10/100': number;
@@ -20,7 +23,9 @@ export interface FunnelMetrics {
   readonly users: number;
 }
 
+/** Arguments of {@link evaluateFunnel}: the world's truth, the users, and the model's lists. */
 export interface EvaluateFunnelArgs {
+  /** the synthetic world's true value `V(u, i)` */
   readonly truth: GroundTruth;
   /** users to evaluate (each once) */
   readonly users: Int32Array;
@@ -145,7 +150,10 @@ export async function evaluateFunnel(args: EvaluateFunnelArgs): Promise<FunnelMe
 /** Reference points that put funnel metrics in context. */
 export interface FunnelReferences {
   /** value@10 of the true top 10 itself (the upper bound; its alignment is 1) */
-  readonly oracle: { readonly 'value@10': number };
+  readonly oracle: {
+    /** mean true value `V` of each user's true top 10 */
+    readonly 'value@10': number;
+  };
   /**
    * the expectation under a uniformly random ranking of the unseen items (exact, no sampling):
    * alignment = min(100, unseen) / unseen, value@10 = the mean V of the unseen items
@@ -153,6 +161,7 @@ export interface FunnelReferences {
   readonly random: FunnelMetrics;
   /** the funnel metrics of ranking by `popularity` (when given) */
   readonly popularity?: FunnelMetrics;
+  /** users evaluated */
   readonly users: number;
 }
 
@@ -160,7 +169,7 @@ export interface FunnelReferences {
  * Oracle (upper bound), random (expected) and optionally popularity references for the funnel
  * metrics over the same users and seen items as {@link evaluateFunnel}.
  *
- * @param popularity one score per item (e.g. {@link popularityScores}); its top 100 unseen items
+ * @param args.popularity one score per item (e.g. {@link popularityScores}); its top 100 unseen items
  *   are the retrieved list and its top 10 the final list
  */
 export async function funnelReferences(args: {

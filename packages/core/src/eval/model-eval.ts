@@ -38,7 +38,12 @@ export class CatalogueScorer {
   private readonly items: tf.Tensor2D;
   private readonly histories: Int32Array | undefined;
 
-  constructor(readonly model: TwoTowerModel, historySource?: InteractionLog, private readonly seen?: readonly Int32Array[]) {
+  constructor(
+    /** the model whose towers (and re-ranker, if any) do the scoring */
+    readonly model: TwoTowerModel,
+    historySource?: InteractionLog,
+    private readonly seen?: readonly Int32Array[],
+  ) {
     this.vectors = model.catalogueEmbeddings();
     this.items = tf.tensor2d(this.vectors, [model.data.itemIds.length, model.config.dim]);
     const H = model.historyLength;
@@ -65,6 +70,7 @@ export class CatalogueScorer {
     }
   }
 
+  /** Frees the catalogue's embedding tensor; the model itself is not disposed. */
   dispose(): void {
     this.items.dispose();
   }

@@ -11,15 +11,20 @@ import { topKExcluding } from './topk.js';
  * requested through `ks` appear as further `recall@K` keys.
  */
 export interface RetrievalMetrics {
+  /** hits in the top 10 / the user's test positives, averaged over users */
   readonly 'recall@10': number;
+  /** the same at a cutoff of 20 */
   readonly 'recall@20': number;
+  /** the same at a cutoff of 50 */
   readonly 'recall@50': number;
+  /** binary-relevance NDCG of the top 10, averaged over users */
   readonly 'ndcg@10': number;
   /** users evaluated (those with at least one test positive) */
   readonly users: number;
   readonly [metric: string]: number;
 }
 
+/** Arguments of {@link evaluateRetrieval}: the test log, what each user has seen, and a scorer. */
 export interface EvaluateRetrievalArgs {
   /** items in the catalogue; scores rows have this length */
   readonly numItems: number;

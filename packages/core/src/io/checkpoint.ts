@@ -33,6 +33,7 @@ interface Manifest {
   readonly hasIndex: boolean;
 }
 
+/** Options of {@link saveCheckpoint}: what to store beside the weights. */
 export interface SaveCheckpointOptions {
   /** the catalogue index to store beside the weights */
   readonly index?: MipsIndex;
@@ -40,10 +41,13 @@ export interface SaveCheckpointOptions {
   readonly seen?: readonly Int32Array[];
   /** `[numUsers * H]` each user's latest history (newest first, -1 padded), for history encoders */
   readonly histories?: Int32Array;
+  /** free-form notes stored in `checkpoint.json` (epochs, metrics, backend...) */
   readonly metadata?: Record<string, unknown>;
 }
 
+/** What {@link loadCheckpoint} returns: the rebuilt model and what was stored with it. */
 export interface LoadedCheckpoint {
+  /** the rebuilt model, with the saved weights */
   readonly model: TwoTowerModel;
   /** the stored index, when the checkpoint has one */
   readonly index?: MipsIndex;
@@ -51,6 +55,7 @@ export interface LoadedCheckpoint {
   readonly seen?: Int32Array[];
   /** `[numUsers * H]` the users' latest histories, when stored */
   readonly histories?: Int32Array;
+  /** the notes given at save time (empty when none) */
   readonly metadata: Record<string, unknown>;
 }
 
@@ -139,7 +144,8 @@ function f32(entries: Record<string, SafetensorsEntry>, name: string, path: stri
 
 /**
  * Rebuilds the model a checkpoint was saved from (and its index, when stored).
- * @param stages definitions of the stages the saved config names (from their packages)
+ * @param options.stages definitions of the stages the saved config names (from their packages)
+ * @param options.loadIndex load the stored index, when there is one (default true)
  * @throws CorruptFileError (missing, truncated, altered files), MismatchError (parameters that
  *   do not fit the config), ConfigError (a stage without its definition)
  */

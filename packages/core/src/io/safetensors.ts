@@ -13,19 +13,37 @@ import { endianness } from 'node:os';
 import { writeFileAtomic } from '@tt/mips';
 import { CorruptFileError, ShapeError, ValueError } from '../errors.js';
 
+/** The tensor dtypes read and written here (safetensors' names). */
 export type SafetensorsDtype = 'F32' | 'I32';
 
 /** One tensor: its dtype, shape (`[]` for a scalar) and row-major data. */
 export type SafetensorsEntry =
-  | { readonly dtype: 'F32'; readonly shape: readonly number[]; readonly data: Float32Array }
-  | { readonly dtype: 'I32'; readonly shape: readonly number[]; readonly data: Int32Array };
+  | {
+      /** 32-bit float elements */
+      readonly dtype: 'F32';
+      /** dimensions, outermost first */
+      readonly shape: readonly number[];
+      /** the elements, row-major */
+      readonly data: Float32Array;
+    }
+  | {
+      /** 32-bit integer elements */
+      readonly dtype: 'I32';
+      /** dimensions, outermost first */
+      readonly shape: readonly number[];
+      /** the elements, row-major */
+      readonly data: Int32Array;
+    };
 
 /** A decoded file. */
 export interface SafetensorsFile {
+  /** the tensors by name, in header order */
   readonly tensors: Record<string, SafetensorsEntry>;
+  /** the `__metadata__` string map (empty when absent) */
   readonly metadata: Record<string, string>;
 }
 
+/** Options of {@link decodeSafetensors}. */
 export interface DecodeOptions {
   /**
    * Copy each tensor out of `buf` (default true). With false, tensors whose data is 4-byte aligned

@@ -6,12 +6,17 @@ import type { DatasetSchema } from '../data/types.js';
 
 /** A stage plugged into the model, by its definition's name, with its options. */
 export interface StageConfig {
+  /** the `name` of the stage's {@link StageDefinition} */
   readonly name: string;
+  /** the stage's own options, checked by its definition (JSON, stored in checkpoints) */
   readonly options?: Readonly<Record<string, unknown>>;
 }
 
+/** Everything that defines a two-tower model; stored in every checkpoint, it rebuilds the model. */
 export interface TwoTowerConfig {
+  /** config format and version */
   readonly format: 'tt.two-tower/1';
+  /** the dataset schema the model was built for */
   readonly schema: DatasetSchema;
   /** DU = DI: id embeddings and the retrieval space */
   readonly dim: number;
@@ -19,9 +24,11 @@ export interface TwoTowerConfig {
   readonly hidden: number;
   /** user/item table rows (default: the vocabulary); larger ids are hashed into the table */
   readonly userRows: number;
+  /** item table rows (default: the catalogue); larger ids are hashed into the table */
   readonly itemRows: number;
   /** L2-normalise q and v, so scores are cosines divided by `temperature` */
   readonly normalize: boolean;
+  /** softmax temperature: logits are scores divided by it */
   readonly temperature: number;
   /** subtract log Q(j) (streaming item-frequency estimate, Yi et al. 2019) from each logit */
   readonly logQ: boolean;
@@ -33,22 +40,34 @@ export interface TwoTowerConfig {
   readonly mixedNegatives: number;
   /** `w [T]` of `nuv = labels . w` */
   readonly valueWeights: readonly number[];
+  /** seed of parameter initialisation and negative sampling */
   readonly seed: number;
+  /** the stages plugged into the model, in order */
   readonly stages: readonly StageConfig[];
 }
 
 /** What a caller may set; everything else gets the defaults below. */
 export type TwoTowerOptions = Partial<Omit<TwoTowerConfig, 'format' | 'schema'>>;
 
+/** The defaults {@link resolveConfig} fills in (see {@link TwoTowerConfig} for each field). */
 export const MODEL_DEFAULTS = {
+  /** embedding and retrieval dimension */
   dim: 64,
+  /** hidden width of the feature MLPs */
   hidden: 256,
+  /** L2-normalise q and v */
   normalize: true,
+  /** softmax temperature */
   temperature: 0.05,
+  /** apply the logQ correction */
   logQ: true,
+  /** learning rate of the frequency estimator */
   logQAlpha: 0.05,
+  /** mask accidental hits */
   removeAccidentalHits: true,
+  /** no extra uniform negatives */
   mixedNegatives: 0,
+  /** initialisation and sampling seed */
   seed: 0,
 } as const;
 

@@ -4,12 +4,20 @@
  * the number of steps between two sightings; 1 / gap estimates the probability that the item is
  * in a batch, which is the Q of the logQ correction. Hashed arrays keep memory bounded.
  */
+
+/** The logQ correction's item-frequency estimate, updated once per training step. */
 export class FrequencyEstimator {
   private readonly lastStep: Float64Array;
   private readonly gap: Float32Array;
   private step = 0;
 
-  constructor(readonly buckets: number, readonly alpha: number, initialGap: number) {
+  constructor(
+    /** size of the hashed per-item arrays; items share a bucket modulo this */
+    readonly buckets: number,
+    /** learning rate of the gap's moving average */
+    readonly alpha: number,
+    initialGap: number,
+  ) {
     this.lastStep = new Float64Array(buckets).fill(-1);
     this.gap = new Float32Array(buckets).fill(initialGap);
   }

@@ -5,18 +5,27 @@
  */
 import { ConfigError } from '../errors.js';
 
+/** Bounds a numeric option must satisfy (see {@link StageOptions.number}). */
 export interface NumberRule {
   /** smallest allowed value (inclusive unless `above`) */
   readonly min?: number;
   /** the value must be strictly greater than `min` */
   readonly above?: boolean;
+  /** largest allowed value (inclusive) */
   readonly max?: number;
+  /** the value must be an integer */
   readonly integer?: boolean;
 }
 
+/** A stage's options, read key by key with a default and checked on the way. */
 export class StageOptions {
   /** @throws ConfigError for a key outside `known` */
-  constructor(readonly stage: string, private readonly options: Readonly<Record<string, unknown>>, known: readonly string[]) {
+  constructor(
+    /** the stage's name, the `<stage>` of every field path */
+    readonly stage: string,
+    private readonly options: Readonly<Record<string, unknown>>,
+    known: readonly string[],
+  ) {
     for (const key of Object.keys(options)) {
       if (!known.includes(key)) throw new ConfigError(this.field(key), `unknown option of ${stage} (known: ${known.join(', ')})`);
     }
@@ -27,6 +36,10 @@ export class StageOptions {
     return `stages.${this.stage}.${key}`;
   }
 
+  /**
+   * The number at `key` (`fallback` when absent).
+   * @throws ConfigError when it breaks `rule`
+   */
   number(key: string, fallback: number, rule: NumberRule = {}): number {
     const v = this.options[key];
     if (v === undefined) return fallback;
@@ -40,6 +53,10 @@ export class StageOptions {
     return v as number;
   }
 
+  /**
+   * The boolean at `key` (`fallback` when absent).
+   * @throws ConfigError for a non-boolean
+   */
   boolean(key: string, fallback: boolean): boolean {
     const v = this.options[key];
     if (v === undefined) return fallback;
@@ -47,6 +64,10 @@ export class StageOptions {
     return v;
   }
 
+  /**
+   * The string at `key`, one of `values` (`fallback` when absent).
+   * @throws ConfigError otherwise
+   */
   oneOf<T extends string>(key: string, values: readonly T[], fallback: T): T {
     const v = this.options[key];
     if (v === undefined) return fallback;

@@ -13,6 +13,7 @@ import type { TwoTowerConfig } from './config.js';
 
 /** The user side of a request or of a training batch: what the user tower reads. */
 export interface UserInput {
+  /** n, the number of users */
   readonly size: number;
   /** `[n]` user indices */
   readonly user: Int32Array;
@@ -20,11 +21,13 @@ export interface UserInput {
   readonly userFeatures: Float32Array;
   /** `[n * H]` earlier positive item indices, newest first, -1 = padding */
   readonly history?: Int32Array;
+  /** H of `history` (0 when absent) */
   readonly historyLength: number;
 }
 
 /** A training batch as tensors, plus the batch itself for id-level work. */
 export interface BatchTensors {
+  /** the batch the tensors were made from */
   readonly batch: Batch;
   /** `[B, T]` */
   readonly labels: tf.Tensor2D;
@@ -38,10 +41,13 @@ export interface BatchTensors {
 
 /** What every stage can reach when it is created. */
 export interface StageContext {
+  /** the resolved model config */
   readonly config: TwoTowerConfig;
+  /** the model's parameter store; a stage adds its parameters under `stages.<name>.` */
   readonly params: ParameterStore;
   /** the item-id table (shared by the item tower and, e.g., history encoders) */
   readonly itemEmbedding: Embedding;
+  /** the user-id table */
   readonly userEmbedding: Embedding;
   /** seeded; forked per stage */
   readonly rng: Rng;
@@ -59,6 +65,7 @@ export interface UserInputEncoder {
 
 /** Rewrites the example weights (e.g. debiasing), optionally with an auxiliary loss. */
 export interface ExampleWeighting {
+  /** Returns the example weights to use instead of `args.weights` (and an optional extra loss). */
   weigh(args: {
     /** `[B]` the weights so far (starts as nuv = labels . w) */
     readonly weights: tf.Tensor1D;
@@ -67,7 +74,12 @@ export interface ExampleWeighting {
     /** `[B, DI]` query embeddings (before normalisation) */
     readonly q: tf.Tensor2D;
     readonly batch: BatchTensors;
-  }): { weights: tf.Tensor1D; loss?: tf.Scalar };
+  }): {
+    /** `[B]` the new weights */
+    weights: tf.Tensor1D;
+    /** an auxiliary loss added to the training loss (e.g. of a propensity model) */
+    loss?: tf.Scalar;
+  };
 }
 
 /** Arguments of auxiliary heads and batch losses. */
@@ -76,21 +88,25 @@ export interface LossArgs {
   readonly userInput: tf.Tensor2D;
   /** `[B, DI]` query and item embeddings as the retrieval space sees them */
   readonly q: tf.Tensor2D;
+  /** `[B, DI]` the batch's item embeddings, row-aligned with `q` */
   readonly v: tf.Tensor2D;
   /** `[B, B (+ mixed negatives)]` logits of the in-batch softmax (after temperature, logQ, masks) */
   readonly logits: tf.Tensor2D;
   /** `[B]` final example weights (stopped gradient) */
   readonly weights: tf.Tensor1D;
+  /** the batch's labels and logged scores as tensors */
   readonly batch: BatchTensors;
 }
 
 /** A training-only head (light ranker, distillation): returns its loss. */
 export interface AuxiliaryHead {
+  /** The head's loss, added to the training loss. */
   loss(args: LossArgs): tf.Scalar;
 }
 
 /** A loss over the whole batch (e.g. aligning the softmax with a reward model). */
 export interface BatchLoss {
+  /** The batch loss, added to the training loss. */
   loss(args: LossArgs): tf.Scalar;
 }
 
@@ -98,6 +114,7 @@ export interface BatchLoss {
 export interface Candidates {
   /** item indices, best first */
   readonly items: Int32Array;
+  /** MIPS scores, same order as `items` */
   readonly scores: Float32Array;
   /** `[n, DI]` row-major */
   readonly vectors: Float32Array;
@@ -105,6 +122,7 @@ export interface Candidates {
 
 /** Re-orders MIPS candidates at serving time (e.g. a light ranker). */
 export interface ReRanker {
+  /** The top `k` of each request's candidates, re-ordered, one entry per request. */
   rerank(args: {
     readonly users: UserInput;
     /** `[n, user tower input width]` */
@@ -112,7 +130,12 @@ export interface ReRanker {
     readonly q: tf.Tensor2D;
     readonly candidates: readonly Candidates[];
     readonly k: number;
-  }): Array<{ items: Int32Array; scores: Float32Array }>;
+  }): Array<{
+    /** the top `k` item indices, best first */
+    items: Int32Array;
+    /** the re-ranker's scores, same order as `items` */
+    scores: Float32Array;
+  }>;
 }
 
 /** Sizes a stage can only know once the whole model is assembled. */
@@ -125,16 +148,22 @@ export interface ModelShapes {
 
 /** The parts one stage contributes; any subset. */
 export interface Stage {
+  /** the stage's name (its definition's name) */
   readonly name: string;
   /**
    * Called once, after every stage of the model is created and before any training: creates
    * the parameters whose shapes depend on other stages (e.g. a head over the user tower input).
    */
   readonly build?: (shapes: ModelShapes) => void;
+  /** columns the stage adds to the user tower input */
   readonly userInput?: UserInputEncoder;
+  /** rewrites the example weights */
   readonly weighting?: ExampleWeighting;
+  /** a training-only head with its own loss */
   readonly auxiliaryHead?: AuxiliaryHead;
+  /** an extra loss over the whole batch */
   readonly batchLoss?: BatchLoss;
+  /** re-orders MIPS candidates at serving time */
   readonly reranker?: ReRanker;
   /** how many MIPS candidates the re-ranker wants per request (default: k) */
   readonly candidatesToRerank?: number;
@@ -147,6 +176,7 @@ export interface Stage {
 
 /** What a stage package exports. */
 export interface StageDefinition {
+  /** unique name, the `name` of a {@link StageConfig} that uses it */
   readonly name: string;
   /**
    * Creates the stage's parameters (under `stages.<name>.` in `ctx.params`) and hooks.

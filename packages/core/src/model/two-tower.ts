@@ -22,7 +22,9 @@ import type { BatchTensors, Stage, StageDefinition, UserInput } from './stages.j
 
 /** The catalogue a model serves: vocabularies and the per-entity feature tables. */
 export interface ModelData {
+  /** user index -> the dataset's own user id */
   readonly userIds: readonly ItemId[];
+  /** item index -> the catalogue's item id */
   readonly itemIds: readonly ItemId[];
   /** `[numUsers * IU]` */
   readonly userFeatures: Float32Array;
@@ -32,7 +34,9 @@ export interface ModelData {
 
 /** One step's loss: the total and its named terms (scalars inside the caller's tidy). */
 export interface LossTerms {
+  /** the sum of the terms: what the optimizer minimises */
   readonly total: tf.Scalar;
+  /** each term by name: `softmax`, then `<stage>.weighting`, `<stage>.head`, `<stage>.batch` */
   readonly terms: ReadonlyMap<string, tf.Scalar>;
 }
 
@@ -56,10 +60,17 @@ function l2Normalize(x: tf.Tensor2D): tf.Tensor2D {
   return tf.mul(x, tf.rsqrt(tf.add(tf.sum(tf.square(x), 1, true), 1e-12))) as tf.Tensor2D;
 }
 
+/**
+ * The two-tower retrieval model: user and item towers into one space, trained by weighted in-batch softmax.
+ */
 export class TwoTowerModel {
+  /** every parameter of the model and its stages, by name */
   readonly params: ParameterStore;
+  /** the stages the config names, created in config order */
   readonly stages: readonly Stage[];
+  /** the user-id table of the user tower */
   readonly userEmbedding: Embedding;
+  /** the item-id table of the item tower (shared with stages, e.g. history encoders) */
   readonly itemEmbedding: Embedding;
   private readonly userMlp: Mlp | undefined;
   private readonly itemMlp: Mlp | undefined;
@@ -70,7 +81,13 @@ export class TwoTowerModel {
   private readonly itemIndexById = new Map<ItemId, number>();
   private readonly userIndexById = new Map<ItemId, number>();
 
-  private constructor(readonly config: TwoTowerConfig, readonly data: ModelData, definitions: readonly StageDefinition[]) {
+  private constructor(
+    /** the resolved config the model was built from (stored in checkpoints) */
+    readonly config: TwoTowerConfig,
+    /** the catalogue the model serves */
+    readonly data: ModelData,
+    definitions: readonly StageDefinition[],
+  ) {
     const { schema, dim, hidden } = config;
     checkData(config, data);
     const rng = new Rng(config.seed);
@@ -120,6 +137,7 @@ export class TwoTowerModel {
     return [...this.params.dense.values()];
   }
 
+  /** Embedding tables, for the row-sparse optimizer. */
   embeddings(): Embedding[] {
     return [...this.params.embeddings.values()];
   }
@@ -129,6 +147,7 @@ export class TwoTowerModel {
     return this.userIndexById.get(id) ?? (typeof id === 'string' && /^-?\d+$/.test(id) ? this.userIndexById.get(Number(id)) : undefined);
   }
 
+  /** The item index of a catalogue id, or undefined. */
   itemIndex(id: ItemId): number | undefined {
     return this.itemIndexById.get(id);
   }
@@ -255,6 +274,7 @@ export class TwoTowerModel {
     if (this.config.logQ) this.frequency.observe(batch.item);
   }
 
+  /** Frees every parameter; the model is unusable afterwards. */
   dispose(): void {
     this.params.dispose();
   }

@@ -18,7 +18,12 @@ export class RowGradients {
   private rowsTouched: number[] = [];
   private data: Float32Array;
 
-  constructor(readonly rows: number, readonly dim: number) {
+  constructor(
+    /** rows of the table */
+    readonly rows: number,
+    /** width of each row */
+    readonly dim: number,
+  ) {
     this.slotOf = new Int32Array(rows).fill(-1);
     this.data = new Float32Array(dim * 1024);
   }
@@ -48,10 +53,16 @@ export class RowGradients {
   }
 
   /** The touched rows and their summed gradients (`[rows.length, dim]`, valid until clear). */
-  get touched(): { rows: readonly number[]; grads: Float32Array } {
+  get touched(): {
+    /** the table rows touched this step, in first-touch order */
+    rows: readonly number[];
+    /** their summed gradients, row-aligned with `rows` (longer than needed: read `rows.length * dim`) */
+    grads: Float32Array;
+  } {
     return { rows: this.rowsTouched, grads: this.data };
   }
 
+  /** Forgets the touched rows, ready for the next step. */
   clear(): void {
     for (const id of this.rowsTouched) this.slotOf[id] = -1;
     this.rowsTouched = [];
@@ -74,12 +85,22 @@ function mix32(x: number): number {
 
 /** A `[rows, dim]` table read through lookups; ids at or beyond `rows` are hashed into it. */
 export class Embedding {
+  /** the `[rows, dim]` values, not trainable by tfjs: sparse optimizers update it in place */
   readonly table: tf.Variable;
+  /** the row gradients the backward pass of lookups collects */
   readonly grads: RowGradients;
   /** links lookups to the tape; its own gradient is always zero */
   readonly anchor: tf.Variable;
 
-  constructor(readonly name: string, readonly rows: number, readonly dim: number, values: Float32Array) {
+  constructor(
+    /** the parameter name (`user.embedding`), used in errors and checkpoints */
+    readonly name: string,
+    /** rows of the table */
+    readonly rows: number,
+    /** width of each row */
+    readonly dim: number,
+    values: Float32Array,
+  ) {
     if (values.length !== rows * dim) throw new ShapeError(name, `[${rows}, ${dim}] values`, `${values.length} values`);
     // a private copy: on cpu the tensor aliases its array and we write into it in place
     this.table = variableOf(tf.tensor2d(values.slice(), [rows, dim]), false);
@@ -122,6 +143,7 @@ export class Embedding {
     return f(this.anchor);
   }
 
+  /** Frees the table and its anchor. */
   dispose(): void {
     this.table.dispose();
     this.anchor.dispose();

@@ -10,16 +10,28 @@ import { normalValues, type Rng } from './init.js';
 
 /** A named tensor's values, as stored in checkpoints. */
 export interface NamedValues {
+  /** dimensions, outermost first */
   readonly shape: readonly number[];
+  /** the elements, row-major */
   readonly values: Float32Array;
 }
 
+/** Every parameter of a model, by name: what optimizers train and checkpoints save. */
 export class ParameterStore {
+  /** dense variables by name, trained by the dense optimizer */
   readonly dense = new Map<string, tf.Variable>();
+  /** embedding tables by name, trained row-sparsely */
   readonly embeddings = new Map<string, Embedding>();
 
-  constructor(readonly rng: Rng) {}
+  constructor(
+    /** the source of initial values (seeded by the model config) */
+    readonly rng: Rng,
+  ) {}
 
+  /**
+   * A trainable dense variable of `shape` holding `values`.
+   * @throws ConfigError when the name is taken
+   */
   addDense(name: string, shape: readonly number[], values: Float32Array): tf.Variable {
     this.assertNew(name);
     const v = variableOf(tf.tensor(values, shape as number[], 'float32'), true);
@@ -63,6 +75,7 @@ export class ParameterStore {
     for (const [name, e] of this.embeddings) assign(name, e.table);
   }
 
+  /** Total number of scalar parameters, tables included. */
   get size(): number {
     let n = 0;
     for (const v of this.dense.values()) n += v.size;
@@ -70,6 +83,7 @@ export class ParameterStore {
     return n;
   }
 
+  /** Frees every parameter and empties the store. */
   dispose(): void {
     for (const v of this.dense.values()) v.dispose();
     for (const e of this.embeddings.values()) e.dispose();

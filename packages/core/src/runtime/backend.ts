@@ -15,6 +15,7 @@ export type BackendName = 'tensorflow' | 'wasm' | 'cpu';
 
 /** Which backend runs, and which kernel patches are active. */
 export interface BackendInfo {
+  /** the backend in use */
   readonly name: BackendName;
   /** patches that passed their self-test and are active */
   readonly patches: readonly string[];

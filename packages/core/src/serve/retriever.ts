@@ -9,25 +9,31 @@ import { ConfigError, OutOfRangeError } from '../errors.js';
 import type { TwoTowerModel } from '../model/two-tower.js';
 import type { Candidates } from '../model/stages.js';
 
+/** Options of {@link Retriever.build} and {@link buildItemIndex}: which index to build. */
 export interface RetrieverOptions {
   /** 'exact' (default up to 200,000 items) or 'hnsw' (approximate, for large catalogues) */
   readonly index?: 'exact' | 'hnsw';
+  /** build and search knobs of the HNSW index (its `dim` is the model's) */
   readonly hnsw?: Omit<HnswIndexOptions, 'dim'>;
   /** worker threads of the exact index */
   readonly threads?: number;
 }
 
+/** One user's retrieved items, best first. */
 export interface RetrievalResult {
   /** catalogue item ids, best first */
   readonly items: ItemId[];
+  /** the final scores (inner products, or the re-ranker's), same order as `items` */
   readonly scores: Float32Array;
 }
 
+/** Per-request options of {@link Retriever.retrieve}. */
 export interface RetrieveOptions {
   /** per user: item indices to leave out (e.g. everything the user has seen) */
   readonly exclude?: ReadonlyArray<ArrayLike<number> | undefined>;
   /** per user histories for history encoders: `[n * H]`, newest first, -1 padding */
   readonly history?: Int32Array;
+  /** H of `history` (default 0: no history) */
   readonly historyLength?: number;
 }
 
@@ -42,8 +48,14 @@ export async function buildItemIndex(model: TwoTowerModel, options: RetrieverOpt
   return index;
 }
 
+/** Serves a trained model: top-k catalogue items per user through a `@tt/mips` index. */
 export class Retriever {
-  private constructor(readonly model: TwoTowerModel, readonly index: MipsIndex) {}
+  private constructor(
+    /** the model whose user tower (and re-ranker, if any) answers requests */
+    readonly model: TwoTowerModel,
+    /** the index of the model's catalogue embeddings */
+    readonly index: MipsIndex,
+  ) {}
 
   /** A retriever over a fresh index of the model's catalogue. */
   static async build(model: TwoTowerModel, options: RetrieverOptions = {}): Promise<Retriever> {
@@ -91,6 +103,7 @@ export class Retriever {
     }
   }
 
+  /** Frees the index (its workers and memory); the model is not disposed. */
   async dispose(): Promise<void> {
     await this.index.dispose();
   }

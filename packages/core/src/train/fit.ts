@@ -14,14 +14,23 @@ import type { ScheduleConfig } from './schedule.js';
 import { Trainer, type TrainResult } from './trainer.js';
 import type { SparseOptimizerKind } from './optimizers.js';
 
+/** Options of {@link fitTwoTower}; unset fields take {@link FIT_DEFAULTS} or the trainer's defaults. */
 export interface FitOptions {
+  /** the model config fields to set (the rest: {@link MODEL_DEFAULTS}) */
   readonly model?: TwoTowerOptions;
+  /** definitions of the stages `model.stages` names (from their packages) */
   readonly stages?: readonly StageDefinition[];
+  /** most epochs to train (default 30) */
   readonly epochs?: number;
+  /** rows per batch (default 512) */
   readonly batchSize?: number;
+  /** dense Adam learning rate (default 3e-3) */
   readonly learningRate?: number;
+  /** learning rate of the id tables (default: learningRate) */
   readonly sparseLearningRate?: number;
+  /** row-sparse optimizer of the id tables (default 'adam': lazy Adam) */
   readonly sparseOptimizer?: SparseOptimizerKind;
+  /** learning-rate schedule (default constant) */
   readonly schedule?: ScheduleConfig;
   /** epochs without a better validation `monitor` before stopping (needs a validation split) */
   readonly patience?: number;
@@ -31,20 +40,33 @@ export interface FitOptions {
   readonly restoreBest?: boolean;
   /** shuffle seed (the model's own seed is `model.seed`) */
   readonly seed?: number;
+  /** how training progress is shown (default 'auto') */
   readonly progress?: ProgressMode;
+  /** where progress lines go (default stderr) */
   readonly log?: (line: string) => void;
 }
 
+/** The defaults of {@link fitTwoTower}: the ones `tt train` uses on every dataset. */
 export const FIT_DEFAULTS = {
+  /** most epochs to train */
   epochs: 30,
+  /** rows per batch */
   batchSize: 512,
+  /** dense Adam learning rate */
   learningRate: 3e-3,
+  /** epochs without improvement before stopping early */
   patience: 3,
+  /** the validation metric early stopping watches */
   monitor: 'recall@20',
 } as const;
 
 /** Trains a two-tower model on `dataset.train`. The caller owns (and disposes) the model. */
-export async function fitTwoTower(dataset: InteractionDataset, options: FitOptions = {}): Promise<{ model: TwoTowerModel; result: TrainResult }> {
+export async function fitTwoTower(dataset: InteractionDataset, options: FitOptions = {}): Promise<{
+  /** the trained model */
+  model: TwoTowerModel;
+  /** what training did: epochs, steps, per-epoch history */
+  result: TrainResult;
+}> {
   const seed = options.seed ?? options.model?.seed ?? 0;
   const config = resolveConfig(dataset.schema, { valueWeights: Array.from(dataset.valueWeights), seed, ...options.model });
   const model = TwoTowerModel.create(config, dataset, options.stages ?? []);

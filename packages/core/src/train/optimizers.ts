@@ -9,9 +9,13 @@ import { storageView } from '../runtime/storage.js';
 import { ConfigError } from '../errors.js';
 import type { Embedding } from '../nn/embedding.js';
 
+/** Adam's constants, shared by the dense and the row-sparse optimizers. */
 export interface AdamOptions {
+  /** decay of the first-moment average (default 0.9) */
   readonly beta1?: number;
+  /** decay of the second-moment average (default 0.999) */
   readonly beta2?: number;
+  /** added to the denominator for stability (default 1e-7) */
   readonly epsilon?: number;
 }
 
@@ -53,6 +57,7 @@ export class DenseAdam {
     });
   }
 
+  /** Frees the moment tensors; the variables are not touched. */
   dispose(): void {
     for (const s of this.state.values()) {
       s.m.dispose();
@@ -62,6 +67,7 @@ export class DenseAdam {
   }
 }
 
+/** Row-sparse optimizer of the embedding tables: lazy Adam, or row-wise Adagrad (one accumulator per row, less memory). */
 export type SparseOptimizerKind = 'adam' | 'adagrad';
 
 /** Row-sparse updates of one embedding table from its collected row gradients. */
@@ -71,7 +77,9 @@ export class SparseRowOptimizer {
   private t = 0;
 
   constructor(
+    /** the table it updates, in place */
     readonly embedding: Embedding,
+    /** which update rule it applies */
     readonly kind: SparseOptimizerKind,
     private readonly options: AdamOptions & { initialAccumulator?: number } = {},
   ) {

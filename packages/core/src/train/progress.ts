@@ -4,23 +4,32 @@
  */
 import { SingleBar } from 'cli-progress';
 
+/** How training progress is shown: 'auto' (a bar on a TTY, else lines), a bar, log lines, or nothing. */
 export type ProgressMode = 'auto' | 'bar' | 'lines' | 'none';
 
+/** Where training stands, reported after every step. */
 export interface ProgressUpdate {
+  /** the current epoch, 0-based */
   readonly epoch: number;
+  /** epochs configured */
   readonly epochs: number;
   /** rows done in this epoch */
   readonly rows: number;
   /** rows per epoch, when known */
   readonly rowsPerEpoch: number | undefined;
+  /** mean loss of the epoch's steps so far */
   readonly loss: number;
+  /** training throughput of the epoch so far */
   readonly examplesPerSec: number;
 }
 
+/** Shows training progress; made by {@link createProgress}. */
 export interface ProgressReporter {
+  /** Shows the latest state (a bar redraw, or a log line at most every ~10 s). */
   update(u: ProgressUpdate): void;
   /** a whole line (epoch summaries), printed without breaking the bar */
   line(text: string): void;
+  /** Ends the bar, if one is shown. */
   stop(): void;
 }
 

@@ -4,7 +4,9 @@
  */
 import { ConfigError } from '../errors.js';
 
+/** A learning-rate schedule, as a multiple of the base rate over the training steps. */
 export interface ScheduleConfig {
+  /** after warm-up: stay at the base rate, or decay along a cosine or a line */
   readonly kind: 'constant' | 'cosine' | 'linear';
   /** steps of linear warm-up from ~0 to the base rate */
   readonly warmupSteps?: number;

@@ -13,7 +13,9 @@ import { DenseAdam, SparseRowOptimizer, type SparseOptimizerKind } from './optim
 import { createProgress, type ProgressMode } from './progress.js';
 import { learningRateAt, type ScheduleConfig } from './schedule.js';
 
+/** Options of {@link Trainer}. */
 export interface TrainerOptions {
+  /** most epochs to train (fewer with early stopping or `maxSteps`) */
   readonly epochs: number;
   /** dense Adam learning rate (default 3e-3) */
   readonly learningRate?: number;
@@ -21,11 +23,22 @@ export interface TrainerOptions {
   readonly sparseLearningRate?: number;
   /** row-sparse optimizer of the id tables (default 'adam': lazy Adam) */
   readonly sparseOptimizer?: SparseOptimizerKind;
+  /** learning-rate schedule over all steps (default constant) */
   readonly schedule?: ScheduleConfig;
   /** metrics after each epoch, e.g. recall on a validation split */
   readonly validate?: (epoch: number) => Promise<Record<string, number>>;
   /** stop when `monitor` (higher is better) has not improved for `patience` epochs */
-  readonly earlyStopping?: { readonly monitor: string; readonly patience: number; readonly minDelta?: number; readonly restoreBest?: boolean };
+  readonly earlyStopping?: {
+    /** the key of `validate`'s metrics to watch */
+    readonly monitor: string;
+    /** epochs without improvement before stopping */
+    readonly patience: number;
+    /** the least gain that counts as an improvement (default 0) */
+    readonly minDelta?: number;
+    /** end with the weights of the best epoch rather than the last (default true) */
+    readonly restoreBest?: boolean;
+  };
+  /** how progress is shown (default 'auto') */
   readonly progress?: ProgressMode;
   /** where progress lines go (default stderr) */
   readonly log?: (line: string) => void;
@@ -35,27 +48,41 @@ export interface TrainerOptions {
   readonly maxSteps?: number;
 }
 
+/** What one epoch did. */
 export interface EpochRecord {
+  /** 0-based */
   readonly epoch: number;
+  /** mean loss over the epoch's steps */
   readonly loss: number;
+  /** mean of each loss term over the epoch's steps (see {@link LossTerms}) */
   readonly terms: Record<string, number>;
+  /** rows trained on */
   readonly examples: number;
+  /** training time, validation excluded */
   readonly seconds: number;
+  /** the validation metrics after the epoch, when `validate` is set */
   readonly metrics?: Record<string, number>;
 }
 
+/** What {@link Trainer.fit} did. */
 export interface TrainResult {
+  /** epochs run */
   readonly epochs: number;
+  /** gradient steps in total */
   readonly steps: number;
+  /** rows trained on, over all epochs */
   readonly examples: number;
   /** training examples per second, validation excluded */
   readonly examplesPerSec: number;
+  /** one record per epoch run */
   readonly history: readonly EpochRecord[];
   /** epoch (0-based) whose weights the model holds at the end */
   readonly bestEpoch: number;
+  /** whether early stopping ended training before the last epoch */
   readonly stoppedEarly: boolean;
 }
 
+/** Trains a {@link TwoTowerModel}: dense Adam for the towers, row-sparse updates for the id tables. */
 export class Trainer {
   private readonly dense = new DenseAdam();
   private readonly sparse: SparseRowOptimizer[];
@@ -63,7 +90,12 @@ export class Trainer {
   private readonly sparseLearningRate: number;
   private steps = 0;
 
-  constructor(readonly model: TwoTowerModel, readonly options: TrainerOptions) {
+  constructor(
+    /** the model it trains, in place */
+    readonly model: TwoTowerModel,
+    /** the options it was created with */
+    readonly options: TrainerOptions,
+  ) {
     if (!Number.isInteger(options.epochs) || options.epochs < 1) throw new ConfigError('epochs', `must be a positive integer, got ${options.epochs}`);
     this.learningRate = options.learningRate ?? 3e-3;
     if (!(this.learningRate > 0)) throw new ConfigError('learningRate', `must be > 0, got ${this.learningRate}`);
@@ -76,7 +108,12 @@ export class Trainer {
    * @returns the loss and its terms
    * @throws the batch validation errors (nothing is updated then); ValueError when the loss is NaN
    */
-  step(batch: Batch, lrScale = 1): { loss: number; terms: Record<string, number> } {
+  step(batch: Batch, lrScale = 1): {
+    /** the step's total loss */
+    loss: number;
+    /** each loss term by name */
+    terms: Record<string, number>;
+  } {
     if (this.options.validateBatches ?? true) validateBatch(batch, this.model.config.schema);
     const embeddings = this.model.embeddings();
     const variables = [...this.model.denseVariables(), ...embeddings.map((e) => e.anchor)];
@@ -204,6 +241,7 @@ export class Trainer {
     };
   }
 
+  /** Frees the optimizer state; the model is not disposed. */
   dispose(): void {
     this.dense.dispose();
   }

@@ -24,18 +24,39 @@ export const INDEX_VERSION = 1;
 
 /** What `manifest.json` holds. */
 export interface IndexManifest {
+  /** always `tt-mips-index`: marks the directory as a tt index */
   readonly format: typeof INDEX_FORMAT;
+  /** layout version; a reader refuses any other */
   readonly version: number;
+  /** the index class that wrote the directory */
   readonly kind: 'exact' | 'hnsw';
+  /** vector dimension */
   readonly dim: number;
+  /** number of vectors (rows of `vectors.npy`) */
   readonly count: number;
+  /** kind of the ids; null for an empty index */
   readonly idKind: IdKind | null;
+  /** the kind-specific parameters (`ExactIndexParams` or `HnswIndexParams`) */
   readonly params: Record<string, unknown>;
-  readonly files: Record<string, { bytes: number; sha256: string }>;
+  /** byte size and SHA-256 of every other file, by file name */
+  readonly files: Record<
+    string,
+    {
+      /** file size in bytes */
+      bytes: number;
+      /** hex SHA-256 of the file */
+      sha256: string;
+    }
+  >;
 }
 
 /** Byte count and SHA-256 of bytes given in one or more chunks (hashed in order, never joined). */
-export function fileDigest(...chunks: Uint8Array[]): { bytes: number; sha256: string } {
+export function fileDigest(...chunks: Uint8Array[]): {
+  /** total length of the chunks */
+  bytes: number;
+  /** hex SHA-256 of the chunks */
+  sha256: string;
+} {
   const hash = createHash('sha256');
   let bytes = 0;
   for (const c of chunks) {

@@ -1,0 +1,130 @@
+/**
+ * The HTML report of `tt demo`: one standalone file (inline SVG, no script, no network) with the
+ * per-stage table, one bar chart per funnel metric (mean over seeds, whiskers one sd), and the
+ * training curves of every row (mean over seeds).
+ */
+import type { SyntheticWorldOptions } from '@tt/core';
+import { renderSvgChart } from '@tt/debias';
+import type { DemoMetric } from './stages.js';
+
+/** Mean and sample standard deviation (0 for one value). */
+export interface Spread {
+  readonly mean: number;
+  readonly sd: number;
+}
+
+export function meanAndSpread(xs: readonly number[]): Spread {
+  const mean = xs.reduce((a, b) => a + b, 0) / xs.length;
+  const sd = xs.length > 1 ? Math.sqrt(xs.reduce((a, b) => a + (b - mean) ** 2, 0) / (xs.length - 1)) : 0;
+  return { mean, sd };
+}
+
+/** A stage's change on one metric against its comparison row, paired by seed. */
+export interface Effect extends Spread {
+  readonly metric: DemoMetric;
+  readonly against: string;
+  readonly perSeed: readonly number[];
+}
+
+/** One row of the demo over all seeds. */
+export interface RowSummary {
+  readonly name: string;
+  readonly metrics: Readonly<Record<DemoMetric, Spread>>;
+  readonly effects: readonly Effect[];
+  /** mean training seconds per seed */
+  readonly seconds?: number;
+  /** per epoch, mean over seeds */
+  readonly curves?: { readonly loss: readonly number[]; readonly 'recall@20': readonly number[] };
+  readonly biasedWorld: boolean;
+}
+
+export interface DemoSummary {
+  readonly backend: string;
+  readonly seconds: number;
+  readonly seeds: readonly number[];
+  readonly jobs: number;
+  readonly epochsPerRow: number;
+  readonly epochs: number;
+  readonly examplesPerSec: number;
+  readonly rows: readonly RowSummary[];
+  readonly world: SyntheticWorldOptions;
+  readonly biasedWorld: SyntheticWorldOptions;
+}
+
+const PALETTE = ['#4e79a7', '#f28e2b', '#e15759', '#76b7b2', '#59a14f', '#edc948', '#b07aa1', '#ff9da7', '#9c755f', '#bab0ac'];
+
+function esc(s: string): string {
+  return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
+}
+
+/** Horizontal bars (one per row) of `metric`, whiskers at mean ± sd. */
+export function renderBars(rows: readonly RowSummary[], metric: DemoMetric, title: string): string {
+  const W = 560;
+  const bar = 18;
+  const gap = 8;
+  const m = { left: 170, right: 70, top: 30, bottom: 24 };
+  const H = m.top + m.bottom + rows.length * (bar + gap);
+  const hi = Math.max(1e-9, ...rows.map((r) => r.metrics[metric].mean + r.metrics[metric].sd)) * 1.05;
+  const sx = (v: number) => m.left + (Math.max(0, v) / hi) * (W - m.left - m.right);
+  const out = [`<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="sans-serif" font-size="11">`,
+    `<rect width="${W}" height="${H}" fill="#fff"/>`, `<text x="${W / 2}" y="18" text-anchor="middle" font-size="13">${esc(title)}</text>`];
+  rows.forEach((r, i) => {
+    const y = m.top + i * (bar + gap);
+    const { mean, sd } = r.metrics[metric];
+    out.push(`<text x="${m.left - 6}" y="${y + bar / 2}" text-anchor="end" dominant-baseline="middle">${esc(r.name)}</text>`);
+    out.push(`<rect x="${m.left}" y="${y}" width="${(sx(mean) - m.left).toFixed(1)}" height="${bar}" fill="${PALETTE[i % PALETTE.length]}"${r.biasedWorld ? ' fill-opacity="0.6"' : ''}/>`);
+    if (sd > 0) {
+      const [a, b] = [sx(mean - sd), sx(mean + sd)].map((x) => x.toFixed(1));
+      out.push(`<line x1="${a}" y1="${y + bar / 2}" x2="${b}" y2="${y + bar / 2}" stroke="#222"/>`);
+      for (const x of [a, b]) out.push(`<line x1="${x}" y1="${y + 4}" x2="${x}" y2="${y + bar - 4}" stroke="#222"/>`);
+    }
+    out.push(`<text x="${(sx(mean + sd) + 6).toFixed(1)}" y="${y + bar / 2}" dominant-baseline="middle">${mean.toFixed(3)}</text>`);
+  });
+  out.push(`<line x1="${m.left}" y1="${m.top - 4}" x2="${m.left}" y2="${H - m.bottom + 4}" stroke="#333"/>`, '</svg>');
+  return out.join('\n');
+}
+
+const fmt = (x: Spread, n: number) => (n > 1 ? `${x.mean.toFixed(4)} ± ${x.sd.toFixed(4)}` : x.mean.toFixed(4));
+
+/** The whole report as one HTML document. */
+export function demoReport(s: DemoSummary): string {
+  const n = s.seeds.length;
+  const metrics: readonly [DemoMetric, string][] = [
+    ['alignment@10/100', 'alignment@10/100: share of the true top 10 in retrieval\'s top 100'],
+    ['value@10', 'value@10: mean true value of the final top 10'],
+    ['recall@20', 'recall@20 of the held-out logged clicks'],
+  ];
+  const trained = s.rows.filter((r) => r.curves);
+  const curves = (key: 'loss' | 'recall@20', title: string, yLabel: string) => renderSvgChart(
+    trained.map((r) => ({ label: r.name, values: r.curves![key] })),
+    { title, xLabel: 'epoch', yLabel, width: 560, height: 320, xStart: 1 },
+  );
+  const rowsHtml = s.rows.map((r) => `<tr><td>${esc(r.name)}</td>${metrics.map(([m]) => `<td>${fmt(r.metrics[m], n)}</td>`).join('')}<td>${
+    r.effects.map((e) => `${esc(e.metric)} ${e.mean >= 0 ? '+' : ''}${e.mean.toFixed(4)}${n > 1 ? ` ± ${e.sd.toFixed(4)} (${e.perSeed.map((x) => `${x >= 0 ? '+' : ''}${x.toFixed(3)}`).join(' / ')})` : ''}`).join('<br>')
+  }${r.effects.length ? ` <span class="muted">vs ${esc(r.effects[0]!.against)}</span>` : ''}</td><td>${r.seconds !== undefined ? r.seconds.toFixed(0) : ''}</td></tr>`).join('\n');
+  return `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>tt demo: the full funnel</title>
+<style>body{font-family:sans-serif;max-width:1180px;margin:24px auto;padding:0 16px;color:#222}
+table{border-collapse:collapse;font-size:13px}td,th{border-bottom:1px solid #ddd;padding:4px 10px;text-align:left}
+.charts{display:flex;flex-wrap:wrap;gap:12px}.muted{color:#777}</style></head><body>
+<h1>tt demo: the full funnel</h1>
+<p>Synthetic world ${esc(JSON.stringify(s.world))}; the rows marked trending-first use ${esc(JSON.stringify(s.biasedWorld))}
+(the logging policy lays each slate out most popular first, so positions mislead the clicks).
+${n} seed${n > 1 ? `s (${s.seeds.join(', ')}), mean ± sd` : ''}; ${s.epochsPerRow} epochs a row without early stopping;
+${esc(s.backend)} backend; ${s.seconds.toFixed(0)} s in all, ${s.jobs} seed${s.jobs > 1 ? 's' : ''} at a time.</p>
+<table><thead><tr><th>stage</th>${metrics.map(([m]) => `<th>${esc(m)}</th>`).join('')}<th>effect on the metric it exists for, paired by seed</th><th>s per seed</th></tr></thead>
+<tbody>
+${rowsHtml}
+</tbody></table>
+<h2>Per stage</h2>
+<div class="charts">
+${metrics.map(([m, title]) => renderBars(s.rows, m, title)).join('\n')}
+</div>
+<h2>Training curves (mean over seeds)</h2>
+<div class="charts">
+${curves('loss', 'training loss per epoch', 'loss')}
+${curves('recall@20', 'validation recall@20 of the logged clicks', 'recall@20')}
+</div>
+</body></html>
+`;
+}
