@@ -97,7 +97,7 @@ export function demoReport(s: DemoSummary): string {
   const trained = s.rows.filter((r) => r.curves);
   const curves = (key: 'loss' | 'recall@20', title: string, yLabel: string) => renderSvgChart(
     trained.map((r) => ({ label: r.name, values: r.curves![key] })),
-    { title, xLabel: 'epoch', yLabel, width: 560, height: 320, xStart: 1 },
+    { title, xLabel: 'epoch', yLabel, width: 640, height: 320, xStart: 1 },
   );
   const rowsHtml = s.rows.map((r) => `<tr><td>${esc(r.name)}</td>${metrics.map(([m]) => `<td>${fmt(r.metrics[m], n)}</td>`).join('')}<td>${
     r.effects.map((e) => `${esc(e.metric)} ${e.mean >= 0 ? '+' : ''}${e.mean.toFixed(4)}${n > 1 ? ` ± ${e.sd.toFixed(4)} (${e.perSeed.map((x) => `${x >= 0 ? '+' : ''}${x.toFixed(3)}`).join(' / ')})` : ''}`).join('<br>')

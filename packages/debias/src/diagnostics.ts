@@ -173,7 +173,9 @@ export function renderSvgChart(curve: readonly number[] | readonly ChartSeries[]
     : (curve as readonly ChartSeries[]);
   const W = options.width ?? 480;
   const H = options.height ?? 300;
-  const m = { left: 56, right: 16, top: options.title ? 32 : 16, bottom: 44 };
+  // several series: the legend sits right of the plot, as wide as its longest label (~6.2 px a character at 11 px)
+  const legendWidth = series.length > 1 ? 30 + 6.2 * Math.max(0, ...series.map((s) => s.label.length)) : 0;
+  const m = { left: 56, right: 16 + legendWidth, top: options.title ? 32 : 16, bottom: 44 };
   const pw = W - m.left - m.right;
   const ph = H - m.top - m.bottom;
   const n = Math.max(1, ...series.map((s) => s.values.length));
@@ -205,6 +207,7 @@ export function renderSvgChart(curve: readonly number[] | readonly ChartSeries[]
   }
   if (options.xLabel) out.push(`<text x="${m.left + pw / 2}" y="${H - 8}" text-anchor="middle">${esc(options.xLabel)}</text>`);
   if (options.yLabel) out.push(`<text transform="translate(12 ${m.top + ph / 2}) rotate(-90)" text-anchor="middle">${esc(options.yLabel)}</text>`);
+  const legendX = m.left + pw + 12;
   series.forEach((s, k) => {
     const color = COLORS[k % COLORS.length]!;
     if (s.lower && s.upper) {
@@ -228,8 +231,8 @@ export function renderSvgChart(curve: readonly number[] | readonly ChartSeries[]
     }
     if (series.length > 1) {
       const ly = m.top + 4 + k * 14;
-      out.push(`<line x1="${m.left + pw - 110}" y1="${ly}" x2="${m.left + pw - 92}" y2="${ly}" stroke="${color}" stroke-width="2"/>`);
-      out.push(`<text x="${m.left + pw - 88}" y="${ly}" dominant-baseline="middle">${esc(s.label)}</text>`);
+      out.push(`<line x1="${legendX.toFixed(1)}" y1="${ly}" x2="${(legendX + 18).toFixed(1)}" y2="${ly}" stroke="${color}" stroke-width="2"/>`);
+      out.push(`<text x="${(legendX + 22).toFixed(1)}" y="${ly}" dominant-baseline="middle">${esc(s.label)}</text>`);
     }
   });
   out.push('</svg>');
