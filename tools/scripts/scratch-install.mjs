@@ -6,20 +6,13 @@
 //   node tools/scripts/scratch-install.mjs              all published packages
 //   node tools/scripts/scratch-install.mjs @tt/mips     some of them
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
+import { packages, root, selectedFromArgv } from './published-packages.mjs';
 
-const root = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
-const packages = readdirSync(join(root, 'packages'))
-  .map((d) => join(root, 'packages', d))
-  .filter((d) => existsSync(join(d, 'package.json')))
-  .map((dir) => ({ dir, pkg: JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) }))
-  .filter(({ pkg }) => !pkg.private);
 const byName = new Map(packages.map((p) => [p.pkg.name, p]));
-const wanted = process.argv.slice(2);
-const selected = wanted.length ? packages.filter((p) => wanted.includes(p.pkg.name)) : packages;
+const selected = selectedFromArgv();
 
 const run = (cmd, args, cwd) => execFileSync(cmd, args, { cwd, stdio: ['ignore', 'pipe', 'inherit'], encoding: 'utf8' });
 

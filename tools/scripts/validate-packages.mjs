@@ -12,22 +12,15 @@
 //   node tools/scripts/validate-packages.mjs              all published packages (exit 1 on a problem)
 //   node tools/scripts/validate-packages.mjs @tt/mips     some of them
 import { execFile, execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
+import { root, selectedFromArgv } from './published-packages.mjs';
 import { promisify } from 'node:util';
 import { publint } from 'publint';
 import { formatMessage } from 'publint/utils';
 
-const root = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
-const packages = readdirSync(join(root, 'packages'))
-  .map((d) => join(root, 'packages', d))
-  .filter((d) => existsSync(join(d, 'package.json')))
-  .map((dir) => ({ dir, pkg: JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) }))
-  .filter(({ pkg }) => !pkg.private);
-const wanted = process.argv.slice(2);
-const selected = wanted.length ? packages.filter((p) => wanted.includes(p.pkg.name)) : packages;
+const selected = selectedFromArgv();
 const PROFILE = 'node16';
 const IGNORED_RESOLUTIONS = ['node10']; // what attw's node16 profile leaves out, for the report
 
