@@ -6,7 +6,7 @@
  * curves), save the first seed's last model as a checkpoint, load it back and retrieve for a few
  * users. Seeds after the first train in child processes alongside it (one per core).
  */
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -136,16 +136,18 @@ function binPath(): string {
 }
 
 /** One seed in a child `tt demo --rows-only` process; its progress is kept and shown only if it fails. */
-function runChild(seed: number, epochs: number, backend: string | undefined): Promise<SeedRun> {
+function runChild(seed: number, epochs: number, backend: string | undefined, running: Set<ChildProcess>): Promise<SeedRun> {
   const args = [binPath(), 'demo', '--rows-only', '--json', '--seed', String(seed), '--epochs', String(epochs), ...(backend ? ['--backend', backend] : [])];
   return new Promise((ok, fail) => {
     const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    running.add(child);
     let out = '';
     let err = '';
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));
     child.stderr.on('data', (d: Buffer) => (err += d.toString()));
     child.on('error', fail);
     child.on('close', (code) => {
+      running.delete(child);
       const last = out.trim().split('\n').pop() ?? '';
       if (code === 0 && last.startsWith('{')) ok(JSON.parse(last) as SeedRun);
       else fail(new Error(`tt demo: seed ${seed} failed (exit ${code})\n${err.trim()}`));
@@ -216,6 +218,7 @@ export async function demo(o: DemoOptions): Promise<Record<string, unknown>> {
   process.stderr.write(`[tt] synthetic world (${JSON.stringify(DEMO_WORLD)}; debias rows ${JSON.stringify(DEMO_BIASED_WORLD)}), seeds ${seeds.join(', ')} (${jobs} at a time), ${epochs} epochs a row\n`);
   const dir = o.checkpoint ? resolve(o.checkpoint) : mkdtempSync(join(tmpdir(), 'tt-demo-'));
   let model: TwoTowerModel | undefined;
+  const children = new Set<ChildProcess>(); // killed if the demo fails before they end
   try {
     // this process trains the first seed (and keeps its last model to serve); the others run in children
     let world: InteractionDataset | undefined;
@@ -226,7 +229,7 @@ export async function demo(o: DemoOptions): Promise<Record<string, unknown>> {
         world = own.world;
         return own.run;
       }
-      : () => runChild(seed, epochs, o.backend))), jobs);
+      : () => runChild(seed, epochs, o.backend, children))), jobs);
     await saveWithIndex(dir, model!, world!, { dataset: world!.name, stages: DEMO_ROWS[DEMO_ROWS.length - 1]!.stages });
 
     // serve from the saved checkpoint, as a deployment would
@@ -264,6 +267,7 @@ export async function demo(o: DemoOptions): Promise<Record<string, unknown>> {
     if (o.json) printJson(result);
     return result;
   } finally {
+    for (const child of children) child.kill();
     (model as TwoTowerModel | undefined)?.dispose();
     if (!o.checkpoint) rmSync(dir, { recursive: true, force: true });
   }
