@@ -3,6 +3,7 @@
 // lint the tarball itself, i.e. exactly what npm would publish:
 //  - publint, strict (warnings fail; suggestions are printed but pass): package.json fields that
 //    point at missing or unpublished files, exports-map order and formats, files, bin, types...
+//  - a LICENSE file in the tarball when package.json declares a license;
 //  - arethetypeswrong, profile node16: the types TypeScript resolves for each entry point match the
 //    JavaScript Node loads, under node16/nodenext from CJS and from ESM and under bundler. node10
 //    (moduleResolution "node") is left out as Node < 16 is unsupported (engines: node >= 20.19).
@@ -36,15 +37,17 @@ try {
 const work = mkdtempSync(join(tmpdir(), 'tt-validate-'));
 
 // problems fail the package, notes (publint suggestions) are only printed
-async function check({ dir }) {
+async function check({ dir, pkg }) {
   const problems = [];
   const notes = [];
   try {
     const packed = JSON.parse((await exec('npm', ['pack', '--json', '--pack-destination', work], { cwd: dir })).stdout);
     const tgz = join(work, packed[0].filename);
+    // a declared license travels with the code: npm adds a package's own LICENSE file, never the root's
+    if (pkg.license && !packed[0].files.some((f) => /^LICEN[CS]E(\.|$)/i.test(f.path))) problems.push(`license "${pkg.license}" declared but no LICENSE file in the tarball`);
 
-    const { messages, pkg } = await publint({ pack: { tarball: readFileSync(tgz) }, strict: true, level: 'suggestion' });
-    for (const m of messages) (m.type === 'suggestion' ? notes : problems).push(`publint ${m.type}: ${formatMessage(m, pkg, { color: false })}`);
+    const { messages, pkg: packedPkg } = await publint({ pack: { tarball: readFileSync(tgz) }, strict: true, level: 'suggestion' });
+    for (const m of messages) (m.type === 'suggestion' ? notes : problems).push(`publint ${m.type}: ${formatMessage(m, packedPkg, { color: false })}`);
 
     let attw;
     try {
@@ -71,5 +74,5 @@ selected.forEach(({ pkg }, i) => {
   else console.log(`ok   ${pkg.name}${notes.length ? ` (${notes.join('; ')})` : ''}`);
 });
 rmSync(work, { recursive: true, force: true });
-console.log(`validate-packages: ${selected.length - failures} of ${selected.length} packages pass publint (strict) and arethetypeswrong (${PROFILE})`);
+console.log(`validate-packages: ${selected.length - failures} of ${selected.length} packages pass publint (strict) and arethetypeswrong (${PROFILE}) and carry a LICENSE`);
 process.exit(failures ? 1 : 0);
