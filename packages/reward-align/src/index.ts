@@ -6,6 +6,6 @@
  */
 export {
   rewardAlign, rewardAlignWith, truthScorer, resolveRewardAlignOptions, warmupWeight, softmaxKl, REWARD_ALIGN_DEFAULTS,
-  type RewardAlignOptions, type RewardAlignStage, type RewardScorer, type Resolved as ResolvedRewardAlignOptions,
+  type RewardAlignOptions, type RewardAlignStage, type RewardScorer, type ResolvedRewardAlignOptions,
 } from './stage.js';
 export { LinearProxy, TowerProxy, type RewardProxy, type ProxyStep } from './proxy.js';

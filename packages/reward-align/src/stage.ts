@@ -106,7 +106,7 @@ export interface RewardAlignStage extends Stage {
  * The `reward-align` options with defaults filled in (see {@link RewardAlignOptions}); a
  * function `reward` is resolved to `'frozen'` with that function as `scorer`.
  */
-export interface Resolved {
+export interface ResolvedRewardAlignOptions {
   /** where the values come from: the proxy ranker, or the frozen `scorer` */
   reward: 'proxy' | 'frozen';
   /** the frozen reward model (undefined with the proxy) */
@@ -134,7 +134,7 @@ export interface Resolved {
 }
 
 /** Checks the options and fills the defaults. @throws ConfigError */
-export function resolveRewardAlignOptions(options: Readonly<Record<string, unknown>>): Resolved {
+export function resolveRewardAlignOptions(options: Readonly<Record<string, unknown>>): ResolvedRewardAlignOptions {
   const o = new StageOptions('reward-align', options, KNOWN_OPTIONS);
   const r = options['reward'] ?? REWARD_ALIGN_DEFAULTS.reward;
   let reward: 'proxy' | 'frozen';
@@ -189,7 +189,7 @@ class RewardAlign implements RewardAlignStage {
   readonly proxy: RewardProxy | undefined;
   private step = 0;
 
-  constructor(private readonly o: Resolved, private readonly ctx: StageContext) {
+  constructor(private readonly o: ResolvedRewardAlignOptions, private readonly ctx: StageContext) {
     this.proxy = o.reward !== 'proxy' ? undefined : o.proxyModel === 'linear' ? new LinearProxy(ctx, o.detachInputs) : new TowerProxy(ctx, o.proxyDim);
   }
 
