@@ -84,7 +84,15 @@ export function renderBars(rows: readonly RowSummary[], metric: DemoMetric, titl
   return out.join('\n');
 }
 
-const fmt = (x: Spread, n: number) => (n > 1 ? `${x.mean.toFixed(4)} ± ${x.sd.toFixed(4)}` : x.mean.toFixed(4));
+/** `mean ± sd` over `n` seeds (the mean alone for one seed). */
+export function formatSpread(x: Spread, n: number, digits = 4): string {
+  return n > 1 ? `${x.mean.toFixed(digits)} ± ${x.sd.toFixed(digits)}` : x.mean.toFixed(digits);
+}
+
+/** A change with its sign. */
+export function signed(x: number, digits: number): string {
+  return `${x >= 0 ? '+' : ''}${x.toFixed(digits)}`;
+}
 
 /** The whole report as one HTML document. */
 export function demoReport(s: DemoSummary): string {
@@ -99,8 +107,8 @@ export function demoReport(s: DemoSummary): string {
     trained.map((r) => ({ label: r.name, values: r.curves![key] })),
     { title, xLabel: 'epoch', yLabel, width: 640, height: 320, xStart: 1 },
   );
-  const rowsHtml = s.rows.map((r) => `<tr><td>${esc(r.name)}</td>${metrics.map(([m]) => `<td>${fmt(r.metrics[m], n)}</td>`).join('')}<td>${
-    r.effects.map((e) => `${esc(e.metric)} ${e.mean >= 0 ? '+' : ''}${e.mean.toFixed(4)}${n > 1 ? ` ± ${e.sd.toFixed(4)} (${e.perSeed.map((x) => `${x >= 0 ? '+' : ''}${x.toFixed(3)}`).join(' / ')})` : ''}`).join('<br>')
+  const rowsHtml = s.rows.map((r) => `<tr><td>${esc(r.name)}</td>${metrics.map(([m]) => `<td>${formatSpread(r.metrics[m], n)}</td>`).join('')}<td>${
+    r.effects.map((e) => `${esc(e.metric)} ${signed(e.mean, 4)}${n > 1 ? ` ± ${e.sd.toFixed(4)} (${e.perSeed.map((x) => signed(x, 3)).join(' / ')})` : ''}`).join('<br>')
   }${r.effects.length ? ` <span class="muted">vs ${esc(r.effects[0]!.against)}</span>` : ''}</td><td>${r.seconds !== undefined ? r.seconds.toFixed(0) : ''}</td></tr>`).join('\n');
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>tt demo: the full funnel</title>

@@ -204,8 +204,7 @@ export class DebiasStage implements Stage {
     const B = batch.batch.size;
     const target = tf.tensor1d(this.targets(batch.batch.labels, B));
     const { est, loss } = this.estimate(q, batch.batch.position, target);
-    const stopped = stopGradient(est);
-    let denom = tf.maximum(stopped, this.floor);
+    let denom = tf.maximum(stopGradient(est), this.floor);
     // (a full-shape second operand: tfjs's Maximum gradient does not reduce a broadcast one)
     if (this.relativeFloor > 0) denom = tf.maximum(denom, tf.mul(tf.onesLike(denom), tf.mul(tf.mean(denom), this.relativeFloor)));
     let w = tf.div(stopGradient(weights), denom) as tf.Tensor1D;

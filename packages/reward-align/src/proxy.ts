@@ -18,7 +18,7 @@ import { bceWithLogits, ConfigError, Dense, maskedMean, stopGradient, tf, type E
 export interface ProxyStep {
   /** the proxy's BCE on the impressed rows (over the logged entries when masked) */
   readonly loss: tf.Scalar;
-  /** `[B, B]` values `r_ij` of every (row user, column item) pair, when asked for */
+  /** `[B, B]` values `r_ij` of every (row user, column item) pair, when asked for (the stage stops their gradient in the target) */
   readonly values?: tf.Tensor2D;
 }
 
@@ -161,6 +161,6 @@ export class TowerProxy implements RewardProxy {
       const gt = tf.slice(g, [0, t * dim], [B, dim]);
       return tf.add(tf.matMul(ft, gt, false, true), tf.reshape(tf.slice(itemTerm, [0, t], [B, 1]), [1, B])) as tf.Tensor2D;
     });
-    return { loss, values: stopGradient(values) };
+    return { loss, values };
   }
 }

@@ -16,7 +16,7 @@ import {
 } from '@tt/core';
 import { writeFileAtomic } from '@tt/mips';
 import { printJson, table } from '../output.js';
-import { demoReport, meanAndSpread, type DemoSummary, type RowSummary } from '../report.js';
+import { demoReport, formatSpread, meanAndSpread, signed, type DemoSummary, type RowSummary } from '../report.js';
 import { historiesOfUsers } from './retrieve.js';
 import { saveWithIndex, popularityMetrics } from './train.js';
 import { DEMO_BIASED_WORLD, DEMO_EPOCHS, DEMO_ROWS, DEMO_WORLD, stageDefinitions, stagesFromFlags, type DemoMetric } from '../stages.js';
@@ -175,7 +175,10 @@ export function summarise(runs: readonly SeedRun[]): RowSummary[] {
     const judged = 'judgedOn' in row ? row.judgedOn ?? [] : [];
     const against = 'against' in row ? row.against : undefined;
     const base = against ? byName(against) : undefined;
-    const effects = base ? judged.map((m) => ({ metric: m, against: against!, ...meanAndSpread(per.map((x, i) => x[m] - base[i]![m])), perSeed: per.map((x, i) => x[m] - base[i]![m]) })) : [];
+    const effects = base ? judged.map((m) => {
+      const perSeed = per.map((x, i) => x[m] - base[i]![m]);
+      return { metric: m, against: against!, ...meanAndSpread(perSeed), perSeed };
+    }) : [];
     const seconds = per.every((x) => x.seconds !== undefined) ? meanAndSpread(per.map((x) => x.seconds!)).mean : undefined;
     const curves = per.every((x) => x.curves) ? {
       loss: meanCurve(per.map((x) => x.curves!.loss)),
@@ -190,8 +193,6 @@ function meanCurve(curves: readonly (readonly number[])[]): number[] {
   return Array.from({ length: n }, (_, e) => curves.reduce((a, c) => a + c[e]!, 0) / curves.length);
 }
 
-const cell = (x: { mean: number; sd: number }, n: number) => (n > 1 ? `${x.mean.toFixed(4)} ± ${x.sd.toFixed(4)}` : x.mean.toFixed(4));
-const signed = (x: number) => `${x >= 0 ? '+' : ''}${x.toFixed(3)}`;
 const short: Record<DemoMetric, string> = { 'recall@20': 'recall', 'alignment@10/100': 'alignment', 'value@10': 'value' };
 
 /**
@@ -245,8 +246,8 @@ export async function demo(o: DemoOptions): Promise<Record<string, unknown>> {
     const out = process.stdout;
     out.write(`\nFunnel metrics, ${n > 1 ? `mean ± sd over seeds ${seeds.join(', ')}` : `seed ${first}`} (${world!.test.size} test users of seed ${first}; whole catalogue, seen items excluded)\n`);
     out.write(`${table(['stage', ...METRICS, `effect on its metric${n > 1 ? ' (paired by seed, mean ± sd)' : ''}`], rows.map((r) => [
-      r.name, ...METRICS.map((m) => cell(r.metrics[m], n)),
-      r.effects.map((e) => `${short[e.metric]} ${signed(e.mean)}${n > 1 ? ` ± ${e.sd.toFixed(3)}` : ''}`).join(', ') + (r.effects.length ? ` vs ${r.effects[0]!.against}` : ''),
+      r.name, ...METRICS.map((m) => formatSpread(r.metrics[m], n)),
+      r.effects.map((e) => `${short[e.metric]} ${signed(e.mean, 3)}${n > 1 ? ` ± ${e.sd.toFixed(3)}` : ''}`).join(', ') + (r.effects.length ? ` vs ${r.effects[0]!.against}` : ''),
     ]))}\n`);
     out.write('("trending-first": the same users and items, but the logging policy laid each slate out most popular first, so positions mislead the clicks)\n');
     out.write(`\nTop 5 for three users (seed ${first}), served from ${dir}\n`);

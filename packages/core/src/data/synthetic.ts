@@ -165,13 +165,18 @@ function layOut(order: 'popularity' | 'reversed' | 'random', slate: number[], m:
   const head = slate.slice(0, m);
   if (order === 'reversed') head.reverse();
   else if (order === 'popularity') head.sort((x, y) => pop[candidates[y]!]! - pop[candidates[x]!]! || x - y);
-  else {
-    for (let i = m - 1; i > 0; i--) {
-      const j = floor(rand.uniform() * (i + 1));
-      [head[i], head[j]] = [head[j]!, head[i]!];
-    }
-  }
+  else shuffle(head, m, rand.uniform);
   for (let i = 0; i < m; i++) slate[i] = head[i]!;
+}
+
+/** Fisher-Yates over the first `n` entries of `a`, in place. */
+function shuffle(a: { [i: number]: number }, n: number, uniform: () => number): void {
+  for (let i = n - 1; i > 0; i--) {
+    const j = floor(uniform() * (i + 1));
+    const t = a[i]!;
+    a[i] = a[j]!;
+    a[j] = t;
+  }
 }
 
 /** A seeded synthetic world with ground truth (the built-in demo and benchmark dataset). */
@@ -227,12 +232,7 @@ export function syntheticWorld(options: SyntheticWorldOptions = {}): Interaction
   const propensity = Float64Array.from({ length: nu }, () => min(1, exp(0.5 * world.normal() - 0.25)));
   const activity = Float64Array.from({ length: nu }, () => exp(0.7 * world.normal()));
   const perm = Int32Array.from({ length: ni }, (_, i) => i);
-  for (let i = ni - 1; i > 0; i--) {
-    const j = floor(world.uniform() * (i + 1));
-    const t = perm[i]!;
-    perm[i] = perm[j]!;
-    perm[j] = t;
-  }
+  shuffle(perm, ni, world.uniform);
   const pop = new Float64Array(ni);
   for (let rank = 0; rank < ni; rank++) pop[perm[rank]!] = (rank + 1) ** -zipf;
   const popCdf = cumulative(pop);
