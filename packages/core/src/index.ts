@@ -23,8 +23,11 @@ export { validateBatch } from './data/validate.js';
 export { inMemorySource, historiesOf, seenItemsByUser, gatherRows, requestStarts, requestGroups, type InMemorySourceOptions, type RequestGroups } from './data/batches.js';
 export { loadMovieLens, type MovieLensOptions } from './data/movielens.js';
 export {
-  loadInteractionCsv, streamingCsvSource, type InteractionCsvOptions, type CsvDataset, type StreamingCsvOptions, type StreamingCsvSource,
+  loadInteractionCsv, type InteractionCsvOptions, type CsvDataset,
 } from './data/csv.js';
+export { streamingCsvSource, type StreamingCsvOptions, type StreamingCsvSource } from './data/csv-stream.js';
+export { loadSequenceFile, type SequenceFileOptions } from './data/sequence.js';
+export { splitDataset, type SplitOptions, type DatasetSplit, type ValidationHoldout } from './data/split.js';
 export { syntheticWorld, type SyntheticWorldOptions } from './data/synthetic.js';
 
 export { Embedding, RowGradients } from './nn/embedding.js';

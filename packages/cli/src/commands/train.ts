@@ -88,6 +88,7 @@ export async function train(o: TrainCliOptions): Promise<Record<string, unknown>
   const backend = await initBackend({ backend: o.backend });
   const dataset = await loadData(o.data, { seed: o.seed });
   process.stderr.write(`[tt] ${dataset.name}: ${dataset.schema.numUsers} users, ${dataset.schema.numItems} items, ${dataset.train.size} training rows, ${new Set(dataset.test.user).size} test users\n`);
+  if (dataset.split) process.stderr.write(`[tt] split: ${dataset.split}\n`);
   const { model, result } = await fitTwoTower(dataset, fitOptionsOf(o));
   try {
     const metrics = await evaluateModel(model, dataset, 'test');

@@ -3,7 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CorruptFileError, DuplicateIdError, EmptyError, OutOfRangeError, TtError, ValueError } from '../errors.js';
 import { historiesOf, inMemorySource } from './batches.js';
-import { loadInteractionCsv, streamingCsvSource, type StreamingCsvSource } from './csv.js';
+import { loadInteractionCsv } from './csv.js';
+import { streamingCsvSource, type StreamingCsvSource } from './csv-stream.js';
 import type { Batch, InteractionDataset } from './types.js';
 import { validateBatch } from './validate.js';
 
@@ -109,12 +110,31 @@ describe('loadInteractionCsv with a test file (pre-split)', () => {
     expect(d.warnings).toEqual([expect.stringMatching(/skipped 2 of 5 rows whose user or item is not in the training or feature files/)]);
     expect(d.schema.numPositions).toBe(0);
 
-    const v = await loadInteractionCsv({ train, test, validation: true });
-    // validation = each user's last positive training row (file order: no timestamp)
+    const v = await loadInteractionCsv({ train, test, validation: true, validationHoldout: 'previous' });
+    // validation = each user's last positive training row (asked for: the file has no timestamp)
     expect(Array.from(v.validation!.item, (i) => v.itemIds[i])).toEqual([100, 200]);
     expect(v.train.size).toBe(2);
     expect(v.itemIds).toEqual([100, 200]);
     expect(v.warnings).toEqual([expect.stringMatching(/skipped 3 of 5 rows/)]);
+  });
+
+  it('without timestamps holds out a seeded random positive per user, never a test row', async () => {
+    const lines = ['user_id,item_id,label_like'];
+    for (let u = 0; u < 40; u++) for (let i = 0; i < 6; i++) lines.push(`${u},${u * 10 + i},${i === 5 ? 0 : 1}`);
+    const train = file('train.csv', lines);
+    const test = file('test.csv', ['user_id,item_id,label_like', ...Array.from({ length: 40 }, (_, u) => `${u},${((u + 1) % 40) * 10},1`)]);
+    const load = (seed: number) => loadInteractionCsv({ train, test, validation: true, seed });
+    const [a, b, c] = await Promise.all([load(1), load(1), load(2)]);
+    const heldItems = (d: InteractionDataset) => Array.from(d.validation!.item, (i) => d.itemIds[i] as number);
+    expect(heldItems(a)).toEqual(heldItems(b)); // seeded
+    expect(heldItems(a)).not.toEqual(heldItems(c));
+    expect(a.validation!.size).toBe(40); // one per user
+    const offsets = heldItems(a).map((item) => item % 10);
+    expect(offsets.every((o) => o >= 0 && o < 5)).toBe(true); // a positive row
+    expect(new Set(offsets).size).toBeGreaterThan(1); // not always the last in file order
+    expect(Array.from(a.test.item, (i) => a.itemIds[i])).toEqual(Array.from({ length: 40 }, (_, u) => ((u + 1) % 40) * 10));
+    expect(a.train.size).toBe(40 * 6 - 40);
+    expect(a.split).toMatch(/random positive/);
   });
 
   it('warns about ids without features, and rejects duplicate feature rows', async () => {

@@ -12,7 +12,7 @@ import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { CorruptFileError } from '../errors.js';
-import { chronologicalOrder, leaveLastOut, sliceLog } from './split.js';
+import { chronologicalOrder, sliceLog, splitDataset } from './split.js';
 import type { InteractionDataset, InteractionLog } from './types.js';
 
 /** Options of {@link loadMovieLens}. */
@@ -171,13 +171,13 @@ export async function loadMovieLens(dir: string, options: MovieLensOptions = {})
   });
   const valueWeights = Float32Array.of(1);
   const chronological = sliceLog(all, chronologicalOrder(all), 1);
-  const split = leaveLastOut(chronological, users.ids.length, valueWeights, { validation: options.validation ?? false });
+  const { description, ...split } = splitDataset(chronological, users.ids.length, valueWeights, undefined, { validation: options.validation });
   return {
     name: layout.name,
     schema: {
       numUsers: users.ids.length, numItems: items.ids.length, tasks: ['like'], userFeatureDim: IU, itemFeatureDim: II,
       numPositions: 0, hasRankerScores: false, labelMax: [1],
     },
-    userIds: users.ids, itemIds: items.ids, userFeatures, itemFeatures, valueWeights, ...split,
+    userIds: users.ids, itemIds: items.ids, userFeatures, itemFeatures, valueWeights, ...split, split: description,
   };
 }

@@ -1,4 +1,4 @@
-import { chronologicalOrder, leaveLastOut, sliceLog } from './split.js';
+import { chronologicalOrder, leaveLastOut, sliceLog, splitDataset } from './split.js';
 import type { InteractionLog } from './types.js';
 
 // [user, item, label, timestamp], in file order
@@ -45,5 +45,26 @@ describe('loo-full split', () => {
     expect(Array.from(split.validation!.item)).toEqual([11, 41]);
     expect(Array.from(split.train.item)).toEqual([20, 14, 30, 31, 10, 13]);
     expect(split.train.size + split.validation!.size + split.test.size).toBe(rows.length);
+  });
+});
+
+describe('splitDataset', () => {
+  const chronological = sliceLog(log, chronologicalOrder(log), 1);
+
+  it("'previous' is loo-full with the positive before the test row", () => {
+    const split = splitDataset(chronological, 4, [1], undefined, { validation: true });
+    const loo = leaveLastOut(chronological, 4, [1], { validation: true });
+    expect(Array.from(split.validation!.item)).toEqual(Array.from(loo.validation!.item));
+    expect(Array.from(split.test.item)).toEqual([12, 40]);
+  });
+
+  it("'random' draws from the training positives of users with two or more, leaving the test rows alone", () => {
+    const split = splitDataset(chronological, 4, [1], undefined, { validation: true, validationHoldout: 'random', seed: 3 });
+    expect(Array.from(split.test.item)).toEqual([12, 40]);
+    // user 0 has training positives 14, 10, 11; user 3 only 41 (kept); users 1 and 2 have too few
+    expect(Array.from(split.validation!.user)).toEqual([0]);
+    expect([14, 10, 11]).toContain(split.validation!.item[0]);
+    expect(split.train.size + split.validation!.size + split.test.size).toBe(log.size);
+    expect(split.description).toMatch(/seed 3/);
   });
 });

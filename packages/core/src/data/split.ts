@@ -4,6 +4,7 @@
  * optionally the validation row; users with fewer than 2 rows or no positive are not evaluated
  * (all their rows stay in train).
  */
+import { mulberry32 } from '@tt/mips';
 import type { InteractionLog } from './types.js';
 
 /** The rows `rows` of `log`, in that order (`T` = values per row of labels / rankerScores). */
@@ -111,4 +112,91 @@ export function concatLogs(logs: readonly InteractionLog[], T: number): Interact
     rankerScores: join((l) => l.rankerScores, (n) => new Float32Array(n), T),
     timestamp: join((l) => l.timestamp, (n) => new Float64Array(n), 1),
   };
+}
+
+/**
+ * How the validation row of a user is chosen: `'previous'`, the positive just before the test row
+ * (the log's order is its clock); `'random'`, one positive training row drawn at random (seeded),
+ * for logs whose order is not a clock (no timestamps: file order may be by item id, or anything).
+ */
+export type ValidationHoldout = 'previous' | 'random';
+
+/** Options of {@link splitDataset}. */
+export interface SplitOptions {
+  /** hold out a validation row per user (default false) */
+  readonly validation?: boolean;
+  /** how (default: `'previous'`) */
+  readonly validationHoldout?: ValidationHoldout;
+  /** seed of the `'random'` holdout (default 0) */
+  readonly seed?: number;
+}
+
+/** What {@link splitDataset} made, and a line saying how. */
+export interface DatasetSplit extends LooSplit {
+  /** e.g. `validation: each user's positive before the test row` */
+  readonly description: string;
+}
+
+/**
+ * The split every loader uses. Without `test` (loo-full): each user's last positive row of `log`
+ * (chronological) is the test row. With `test` (a pre-split dataset): `log` is all training.
+ * Validation (when asked): `'previous'` holds out the positive before the test row (pre-split: the
+ * last positive training row); `'random'` one positive training row drawn with `seed`, from users
+ * with at least two positive training rows, so each keeps one to learn from. Test rows are never
+ * touched by the validation draw.
+ */
+export function splitDataset(log: InteractionLog, numUsers: number, valueWeights: ArrayLike<number>, test: InteractionLog | undefined, options: SplitOptions = {}): DatasetSplit {
+  const holdout = options.validationHoldout ?? 'previous';
+  const what = test ? 'pre-split test file' : "test: each user's last positive";
+  if (!options.validation) {
+    const split = test ? { train: log, test } : leaveLastOut(log, numUsers, valueWeights);
+    return { ...split, description: `${what}; no validation split` };
+  }
+  if (holdout === 'previous') {
+    if (test) {
+      const loo = leaveLastOut(log, numUsers, valueWeights);
+      return { train: loo.train, validation: loo.test, test, description: `${what}; validation: each user's last positive training row` };
+    }
+    return { ...leaveLastOut(log, numUsers, valueWeights, { validation: true }), description: `${what}; validation: each user's positive before it` };
+  }
+  const base = test ? { train: log, test } : leaveLastOut(log, numUsers, valueWeights);
+  const held = randomPositivePerUser(base.train, numUsers, valueWeights, options.seed ?? 0);
+  const isHeld = new Uint8Array(base.train.size);
+  for (const r of held) isHeld[r] = 1;
+  const keep: number[] = [];
+  for (let r = 0; r < base.train.size; r++) if (!isHeld[r]) keep.push(r);
+  const T = valueWeights.length;
+  return {
+    train: sliceLog(base.train, keep, T),
+    validation: sliceLog(base.train, held, T),
+    test: base.test,
+    description: `${what}; validation: one random positive training row per user with two or more (seed ${options.seed ?? 0}; the log's order is not a clock)`,
+  };
+}
+
+/** One positive row per user with at least two, drawn uniformly (seeded); rows ascending by user. */
+function randomPositivePerUser(log: InteractionLog, numUsers: number, valueWeights: ArrayLike<number>, seed: number): number[] {
+  const T = valueWeights.length;
+  const count = new Int32Array(numUsers);
+  const positive = new Uint8Array(log.size);
+  for (let r = 0; r < log.size; r++) {
+    let v = 0;
+    for (let t = 0; t < T; t++) v += log.labels[r * T + t]! * valueWeights[t]!;
+    if (v > 0) {
+      positive[r] = 1;
+      count[log.user[r]!]!++;
+    }
+  }
+  // each user's pick is its k-th positive, k drawn in user order: independent of the row order
+  const rand = mulberry32((Math.imul(seed | 0, 0x9e3779b1) ^ 0x5bd1e995) >>> 0);
+  const pick = new Int32Array(numUsers).fill(-1);
+  for (let u = 0; u < numUsers; u++) if (count[u]! >= 2) pick[u] = Math.floor(rand() * count[u]!);
+  const rowOf = new Int32Array(numUsers).fill(-1);
+  const seen = new Int32Array(numUsers);
+  for (let r = 0; r < log.size; r++) {
+    if (!positive[r]) continue;
+    const u = log.user[r]!;
+    if (seen[u]!++ === pick[u]) rowOf[u] = r;
+  }
+  return Array.from(rowOf).filter((r) => r >= 0);
 }

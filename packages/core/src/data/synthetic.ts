@@ -32,7 +32,7 @@
  */
 import { mulberry32 } from '@tt/mips';
 import { ConfigError, OutOfRangeError } from '../errors.js';
-import { leaveLastOut } from './split.js';
+import { splitDataset } from './split.js';
 import type { GroundTruth, InteractionDataset, InteractionLog } from './types.js';
 
 /** Options of {@link syntheticWorld}: the world's size, its logging policy and its noise. */
@@ -321,6 +321,7 @@ export function syntheticWorld(options: SyntheticWorldOptions = {}): Interaction
   const userFeatures = revealingFeatures(features, initialU, nu, k, IU);
   const itemFeatures = revealingFeatures(features, V, ni, k, II);
   const valueWeights = Float32Array.from(w);
+  const { description, ...split } = splitDataset(log, nu, valueWeights, undefined, { validation: options.validation });
   const truth: GroundTruth = {
     valueOfAllItems(user: number): Float32Array {
       if (!Number.isInteger(user) || user < 0 || user >= nu) throw new OutOfRangeError('user', `must be a user index in [0, ${nu}), got ${user}`);
@@ -344,6 +345,7 @@ export function syntheticWorld(options: SyntheticWorldOptions = {}): Interaction
     userIds: Array.from({ length: nu }, (_, i) => i),
     itemIds: Array.from({ length: ni }, (_, i) => i),
     userFeatures, itemFeatures, valueWeights, truth,
-    ...leaveLastOut(log, nu, valueWeights, { validation: options.validation ?? false }),
+    ...split,
+    split: description,
   };
 }

@@ -81,6 +81,8 @@ export interface InteractionDataset {
   readonly test: InteractionLog;
   /** the synthetic world's truth, when known */
   readonly truth?: GroundTruth;
+  /** how the rows were split into train, validation and test, in a line (for logs) */
+  readonly split?: string;
 }
 
 /**
