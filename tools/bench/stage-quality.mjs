@@ -2,7 +2,10 @@
 // loo-full recall on MovieLens / a CSV, each run against the first one (paired by seed).
 // Usage (after `npx tsc -b packages/cli/tsconfig.lib.json`):
 //   node tools/bench/stage-quality.mjs --runs base=,lr=light-ranker,hist-lr=history+light-ranker,kd=light-ranker+distill
-//     [--data synthetic|movielens:<dir>] [--seeds 0,1,2] [--epochs N] [--patience N] [--restoreBest false] [--opt light-ranker.lossWeight=0.5,...] [--opt:lr light-ranker.numCandidates=100]
+//     [--data synthetic|movielens:<dir>|sequence:<file>|csv:<train>[,<test>]] [--seeds 0,1,2] [--epochs N] [--patience N] [--restoreBest false]
+//     [--opt light-ranker.lossWeight=0.5,...] [--opt:lr light-ranker.numCandidates=100]
+//     [--model temperature=0.1,mixedNegatives=1024] [--model:<run> ...]   model config fields (every run / one run)
+//     [--fit learningRate=1e-3,batchSize=1024] [--fit:<run> ...]          fitTwoTower options (every run / one run)
 //     [--world numItems=2000,positionBias=1]
 //   --opt:<run> reward-align.reward=truth: the synthetic world's true value V(u, i) as a frozen
 //   reward model (the upper bound of reward alignment).
@@ -41,7 +44,12 @@ const optionsOf = (spec, into = {}) => {
   return into;
 };
 const stageOptions = optionsOf(args.opt);
-for (const run of runs) run.options = optionsOf(args[`opt:${run.name}`], structuredClone(stageOptions));
+const flat = (spec) => Object.fromEntries(pairs(spec).map(([k, v]) => [k, parseValue(v)]));
+for (const run of runs) {
+  run.options = optionsOf(args[`opt:${run.name}`], structuredClone(stageOptions));
+  run.model = { ...flat(args.model), ...flat(args[`model:${run.name}`]) };
+  run.fit = { ...flat(args.fit), ...flat(args[`fit:${run.name}`]) };
+}
 const world = Object.fromEntries(pairs(args.world).map(([k, v]) => [k, parseValue(v)]));
 
 await core.initBackend({});
@@ -55,13 +63,19 @@ for (const seed of seeds) {
     const definitions = run.stages.map((n) => (n === 'reward-align' && truthReward ? rewardAlignWith(truthScorer(dataset.truth))
       : stageDefinitions.find((d) => d.name === n) ?? (() => { throw new Error(`unknown stage ${n}`); })()));
     const stages = run.stages.map((name) => ({ name, options: { ...run.options[name], ...(name === 'reward-align' && truthReward ? { reward: 'frozen' } : {}) } }));
-    const { model, result } = await core.fitTwoTower(dataset, { seed, epochs, patience, restoreBest, progress: 'none', stages: definitions, model: { seed, stages } });
+    const { model, result } = await core.fitTwoTower(dataset, {
+      seed, epochs, patience, restoreBest, progress: 'none', stages: definitions, ...run.fit, model: { seed, stages, ...run.model },
+    });
     const metrics = dataset.truth ? { ...(await core.evaluateModelFunnel(model, dataset)), ...pick(await core.evaluateModel(model, dataset), ['recall@20']) } : pick(await core.evaluateModel(model, dataset), ['recall@10', 'recall@20', 'ndcg@10']);
     // distillation: correlation of the distilled logits with the ranker's logged scores on the test rows
     const agreement = run.stages.includes('distill') ? Object.fromEntries(Object.entries(teacherAgreement(model, dataset).correlation).map(([t, c]) => [`teacher-corr@${t}`, c])) : {};
     const curve = dataset.truth && run.stages.some((n) => n.startsWith('debias')) ? debiasDiagnostics(model).positionCurve : undefined;
     const position = curve ? { 'spearman@position': core.spearman(curve, curve.map((_, p) => (1 + p) ** -(world.positionBias ?? 0.7))) } : {};
-    const row = { run: run.name, seed, ...metrics, ...agreement, ...position, epochs: result.epochs, bestEpoch: result.bestEpoch, seconds: (Date.now() - t0) / 1000 };
+    const valCurve = result.history.map((h) => h.metrics?.['recall@20']).filter((x) => x !== undefined).map((x) => +x.toFixed(4));
+    const row = {
+      run: run.name, seed, ...metrics, ...agreement, ...position, epochs: result.epochs, bestEpoch: result.bestEpoch,
+      examplesPerSec: Math.round(result.examplesPerSec), seconds: (Date.now() - t0) / 1000, validation: valCurve,
+    };
     console.log(JSON.stringify(row));
     (rows[run.name] ??= []).push(row);
     model.dispose();
@@ -78,7 +92,7 @@ const stats = (xs) => {
 };
 const first = rows[runs[0].name];
 for (const run of runs) {
-  const summary = { run: run.name, stages: run.stages, options: run.options, world, data, seeds };
+  const summary = { run: run.name, stages: run.stages, options: run.options, model: run.model, fit: run.fit, world, data, seeds };
   for (const k of Object.keys(rows[run.name][0]).filter((key) => /@/.test(key))) {
     const xs = rows[run.name].map((r) => r[k]);
     summary[k] = { ...stats(xs), values: xs.map((x) => +x.toFixed(4)) };

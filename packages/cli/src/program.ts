@@ -3,6 +3,7 @@
  */
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { DATA_HELP } from './data-spec.js';
+import { baseline } from './commands/baseline.js';
 import { benchTrain } from './commands/bench.js';
 import { demo } from './commands/demo.js';
 import { evaluate } from './commands/evaluate.js';
@@ -69,6 +70,21 @@ export function buildProgram(): Command {
     .option('--json', 'print a JSON summary as the last line')
     .action(async (o) => {
       await train(o);
+    });
+
+  program.command('baseline')
+    .description('popularity, item-kNN and EASE under the protocol of `tt train` (hyper-parameters chosen on the validation split)')
+    .option('--data <spec>', DATA_HELP, 'synthetic')
+    .option('--methods <list>', 'comma-separated: popularity, item-knn, ease (default all)')
+    .option('--lambda <x>', 'EASE regularisation (default: chosen on validation)', num('--lambda'))
+    .option('--neighbors <n>', 'item-kNN neighbours per item (default: chosen on validation)', int('--neighbors'))
+    .addOption(new Option('--rows <which>', 'training rows that form the user-item matrix: every row, or the positive ones').choices(['rows', 'positives']))
+    .option('--ease-max-items <n>', 'largest catalogue EASE takes on (its dense matrix: 4 N^2 bytes; default 30000)', int('--ease-max-items'))
+    .option('--seed <n>', 'seed of a random validation holdout', int('--seed'))
+    .addOption(backendOption())
+    .option('--json', 'print a JSON summary as the last line')
+    .action(async (o) => {
+      await baseline(o);
     });
 
   program.command('eval')

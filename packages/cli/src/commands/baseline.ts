@@ -1,0 +1,105 @@
+/**
+ * `tt baseline`: the baselines a two-tower figure is read against, under the same protocol as
+ * `tt train` (loo-full or the pre-split test file, the user's training items removed): popularity,
+ * item-kNN and EASE. With a validation split, each method's hyper-parameter is chosen on it (the
+ * model fitted on the training rows, scored on the validation rows), then refitted on training +
+ * validation for the test figure: the same information `tt train` uses.
+ */
+import {
+  evaluateScores, fitEase, fitItemKnn, initBackend, trainingLog, ConfigError,
+  type BaselineScorer, type InteractionDataset, type InteractionLog, type InteractionRows, type RetrievalMetrics,
+} from '@tt/core';
+import { loadData } from '../data-spec.js';
+import { peakRssMb, printJson, table } from '../output.js';
+import { popularityMetrics } from './train.js';
+
+/** The methods `tt baseline` knows. */
+export const BASELINE_METHODS = ['popularity', 'item-knn', 'ease'] as const;
+/** One of {@link BASELINE_METHODS}. */
+export type BaselineMethod = (typeof BASELINE_METHODS)[number];
+
+/** The flags of `tt baseline`, parsed. */
+export interface BaselineCliOptions {
+  readonly data: string;
+  /** comma-separated methods (default all) */
+  readonly methods?: string;
+  /** EASE lambda (default: chosen on validation from {@link LAMBDAS}) */
+  readonly lambda?: number;
+  /** item-kNN neighbours (default: chosen on validation from {@link NEIGHBORS}) */
+  readonly neighbors?: number;
+  /** which training rows form the user-item matrix */
+  readonly rows?: InteractionRows;
+  /** largest catalogue EASE takes on */
+  readonly easeMaxItems?: number;
+  readonly seed?: number;
+  readonly backend?: 'tensorflow' | 'wasm' | 'cpu';
+  readonly json?: boolean;
+}
+
+/** EASE's lambda grid (validation picks one). */
+export const LAMBDAS = [20, 50, 100, 200, 500, 1000] as const;
+/** item-kNN's neighbour grid (validation picks one). */
+export const NEIGHBORS = [20, 50, 100, 200, 500] as const;
+/** EASE re-inverts its Gram matrix per lambda: above this many items it uses one lambda (200) unless `--lambda` says otherwise. */
+const EASE_TUNE_MAX_ITEMS = 5000;
+
+const KEYS = ['recall@10', 'recall@20', 'recall@50', 'ndcg@10'] as const;
+
+async function evaluateScorer(dataset: InteractionDataset, scorer: BaselineScorer, split: 'test' | 'validation'): Promise<RetrievalMetrics> {
+  return evaluateScores(dataset, (users) => scorer.score(users), split);
+}
+
+/** Picks the value of `grid` with the best validation recall@20, then refits on all training rows. */
+async function tuned<T extends number>(
+  dataset: InteractionDataset, grid: readonly T[], fit: (log: InteractionLog, value: T) => BaselineScorer, log: (line: string) => void, what: string,
+): Promise<{ value: T; metrics: RetrievalMetrics }> {
+  let value = grid[0]!;
+  if (dataset.validation && grid.length > 1) {
+    let best = -1;
+    for (const v of grid) {
+      const r = (await evaluateScorer(dataset, fit(dataset.train, v), 'validation'))['recall@20'];
+      log(`[tt] ${what} ${v}: validation recall@20 ${r.toFixed(4)}`);
+      if (r > best) [best, value] = [r, v];
+    }
+  }
+  return { value, metrics: await evaluateScorer(dataset, fit(trainingLog(dataset), value), 'test') };
+}
+
+/** `tt baseline`: evaluates each method; returns the JSON summary. */
+export async function baseline(o: BaselineCliOptions): Promise<Record<string, unknown>> {
+  const methods = (o.methods ?? BASELINE_METHODS.join(',')).split(',').map((m) => m.trim()).filter(Boolean);
+  for (const m of methods) {
+    if (!(BASELINE_METHODS as readonly string[]).includes(m)) throw new ConfigError('--methods', `unknown method ${JSON.stringify(m)}; known: ${BASELINE_METHODS.join(', ')}`);
+  }
+  const backend = await initBackend({ backend: o.backend });
+  const dataset = await loadData(o.data, { seed: o.seed });
+  const log = (line: string) => process.stderr.write(`${line}\n`);
+  log(`[tt] ${dataset.name}: ${dataset.schema.numUsers} users, ${dataset.schema.numItems} items, ${dataset.train.size} training rows`);
+  if (dataset.split) log(`[tt] split: ${dataset.split}`);
+  const { numUsers, numItems } = dataset.schema;
+  const w = dataset.valueWeights;
+  const rows = o.rows ?? 'rows';
+  const results: Record<string, { metrics: Record<string, number>; seconds: number; [k: string]: unknown }> = {};
+  for (const method of methods as BaselineMethod[]) {
+    const t0 = performance.now();
+    let metrics: RetrievalMetrics;
+    let extra: Record<string, unknown> = {};
+    if (method === 'popularity') {
+      metrics = await popularityMetrics(dataset);
+    } else if (method === 'item-knn') {
+      const r = await tuned(dataset, o.neighbors ? [o.neighbors] : NEIGHBORS, (l, k) => fitItemKnn(l, numUsers, numItems, w, { neighbors: k, rows }), log, 'item-knn neighbors');
+      metrics = r.metrics;
+      extra = { neighbors: r.value };
+    } else {
+      const grid = o.lambda ? [o.lambda] : numItems <= EASE_TUNE_MAX_ITEMS ? LAMBDAS : [200];
+      const r = await tuned(dataset, grid, (l, lambda) => fitEase(l, numUsers, numItems, w, { lambda, rows, maxItems: o.easeMaxItems }), log, 'ease lambda');
+      metrics = r.metrics;
+      extra = { lambda: r.value };
+    }
+    results[method] = { metrics: Object.fromEntries(KEYS.map((k) => [k, metrics[k]])), ...extra, seconds: (performance.now() - t0) / 1000 };
+  }
+  process.stdout.write(`${table(['baseline', ...KEYS], Object.entries(results).map(([m, r]) => [m, ...KEYS.map((k) => r.metrics[k]!)]))}\n`);
+  const out = { backend: backend.name, dataset: dataset.name, rows, baselines: results, peakRssMb: peakRssMb() };
+  if (o.json) printJson(out);
+  return out;
+}
