@@ -50,12 +50,14 @@ for (const run of runs) {
   run.model = { ...flat(args.model), ...flat(args[`model:${run.name}`]) };
   run.fit = { ...flat(args.fit), ...flat(args[`fit:${run.name}`]) };
 }
-const world = Object.fromEntries(pairs(args.world).map(([k, v]) => [k, parseValue(v)]));
+// a named world of the suite (--data world:<name>) brings its own options; --world adds to them
+const named = data.startsWith('world:') ? core.worldByName(data.slice('world:'.length)).options : {};
+const world = { ...named, ...Object.fromEntries(pairs(args.world).map(([k, v]) => [k, parseValue(v)])) };
 
 await core.initBackend({});
 const rows = {};
 for (const seed of seeds) {
-  const dataset = data === 'synthetic' ? core.syntheticWorld({ seed, validation: true, ...world }) : await loadData(data, { seed });
+  const dataset = data === 'synthetic' || data.startsWith('world:') ? core.syntheticWorld({ seed, validation: true, ...world }) : await loadData(data, { seed });
   for (const run of runs) {
     const t0 = Date.now();
     const truthReward = run.options['reward-align']?.reward === 'truth';

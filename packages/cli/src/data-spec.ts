@@ -1,23 +1,50 @@
 /**
- * `--data` values: `synthetic`, `movielens:<dir>`, `csv:<train.csv>[,<test.csv>]`, `sequence:<file>`.
+ * `--data` values: `synthetic`, `world:<name>`, `movielens:<dir>`, `csv:<train.csv>[,<test.csv>]`, `sequence:<file>`.
  */
-import { ConfigError, loadInteractionCsv, loadMovieLens, loadSequenceFile, syntheticWorld, type InteractionDataset } from '@tt/core';
+import { ConfigError, loadInteractionCsv, loadMovieLens, loadSequenceFile, syntheticWorld, worldByName, type InteractionDataset } from '@tt/core';
 
 /** The `--data` help text: the dataset specs {@link loadData} reads. */
-export const DATA_HELP = 'synthetic | movielens:<dir> | csv:<train.csv>[,<test.csv>] | sequence:<file> ("user item" per line, in time order)';
+export const DATA_HELP = 'synthetic | world:<name> (a world of the suite, `tt world list`) | movielens:<dir> | csv:<train.csv>[,<test.csv>] | sequence:<file> ("user item" per line, in time order)';
+
+/** Options of {@link loadData}. */
+export interface LoadDataOptions {
+  /** hold out a validation split for early stopping (default true) */
+  readonly validation?: boolean;
+  /** seed of a synthetic world and of a random validation holdout */
+  readonly seed?: number;
+  /** `--user-features`: CSV `user_id` + numeric columns (csv data only) */
+  readonly userFeatures?: string;
+  /** `--item-features`: CSV `item_id` + numeric columns (csv data only) */
+  readonly itemFeatures?: string;
+  /** `--value-weights`: w per label column of a CSV (other data: the model's weights only) */
+  readonly valueWeights?: readonly number[];
+}
 
 /** Loads the dataset a `--data` value names (with a validation split for early stopping). */
-export async function loadData(spec: string, options: { validation?: boolean; seed?: number } = {}): Promise<InteractionDataset> {
+export async function loadData(spec: string, options: LoadDataOptions = {}): Promise<InteractionDataset> {
   const validation = options.validation ?? true;
+  const kind0 = spec.split(':')[0];
+  if (kind0 !== 'csv') {
+    for (const [flag, v] of [['--user-features', options.userFeatures], ['--item-features', options.itemFeatures]] as const) {
+      if (v !== undefined) throw new ConfigError(flag, `reads features for --data csv: only (got --data ${spec})`);
+    }
+  }
   if (spec === 'synthetic') return syntheticWorld({ seed: options.seed ?? 0, validation });
   const colon = spec.indexOf(':');
   const kind = colon < 0 ? spec : spec.slice(0, colon);
   const rest = colon < 0 ? '' : spec.slice(colon + 1);
+  if (kind === 'world' && rest) {
+    const world = worldByName(rest);
+    return { ...syntheticWorld({ ...world.options, seed: options.seed ?? 0, validation }), name: `world:${world.name}` };
+  }
   if (kind === 'movielens' && rest) return loadMovieLens(rest, { validation });
   if (kind === 'csv' && rest) {
     const [train, test, ...extra] = rest.split(',');
     if (extra.length || !train) throw new ConfigError('--data', `csv takes <train.csv>[,<test.csv>], got ${JSON.stringify(rest)}`);
-    return loadInteractionCsv({ train, test: test || undefined, validation, seed: options.seed });
+    return loadInteractionCsv({
+      train, test: test || undefined, validation, seed: options.seed,
+      userFeatures: options.userFeatures, itemFeatures: options.itemFeatures, valueWeights: options.valueWeights,
+    });
   }
   if (kind === 'sequence' && rest) return loadSequenceFile(rest, { validation, seed: options.seed });
   throw new ConfigError('--data', `must be ${DATA_HELP}, got ${JSON.stringify(spec)}`);

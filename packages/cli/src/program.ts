@@ -9,6 +9,7 @@ import { demo } from './commands/demo.js';
 import { evaluate } from './commands/evaluate.js';
 import { retrieve } from './commands/retrieve.js';
 import { train } from './commands/train.js';
+import { exportWorld, listWorlds } from './commands/world.js';
 
 function int(name: string) {
   return (v: string) => {
@@ -21,6 +22,13 @@ function num(name: string) {
     const x = Number(v);
     if (!Number.isFinite(x)) throw new InvalidArgumentError(`${name} must be a number`);
     return x;
+  };
+}
+function numberList(name: string) {
+  return (v: string) => {
+    const xs = v.split(',').map((x) => x.trim());
+    if (xs.length === 0 || xs.some((x) => x === '' || !Number.isFinite(Number(x)))) throw new InvalidArgumentError(`${name} must be comma-separated numbers`);
+    return xs.map(Number);
   };
 }
 function seedList(v: string): number[] {
@@ -64,6 +72,11 @@ export function buildProgram(): Command {
     .option('--mixed-negatives <n>', 'extra uniform negatives per batch', int('--mixed-negatives'))
     .option('--no-logq', 'turn off the logQ sampling-bias correction')
     .option('--patience <n>', 'early-stopping patience in epochs', int('--patience'))
+    .option('--monitor <metric>', "the validation metric early stopping watches (default: what the model's stages are for; recall@20 for the base model)")
+    .option('--no-restore-best', 'keep the last epoch\'s weights instead of the best validation epoch\'s')
+    .option('--value-weights <list>', 'w of value = labels . w, one per label column, comma-separated (default all ones; a world keeps its own)', numberList('--value-weights'))
+    .option('--user-features <file>', 'CSV user_id + numeric columns (with --data csv:)')
+    .option('--item-features <file>', 'CSV item_id + numeric columns (with --data csv:)')
     .option('--seed <n>', 'seed of initialisation and shuffling', int('--seed'));
   withStageOptions(trainCmd)
     .addOption(backendOption())
@@ -122,6 +135,23 @@ export function buildProgram(): Command {
     .option('--json', 'print a JSON summary as the last line')
     .action(async (o) => {
       await demo(o);
+    });
+
+  const world = program.command('world').description('the synthetic world suite: list it, or export a world as CSV files with its truth');
+  world.command('list')
+    .description('the worlds of the suite and the held-out one')
+    .option('--json', 'print a JSON summary as the last line')
+    .action((o) => {
+      listWorlds(o);
+    });
+  world.command('export')
+    .description('write a world as train/test CSV, feature files, truth.npy (true value per user and item) and world.json')
+    .argument('<name>', 'a world of `tt world list`')
+    .argument('<dir>', 'a new or empty directory (or an earlier export)')
+    .option('--seed <n>', 'seed of the world', int('--seed'))
+    .option('--json', 'print a JSON summary as the last line')
+    .action(async (name: string, dir: string, o) => {
+      await exportWorld(name, dir, o);
     });
 
   const bench = program.command('bench').description('benchmarks');

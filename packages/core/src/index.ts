@@ -20,7 +20,10 @@ export { WasmKernelModule, type WasmKernelModuleOptions } from './runtime/wasm-k
 
 export type { Batch, BatchSource, DatasetSchema, GroundTruth, InteractionDataset, InteractionLog, ItemId } from './data/types.js';
 export { validateBatch } from './data/validate.js';
-export { inMemorySource, historiesOf, seenItemsByUser, gatherRows, requestStarts, requestGroups, type InMemorySourceOptions, type RequestGroups } from './data/batches.js';
+export {
+  inMemorySource, historiesOf, positivesByUser, sampleHistory, seenItemsByUser, gatherRows, requestStarts, requestGroups,
+  type HistoryOrder, type InMemorySourceOptions, type RequestGroups,
+} from './data/batches.js';
 export { loadMovieLens, type MovieLensOptions } from './data/movielens.js';
 export {
   loadInteractionCsv, type InteractionCsvOptions, type CsvDataset,
@@ -29,12 +32,14 @@ export { streamingCsvSource, type StreamingCsvOptions, type StreamingCsvSource }
 export { loadSequenceFile, type SequenceFileOptions } from './data/sequence.js';
 export { splitDataset, type SplitOptions, type DatasetSplit, type ValidationHoldout } from './data/split.js';
 export { syntheticWorld, type SyntheticWorldOptions } from './data/synthetic.js';
+export { WORLD_SUITE, HELD_OUT_WORLD, worldByName, type NamedWorld } from './data/world-suite.js';
 
 export { Embedding, RowGradients } from './nn/embedding.js';
 export { Dense, Mlp, type Activation } from './nn/dense.js';
 export { ParameterStore, type NamedValues } from './nn/params.js';
 export { Rng } from './nn/init.js';
 export { bceWithLogits, maskedMean } from './nn/losses.js';
+export { weightedPositionSum } from './nn/pooling.js';
 
 export { resolveConfig, MODEL_DEFAULTS, type TwoTowerConfig, type TwoTowerOptions, type StageConfig } from './model/config.js';
 export { TwoTowerModel, type ModelData, type LossTerms } from './model/two-tower.js';
@@ -49,14 +54,14 @@ export { Trainer, type TrainerOptions, type TrainResult, type EpochRecord } from
 export { DenseAdam, SparseRowOptimizer, type AdamOptions, type SparseOptimizerKind } from './train/optimizers.js';
 export { learningRateAt, type ScheduleConfig } from './train/schedule.js';
 export { createProgress, type ProgressMode, type ProgressReporter, type ProgressUpdate } from './train/progress.js';
-export { fitTwoTower, FIT_DEFAULTS, type FitOptions } from './train/fit.js';
+export { fitTwoTower, validationMetricNames, FIT_DEFAULTS, type FitOptions } from './train/fit.js';
 
 export { topKExcluding } from './eval/topk.js';
 export { fitItemKnn, fitEase, type BaselineScorer, type ItemKnnOptions, type EaseOptions, type InteractionRows } from './eval/baselines.js';
 export { pearson, spearman } from './eval/correlation.js';
 export { evaluateRetrieval, popularityScores, testPositives, type RetrievalMetrics, type EvaluateRetrievalArgs } from './eval/retrieval.js';
 export { evaluateFunnel, funnelReferences, type FunnelMetrics, type FunnelReferences, type EvaluateFunnelArgs } from './eval/funnel.js';
-export { CatalogueScorer, evaluateModel, evaluateScores, evaluateModelFunnel, latestHistories, trainingItems, trainingLog } from './eval/model-eval.js';
+export { CatalogueScorer, evaluateModel, evaluateScores, evaluateModelFunnel, evaluateValueRecall, latestHistories, trainingItems, trainingLog } from './eval/model-eval.js';
 
 export {
   encodeSafetensors, decodeSafetensors, readSafetensors, writeSafetensors, type SafetensorsEntry, type SafetensorsDtype, type SafetensorsFile, type DecodeOptions,

@@ -81,7 +81,14 @@ export function debiasDiagnostics(model: TwoTowerModel, options: DiagnosticsOpti
   if (!stage) throw new Error(`model has no debias stage${options.stage ? ` named "${options.stage}"` : ''} (stages: ${model.stages.map((s) => s.name).join(', ') || 'none'})`);
   let positionCurve: number[] | undefined;
   let relativePositionCurve: number[] | undefined;
-  if (stage.positionTable) {
+  if (stage.exam?.positionTable) {
+    // examination estimator: the exposure probability at each position (user term 0)
+    const exam = stage.exam;
+    const curve = tf.tidy(() => tf.sigmoid(tf.add(tf.reshape(exam.positionTable!.table, [-1]), exam.exposureBias)));
+    positionCurve = Array.from(curve.dataSync(), round);
+    curve.dispose();
+    relativePositionCurve = positionCurve.map((x) => round(x / Math.max(positionCurve![0]!, 1e-12)));
+  } else if (stage.positionTable) {
     positionCurve = Array.from(stage.positionTable.table.dataSync(), round);
     const top = Math.max(positionCurve[0]!, stage.floor);
     relativePositionCurve = positionCurve.map((x) => round(Math.max(x, stage.floor) / top));

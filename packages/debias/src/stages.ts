@@ -24,6 +24,7 @@
  *   warning; negative positions into bucket 0.
  */
 import { ConfigError, Dense, StageOptions, stopGradient, tf, type Embedding, type Stage, type StageContext, type StageDefinition } from '@tt/core';
+import { ExaminationModel, type RelevanceModel } from './examination.js';
 
 /** What a debiasing stage estimates: the position effect, the user's propensity, or both. */
 export type DebiasKind = 'position' | 'user' | 'both';
@@ -47,6 +48,16 @@ export interface DebiasOptions {
   readonly normalizeWeights?: boolean;
   /** the estimator reads a stopped q (its loss does not train the user tower); default true */
   readonly detachQuery?: boolean;
+  /**
+   * how the propensity is estimated: `'examination'`, a joint click model P(click) = exposure x
+   * relevance (see examination.ts), so a slot is not credited with the worth of the items shown
+   * there; `'regression'`, MODEL.md's regression of nuv on the position (and q)
+   */
+  readonly estimator?: 'examination' | 'regression';
+  /** the examination model's relevance factor: from retrieval's stopped score, or towers of its own */
+  readonly relevance?: RelevanceModel;
+  /** vector size of the `'towers'` relevance model */
+  readonly towersDim?: number;
 }
 
 /** The defaults of {@link DebiasOptions} (`userFloor` is `floor`'s default for `debias-user`). */
@@ -67,9 +78,15 @@ export const DEBIAS_DEFAULTS = {
   normalizeWeights: true,
   /** the estimator reads a stopped q */
   detachQuery: true,
+  /** the joint click model */
+  estimator: 'examination',
+  /** relevance from towers of its own */
+  relevance: 'towers',
+  /** vector size of the towers relevance model */
+  towersDim: 16,
 } as const;
 
-const KNOWN_OPTIONS = ['positions', 'lossWeight', 'floor', 'relativeFloor', 'init', 'normalizeWeights', 'detachQuery'];
+const KNOWN_OPTIONS = ['positions', 'lossWeight', 'floor', 'relativeFloor', 'init', 'normalizeWeights', 'detachQuery', 'estimator', 'relevance', 'towersDim'];
 
 /** Where a warning goes (console.warn unless replaced, e.g. by the CLI or a test). */
 let warnHandler: (message: string) => void = (m) => console.warn(m);
@@ -92,6 +109,8 @@ export class DebiasStage implements Stage {
   readonly estimator: Dense | undefined;
   /** rows whose position was clamped into the last (or first) bucket so far */
   clampedRows = 0;
+  /** the joint click model (estimator `'examination'`) */
+  readonly exam: ExaminationModel | undefined;
   private warned = false;
 
   constructor(
@@ -112,10 +131,19 @@ export class DebiasStage implements Stage {
     /** whether the estimator reads a stopped q */
     readonly detachQuery: boolean,
     private readonly valueWeights: readonly number[],
-    ctx: StageContext,
+    private readonly ctx: StageContext,
     init: number,
+    /** the joint click model, when the estimator is `'examination'` */
+    readonly examination?: { relevance: RelevanceModel; towersDim: number },
   ) {
     const dim = ctx.config.dim;
+    if (examination) {
+      this.exam = new ExaminationModel(name, ctx, kind === 'user' ? 0 : positions, kind !== 'position', examination.relevance, examination.towersDim);
+      this.positionTable = undefined;
+      this.estimator = undefined;
+      this.weighting = { weigh: (args) => this.weighExamination(args) };
+      return;
+    }
     if (kind !== 'user') {
       this.positionTable = ctx.params.addEmbedding(`stages.${name}.position`, positions, 1);
       tf.tidy(() => this.positionTable!.table.assign(tf.fill([positions, 1], init)));
@@ -199,11 +227,29 @@ export class DebiasStage implements Stage {
     return { est, loss };
   }
 
-  private weigh(args: Parameters<NonNullable<Stage['weighting']>['weigh']>[0]): { weights: tf.Tensor1D; loss?: tf.Scalar } {
+  /** The examination probability of each row, `[B]` (examination estimator). */
+  examinationOf(q: tf.Tensor2D, position: Int32Array | undefined): tf.Tensor1D {
+    const exam = this.exam!;
+    const buckets = exam.positionTable ? this.bucketsOf(this.needPositions(position)) : undefined;
+    return tf.sigmoid(exam.exposureLogit(q, buckets)) as tf.Tensor1D;
+  }
+
+  private needPositions(position: Int32Array | undefined): Int32Array {
+    if (!position) throw new ConfigError(`stages.${this.name}`, 'needs batch positions (a dataset with a position column)');
+    return position;
+  }
+
+  private weighExamination(args: Parameters<NonNullable<Stage['weighting']>['weigh']>[0]): { weights: tf.Tensor1D; loss?: tf.Scalar } {
     const { weights, q, batch } = args;
-    const B = batch.batch.size;
-    const target = tf.tensor1d(this.targets(batch.batch.labels, B));
-    const { est, loss } = this.estimate(q, batch.batch.position, target);
+    const exam = this.exam!;
+    const buckets = exam.positionTable ? this.bucketsOf(this.needPositions(batch.batch.position)) : undefined;
+    const click = tf.clipByValue(tf.reshape(tf.slice(batch.labels, [0, 0], [-1, 1]), [-1]), 0, 1) as tf.Tensor1D;
+    const { theta, loss } = exam.fit(exam.exposureLogit(q, buckets), exam.relevanceLogit(args, this.ctx), click);
+    return { weights: this.divided(weights, theta), loss: tf.mul(loss, this.lossWeight) as tf.Scalar };
+  }
+
+  /** `weights / max(stop(est), floor, relativeFloor x mean)`, self-normalised when configured; stopped. */
+  private divided(weights: tf.Tensor1D, est: tf.Tensor1D): tf.Tensor1D {
     let denom = tf.maximum(stopGradient(est), this.floor);
     // (a full-shape second operand: tfjs's Maximum gradient does not reduce a broadcast one)
     if (this.relativeFloor > 0) denom = tf.maximum(denom, tf.mul(tf.onesLike(denom), tf.mul(tf.mean(denom), this.relativeFloor)));
@@ -212,7 +258,15 @@ export class DebiasStage implements Stage {
       const scale = tf.div(tf.sum(stopGradient(weights)), tf.maximum(tf.sum(w), 1e-12));
       w = tf.mul(w, scale) as tf.Tensor1D;
     }
-    return { weights: stopGradient(w), loss: tf.mul(loss!, this.lossWeight) as tf.Scalar };
+    return stopGradient(w);
+  }
+
+  private weigh(args: Parameters<NonNullable<Stage['weighting']>['weigh']>[0]): { weights: tf.Tensor1D; loss?: tf.Scalar } {
+    const { weights, q, batch } = args;
+    const B = batch.batch.size;
+    const target = tf.tensor1d(this.targets(batch.batch.labels, B));
+    const { est, loss } = this.estimate(q, batch.batch.position, target);
+    return { weights: this.divided(weights, est), loss: tf.mul(loss!, this.lossWeight) as tf.Scalar };
   }
 }
 
@@ -232,7 +286,11 @@ function definition(name: string, kind: DebiasKind): StageDefinition {
       const init = o.number('init', DEBIAS_DEFAULTS.init, { min: 0, above: true });
       const normalizeWeights = o.boolean('normalizeWeights', DEBIAS_DEFAULTS.normalizeWeights);
       const detachQuery = o.boolean('detachQuery', DEBIAS_DEFAULTS.detachQuery);
-      return new DebiasStage(name, kind, positions, floor, relativeFloor, lossWeight, normalizeWeights, detachQuery, ctx.config.valueWeights, ctx, init);
+      const estimator = o.oneOf('estimator', ['examination', 'regression'] as const, DEBIAS_DEFAULTS.estimator);
+      const relevance = o.oneOf('relevance', ['score', 'towers'] as const, DEBIAS_DEFAULTS.relevance);
+      const towersDim = o.number('towersDim', DEBIAS_DEFAULTS.towersDim, { integer: true, min: 1 });
+      return new DebiasStage(name, kind, positions, floor, relativeFloor, lossWeight, normalizeWeights, detachQuery, ctx.config.valueWeights, ctx, init,
+        estimator === 'examination' ? { relevance, towersDim } : undefined);
     },
   };
 }

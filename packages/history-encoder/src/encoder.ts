@@ -15,9 +15,8 @@
  * layer projects each distinct item once and gathers; attention runs as one fused kernel
  * (fused-attention.ts) except on tfjs-node.
  */
-import { ConfigError, StageOptions, tf, type Rng, type Stage, type StageContext, type StageDefinition, type UserInput, type UserInputEncoder } from '@tt/core';
+import { ConfigError, StageOptions, tf, weightedPositionSum, type Rng, type Stage, type StageContext, type StageDefinition, type UserInput, type UserInputEncoder } from '@tt/core';
 import { fusedAttention } from './fused-attention.js';
-import { weightedPositionSum } from './pooling.js';
 
 /** Options of the `history` stage. */
 export interface HistoryEncoderOptions {
@@ -173,14 +172,16 @@ export class HistoryEncoder implements UserInputEncoder {
     const H = this.historyLength;
     const D = this.D;
     const history = input.history;
-    if (!history || input.historyLength !== H) {
-      throw new ConfigError('history', `the history stage needs ${H} history items per user (newest first, -1 padded), got ${history ? input.historyLength : 'none'}`);
+    // the batch may carry longer histories (another encoder reads more): this one reads the newest H
+    const stride = input.historyLength;
+    if (!history || stride < H) {
+      throw new ConfigError('history', `the history stage needs ${H} history items per user (newest first, -1 padded), got ${history ? stride : 'none'}`);
     }
     // L: up to the last valid position of any row; later positions are padding everywhere
     let L = 0;
     for (let r = 0; r < n; r++) {
       for (let j = H - 1; j >= L; j--) {
-        if (history[r * H + j]! >= 0) {
+        if (history[r * stride + j]! >= 0) {
           L = j + 1;
           break;
         }
@@ -195,7 +196,7 @@ export class HistoryEncoder implements UserInputEncoder {
     for (let r = 0; r < n; r++) {
       let c = 0;
       for (let j = 0; j < L; j++) {
-        const id = history[r * H + j]!;
+        const id = history[r * stride + j]!;
         ids[r * L + j] = id;
         if (id >= 0) {
           valid[r * L + j] = 1;

@@ -62,6 +62,8 @@ export interface RewardAlignOptions {
   readonly targetBias?: boolean;
   /** z-score the values per row before `/ tau` (tau is then in units of the row's spread); default true */
   readonly standardize?: boolean;
+  /** weight every impressed row of the softmax by the ranker's logged value (unscored rows keep their label value) */
+  readonly loggedWeights?: boolean;
 }
 
 /** The defaults of {@link RewardAlignOptions}. */
@@ -90,7 +92,7 @@ export const REWARD_ALIGN_DEFAULTS = {
   standardize: true,
 } as const;
 
-const KNOWN_OPTIONS = ['reward', 'scorer', 'weight', 'tau', 'warmupSteps', 'proxyTarget', 'proxyModel', 'proxyDim', 'proxyLossWeight', 'detachInputs', 'targetBias', 'standardize'];
+const KNOWN_OPTIONS = ['loggedWeights', 'reward', 'scorer', 'weight', 'tau', 'warmupSteps', 'proxyTarget', 'proxyModel', 'proxyDim', 'proxyLossWeight', 'detachInputs', 'targetBias', 'standardize'];
 
 /** The `reward-align` stage as created: its hooks plus what tests and diagnostics read. */
 export interface RewardAlignStage extends Stage {
@@ -131,6 +133,8 @@ export interface ResolvedRewardAlignOptions {
   targetBias: boolean;
   /** the values are z-scored per row before `/ tau` */
   standardize: boolean;
+  /** every impressed row weighs its logged ranker value */
+  loggedWeights: boolean;
 }
 
 /** Checks the options and fills the defaults. @throws ConfigError */
@@ -160,6 +164,7 @@ export function resolveRewardAlignOptions(options: Readonly<Record<string, unkno
     detachInputs: o.boolean('detachInputs', REWARD_ALIGN_DEFAULTS.detachInputs),
     targetBias: o.boolean('targetBias', REWARD_ALIGN_DEFAULTS.targetBias),
     standardize: o.boolean('standardize', REWARD_ALIGN_DEFAULTS.standardize),
+    loggedWeights: o.boolean('loggedWeights', false),
   };
 }
 
@@ -189,8 +194,39 @@ class RewardAlign implements RewardAlignStage {
   readonly proxy: RewardProxy | undefined;
   private step = 0;
 
+  readonly weighting: Stage['weighting'];
+
   constructor(private readonly o: ResolvedRewardAlignOptions, private readonly ctx: StageContext) {
     this.proxy = o.reward !== 'proxy' ? undefined : o.proxyModel === 'linear' ? new LinearProxy(ctx, o.detachInputs) : new TowerProxy(ctx, o.proxyDim);
+    this.weighting = o.loggedWeights ? { weigh: (args) => ({ weights: this.loggedWeights(args.weights, args.batch.batch) }) } : undefined;
+  }
+
+  private loggedWeights(weights: tf.Tensor1D, batch: LossArgs['batch']['batch']): tf.Tensor1D {
+    const scores = batch.rankerScores;
+    if (!scores) return weights;
+    const w = this.ctx.config.valueWeights;
+    const T = w.length;
+    const B = batch.size;
+    const logged = new Float32Array(B);
+    const isLogged = new Float32Array(B);
+    let max = 0;
+    for (let r = 0; r < B; r++) {
+      let v = 0;
+      let ok = true;
+      for (let t = 0; t < T; t++) {
+        const p = scores[r * T + t]!;
+        if (Number.isNaN(p)) ok = false;
+        else v += w[t]! * p;
+      }
+      if (!ok) continue;
+      logged[r] = v;
+      isLogged[r] = 1;
+      if (v > max) max = v;
+    }
+    if (max === 0) return weights;
+    for (let r = 0; r < B; r++) logged[r] = logged[r]! / max;
+    const m = tf.tensor1d(isLogged);
+    return tf.add(tf.mul(tf.tensor1d(logged), m), tf.mul(weights, tf.sub(1, m))) as tf.Tensor1D;
   }
 
   get steps(): number {

@@ -38,6 +38,16 @@ export interface TrainCliOptions extends StageFlags {
   readonly seed?: number;
   /** early-stopping patience in epochs */
   readonly patience?: number;
+  /** the validation metric early stopping watches (default: the stages' own, else recall@20) */
+  readonly monitor?: string;
+  /** false (`--no-restore-best`) keeps the last epoch's weights */
+  readonly restoreBest?: boolean;
+  /** w of value = labels . w, one per task */
+  readonly valueWeights?: readonly number[];
+  /** CSV of user features (csv data) */
+  readonly userFeatures?: string;
+  /** CSV of item features (csv data) */
+  readonly itemFeatures?: string;
   /** force a backend (else `TT_BACKEND`, else the best that loads) */
   readonly backend?: 'tensorflow' | 'wasm' | 'cpu';
   /** print a JSON summary as the last line */
@@ -60,8 +70,10 @@ export function fitOptionsOf(o: TrainCliOptions): FitOptions {
   const { definitions, configs } = stagesFromFlags(o.stages, o);
   return {
     epochs: o.epochs, batchSize: o.batchSize, learningRate: o.lr, patience: o.patience, seed: o.seed, stages: definitions,
+    monitor: o.monitor, restoreBest: o.restoreBest,
     model: {
       stages: configs,
+      ...(o.valueWeights !== undefined ? { valueWeights: o.valueWeights } : {}),
       ...(o.dim !== undefined ? { dim: o.dim } : {}),
       ...(o.temperature !== undefined ? { temperature: o.temperature } : {}),
       ...(o.mixedNegatives !== undefined ? { mixedNegatives: o.mixedNegatives } : {}),
@@ -86,7 +98,7 @@ export async function saveWithIndex(dir: string, model: TwoTowerModel, dataset: 
 /** `tt train`: trains, evaluates beside popularity, saves the checkpoint; returns the JSON summary. */
 export async function train(o: TrainCliOptions): Promise<Record<string, unknown>> {
   const backend = await initBackend({ backend: o.backend });
-  const dataset = await loadData(o.data, { seed: o.seed });
+  const dataset = await loadData(o.data, { seed: o.seed, userFeatures: o.userFeatures, itemFeatures: o.itemFeatures, valueWeights: o.valueWeights });
   process.stderr.write(`[tt] ${dataset.name}: ${dataset.schema.numUsers} users, ${dataset.schema.numItems} items, ${dataset.train.size} training rows, ${new Set(dataset.test.user).size} test users\n`);
   if (dataset.split) process.stderr.write(`[tt] split: ${dataset.split}\n`);
   const { model, result } = await fitTwoTower(dataset, fitOptionsOf(o));

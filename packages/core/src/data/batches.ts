@@ -25,6 +25,45 @@ export interface InMemorySourceOptions {
    * batch, unless it straddles a batch's end); see {@link requestStarts}. Default false
    */
   readonly wholeRequests?: boolean;
+  /** how histories are made (see {@link HistoryOrder}); default `'time'` when the log has timestamps, else `'set'` */
+  readonly historyOrder?: HistoryOrder;
+}
+
+/**
+ * How a row's history is made: `'time'`, the user's earlier positives, newest first (the log's
+ * order is its clock); `'set'`, a random sample of the user's other positives, drawn anew each
+ * epoch (a log without timestamps: no item is "earlier" than another, and a row never sees its
+ * own item).
+ */
+export type HistoryOrder = 'time' | 'set';
+
+/** Each user's distinct positive items (`labels . w > 0`), as compressed rows. */
+export function positivesByUser(log: InteractionLog, numUsers: number, valueWeights: ArrayLike<number>): { readonly start: Int32Array; readonly items: Int32Array } {
+  const lists = Array.from({ length: numUsers }, () => new Set<number>());
+  for (let r = 0; r < log.size; r++) if (rowValue(log, r, valueWeights) > 0) lists[log.user[r]!]!.add(log.item[r]!);
+  const start = new Int32Array(numUsers + 1);
+  lists.forEach((l, u) => (start[u + 1] = start[u]! + l.size));
+  const items = new Int32Array(start[numUsers]!);
+  lists.forEach((l, u) => items.set([...l].sort((a, b) => a - b), start[u]!));
+  return { start, items };
+}
+
+/**
+ * Writes up to `H` of `user`'s positives other than `exclude` into `out` (at `offset`), drawn
+ * without replacement by `rand`, -1 padded. `scratch` holds at least the user's positive count.
+ */
+export function sampleHistory(p: ReturnType<typeof positivesByUser>, user: number, exclude: number, H: number, rand: () => number, out: Int32Array, offset: number, scratch: Int32Array): void {
+  let n = 0;
+  for (let k = p.start[user]!; k < p.start[user + 1]!; k++) if (p.items[k] !== exclude) scratch[n++] = p.items[k]!;
+  const m = Math.min(H, n);
+  for (let j = 0; j < m; j++) {
+    const pick = j + Math.floor(rand() * (n - j));
+    const t = scratch[j]!;
+    scratch[j] = scratch[pick]!;
+    scratch[pick] = t;
+    out[offset + j] = scratch[j]!;
+  }
+  for (let j = m; j < H; j++) out[offset + j] = -1;
 }
 
 /** nuv = labels . w of one row of a log with `T = valueWeights.length` tasks. */
@@ -204,7 +243,11 @@ export function inMemorySource(dataset: InteractionDataset, options: InMemorySou
   const H = options.historyLength ?? 0;
   checkH(H);
   const T = schema.tasks.length;
-  const histories = H > 0 ? historiesOf(log, dataset.valueWeights, T, H) : undefined;
+  const order = options.historyOrder ?? (log.timestamp ? 'time' : 'set');
+  const histories = H > 0 && order === 'time' ? historiesOf(log, dataset.valueWeights, T, H) : undefined;
+  const sets = H > 0 && order === 'set' ? positivesByUser(log, schema.numUsers, dataset.valueWeights) : undefined;
+  let longest = 0;
+  if (sets) for (let u = 0; u < schema.numUsers; u++) longest = Math.max(longest, sets.start[u + 1]! - sets.start[u]!);
   const IU = schema.userFeatureDim;
   const II = schema.itemFeatureDim;
   const seed = options.seed ?? 0;
@@ -217,11 +260,13 @@ export function inMemorySource(dataset: InteractionDataset, options: InMemorySou
     schema,
     rowsPerEpoch,
     *batches(epoch: number): Iterable<Batch> {
-      const order = !shuffle
+      const rowOrder = !shuffle
         ? Int32Array.from({ length: log.size }, (_, i) => i)
         : starts ? requestOrder(starts, log.size, seed + epoch) : shuffledOrder(log.size, seed + epoch);
+      const rand = sets ? mulberry32((Math.imul(seed + epoch, 0x2545f491) ^ 0x68e31da4) >>> 0) : undefined;
+      const scratch = new Int32Array(longest);
       for (let start = 0; start < rowsPerEpoch; start += B) {
-        const rows = order.subarray(start, Math.min(start + B, rowsPerEpoch));
+        const rows = rowOrder.subarray(start, Math.min(start + B, rowsPerEpoch));
         const n = rows.length;
         const b = {
           size: n,
@@ -230,7 +275,7 @@ export function inMemorySource(dataset: InteractionDataset, options: InMemorySou
           labels: new Float32Array(n * T),
           position: position ? new Int32Array(n) : undefined,
           rankerScores: rankerScores ? new Float32Array(n * T) : undefined,
-          history: histories ? new Int32Array(n * H) : undefined,
+          history: H > 0 ? new Int32Array(n * H) : undefined,
           historyLength: H,
         };
         for (let i = 0; i < n; i++) {
@@ -241,6 +286,7 @@ export function inMemorySource(dataset: InteractionDataset, options: InMemorySou
           if (position) b.position![i] = position[r]!;
           if (rankerScores) for (let t = 0; t < T; t++) b.rankerScores![i * T + t] = rankerScores[r * T + t]!;
           if (histories) for (let j = 0; j < H; j++) b.history![i * H + j] = histories[r * H + j]!;
+          else if (sets) sampleHistory(sets, log.user[r]!, log.item[r]!, H, rand!, b.history!, i * H, scratch);
         }
         yield { ...b, userFeatures: gatherRows(dataset.userFeatures, IU, b.user), itemFeatures: gatherRows(dataset.itemFeatures, II, b.item) };
       }

@@ -208,7 +208,7 @@ export async function loadInteractionCsv(options: InteractionCsvOptions): Promis
     userFeatures: featureTable(userFile, users, 'user', warnings),
     itemFeatures: featureTable(itemFile, items, 'item', warnings),
     valueWeights,
-    train: split.train, validation: split.validation, test: split.test,
+    train: split.train, validation: split.validation, validationRequests: split.validationRequests, test: split.test,
     split: split.description,
     warnings,
   };

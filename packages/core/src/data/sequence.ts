@@ -82,6 +82,7 @@ export async function loadSequenceFile(path: string, options: SequenceFileOption
     valueWeights,
     train: split.train,
     validation: split.validation,
+    validationRequests: split.validationRequests,
     test: split.test,
     split: split.description,
   };

@@ -5,6 +5,7 @@
  * (all their rows stay in train).
  */
 import { mulberry32 } from '@tt/mips';
+import { ConfigError } from '../errors.js';
 import type { InteractionLog } from './types.js';
 
 /** The rows `rows` of `log`, in that order (`T` = values per row of labels / rankerScores). */
@@ -127,12 +128,20 @@ export interface SplitOptions {
   readonly validation?: boolean;
   /** how (default: `'previous'`) */
   readonly validationHoldout?: ValidationHoldout;
-  /** seed of the `'random'` holdout (default 0) */
+  /** seed of the `'random'` holdout and of the held-out requests (default 0) */
   readonly seed?: number;
+  /**
+   * share of the training requests (runs of one user's rows at one timestamp) held out whole as
+   * `validationRequests`, for the funnel monitor (`value-recall@100`); default 0.05 when the log
+   * carries ranker scores and a validation split is asked for, else 0
+   */
+  readonly requestShare?: number;
 }
 
 /** What {@link splitDataset} made, and a line saying how. */
 export interface DatasetSplit extends LooSplit {
+  /** whole logged requests held out of training for the funnel monitor (see `requestShare`) */
+  readonly validationRequests?: InteractionLog;
   /** e.g. `validation: each user's positive before the test row` */
   readonly description: string;
 }
@@ -146,6 +155,29 @@ export interface DatasetSplit extends LooSplit {
  * touched by the validation draw.
  */
 export function splitDataset(log: InteractionLog, numUsers: number, valueWeights: ArrayLike<number>, test: InteractionLog | undefined, options: SplitOptions = {}): DatasetSplit {
+  const split = splitRows(log, numUsers, valueWeights, test, options);
+  const share = options.requestShare ?? (options.validation && log.rankerScores ? 0.05 : 0);
+  if (!(share >= 0 && share < 1)) throw new ConfigError('requestShare', `must be in [0, 1), got ${share}`);
+  if (share === 0) return split;
+  const { kept, held } = holdOutRequests(split.train, share, options.seed ?? 0, valueWeights.length);
+  return { ...split, train: kept, validationRequests: held, description: `${split.description}; ${held.size} rows of ${Math.round(share * 100)}% of the requests held out for the funnel monitor` };
+}
+
+/** Splits whole requests (runs of one user at one timestamp) off `log` with probability `share` each. */
+function holdOutRequests(log: InteractionLog, share: number, seed: number, T: number): { kept: InteractionLog; held: InteractionLog } {
+  const rand = mulberry32((Math.imul(seed | 0, 0x85ebca6b) ^ 0x27d4eb2f) >>> 0);
+  const kept: number[] = [];
+  const held: number[] = [];
+  const ts = log.timestamp;
+  let hold = false;
+  for (let r = 0; r < log.size; r++) {
+    if (r === 0 || log.user[r] !== log.user[r - 1] || (ts !== undefined && ts[r] !== ts[r - 1])) hold = rand() < share;
+    (hold ? held : kept).push(r);
+  }
+  return { kept: sliceLog(log, kept, T), held: sliceLog(log, held, T) };
+}
+
+function splitRows(log: InteractionLog, numUsers: number, valueWeights: ArrayLike<number>, test: InteractionLog | undefined, options: SplitOptions): DatasetSplit {
   const holdout = options.validationHoldout ?? 'previous';
   const what = test ? 'pre-split test file' : "test: each user's last positive";
   if (!options.validation) {

@@ -91,7 +91,34 @@ export interface SyntheticWorldOptions {
    * user); `'random'` shuffles. With any but `'score'` a position says little about relevance,
    * so position bias misleads a model that trusts clicks.
    */
-  readonly slateOrder?: 'score' | 'popularity' | 'reversed' | 'random';
+  readonly slateOrder?: 'score' | 'popularity' | 'reversed' | 'random' | 'stale';
+  /**
+   * What the policy's noisy estimate (the `orderAffinity` term) estimates: `'affinity'` (default),
+   * u.v, the entry task's driver; `'value'`, log V(u, i), the main ranker's whole value (quality of
+   * later tasks included), as a policy led by a value model would.
+   */
+  readonly policyScore?: 'affinity' | 'value';
+  /**
+   * Where the candidates come from: `'popularity'` (default), two thirds popularity draws and one
+   * third uniform; `'policy'`, half popularity draws and half the top of the policy's own noisy
+   * estimate over `policyPool` uniformly drawn items (a retrieval stage of its own).
+   */
+  readonly candidates?: 'popularity' | 'policy';
+  /** items the `'policy'` candidate generator scores per request; default 200 */
+  readonly policyPool?: number;
+  /**
+   * With `slateOrder: 'score'`: the layout key adds `layoutPopularity * log p_i` (a popularity bonus)
+   * and Gumbel noise of scale `layoutNoise` to the policy's score; defaults 0, 0 (the selection
+   * order itself). With `'stale'`, the layout follows a stale ranker: u_stale . v + N(0, 1), where
+   * u_stale keeps only `1 - staleness` of the user's latent variance; default staleness 0.7.
+   */
+  readonly layoutPopularity?: number;
+  /** scale of the Gumbel noise in the layout key (see `layoutPopularity`); default 0 */
+  readonly layoutNoise?: number;
+  /** share of a user's latent variance the stale ranker of `slateOrder: 'stale'` has lost; default 0.7 */
+  readonly staleness?: number;
+  /** sd of the logit noise of the logged ranker predictions; default 0.3 */
+  readonly rankerNoise?: number;
 }
 
 // Module-level aliases: under jest's vm context every `Math.f` lookup is a slow global access
@@ -169,6 +196,20 @@ function layOut(order: 'popularity' | 'reversed' | 'random', slate: number[], m:
   for (let i = 0; i < m; i++) slate[i] = head[i]!;
 }
 
+/** Reorders the first `m` entries of `slate` by `key` (highest first, ties by slot). */
+function layOutBy(slate: number[], m: number, key: (slot: number) => number): void {
+  const head = slate.slice(0, m).map((j) => ({ j, key: key(j) }));
+  head.sort((x, y) => y.key - x.key || x.j - y.j);
+  for (let i = 0; i < m; i++) slate[i] = head[i]!.j;
+}
+
+/** A standard Gumbel draw. */
+function gumbel(uniform: () => number): number {
+  let u = 0;
+  while (u === 0) u = uniform();
+  return -ln(-ln(u));
+}
+
 /** Fisher-Yates over the first `n` entries of `a`, in place. */
 function shuffle(a: { [i: number]: number }, n: number, uniform: () => number): void {
   for (let i = n - 1; i > 0; i--) {
@@ -215,12 +256,25 @@ export function syntheticWorld(options: SyntheticWorldOptions = {}): Interaction
   const orderPopularity = options.orderPopularity ?? 0;
   const orderNoise = options.orderNoise ?? 1;
   const slateOrder = options.slateOrder ?? 'score';
-  if (!['score', 'popularity', 'reversed', 'random'].includes(slateOrder)) {
-    throw new ConfigError('slateOrder', `must be one of score, popularity, reversed, random; got ${JSON.stringify(slateOrder)}`);
+  if (!['score', 'popularity', 'reversed', 'random', 'stale'].includes(slateOrder)) {
+    throw new ConfigError('slateOrder', `must be one of score, popularity, reversed, random, stale; got ${JSON.stringify(slateOrder)}`);
   }
-  for (const [name, v] of Object.entries({ orderAffinity, orderPopularity, orderNoise })) {
+  const policyScore = options.policyScore ?? 'affinity';
+  if (policyScore !== 'affinity' && policyScore !== 'value') throw new ConfigError('policyScore', `must be 'affinity' or 'value', got ${JSON.stringify(policyScore)}`);
+  const candidateSource = options.candidates ?? 'popularity';
+  if (candidateSource !== 'popularity' && candidateSource !== 'policy') throw new ConfigError('candidates', `must be 'popularity' or 'policy', got ${JSON.stringify(candidateSource)}`);
+  const policyPool = min(ni, positiveInt('policyPool', options.policyPool ?? 200));
+  const layoutPopularity = options.layoutPopularity ?? 0;
+  const layoutNoise = options.layoutNoise ?? 0;
+  const staleness = options.staleness ?? 0.7;
+  const rankerNoise = options.rankerNoise ?? 0.3;
+  for (const [name, v] of Object.entries({ orderAffinity, orderPopularity, orderNoise, layoutPopularity })) {
     if (!Number.isFinite(v)) throw new ConfigError(name, `must be a finite number, got ${v}`);
   }
+  for (const [name, v] of Object.entries({ layoutNoise, rankerNoise })) {
+    if (!(v >= 0) || !Number.isFinite(v)) throw new ConfigError(name, `must be a finite number >= 0, got ${v}`);
+  }
+  if (!(staleness >= 0 && staleness <= 1)) throw new ConfigError('staleness', `must be in [0, 1], got ${staleness}`);
 
   // the world
   const world = stream(seed, 1);
@@ -250,6 +304,23 @@ export function syntheticWorld(options: SyntheticWorldOptions = {}): Interaction
     for (let t = 1; t < T; t++) out[t] = entry * sigmoid(a + quality[i * T + t]! - 1 - 0.5 * (t - 1));
   };
 
+  /** The policy's estimate before noise: u.v, or log V(u, i) for a value-led policy. */
+  const scratch = new Float64Array(T);
+  const estimate = policyScore === 'affinity' ? affinity : (u: number, i: number): number => {
+    probabilities(affinity(u, i), i, scratch);
+    let v = 0;
+    for (let t = 0; t < T; t++) v += w[t]! * scratch[t]!;
+    return ln(max(v, 1e-12));
+  };
+  // the stale ranker's user vectors: a share `staleness` of the variance replaced, once, on a stream of its own
+  const staleRand = stream(seed, 7);
+  const staleU = slateOrder === 'stale' ? Float64Array.from(U, (x) => sqrt(1 - staleness) * x + sqrt(staleness) * s * staleRand.normal()) : U;
+  const staleAffinity = (u: number, i: number): number => {
+    let d = 0;
+    for (let a = 0; a < k; a++) d += staleU[u * k + a]! * V[i * k + a]!;
+    return d;
+  };
+
   // the log
   const rand = stream(seed, 2);
   const log = {
@@ -262,6 +333,25 @@ export function syntheticWorld(options: SyntheticWorldOptions = {}): Interaction
   const candidates = new Int32Array(numCandidates);
   const noisyScore = new Float64Array(numCandidates);
   const byScore = Array.from({ length: numCandidates }, (_, j) => j);
+  const byPolicy = candidateSource === 'policy';
+  const policyFromPopularity = Math.ceil(numCandidates / 2);
+  const policyRand = stream(seed, 8);
+  const pool = new Int32Array(policyPool);
+  const poolScore = new Float64Array(policyPool);
+  const poolOrder = Array.from({ length: policyPool }, (_, j) => j);
+  /** Adds the top of the policy's noisy estimate over a uniform pool to the candidates from `c`; returns the new count. */
+  const policyCandidates = (u: number, c: number): number => {
+    for (let j = 0; j < policyPool; j++) {
+      pool[j] = floor(policyRand.uniform() * ni);
+      poolScore[j] = orderAffinity * estimate(u, pool[j]!) + orderNoise * policyRand.normal();
+    }
+    poolOrder.sort((x, y) => poolScore[y]! - poolScore[x]! || x - y);
+    for (let j = 0; j < policyPool && c < numCandidates; j++) {
+      const i = pool[poolOrder[j]!]!;
+      if (!isCandidate[i]) (isCandidate[i] = 1), (candidates[c++] = i);
+    }
+    return c;
+  };
   const p = new Float64Array(T);
   const drift = stream(seed, 5); // its own stream: the default world stays as it was
   const layout = stream(seed, 6);
@@ -277,20 +367,24 @@ export function syntheticWorld(options: SyntheticWorldOptions = {}): Interaction
     }
     let c = 0;
     // popular candidates (bounded tries: with a steep zipf the head repeats), then uniform ones
-    for (let tries = 0; c < fromPopularity && tries < 20 * numCandidates; tries++) {
+    for (let tries = 0; c < (byPolicy ? policyFromPopularity : fromPopularity) && tries < 20 * numCandidates; tries++) {
       const i = drawFrom(popCdf, rand.uniform());
       if (!isCandidate[i]) (isCandidate[i] = 1), (candidates[c++] = i);
     }
+    if (byPolicy) c = policyCandidates(u, c);
     while (c < numCandidates) {
       const i = floor(rand.uniform() * ni);
       if (!isCandidate[i]) (isCandidate[i] = 1), (candidates[c++] = i);
     }
     for (let j = 0; j < numCandidates; j++) {
       isCandidate[candidates[j]!] = 0;
-      noisyScore[j] = orderAffinity * affinity(u, candidates[j]!) + orderPopularity * ln(pop[candidates[j]!]!) + orderNoise * rand.normal();
+      noisyScore[j] = orderAffinity * estimate(u, candidates[j]!) + orderPopularity * ln(pop[candidates[j]!]!) + orderNoise * rand.normal();
     }
     byScore.sort((x, y) => noisyScore[y]! - noisyScore[x]! || x - y);
-    if (slateOrder !== 'score') layOut(slateOrder, byScore, min(slate, n - row), candidates, pop, layout);
+    const shown = min(slate, n - row);
+    if (slateOrder === 'stale') layOutBy(byScore, shown, (j) => staleAffinity(u, candidates[j]!) + layout.normal());
+    else if (slateOrder !== 'score') layOut(slateOrder, byScore, shown, candidates, pop, layout);
+    else if (layoutPopularity !== 0 || layoutNoise > 0) layOutBy(byScore, shown, (j) => noisyScore[j]! + layoutPopularity * ln(pop[candidates[j]!]!) + layoutNoise * gumbel(layout.uniform));
     for (let pos = 0; pos < slate && row < n; pos++, row++) {
       const item = candidates[byScore[pos]!]!;
       probabilities(affinity(u, item), item, p);
@@ -303,7 +397,7 @@ export function syntheticWorld(options: SyntheticWorldOptions = {}): Interaction
       for (let t = 0; t < T; t++) {
         const pt = min(max(p[t]!, 1e-9), 1 - 1e-9);
         log.labels[row * T + t] = t === 0 ? entered : entered && rand.uniform() < pt / p[0]! ? 1 : 0;
-        log.rankerScores[row * T + t] = sigmoid(ln(pt / (1 - pt)) + 0.3 * rand.normal());
+        log.rankerScores[row * T + t] = sigmoid(ln(pt / (1 - pt)) + rankerNoise * rand.normal());
       }
     }
   }

@@ -77,6 +77,8 @@ export interface InteractionDataset {
   readonly train: InteractionLog;
   /** held-out positives for early stopping (one per user at most), when split */
   readonly validation?: InteractionLog;
+  /** whole logged requests held out of training for the funnel monitor (logs with ranker scores) */
+  readonly validationRequests?: InteractionLog;
   /** held-out positives to evaluate on (loo-full: each user's last positive) */
   readonly test: InteractionLog;
   /** the synthetic world's truth, when known */

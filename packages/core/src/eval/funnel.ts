@@ -17,7 +17,7 @@ const RETRIEVED = 100;
 export interface FunnelMetrics {
   /** share of the true-value top 10 (unseen items) that retrieval's top 100 contains */
   readonly 'alignment@10/100': number;
-  /** mean true value `V` of the final top 10 */
+  /** true value `V` of the final top 10 over that of the ideal top 10 (unseen items): 1 is perfect */
   readonly 'value@10': number;
   /** users evaluated */
   readonly users: number;
@@ -127,7 +127,11 @@ export async function evaluateFunnel(args: EvaluateFunnelArgs): Promise<FunnelMe
       if (top.length === 0) continue; // nothing unseen: counts as 0 for both metrics
       for (let j = 0; j < ret.length; j++) mark[ret[j]!] = 1;
       let found = 0;
-      for (let j = 0; j < top.length; j++) found += mark[top[j]!]!;
+      let ideal = 0;
+      for (let j = 0; j < top.length; j++) {
+        found += mark[top[j]!]!;
+        ideal += values[top[j]!]!;
+      }
       for (let j = 0; j < ret.length; j++) mark[ret[j]!] = 0;
       alignmentSum += found / top.length;
 
@@ -141,7 +145,7 @@ export async function evaluateFunnel(args: EvaluateFunnelArgs): Promise<FunnelMe
       }
       if (s) for (let j = 0; j < s.length; j++) if (s[j]! >= 0 && s[j]! < mark.length) mark[s[j]!] = 0;
       if (seenHit >= 0) throw new ValueError('final', `user ${u}: item ${seenHit} was already seen`);
-      valueSum += v / top.length;
+      if (ideal > 0) valueSum += v / ideal;
     }
   }
   return { 'alignment@10/100': alignmentSum / users.length, 'value@10': valueSum / users.length, users: users.length };
@@ -149,14 +153,15 @@ export async function evaluateFunnel(args: EvaluateFunnelArgs): Promise<FunnelMe
 
 /** Reference points that put funnel metrics in context. */
 export interface FunnelReferences {
-  /** value@10 of the true top 10 itself (the upper bound; its alignment is 1) */
+  /** the true top 10 itself (the upper bound: alignment and value@10 are 1) */
   readonly oracle: {
-    /** mean true value `V` of each user's true top 10 */
-    readonly 'value@10': number;
+    /** mean true value `V` of each user's true top 10 (the scale value@10 divides by) */
+    readonly 'meanValue@10': number;
   };
   /**
    * the expectation under a uniformly random ranking of the unseen items (exact, no sampling):
-   * alignment = min(100, unseen) / unseen, value@10 = the mean V of the unseen items
+   * alignment = min(100, unseen) / unseen, value@10 = the mean V of the unseen items over the
+   * mean V of the true top 10
    */
   readonly random: FunnelMetrics;
   /** the funnel metrics of ranking by `popularity` (when given) */
@@ -197,6 +202,7 @@ export async function funnelReferences(args: {
     let best = 0;
     for (let j = 0; j < top.length; j++) best += values[top[j]!]!;
     oracle += best / top.length;
+    const idealMean = best / top.length;
 
     let seenCount = 0;
     let seenValue = 0;
@@ -214,15 +220,15 @@ export async function funnelReferences(args: {
     for (let i = 0; i < numItems; i++) total += values[i]!;
     const unseen = numItems - seenCount;
     randomAlignment += Math.min(RETRIEVED, unseen) / unseen;
-    // E[value@10] of a random list of min(10, unseen) items, divided by |true top| = min(10, unseen)
-    randomValue += (total - seenValue) / unseen;
+    // E[value@10] of a random list of min(10, unseen) items: the mean unseen V over the true top's mean
+    if (idealMean > 0) randomValue += (total - seenValue) / unseen / idealMean;
   }
   const n = users.length;
   const popularityMetrics = popularity
     ? await evaluateFunnel({ truth, users, seen, retrieved: (batch) => Array.from(batch, (u) => topKExcluding(popularity, RETRIEVED, seen[u])) })
     : undefined;
   return {
-    oracle: { 'value@10': oracle / n },
+    oracle: { 'meanValue@10': oracle / n },
     random: { 'alignment@10/100': randomAlignment / n, 'value@10': randomValue / n, users: n },
     ...(popularityMetrics ? { popularity: popularityMetrics } : {}),
     users: n,

@@ -4,8 +4,9 @@
  */
 import * as tf from '../runtime/tf.js';
 import type { InteractionDataset, InteractionLog } from '../data/types.js';
-import { concatLogs } from '../data/split.js';
-import { gatherRows, rowValue, seenItemsByUser } from '../data/batches.js';
+import { chronologicalOrder, concatLogs, sliceLog } from '../data/split.js';
+import { mulberry32 } from '@tt/mips';
+import { gatherRows, positivesByUser, rowValue, sampleHistory, seenItemsByUser, type HistoryOrder } from '../data/batches.js';
 import type { TwoTowerModel } from '../model/two-tower.js';
 import type { Candidates, ReRanker, UserInput } from '../model/stages.js';
 import { evaluateRetrieval, type RetrievalMetrics } from './retrieval.js';
@@ -14,11 +15,21 @@ import { topKExcluding } from './topk.js';
 
 /**
  * Each user's latest history as of the end of `log`: the items of their last `H` positive rows,
- * newest first, -1 padded (`[numUsers * H]`).
+ * newest first, -1 padded (`[numUsers * H]`). A log without timestamps has no "last": then `H`
+ * of the user's positives drawn with a fixed seed (`order: 'set'`, see {@link HistoryOrder}).
  */
-export function latestHistories(log: InteractionLog, numUsers: number, valueWeights: ArrayLike<number>, H: number): Int32Array {
+export function latestHistories(log: InteractionLog, numUsers: number, valueWeights: ArrayLike<number>, H: number, order: HistoryOrder = log.timestamp ? 'time' : 'set'): Int32Array {
   const out = new Int32Array(numUsers * H).fill(-1);
   if (H === 0) return out;
+  if (order === 'set') {
+    const sets = positivesByUser(log, numUsers, valueWeights);
+    const rand = mulberry32(0x1b873593);
+    let longest = 0;
+    for (let u = 0; u < numUsers; u++) longest = Math.max(longest, sets.start[u + 1]! - sets.start[u]!);
+    const scratch = new Int32Array(longest);
+    for (let u = 0; u < numUsers; u++) sampleHistory(sets, u, -1, H, rand, out, u * H, scratch);
+    return out;
+  }
   const filled = new Int32Array(numUsers);
   for (let r = log.size - 1; r >= 0; r--) {
     const u = log.user[r]!;
@@ -93,9 +104,15 @@ export class CatalogueScorer {
 
 const RERANKED = 1e6;
 
-/** Training rows as the protocol counts them: train plus the held-out validation rows. */
+/**
+ * Training rows as the protocol counts them: train plus the rows held out for validation (and the
+ * funnel monitor), back in time order when the log has timestamps.
+ */
 export function trainingLog(dataset: InteractionDataset): InteractionLog {
-  return dataset.validation ? concatLogs([dataset.train, dataset.validation], dataset.schema.tasks.length) : dataset.train;
+  const parts = [dataset.train, dataset.validation, dataset.validationRequests].filter((l): l is InteractionLog => l !== undefined && l.size > 0);
+  if (parts.length === 1) return parts[0]!;
+  const all = concatLogs(parts, dataset.schema.tasks.length);
+  return all.timestamp ? sliceLog(all, chronologicalOrder(all), dataset.schema.tasks.length) : all;
 }
 
 /** What the protocol counts as each user's training items: train plus validation rows (EVAL.md section 1). */
@@ -155,4 +172,71 @@ export async function evaluateModelFunnel(model: TwoTowerModel, dataset: Interac
   } finally {
     scorer.dispose();
   }
+}
+
+/** Rows the funnel monitor reads per call (users at a time). */
+const MONITOR_USERS = 256;
+
+/**
+ * The funnel monitor, `value-recall@100`: over the logged requests held out of training
+ * (`dataset.validationRequests`), the share of the main ranker's logged value (`sum_t w_t p_t` of
+ * each shown item) that the model's top 100 (re-ranked as served, the user's training items left
+ * out) contains. Position-free and value-aware, unlike recall of the logged clicks: what the
+ * funnel stages exist for. Rows the ranker did not score, and items the user already has in
+ * training, are skipped.
+ * @returns undefined when the dataset holds out no scored requests
+ */
+export async function evaluateValueRecall(model: TwoTowerModel, dataset: InteractionDataset): Promise<number | undefined> {
+  const held = dataset.validationRequests;
+  if (!held || held.size === 0 || !held.rankerScores) return undefined;
+  const T = dataset.schema.tasks.length;
+  const w = model.config.valueWeights;
+  const seen = seenItemsByUser(dataset.train, dataset.schema.numUsers);
+  const rowsOf = new Map<number, number[]>();
+  for (let r = 0; r < held.size; r++) {
+    const u = held.user[r]!;
+    const list = rowsOf.get(u);
+    if (list) list.push(r);
+    else rowsOf.set(u, [r]);
+  }
+  const users = Int32Array.from(rowsOf.keys()).sort();
+  const N = dataset.schema.numItems;
+  const scorer = new CatalogueScorer(model, dataset.train, seen);
+  let found = 0;
+  let total = 0;
+  try {
+    for (let start = 0; start < users.length; start += MONITOR_USERS) {
+      const batch = users.subarray(start, Math.min(start + MONITOR_USERS, users.length));
+      const scores = scorer.score(batch);
+      batch.forEach((u, b) => {
+        const top = new Set(topKExcluding(scores.subarray(b * N, (b + 1) * N), 100, seen[u]));
+        const mine = seen[u]!;
+        for (const r of rowsOf.get(u)!) {
+          const item = held.item[r]!;
+          if (binaryIncludes(mine, item)) continue;
+          let v = 0;
+          for (let t = 0; t < T; t++) v += w[t]! * held.rankerScores![r * T + t]!;
+          if (!Number.isFinite(v)) continue;
+          total += v;
+          if (top.has(item)) found += v;
+        }
+      });
+    }
+  } finally {
+    scorer.dispose();
+  }
+  return total > 0 ? found / total : undefined;
+}
+
+/** Whether ascending `sorted` holds `x`. */
+function binaryIncludes(sorted: Int32Array, x: number): boolean {
+  let lo = 0;
+  let hi = sorted.length - 1;
+  while (lo <= hi) {
+    const mid = (lo + hi) >> 1;
+    if (sorted[mid] === x) return true;
+    if (sorted[mid]! < x) lo = mid + 1;
+    else hi = mid - 1;
+  }
+  return false;
 }

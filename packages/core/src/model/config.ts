@@ -38,6 +38,13 @@ export interface TwoTowerConfig {
   readonly removeAccidentalHits: boolean;
   /** extra uniform catalogue items per batch as negatives (mixed negatives, Yang et al. 2020) */
   readonly mixedNegatives: number;
+  /**
+   * H: the user's latest positive items (a random sample of them for a log without timestamps)
+   * whose item embeddings are mean-pooled into the user tower input, as YouTube's two towers and
+   * SimpleX do; 0 turns it off. The id embedding learns each user alone; the pooled history lets
+   * users share what their items say, and answers for users the id table has not seen.
+   */
+  readonly historyPooling: number;
   /** `w [T]` of `nuv = labels . w` */
   readonly valueWeights: readonly number[];
   /** seed of parameter initialisation and negative sampling */
@@ -67,6 +74,8 @@ export const MODEL_DEFAULTS = {
   removeAccidentalHits: true,
   /** no extra uniform negatives */
   mixedNegatives: 0,
+  /** the latest 50 positives pooled into the user tower */
+  historyPooling: 50,
   /** initialisation and sampling seed */
   seed: 0,
 } as const;
@@ -89,6 +98,8 @@ export function resolveConfig(schema: DatasetSchema, options: TwoTowerOptions = 
   if (!(logQAlpha > 0 && logQAlpha <= 1)) throw new ConfigError('logQAlpha', `must be in (0, 1], got ${logQAlpha}`);
   const mixedNegatives = options.mixedNegatives ?? MODEL_DEFAULTS.mixedNegatives;
   if (!Number.isInteger(mixedNegatives) || mixedNegatives < 0) throw new ConfigError('mixedNegatives', `must be an integer >= 0, got ${mixedNegatives}`);
+  const historyPooling = options.historyPooling ?? MODEL_DEFAULTS.historyPooling;
+  if (!Number.isInteger(historyPooling) || historyPooling < 0) throw new ConfigError('historyPooling', `must be an integer >= 0, got ${historyPooling}`);
   const stages = options.stages ?? [];
   for (const [i, s] of stages.entries()) {
     if (!s || typeof s.name !== 'string' || !s.name) throw new ConfigError(`stages[${i}].name`, 'must be a non-empty string');
@@ -106,6 +117,7 @@ export function resolveConfig(schema: DatasetSchema, options: TwoTowerOptions = 
     logQAlpha,
     removeAccidentalHits: options.removeAccidentalHits ?? MODEL_DEFAULTS.removeAccidentalHits,
     mixedNegatives,
+    historyPooling,
     valueWeights: [...valueWeights],
     seed: options.seed ?? MODEL_DEFAULTS.seed,
     stages: stages.map((s) => ({ name: s.name, options: { ...(s.options ?? {}) } })),

@@ -73,6 +73,8 @@ export interface ExampleWeighting {
     readonly nuv: tf.Tensor1D;
     /** `[B, DI]` query embeddings (before normalisation) */
     readonly q: tf.Tensor2D;
+    /** `[B]` retrieval's logit of each row's own pair, `q . v / temperature` (no logQ): what the model thinks of the shown item */
+    readonly pairScore: tf.Tensor1D;
     readonly batch: BatchTensors;
   }): {
     /** `[B]` the new weights */
@@ -167,6 +169,11 @@ export interface Stage {
   readonly reranker?: ReRanker;
   /** how many MIPS candidates the re-ranker wants per request (default: k) */
   readonly candidatesToRerank?: number;
+  /**
+   * the validation metric the stage is judged by (e.g. `value-recall@100` for the funnel stages):
+   * early stopping watches it by default when the validation split has it
+   */
+  readonly monitor?: string;
   /**
    * the stage reads whole logged requests (listwise losses): training batches then shuffle
    * requests (consecutive rows of one user and timestamp) instead of single rows

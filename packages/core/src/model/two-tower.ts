@@ -13,6 +13,7 @@ import { ConfigError, ShapeError } from '../errors.js';
 import type { Batch, ItemId } from '../data/types.js';
 import { gatherRows } from '../data/batches.js';
 import { Dense, Mlp } from '../nn/dense.js';
+import { weightedPositionSum } from '../nn/pooling.js';
 import type { Embedding } from '../nn/embedding.js';
 import { Rng } from '../nn/init.js';
 import { ParameterStore } from '../nn/params.js';
@@ -110,7 +111,7 @@ export class TwoTowerModel {
     }
     this.stages = stages;
     const extra = stages.reduce((n, s) => n + (s.userInput?.dim ?? 0), 0);
-    const userIn = dim + (this.userMlp ? dim : 0) + extra;
+    const userIn = dim + (this.userMlp ? dim : 0) + (config.historyPooling > 0 ? dim : 0) + extra;
     for (const s of stages) s.build?.({ userInputWidth: userIn, stages });
     this.userProjection = new Dense(this.params, 'user.projection', userIn, dim);
     this.itemProjection = new Dense(this.params, 'item.projection', dim + (this.itemMlp ? dim : 0), dim);
@@ -129,7 +130,7 @@ export class TwoTowerModel {
 
   /** History items per user the user tower reads (the longest any encoder asks for). */
   get historyLength(): number {
-    return Math.max(0, ...this.stages.map((s) => s.userInput?.historyLength ?? 0));
+    return Math.max(this.config.historyPooling, ...this.stages.map((s) => s.userInput?.historyLength ?? 0));
   }
 
   /** Dense variables, for the dense optimizer. */
@@ -158,10 +159,11 @@ export class TwoTowerModel {
     return { size: users.length, user: users, userFeatures, history, historyLength };
   }
 
-  /** `[n, user tower input width]`: id embedding, feature MLP, encoder columns. */
+  /** `[n, user tower input width]`: id embedding, feature MLP, pooled history, encoder columns. */
   userTowerInput(input: UserInput, training = false): tf.Tensor2D {
     const parts: tf.Tensor2D[] = [this.userEmbedding.lookup(input.user) as tf.Tensor2D];
     if (this.userMlp) parts.push(this.userMlp.apply(tf.tensor2d(input.userFeatures, [input.size, this.config.schema.userFeatureDim])));
+    if (this.config.historyPooling > 0) parts.push(this.pooledHistory(input));
     for (const s of this.stages) if (s.userInput) parts.push(s.userInput.encode(input, training));
     return parts.length === 1 ? parts[0]! : tf.concat(parts, 1);
   }
@@ -231,7 +233,8 @@ export class TwoTowerModel {
     const { bias, diagonal } = this.logitBias(batch.item, candItems);
     const invT = 1 / config.temperature;
     const logits = tf.add(tf.mul(tf.matMul(q, candidates, false, true), invT), tf.tensor2d(bias, [B, B + M])) as tf.Tensor2D;
-    const positive = tf.add(tf.mul(tf.sum(tf.mul(q, v), 1), invT), tf.tensor1d(diagonal)) as tf.Tensor1D;
+    const pairScore = tf.mul(tf.sum(tf.mul(q, v), 1), invT) as tf.Tensor1D;
+    const positive = tf.add(pairScore, tf.tensor1d(diagonal)) as tf.Tensor1D;
     const crossEntropy = tf.sub(logSumExpRows(logits), positive);
 
     // nuv = labels . w, clamped and scaled by the batch max (constants of the loss)
@@ -250,7 +253,7 @@ export class TwoTowerModel {
     let weights: tf.Tensor1D = nuv;
     for (const s of this.stages) {
       if (!s.weighting) continue;
-      const out = s.weighting.weigh({ weights, nuv, q: qRaw, batch: tensors });
+      const out = s.weighting.weigh({ weights, nuv, q: qRaw, pairScore, batch: tensors });
       weights = out.weights;
       if (out.loss) terms.set(`${s.name}.weighting`, out.loss);
     }
@@ -277,6 +280,28 @@ export class TwoTowerModel {
   /** Frees every parameter; the model is unusable afterwards. */
   dispose(): void {
     this.params.dispose();
+  }
+
+  /** Mean of the item embeddings of the first `historyPooling` history entries, `[n, DI]` (zeros without history). */
+  private pooledHistory(input: UserInput): tf.Tensor2D {
+    const H = this.config.historyPooling;
+    const n = input.size;
+    const stride = input.historyLength;
+    const history = input.history;
+    if (!history || stride < H) {
+      throw new ShapeError('input.history', `${H} history items per user (newest first, -1 padded): the model pools them (historyPooling)`, history ? `${stride}` : 'none');
+    }
+    let L = 0; // the last valid slot of any row: later slots are padding everywhere
+    for (let r = 0; r < n; r++) for (let j = H - 1; j >= L; j--) if (history[r * stride + j]! >= 0) (L = j + 1), (j = -1);
+    if (L === 0) return tf.zeros([n, this.config.dim]);
+    const ids = new Int32Array(n * L);
+    const weights = new Float32Array(n * L);
+    for (let r = 0; r < n; r++) {
+      let c = 0;
+      for (let j = 0; j < L; j++) if ((ids[r * L + j] = history[r * stride + j]!) >= 0) c++;
+      for (let j = 0; j < L; j++) if (ids[r * L + j]! >= 0) weights[r * L + j] = 1 / c;
+    }
+    return weightedPositionSum(this.itemEmbedding.lookup(ids, [n, L]) as tf.Tensor3D, weights);
   }
 
   private itemTowerInput(items: Int32Array, features: Float32Array): tf.Tensor2D {

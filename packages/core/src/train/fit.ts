@@ -8,7 +8,8 @@ import { inMemorySource } from '../data/batches.js';
 import { resolveConfig, type TwoTowerOptions } from '../model/config.js';
 import type { StageDefinition } from '../model/stages.js';
 import { TwoTowerModel } from '../model/two-tower.js';
-import { evaluateModel } from '../eval/model-eval.js';
+import { ConfigError } from '../errors.js';
+import { evaluateModel, evaluateValueRecall } from '../eval/model-eval.js';
 import type { ProgressMode } from './progress.js';
 import type { ScheduleConfig } from './schedule.js';
 import { Trainer, type TrainResult } from './trainer.js';
@@ -70,6 +71,14 @@ export async function fitTwoTower(dataset: InteractionDataset, options: FitOptio
   const seed = options.seed ?? options.model?.seed ?? 0;
   const config = resolveConfig(dataset.schema, { valueWeights: Array.from(dataset.valueWeights), seed, ...options.model });
   const model = TwoTowerModel.create(config, dataset, options.stages ?? []);
+  const log = options.log ?? ((line: string) => process.stderr.write(`${line}\n`));
+  const available = validationMetricNames(dataset);
+  const wanted = model.stages.find((s) => s.monitor && available.includes(s.monitor))?.monitor;
+  const monitor = options.monitor ?? wanted ?? FIT_DEFAULTS.monitor;
+  if (dataset.validation && !available.includes(monitor)) {
+    model.dispose();
+    throw new ConfigError('monitor', `"${monitor}" is not a validation metric of ${dataset.name} (${available.join(', ')})`);
+  }
   const trainer = new Trainer(model, {
     epochs: options.epochs ?? FIT_DEFAULTS.epochs,
     learningRate: options.learningRate ?? FIT_DEFAULTS.learningRate,
@@ -78,11 +87,12 @@ export async function fitTwoTower(dataset: InteractionDataset, options: FitOptio
     schedule: options.schedule,
     progress: options.progress,
     log: options.log,
-    validate: dataset.validation ? async () => evaluateModel(model, dataset, 'validation') : undefined,
+    validate: dataset.validation ? async () => validationMetrics(model, dataset) : undefined,
     earlyStopping: dataset.validation
-      ? { monitor: options.monitor ?? FIT_DEFAULTS.monitor, patience: options.patience ?? FIT_DEFAULTS.patience, restoreBest: options.restoreBest ?? true }
+      ? { monitor, patience: options.patience ?? FIT_DEFAULTS.patience, restoreBest: options.restoreBest ?? true }
       : undefined,
   });
+  if (dataset.validation && options.progress !== 'none') log(`[tt] early stopping on validation ${monitor}${options.monitor ? '' : ' (default)'}, patience ${options.patience ?? FIT_DEFAULTS.patience}`);
   try {
     const source = inMemorySource(dataset, {
       batchSize: options.batchSize ?? FIT_DEFAULTS.batchSize, seed, historyLength: model.historyLength,
@@ -96,4 +106,18 @@ export async function fitTwoTower(dataset: InteractionDataset, options: FitOptio
   } finally {
     trainer.dispose();
   }
+}
+
+/** The metrics each validation pass reports on `dataset` (what `monitor` may name). */
+export function validationMetricNames(dataset: InteractionDataset): string[] {
+  const names = ['recall@10', 'recall@20', 'recall@50', 'ndcg@10'];
+  if (dataset.validationRequests?.rankerScores && dataset.validationRequests.size > 0) names.push('value-recall@100');
+  return names;
+}
+
+async function validationMetrics(model: TwoTowerModel, dataset: InteractionDataset): Promise<Record<string, number>> {
+  const metrics: Record<string, number> = { ...(await evaluateModel(model, dataset, 'validation')) };
+  const value = await evaluateValueRecall(model, dataset);
+  if (value !== undefined) metrics['value-recall@100'] = value;
+  return metrics;
 }

@@ -5,9 +5,14 @@
  * its generic (non-SIMD) broadcasting loop; here both directions are plain loops over the
  * backend's storage: O(n L D), no broadcast.
  */
-import { storageView, tf } from '@tt/core';
+import * as tf from '../runtime/tf.js';
+import { storageView } from '../runtime/storage.js';
 
-/** `out[r] = sum_j weights[r * L + j] * e[r, j]`, `[n, D]`; positions of weight 0 are skipped. */
+/**
+ * `out[r] = sum_j weights[r * L + j] * e[r, j]`, `[n, D]`; positions of weight 0 are skipped
+ * (masked mean pooling of histories: weights 1 / count on the valid positions).
+ * @returns a new tensor; the caller disposes it (or calls inside `tf.tidy`)
+ */
 export function weightedPositionSum(e: tf.Tensor3D, weights: Float32Array): tf.Tensor2D {
   const [n, L, D] = e.shape;
   const op = tf.customGrad(((x: tf.Tensor3D) => {
