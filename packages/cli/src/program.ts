@@ -5,6 +5,7 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import { DATA_HELP } from './data-spec.js';
 import { baseline } from './commands/baseline.js';
 import { benchTrain } from './commands/bench.js';
+import { benchStages } from './commands/bench-stages.js';
 import { demo } from './commands/demo.js';
 import { evaluate } from './commands/evaluate.js';
 import { retrieve } from './commands/retrieve.js';
@@ -167,6 +168,19 @@ export function buildProgram(): Command {
     .option('--json', 'print a JSON summary as the last line')
     .action(async (o) => {
       await benchTrain(o);
+    });
+  bench.command('stages')
+    .description('every funnel stage on every world of the suite, trained as `tt train` trains it, over seeds: funnel metrics and each stage\'s effect paired by seed')
+    .option('--worlds <list>', 'comma-separated worlds (`tt world list`), `suite` (default) or `held-out`')
+    .option('--rows <list>', 'comma-separated rows: base, debias, light-ranker, distill, reward-align (default all)')
+    .option('--seeds <list>', 'seeds of the worlds and the models, comma-separated (default 0,1,2)', seedList)
+    .option('--jobs <n>', 'world x seed units trained at the same time, in child processes (default 2)', int('--jobs'))
+    .option('--out <file>', 'append every run as a JSON line')
+    .addOption(new Option('--unit <world:seed>', 'one world and seed in this process (what the child processes run)').hideHelp())
+    .addOption(backendOption())
+    .option('--json', 'print a JSON summary as the last line')
+    .action(async (o) => {
+      await benchStages(o);
     });
   return program;
 }

@@ -57,6 +57,13 @@ export interface LightRankerOptions {
    * +0.007 without. Default 16
    */
   readonly itemDim?: number;
+  /**
+   * while training on labels, add a learned logit per (position, task) to the ranker's logits and
+   * drop it when re-ranking (a shallow position tower, Zhao et al., RecSys 2019): the slot's own
+   * effect on the clicks goes into that term, so the ranker learns what the item is worth. Default
+   * true (no effect without a position column)
+   */
+  readonly positionTerm?: boolean;
 }
 
 /** The defaults of {@link LightRankerOptions} (`hidden` defaults to the model's own). */
@@ -75,6 +82,8 @@ export const LIGHT_RANKER_DEFAULTS = {
   detachRetrieval: true,
   /** width of the ranker's own item-id embedding */
   itemDim: 16,
+  /** a training-only position term */
+  positionTerm: true,
 } as const;
 
 /** Every option of the stage, defaults filled in (see {@link resolveLightRankerOptions}). */
@@ -82,7 +91,7 @@ export type ResolvedLightRankerOptions = Required<LightRankerOptions>;
 
 /** Checks the options and fills the defaults. @throws ConfigError naming `stages.light-ranker.<key>` */
 export function resolveLightRankerOptions(options: Readonly<Record<string, unknown>>, config: Pick<TwoTowerConfig, 'hidden'>): ResolvedLightRankerOptions {
-  const o = new StageOptions('light-ranker', options, ['numCandidates', 'numUserEmbeddings', 'hidden', 'retrievalWeight', 'lossWeight', 'listwiseWeight', 'detachRetrieval', 'itemDim']);
+  const o = new StageOptions('light-ranker', options, ['numCandidates', 'numUserEmbeddings', 'hidden', 'retrievalWeight', 'lossWeight', 'listwiseWeight', 'detachRetrieval', 'itemDim', 'positionTerm']);
   return {
     numCandidates: o.number('numCandidates', LIGHT_RANKER_DEFAULTS.numCandidates, { integer: true, min: 1 }),
     numUserEmbeddings: o.number('numUserEmbeddings', LIGHT_RANKER_DEFAULTS.numUserEmbeddings, { integer: true, min: 1 }),
@@ -92,6 +101,7 @@ export function resolveLightRankerOptions(options: Readonly<Record<string, unkno
     listwiseWeight: o.number('listwiseWeight', LIGHT_RANKER_DEFAULTS.listwiseWeight, { min: 0 }),
     detachRetrieval: o.boolean('detachRetrieval', LIGHT_RANKER_DEFAULTS.detachRetrieval),
     itemDim: o.number('itemDim', LIGHT_RANKER_DEFAULTS.itemDim, { integer: true, min: 0 }),
+    positionTerm: o.boolean('positionTerm', LIGHT_RANKER_DEFAULTS.positionTerm),
   };
 }
 
@@ -111,6 +121,8 @@ export class LightRanker implements Stage {
     this.userTower = new Mlp(params, 'stages.light-ranker.user', this.options.hidden > 0 ? [shapes.userInputWidth, this.options.hidden, out] : [shapes.userInputWidth, out]);
     this.head = new Dense(params, 'stages.light-ranker.head', this.featureDim, config.schema.tasks.length);
     if (this.options.itemDim > 0) this.itemTable = params.addEmbedding('stages.light-ranker.item', config.itemRows, this.options.itemDim);
+    const P = config.schema.numPositions;
+    if (this.options.positionTerm && P > 0) this.positionTable = params.addEmbedding('stages.light-ranker.position', P, config.schema.tasks.length, 0);
   };
   /**
    * Per-entry weights `[B, T]` of the hard-label BCE (undefined: all 1). A stage built on the
@@ -120,6 +132,7 @@ export class LightRanker implements Stage {
   private userTower: Mlp | undefined;
   private head: Dense | undefined;
   private itemTable: Embedding | undefined;
+  private positionTable: Embedding | undefined;
 
   readonly needsWholeRequests: boolean;
 
@@ -186,10 +199,18 @@ export class LightRanker implements Stage {
   private loss(args: LossArgs): tf.Scalar {
     const logits = tf.squeeze(this.logits(this.rowFeatures(args, args.batch.batch.item)), [1]) as tf.Tensor2D; // [B, T]
     const y = tf.clipByValue(args.batch.labels, 0, 1);
-    const each = bceWithLogits(logits, y);
+    const each = bceWithLogits(this.positioned(logits, args.batch.batch.position), y);
     const bce = tf.mean(this.labelWeights ? tf.mul(each, this.labelWeights(args)) : each) as tf.Scalar;
     const pointwise = this.options.lossWeight === 1 ? bce : (tf.mul(bce, this.options.lossWeight) as tf.Scalar);
     return this.options.listwiseWeight > 0 ? (tf.add(pointwise, tf.mul(this.listwise(logits, args), this.options.listwiseWeight)) as tf.Scalar) : pointwise;
+  }
+
+  /** The labels' logits: `logits [B, T]` plus the position term of each row (when there is one). */
+  private positioned(logits: tf.Tensor2D, position: Int32Array | undefined): tf.Tensor2D {
+    const table = this.positionTable;
+    if (!table || !position) return logits;
+    const last = table.rows - 1;
+    return tf.add(logits, table.lookup(Int32Array.from(position, (p) => (p < 0 ? 0 : p > last ? last : p)))) as tf.Tensor2D;
   }
 
   /** `-sum_r y_r log softmax_request(log value)_r / sum_r y_r` over rows in requests of two or more; 0 without any. */

@@ -7,7 +7,7 @@
  * users. Seeds after the first train in child processes alongside it (one per core).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import {
@@ -15,6 +15,7 @@ import {
   Retriever, syntheticWorld, topKExcluding, type InteractionDataset, type TwoTowerModel,
 } from '@tt/core';
 import { writeFileAtomic } from '@tt/mips';
+import { binPath, limited } from '../children.js';
 import { printJson, table } from '../output.js';
 import { demoReport, formatSpread, meanAndSpread, signed, type DemoSummary, type RowSummary } from '../report.js';
 import { historiesOfUsers } from './retrieve.js';
@@ -81,7 +82,7 @@ export interface DemoOptions {
 }
 
 /** Funnel metrics of the popularity ranking, the floor every stage must beat. */
-async function popularityFunnel(world: InteractionDataset): Promise<DemoStageRow> {
+export async function popularityFunnel(world: InteractionDataset): Promise<DemoStageRow> {
   const pop = popularityScores(trainingLog(world), world.schema.numItems, world.valueWeights, world.schema.tasks.length);
   const seen = trainingItems(world);
   const users = Int32Array.from(new Set(world.test.user));
@@ -126,15 +127,6 @@ async function runSeed(seed: number, epochs: number, keepLast: boolean, log: (li
   return { run: { seed, popularity, rows, epochs: total, examplesPerSec }, model, world };
 }
 
-/** The `tt` executable next to this module (dist/bin.js; from src under ts-jest, the built one). */
-function binPath(): string {
-  const near = resolve(__dirname, '..', 'bin.js');
-  if (existsSync(near)) return near;
-  const built = resolve(__dirname, '..', '..', 'dist', 'bin.js');
-  if (existsSync(built)) return built;
-  throw new ConfigError('--seeds', `more than one seed trains in child processes of the built tt (${built}); build it first (npx tsc -b packages/cli/tsconfig.lib.json)`);
-}
-
 /** One seed in a child `tt demo --rows-only` process; its progress is kept and shown only if it fails. */
 function runChild(seed: number, epochs: number, backend: string | undefined, running: Set<ChildProcess>): Promise<SeedRun> {
   const args = [binPath(), 'demo', '--rows-only', '--json', '--seed', String(seed), '--epochs', String(epochs), ...(backend ? ['--backend', backend] : [])];
@@ -153,17 +145,6 @@ function runChild(seed: number, epochs: number, backend: string | undefined, run
       else fail(new Error(`tt demo: seed ${seed} failed (exit ${code})\n${err.trim()}`));
     });
   });
-}
-
-/** Runs `tasks` with at most `jobs` at once (the first one is this process's own). */
-async function limited<T>(tasks: readonly (() => Promise<T>)[], jobs: number): Promise<T[]> {
-  const out = new Array<T>(tasks.length);
-  let next = 0;
-  const worker = async () => {
-    for (let k = next++; k < tasks.length; k = next++) out[k] = await tasks[k]!();
-  };
-  await Promise.all(Array.from({ length: Math.min(jobs, tasks.length) }, worker));
-  return out;
 }
 
 /** Per row: mean ± sd over the seeds of each metric, and the paired effect on the metrics it is judged on. */

@@ -1,0 +1,205 @@
+/**
+ * `tt bench stages`: every funnel stage on every world of the suite (EVAL.md section 2), each
+ * trained exactly as `tt train --data world:<name> --stages <stages> --seed <s>` trains it (the
+ * same fit options, defaults included), over several seeds: per world and row the funnel metrics'
+ * mean ± sd, and each stage's effect on alignment and value paired by seed against the base
+ * model. The held-out world (`--worlds held-out`) is reported on its own. Worlds x seeds run in
+ * child processes, `--jobs` at a time.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { appendFileSync } from 'node:fs';
+import { ConfigError, evaluateModel, evaluateModelFunnel, fitTwoTower, HELD_OUT_WORLD, initBackend, worldByName, WORLD_SUITE } from '@tt/core';
+import { loadData } from '../data-spec.js';
+import { printJson, table } from '../output.js';
+import { binPath, limited } from '../children.js';
+import { formatSpread, meanAndSpread, signed, type Spread } from '../report.js';
+import { fitOptionsOf } from './train.js';
+import { popularityFunnel } from './demo.js';
+
+/** A row of the benchmark: a name and the `--stages` it trains with (defaults otherwise). */
+export interface StageRow {
+  readonly name: string;
+  readonly stages: string;
+}
+
+/** The rows of `tt bench stages` by default: base and one per funnel stage. */
+export const STAGE_ROWS: readonly StageRow[] = [
+  { name: 'base', stages: '' },
+  { name: 'debias', stages: 'debias' },
+  { name: 'light-ranker', stages: 'light-ranker' },
+  { name: 'distill', stages: 'light-ranker,distill' },
+  { name: 'reward-align', stages: 'reward-align' },
+];
+
+const METRICS = ['recall@20', 'alignment@10/100', 'value@10'] as const;
+type Metric = (typeof METRICS)[number];
+
+/** One row trained on one world and seed. */
+export interface StageRun {
+  readonly world: string;
+  readonly seed: number;
+  readonly row: string;
+  readonly 'recall@20': number;
+  readonly 'alignment@10/100': number;
+  readonly 'value@10': number;
+  readonly epochs: number;
+  readonly bestEpoch: number;
+  readonly seconds: number;
+}
+
+/** The flags of `tt bench stages`, parsed. */
+export interface BenchStagesOptions {
+  /** comma-separated world names, `suite` (default) or `held-out` */
+  readonly worlds?: string;
+  /** comma-separated row names among {@link STAGE_ROWS} (default all) */
+  readonly rows?: string;
+  readonly seeds?: readonly number[];
+  /** world x seed units at once (default 2) */
+  readonly jobs?: number;
+  /** append every run as a JSON line to this file */
+  readonly out?: string;
+  readonly backend?: 'tensorflow' | 'wasm' | 'cpu';
+  readonly json?: boolean;
+  /** internal: one world and seed in this process, runs printed as JSON (what the children run) */
+  readonly unit?: string;
+}
+
+function worldsOf(spec: string | undefined): string[] {
+  if (!spec || spec === 'suite') return WORLD_SUITE.map((w) => w.name);
+  return spec.split(',').map((w) => worldByName(w.trim()).name);
+}
+
+function rowsOf(spec: string | undefined): StageRow[] {
+  if (!spec) return [...STAGE_ROWS];
+  return spec.split(',').map((name) => {
+    const row = STAGE_ROWS.find((r) => r.name === name.trim());
+    if (!row) throw new ConfigError('--rows', `unknown row ${JSON.stringify(name)}; known: ${STAGE_ROWS.map((r) => r.name).join(', ')}`);
+    return row;
+  });
+}
+
+/** Trains and evaluates `rows` on one world and seed, as `tt train` would. */
+async function runUnit(world: string, seed: number, rows: readonly StageRow[], log: (line: string) => void): Promise<StageRun[]> {
+  const data = `world:${world}`;
+  const dataset = await loadData(data, { seed });
+  const out: StageRun[] = [];
+  const pop = await popularityFunnel(dataset);
+  out.push({ world, seed, row: 'popularity', 'recall@20': pop['recall@20'], 'alignment@10/100': pop['alignment@10/100'], 'value@10': pop['value@10'], epochs: 0, bestEpoch: 0, seconds: 0 });
+  for (const row of rows) {
+    const t0 = performance.now();
+    const options = fitOptionsOf({ data, checkpoint: '', stages: row.stages || undefined, seed });
+    const { model, result } = await fitTwoTower(dataset, { ...options, progress: 'none' });
+    try {
+      const recall = await evaluateModel(model, dataset, 'test');
+      const funnel = await evaluateModelFunnel(model, dataset);
+      const run: StageRun = {
+        world, seed, row: row.name, 'recall@20': recall['recall@20'], 'alignment@10/100': funnel['alignment@10/100'], 'value@10': funnel['value@10'],
+        epochs: result.epochs, bestEpoch: result.bestEpoch + 1, seconds: (performance.now() - t0) / 1000,
+      };
+      log(`[tt] ${world} seed ${seed} ${row.name}: ${METRICS.map((m) => `${m} ${run[m].toFixed(4)}`).join(', ')} (${run.epochs} epochs, best ${run.bestEpoch})`);
+      out.push(run);
+    } finally {
+      model.dispose();
+    }
+  }
+  return out;
+}
+
+function runChild(world: string, seed: number, o: BenchStagesOptions, running: Set<ChildProcess>): Promise<StageRun[]> {
+  const args = [binPath(), 'bench', 'stages', '--unit', `${world}:${seed}`, '--json', ...(o.rows ? ['--rows', o.rows] : []), ...(o.backend ? ['--backend', o.backend] : [])];
+  return new Promise((ok, fail) => {
+    const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    running.add(child);
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr.on('data', (d: Buffer) => {
+      err += d.toString();
+      process.stderr.write(d);
+    });
+    child.on('error', fail);
+    child.on('close', (code) => {
+      running.delete(child);
+      const last = out.trim().split('\n').pop() ?? '';
+      if (code === 0 && last.startsWith('{')) ok((JSON.parse(last) as { runs: StageRun[] }).runs);
+      else fail(new Error(`tt bench stages: ${world} seed ${seed} failed (exit ${code})\n${err.trim().split('\n').slice(-5).join('\n')}`));
+    });
+  });
+}
+
+/** Per world and row: each metric's mean ± sd over seeds, and the effect against `base` paired by seed. */
+export function summariseStages(runs: readonly StageRun[]): Array<{
+  world: string; row: string; metrics: Record<Metric, Spread>; effects?: Record<Metric, Spread & { perSeed: number[] }>;
+}> {
+  const worlds = [...new Set(runs.map((r) => r.world))];
+  const out = [];
+  for (const world of worlds) {
+    const here = runs.filter((r) => r.world === world);
+    const seeds = [...new Set(here.map((r) => r.seed))].sort((a, b) => a - b);
+    for (const row of [...new Set(here.map((r) => r.row))]) {
+      const per = seeds.map((s) => here.find((r) => r.seed === s && r.row === row)).filter((r): r is StageRun => r !== undefined);
+      const metrics = Object.fromEntries(METRICS.map((m) => [m, meanAndSpread(per.map((r) => r[m]))])) as Record<Metric, Spread>;
+      let effects: Record<Metric, Spread & { perSeed: number[] }> | undefined;
+      if (row !== 'base' && row !== 'popularity') {
+        const pairs = per.map((r) => [r, here.find((b) => b.seed === r.seed && b.row === 'base')] as const).filter(([, b]) => b !== undefined);
+        if (pairs.length > 0) {
+          effects = Object.fromEntries(METRICS.map((m) => {
+            const perSeed = pairs.map(([r, b]) => r[m] - b![m]);
+            return [m, { ...meanAndSpread(perSeed), perSeed }];
+          })) as Record<Metric, Spread & { perSeed: number[] }>;
+        }
+      }
+      out.push({ world, row, metrics, effects });
+    }
+  }
+  return out;
+}
+
+/** `tt bench stages`: see the module comment; returns the JSON summary. */
+export async function benchStages(o: BenchStagesOptions): Promise<Record<string, unknown>> {
+  const rows = rowsOf(o.rows);
+  const log = (line: string) => process.stderr.write(`${line}\n`);
+  if (o.unit) {
+    const at = o.unit.lastIndexOf(':');
+    const world = o.unit.slice(0, at);
+    const seed = Number(o.unit.slice(at + 1));
+    await initBackend({ backend: o.backend, log: false });
+    const runs = await runUnit(worldByName(world).name, seed, rows, log);
+    const out = { runs };
+    printJson(out);
+    return out;
+  }
+  const worlds = worldsOf(o.worlds);
+  const seeds = o.seeds ?? [0, 1, 2];
+  const jobs = Math.max(1, o.jobs ?? 2);
+  const t0 = performance.now();
+  const backend = await initBackend({ backend: o.backend });
+  log(`[tt] bench stages: worlds ${worlds.join(', ')}; rows ${rows.map((r) => r.name).join(', ')}; seeds ${seeds.join(', ')}; ${jobs} at a time`);
+  const children = new Set<ChildProcess>();
+  let runs: StageRun[];
+  try {
+    const units = worlds.flatMap((w) => seeds.map((s) => () => runChild(w, s, o, children).then((r) => {
+      if (o.out) for (const run of r) appendFileSync(o.out, `${JSON.stringify(run)}\n`);
+      return r;
+    })));
+    runs = (await limited(units, jobs)).flat();
+  } finally {
+    for (const child of children) child.kill();
+  }
+  const summary = summariseStages(runs);
+  const n = seeds.length;
+  for (const world of worlds) {
+    const named = world === HELD_OUT_WORLD.name ? HELD_OUT_WORLD : worldByName(world);
+    process.stdout.write(`\n${world}${world === HELD_OUT_WORLD.name ? ' (held out: never tuned on)' : ''}: ${named.description}\n`);
+    process.stdout.write(`${table(['row', ...METRICS, 'alignment vs base', 'value vs base'], summary.filter((s) => s.world === world).map((s) => [
+      s.row, ...METRICS.map((m) => formatSpread(s.metrics[m], n)),
+      s.effects ? `${signed(s.effects['alignment@10/100'].mean, 3)} ± ${s.effects['alignment@10/100'].sd.toFixed(3)}` : '',
+      s.effects ? `${signed(s.effects['value@10'].mean, 3)} ± ${s.effects['value@10'].sd.toFixed(3)}` : '',
+    ]))}\n`);
+  }
+  const seconds = (performance.now() - t0) / 1000;
+  process.stdout.write(`\n${backend.name} backend, ${worlds.length} worlds x ${n} seeds x ${rows.length} rows, ${seconds.toFixed(0)} s\n`);
+  const out = { backend: backend.name, seconds, worlds, seeds: [...seeds], rows: rows.map((r) => r.name), summary, runs };
+  if (o.json) printJson(out);
+  return out;
+}
