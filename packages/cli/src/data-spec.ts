@@ -44,6 +44,10 @@ export async function loadData(spec: string, options: LoadDataOptions = {}): Pro
     return loadInteractionCsv({
       train, test: test || undefined, validation, seed: options.seed,
       userFeatures: options.userFeatures, itemFeatures: options.itemFeatures, valueWeights: options.valueWeights,
+    }).catch((e: unknown) => {
+      // the loader names its option; the user typed the flag
+      if (e instanceof ConfigError && e.field === 'valueWeights') throw new ConfigError('--value-weights', e.message.replace(/^valueWeights:?\s*/, ''));
+      throw e;
     });
   }
   if (kind === 'sequence' && rest) return loadSequenceFile(rest, { validation, seed: options.seed });

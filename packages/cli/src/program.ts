@@ -25,13 +25,6 @@ function num(name: string) {
     return x;
   };
 }
-function numberList(name: string) {
-  return (v: string) => {
-    const xs = v.split(',').map((x) => x.trim());
-    if (xs.length === 0 || xs.some((x) => x === '' || !Number.isFinite(Number(x)))) throw new InvalidArgumentError(`${name} must be comma-separated numbers`);
-    return xs.map(Number);
-  };
-}
 function seedList(v: string): number[] {
   const seeds = v.split(',').map((x) => x.trim());
   if (seeds.length === 0 || !seeds.every((x) => /^\d+$/.test(x))) throw new InvalidArgumentError('--seeds must be comma-separated non-negative integers');
@@ -75,7 +68,7 @@ export function buildProgram(): Command {
     .option('--patience <n>', 'early-stopping patience in epochs', int('--patience'))
     .option('--monitor <metric>', "the validation metric early stopping watches (default: what the model's stages are for; recall@20 for the base model)")
     .option('--no-restore-best', 'keep the last epoch\'s weights instead of the best validation epoch\'s')
-    .option('--value-weights <list>', 'w of value = labels . w, one per label column, comma-separated (default all ones; a world keeps its own)', numberList('--value-weights'))
+    .option('--value-weights <list>', 'w of value = labels . w, one per label column, comma-separated (default all ones; a world keeps its own)', (v: string) => v.split(',').map((x) => Number(x.trim() === '' ? NaN : x)))
     .option('--user-features <file>', 'CSV user_id + numeric columns (with --data csv:)')
     .option('--item-features <file>', 'CSV item_id + numeric columns (with --data csv:)')
     .option('--seed <n>', 'seed of initialisation and shuffling', int('--seed'));

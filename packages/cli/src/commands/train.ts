@@ -4,7 +4,7 @@
  */
 import { resolve } from 'node:path';
 import {
-  buildItemIndex, evaluateScores, latestHistories, evaluateModel, fitTwoTower, initBackend, trainingItems, trainingLog, popularityScores, saveCheckpoint,
+  ConfigError, buildItemIndex, evaluateScores, latestHistories, evaluateModel, fitTwoTower, initBackend, trainingItems, trainingLog, popularityScores, saveCheckpoint,
   type FitOptions, type InteractionDataset, type RetrievalMetrics, type TwoTowerModel,
 } from '@tt/core';
 import { loadData } from '../data-spec.js';
@@ -95,10 +95,23 @@ export async function saveWithIndex(dir: string, model: TwoTowerModel, dataset: 
   }
 }
 
+/** `--value-weights`: finite and >= 0, not all 0, one per task of `dataset` when given. @throws ConfigError naming the flag */
+export function checkValueWeights(w: readonly number[] | undefined, dataset?: InteractionDataset): void {
+  if (w === undefined) return;
+  if (w.length === 0 || !w.every((x) => Number.isFinite(x) && x >= 0) || !w.some((x) => x > 0)) {
+    throw new ConfigError('--value-weights', `must be comma-separated finite numbers >= 0, not all 0, got ${JSON.stringify(w)}`);
+  }
+  if (dataset && w.length !== dataset.schema.tasks.length) {
+    throw new ConfigError('--value-weights', `needs one weight per task of ${dataset.name} (${dataset.schema.tasks.join(', ')}), got ${w.length}`);
+  }
+}
+
 /** `tt train`: trains, evaluates beside popularity, saves the checkpoint; returns the JSON summary. */
 export async function train(o: TrainCliOptions): Promise<Record<string, unknown>> {
+  checkValueWeights(o.valueWeights);
   const backend = await initBackend({ backend: o.backend });
   const dataset = await loadData(o.data, { seed: o.seed, userFeatures: o.userFeatures, itemFeatures: o.itemFeatures, valueWeights: o.valueWeights });
+  checkValueWeights(o.valueWeights, dataset);
   process.stderr.write(`[tt] ${dataset.name}: ${dataset.schema.numUsers} users, ${dataset.schema.numItems} items, ${dataset.train.size} training rows, ${new Set(dataset.test.user).size} test users\n`);
   if (dataset.split) process.stderr.write(`[tt] split: ${dataset.split}\n`);
   const { model, result } = await fitTwoTower(dataset, fitOptionsOf(o));

@@ -150,9 +150,29 @@ describe('inMemorySource', () => {
         expect(b.itemFeatures[3 * i + 2]).toBe(100 * b.item[i]! + 2);
       }
     }
-    // with shuffle off, row r's history is historiesOf's row r
-    const ordered = await collect(inMemorySource(data, { batchSize: 103, historyLength: 2, shuffle: false }).batches(0));
+    // with shuffle off, row r's history is historiesOf's row r (the log's order as its clock)
+    const ordered = await collect(inMemorySource(data, { batchSize: 103, historyLength: 2, shuffle: false, historyOrder: 'time' }).batches(0));
     expect(ordered[0]!.history).toEqual(histories);
+  });
+
+  it("without timestamps samples each row's history from the user's other positives, anew each epoch", async () => {
+    const H = 3;
+    const source = inMemorySource(data, { batchSize: 103, historyLength: H, shuffle: false });
+    const [e0, e0again, e1] = [await collect(source.batches(0)), await collect(source.batches(0)), await collect(source.batches(1))];
+    expect(e0again[0]!.history).toEqual(e0[0]!.history); // seeded
+    expect(e1[0]!.history).not.toEqual(e0[0]!.history); // re-drawn per epoch
+    const positives = new Map<number, Set<number>>();
+    for (let r = 0; r < data.train.size; r++) {
+      if (data.train.labels[r]! > 0) positives.set(data.train.user[r]!, (positives.get(data.train.user[r]!) ?? new Set()).add(data.train.item[r]!));
+    }
+    const b = e0[0]!;
+    for (let i = 0; i < b.size; i++) {
+      const mine = [...(positives.get(b.user[i]!) ?? [])].filter((x) => x !== b.item[i]);
+      const h = Array.from(b.history!.subarray(i * H, (i + 1) * H)).filter((x) => x >= 0);
+      expect(h.length).toBe(Math.min(H, mine.length));
+      expect(new Set(h).size).toBe(h.length);
+      for (const x of h) expect(mine).toContain(x);
+    }
   });
 
   it('rejects a bad batch size or history length (ConfigError)', () => {

@@ -20,8 +20,9 @@ beforeAll(async () => {
 });
 afterAll(() => rmSync(root, { recursive: true, force: true }));
 
-function model(seed = 1, dim = 8): TwoTowerModel {
-  return TwoTowerModel.create(resolveConfig(schema, { dim, hidden: 16, seed }), data);
+/** Without history pooling (the loader's own tests); pooling is tested below. */
+function model(seed = 1, dim = 8, historyPooling = 0): TwoTowerModel {
+  return TwoTowerModel.create(resolveConfig(schema, { dim, hidden: 16, seed, historyPooling }), data);
 }
 
 async function saved(name: string): Promise<string> {
@@ -51,6 +52,23 @@ describe('checkpoints', () => {
     await index!.dispose();
     loaded.dispose();
     original.dispose();
+  });
+
+  it('rebuild a model that pools histories: the same queries for the same histories', async () => {
+    const dir = join(root, 'pooled');
+    const m = model(2, 8, 5);
+    const index = await buildItemIndex(m);
+    await saveCheckpoint(dir, m, { index });
+    await index.dispose();
+    const { model: loaded, index: li } = await loadCheckpoint(dir);
+    const history = Int32Array.of(3, 1, -1, -1, -1, 7, -1, -1, -1, -1);
+    const a = m.queryEmbeddings(m.userInputOf(Int32Array.of(0, 4), history, 5));
+    const b = loaded.queryEmbeddings(loaded.userInputOf(Int32Array.of(0, 4), history, 5));
+    expect(Array.from(b.dataSync())).toEqual(Array.from(a.dataSync()));
+    tf.dispose([a, b]);
+    await li!.dispose();
+    loaded.dispose();
+    m.dispose();
   });
 
   it('reject a truncated weights file', async () => {

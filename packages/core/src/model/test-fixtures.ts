@@ -4,6 +4,7 @@
 import { Rng } from '../nn/init.js';
 import type { Batch, DatasetSchema } from '../data/types.js';
 import type { ModelData } from './two-tower.js';
+import { MODEL_DEFAULTS } from './config.js';
 
 export function tinySchema(over: Partial<DatasetSchema> = {}): DatasetSchema {
   return {
@@ -23,8 +24,12 @@ export function tinyData(schema: DatasetSchema, seed = 1): ModelData {
   };
 }
 
-/** A batch whose rows like items with index = user index mod 7 (something to learn). */
-export function tinyBatch(schema: DatasetSchema, data: ModelData, size: number, seed: number): Batch {
+/**
+ * A batch whose rows like items with index = user index mod 7 (something to learn), each row with
+ * a history of `historyLength` items (the user's liked item and random ones, -1 padded), as the
+ * model's default history pooling reads.
+ */
+export function tinyBatch(schema: DatasetSchema, data: ModelData, size: number, seed: number, historyLength = MODEL_DEFAULTS.historyPooling): Batch {
   const rng = new Rng(seed);
   const T = schema.tasks.length;
   const user = new Int32Array(size);
@@ -42,8 +47,14 @@ export function tinyBatch(schema: DatasetSchema, data: ModelData, size: number, 
     idx.forEach((r, i) => out.set(table.subarray(r * d, r * d + d), i * d));
     return out;
   };
+  const H = historyLength;
+  const history = new Int32Array(size * H).fill(-1);
+  for (let i = 0; i < size; i++) {
+    const n = rng.int(Math.min(H, 6) + 1);
+    for (let j = 0; j < n; j++) history[i * H + j] = j === 0 ? (user[i]! * 7) % schema.numItems : rng.int(schema.numItems);
+  }
   return {
-    size, user, item, labels, historyLength: 0,
+    size, user, item, labels, history: H > 0 ? history : undefined, historyLength: H,
     userFeatures: gather(data.userFeatures, user, schema.userFeatureDim),
     itemFeatures: gather(data.itemFeatures, item, schema.itemFeatureDim),
   };

@@ -1,6 +1,6 @@
 import * as tf from '../runtime/tf.js';
 import { initBackend, type BackendName } from '../runtime/backend.js';
-import { ConfigError } from '../errors.js';
+import { ConfigError, ShapeError } from '../errors.js';
 import { DenseAdam, SparseRowOptimizer } from '../train/optimizers.js';
 import { resolveConfig } from './config.js';
 import { TwoTowerModel } from './two-tower.js';
@@ -99,6 +99,42 @@ describe('TwoTowerModel', () => {
     expect([rows[0], rows[1], rows[4]]).toEqual([0, 15, -1]);
     expect(rows[2]).toBeGreaterThanOrEqual(0);
     expect(rows[3]).toBeLessThan(16);
+    model.dispose();
+  });
+
+  it('pools the history with learned position weights: the gradient reaches them and the history items; a missing history is named', async () => {
+    await initBackend({ backend: 'wasm', log: false });
+    const schema = tinySchema();
+    const data = tinyData(schema);
+    const model = TwoTowerModel.create(resolveConfig(schema, { dim: 8, hidden: 16, seed: 3, historyPooling: 4 }), data);
+    const batch = tinyBatch(schema, data, 16, 7, 4);
+    for (const e of model.embeddings()) e.grads.recording = true;
+    const positions = model.params.dense.get('user.history.positions')!;
+    const { value, grads } = tf.variableGrads(() => model.loss(batch).total, [positions, model.itemEmbedding.anchor]);
+    for (const e of model.embeddings()) e.grads.recording = false;
+    const g = grads[positions.name]!.dataSync();
+    expect(Array.from(g).some((x) => x !== 0)).toBe(true);
+    // a history item that is never a batch item still gets a gradient (through the pooling)
+    const touched = new Set(model.itemEmbedding.grads.touched.rows);
+    const historyOnly = Array.from(batch.history!).filter((i) => i >= 0 && !batch.item.includes(i));
+    expect(historyOnly.length).toBeGreaterThan(0);
+    for (const i of historyOnly) expect(touched.has(i)).toBe(true);
+    for (const e of model.embeddings()) e.grads.clear();
+    tf.dispose([value, ...Object.values(grads)]);
+    // pooling weights start equal: the plain mean of the valid items; no history -> zeros
+    const one = model.userInputOf(Int32Array.of(1, 2), Int32Array.of(5, 9, -1, -1, -1, -1, -1, -1), 4);
+    const x = tf.tidy(() => model.userTowerInput(one));
+    const D = 8;
+    const e = model.itemEmbedding.table.dataSync();
+    const pooled = x.dataSync();
+    const width = x.shape[1]!;
+    const start = 2 * D; // after the id embedding and the feature MLP
+    for (let k = 0; k < D; k++) {
+      expect(pooled[start + k]).toBeCloseTo((e[5 * D + k]! + e[9 * D + k]!) / 2, 5);
+      expect(pooled[width + start + k]).toBe(0);
+    }
+    x.dispose();
+    expect(() => model.queryEmbeddings(model.userInputOf(Int32Array.of(1)))).toThrow(ShapeError);
     model.dispose();
   });
 

@@ -74,6 +74,8 @@ export class TwoTowerModel {
   /** the item-id table of the item tower (shared with stages, e.g. history encoders) */
   readonly itemEmbedding: Embedding;
   private readonly userMlp: Mlp | undefined;
+  /** `a [historyPooling]`: the pooling's learned logit per history position (newest first) */
+  private readonly historyPositions: tf.Variable | undefined;
   private readonly itemMlp: Mlp | undefined;
   private readonly userProjection: Dense;
   private readonly itemProjection: Dense;
@@ -97,6 +99,7 @@ export class TwoTowerModel {
     this.userEmbedding = this.params.addEmbedding('user.embedding', config.userRows, dim);
     this.itemEmbedding = this.params.addEmbedding('item.embedding', config.itemRows, dim);
     this.userMlp = schema.userFeatureDim > 0 ? new Mlp(this.params, 'user.mlp', [schema.userFeatureDim, hidden, dim]) : undefined;
+    this.historyPositions = config.historyPooling > 0 ? this.params.addDense('user.history.positions', [config.historyPooling], new Float32Array(config.historyPooling)) : undefined;
     this.itemMlp = schema.itemFeatureDim > 0 ? new Mlp(this.params, 'item.mlp', [schema.itemFeatureDim, hidden, dim]) : undefined;
 
     const stages: Stage[] = [];
@@ -282,7 +285,12 @@ export class TwoTowerModel {
     this.params.dispose();
   }
 
-  /** Mean of the item embeddings of the first `historyPooling` history entries, `[n, DI]` (zeros without history). */
+  /**
+   * The first `historyPooling` history entries' item embeddings, averaged with weights
+   * `softmax(a)` over the valid positions, `[n, DI]` (zeros without history). `a [H]` is learned
+   * and starts at 0 (the plain mean): the model finds how much recency matters (a log without a
+   * clock samples its histories at random, so no position can learn to matter).
+   */
   private pooledHistory(input: UserInput): tf.Tensor2D {
     const H = this.config.historyPooling;
     const n = input.size;
@@ -295,12 +303,16 @@ export class TwoTowerModel {
     for (let r = 0; r < n; r++) for (let j = H - 1; j >= L; j--) if (history[r * stride + j]! >= 0) (L = j + 1), (j = -1);
     if (L === 0) return tf.zeros([n, this.config.dim]);
     const ids = new Int32Array(n * L);
-    const weights = new Float32Array(n * L);
+    const mask = new Float32Array(n * L); // 0 on valid slots, MASK on padding
+    const has = new Float32Array(n);
     for (let r = 0; r < n; r++) {
-      let c = 0;
-      for (let j = 0; j < L; j++) if ((ids[r * L + j] = history[r * stride + j]!) >= 0) c++;
-      for (let j = 0; j < L; j++) if (ids[r * L + j]! >= 0) weights[r * L + j] = 1 / c;
+      for (let j = 0; j < L; j++) {
+        if ((ids[r * L + j] = history[r * stride + j]!) >= 0) has[r] = 1;
+        else mask[r * L + j] = MASK;
+      }
     }
+    const logits = tf.add(tf.reshape(tf.slice(this.historyPositions!, [0], [L]), [1, L]), tf.tensor2d(mask, [n, L]));
+    const weights = tf.mul(tf.softmax(logits), tf.tensor2d(has, [n, 1])) as tf.Tensor2D;
     return weightedPositionSum(this.itemEmbedding.lookup(ids, [n, L]) as tf.Tensor3D, weights);
   }
 

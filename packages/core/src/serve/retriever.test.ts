@@ -10,7 +10,7 @@ describe('Retriever', () => {
   it('returns the brute-force top K of the catalogue by catalogue id, without seen items', async () => {
     await initBackend({ backend: 'wasm', log: false });
     const schema = tinySchema();
-    const model = TwoTowerModel.create(resolveConfig(schema, { dim: 8, hidden: 16 }), tinyData(schema));
+    const model = TwoTowerModel.create(resolveConfig(schema, { dim: 8, hidden: 16, historyPooling: 0 }), tinyData(schema));
     const retriever = await Retriever.build(model, { threads: 1 });
     const users = Int32Array.from([4, 7]);
     const q = model.queryEmbeddings(model.userInputOf(users));

@@ -3,7 +3,9 @@
  * validation-based early stopping when the dataset has a validation split, and report.
  * The defaults are the ones `tt train` uses on every dataset (no per-dataset tuning).
  */
-import type { InteractionDataset } from '../data/types.js';
+import { mulberry32 } from '@tt/mips';
+import type { InteractionDataset, InteractionLog } from '../data/types.js';
+import { sliceLog } from '../data/split.js';
 import { inMemorySource } from '../data/batches.js';
 import { resolveConfig, type TwoTowerOptions } from '../model/config.js';
 import type { StageDefinition } from '../model/stages.js';
@@ -39,6 +41,12 @@ export interface FitOptions {
   readonly monitor?: string;
   /** keep the weights of the best validation epoch (default) rather than the last */
   readonly restoreBest?: boolean;
+  /**
+   * users the validation metrics read after each epoch (a seeded sample when the split has more;
+   * default 5000): scoring the whole catalogue for every user each epoch costs more than an epoch
+   * on large logs, and early stopping needs a ranking of epochs, not the last digit
+   */
+  readonly validationUsers?: number;
   /** shuffle seed (the model's own seed is `model.seed`) */
   readonly seed?: number;
   /** how training progress is shown (default 'auto') */
@@ -59,6 +67,8 @@ export const FIT_DEFAULTS = {
   patience: 3,
   /** the validation metric early stopping watches */
   monitor: 'recall@20',
+  /** users each validation pass reads */
+  validationUsers: 5000,
 } as const;
 
 /** Trains a two-tower model on `dataset.train`. The caller owns (and disposes) the model. */
@@ -72,6 +82,7 @@ export async function fitTwoTower(dataset: InteractionDataset, options: FitOptio
   const config = resolveConfig(dataset.schema, { valueWeights: Array.from(dataset.valueWeights), seed, ...options.model });
   const model = TwoTowerModel.create(config, dataset, options.stages ?? []);
   const log = options.log ?? ((line: string) => process.stderr.write(`${line}\n`));
+  const validationView = sampleValidation(dataset, options.validationUsers ?? FIT_DEFAULTS.validationUsers, seed);
   const available = validationMetricNames(dataset);
   const wanted = model.stages.find((s) => s.monitor && available.includes(s.monitor))?.monitor;
   const monitor = options.monitor ?? wanted ?? FIT_DEFAULTS.monitor;
@@ -87,7 +98,7 @@ export async function fitTwoTower(dataset: InteractionDataset, options: FitOptio
     schedule: options.schedule,
     progress: options.progress,
     log: options.log,
-    validate: dataset.validation ? async () => validationMetrics(model, dataset) : undefined,
+    validate: dataset.validation ? async () => validationMetrics(model, validationView) : undefined,
     earlyStopping: dataset.validation
       ? { monitor, patience: options.patience ?? FIT_DEFAULTS.patience, restoreBest: options.restoreBest ?? true }
       : undefined,
@@ -113,6 +124,30 @@ export function validationMetricNames(dataset: InteractionDataset): string[] {
   const names = ['recall@10', 'recall@20', 'recall@50', 'ndcg@10'];
   if (dataset.validationRequests?.rankerScores && dataset.validationRequests.size > 0) names.push('value-recall@100');
   return names;
+}
+
+/**
+ * `dataset` with its validation rows (and held-out requests) cut to a seeded sample of `users`
+ * users when they hold more; training rows are untouched.
+ */
+function sampleValidation(dataset: InteractionDataset, users: number, seed: number): InteractionDataset {
+  if (!Number.isInteger(users) || users < 1) throw new ConfigError('validationUsers', `must be a positive integer, got ${users}`);
+  const all = [...new Set([...(dataset.validation?.user ?? []), ...(dataset.validationRequests?.user ?? [])])];
+  if (all.length <= users) return dataset;
+  const rand = mulberry32((Math.imul(seed | 0, 0x9e3779b1) ^ 0x3c6ef372) >>> 0);
+  for (let i = all.length - 1; i > 0; i--) {
+    const j = Math.floor(rand() * (i + 1));
+    [all[i], all[j]] = [all[j]!, all[i]!];
+  }
+  const keep = new Set(all.slice(0, users));
+  const T = dataset.schema.tasks.length;
+  const cut = (log: InteractionLog | undefined) => {
+    if (!log) return undefined;
+    const rows: number[] = [];
+    for (let r = 0; r < log.size; r++) if (keep.has(log.user[r]!)) rows.push(r);
+    return sliceLog(log, rows, T);
+  };
+  return { ...dataset, validation: cut(dataset.validation), validationRequests: cut(dataset.validationRequests) };
 }
 
 async function validationMetrics(model: TwoTowerModel, dataset: InteractionDataset): Promise<Record<string, number>> {
