@@ -61,7 +61,7 @@ export { fitItemKnn, fitEase, type BaselineScorer, type ItemKnnOptions, type Eas
 export { pearson, spearman } from './eval/correlation.js';
 export { evaluateRetrieval, popularityScores, testPositives, type RetrievalMetrics, type EvaluateRetrievalArgs } from './eval/retrieval.js';
 export { evaluateFunnel, funnelReferences, type FunnelMetrics, type FunnelReferences, type EvaluateFunnelArgs } from './eval/funnel.js';
-export { CatalogueScorer, evaluateModel, evaluateScores, evaluateModelFunnel, evaluateValueRecall, latestHistories, trainingItems, trainingLog } from './eval/model-eval.js';
+export { CatalogueScorer, evaluateModel, evaluateScores, evaluateModelFunnel, evaluateRankerAgreement, latestHistories, trainingItems, trainingLog } from './eval/model-eval.js';
 
 export {
   encodeSafetensors, decodeSafetensors, readSafetensors, writeSafetensors, type SafetensorsEntry, type SafetensorsDtype, type SafetensorsFile, type DecodeOptions,

@@ -102,6 +102,8 @@ export function setDebiasWarningHandler(handler: (message: string) => void): (me
 export class DebiasStage implements Stage {
   /** brand, for diagnostics across module copies */
   readonly debias = true;
+  /** judged by agreement with the held-out ranker scores (when the log has them) */
+  readonly monitor = 'ranker-agreement';
   readonly weighting: Stage['weighting'];
   /** `[positions, 1]` table (position and combined kinds) */
   readonly positionTable: Embedding | undefined;

@@ -96,6 +96,8 @@ export function softLabelBce(logits: tf.Tensor2D, p: tf.Tensor2D, temperature: n
 /** The `distill` stage as created (its head is reachable for tests and `teacherAgreement`). */
 export class Distill implements Stage {
   readonly name = 'distill';
+  /** judged by agreement with the held-out ranker scores */
+  readonly monitor = 'ranker-agreement';
   readonly auxiliaryHead = {
     /** alpha times the soft-label BCE over the scored entries, plus the listwise term times `listwiseWeight` */
     loss: (args: LossArgs) => this.loss(args),

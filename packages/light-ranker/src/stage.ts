@@ -108,6 +108,8 @@ export function resolveLightRankerOptions(options: Readonly<Record<string, unkno
 /** The `light-ranker` stage as created: its hooks plus the ranker's parts (for tests and `@tt/distill`). */
 export class LightRanker implements Stage {
   readonly name = 'light-ranker';
+  /** judged by agreement with the held-out ranker scores (when the log has them) */
+  readonly monitor = 'ranker-agreement';
   readonly candidatesToRerank: number;
   readonly auxiliaryHead = {
     /** the ranker's BCE times `lossWeight`, plus the listwise term times `listwiseWeight` */

@@ -90,6 +90,8 @@ export const REWARD_ALIGN_DEFAULTS = {
   targetBias: true,
   /** z-score the values per row */
   standardize: true,
+  /** weight the softmax's impressed rows by the ranker's logged value */
+  loggedWeights: true,
 } as const;
 
 const KNOWN_OPTIONS = ['loggedWeights', 'reward', 'scorer', 'weight', 'tau', 'warmupSteps', 'proxyTarget', 'proxyModel', 'proxyDim', 'proxyLossWeight', 'detachInputs', 'targetBias', 'standardize'];
@@ -164,7 +166,7 @@ export function resolveRewardAlignOptions(options: Readonly<Record<string, unkno
     detachInputs: o.boolean('detachInputs', REWARD_ALIGN_DEFAULTS.detachInputs),
     targetBias: o.boolean('targetBias', REWARD_ALIGN_DEFAULTS.targetBias),
     standardize: o.boolean('standardize', REWARD_ALIGN_DEFAULTS.standardize),
-    loggedWeights: o.boolean('loggedWeights', false),
+    loggedWeights: o.boolean('loggedWeights', REWARD_ALIGN_DEFAULTS.loggedWeights),
   };
 }
 
@@ -190,6 +192,8 @@ export function softmaxKl(targetLogits: tf.Tensor2D, logits: tf.Tensor2D): tf.Sc
 
 class RewardAlign implements RewardAlignStage {
   readonly name = 'reward-align';
+  /** judged by agreement with the held-out ranker scores (when the log has them) */
+  readonly monitor = 'ranker-agreement';
   readonly batchLoss = { loss: (args: LossArgs) => this.loss(args) };
   readonly proxy: RewardProxy | undefined;
   private step = 0;

@@ -132,7 +132,7 @@ export interface SplitOptions {
   readonly seed?: number;
   /**
    * share of the training requests (runs of one user's rows at one timestamp) held out whole as
-   * `validationRequests`, for the funnel monitor (`value-recall@100`); default 0.05 when the log
+   * `validationRequests`, for the funnel monitor (`ranker-agreement`); default 0.05 when the log
    * carries ranker scores and a validation split is asked for, else 0
    */
   readonly requestShare?: number;

@@ -6,7 +6,8 @@ import * as tf from '../runtime/tf.js';
 import type { InteractionDataset, InteractionLog } from '../data/types.js';
 import { chronologicalOrder, concatLogs, sliceLog } from '../data/split.js';
 import { mulberry32 } from '@tt/mips';
-import { gatherRows, positivesByUser, rowValue, sampleHistory, seenItemsByUser, type HistoryOrder } from '../data/batches.js';
+import { gatherRows, positivesByUser, requestStarts, rowValue, sampleHistory, seenItemsByUser, type HistoryOrder } from '../data/batches.js';
+import { spearman } from './correlation.js';
 import type { TwoTowerModel } from '../model/two-tower.js';
 import type { Candidates, ReRanker, UserInput } from '../model/stages.js';
 import { evaluateRetrieval, type RetrievalMetrics } from './retrieval.js';
@@ -174,69 +175,57 @@ export async function evaluateModelFunnel(model: TwoTowerModel, dataset: Interac
   }
 }
 
-/** Rows the funnel monitor reads per call (users at a time). */
+/** Users the funnel monitor scores per call. */
 const MONITOR_USERS = 256;
 
 /**
- * The funnel monitor, `value-recall@100`: over the logged requests held out of training
- * (`dataset.validationRequests`), the share of the main ranker's logged value (`sum_t w_t p_t` of
- * each shown item) that the model's top 100 (re-ranked as served, the user's training items left
- * out) contains. Position-free and value-aware, unlike recall of the logged clicks: what the
- * funnel stages exist for. Rows the ranker did not score, and items the user already has in
- * training, are skipped.
+ * The funnel monitor, `ranker-agreement`: over the logged requests held out of training
+ * (`dataset.validationRequests`), the mean Spearman correlation, within each request, between the
+ * model's scores of the shown items (as served: re-ranked candidates first) and the main ranker's
+ * logged value of them (`sum_t w_t p_t`). It asks whether the model orders what the ranker
+ * ordered as the ranker does: position-free, and blind to which items the logging policy chose to
+ * show, unlike the recall of logged clicks, which rewards imitating that policy (the held-out
+ * items' catalogue recall falls as a funnel stage moves away from the policy). Requests with fewer
+ * than two scored rows, or constant scores or values, are skipped.
  * @returns undefined when the dataset holds out no scored requests
  */
-export async function evaluateValueRecall(model: TwoTowerModel, dataset: InteractionDataset): Promise<number | undefined> {
+export async function evaluateRankerAgreement(model: TwoTowerModel, dataset: InteractionDataset): Promise<number | undefined> {
   const held = dataset.validationRequests;
   if (!held || held.size === 0 || !held.rankerScores) return undefined;
   const T = dataset.schema.tasks.length;
   const w = model.config.valueWeights;
-  const seen = seenItemsByUser(dataset.train, dataset.schema.numUsers);
-  const rowsOf = new Map<number, number[]>();
+  const value = new Float64Array(held.size);
   for (let r = 0; r < held.size; r++) {
-    const u = held.user[r]!;
-    const list = rowsOf.get(u);
-    if (list) list.push(r);
-    else rowsOf.set(u, [r]);
+    let v = 0;
+    for (let t = 0; t < T; t++) v += w[t]! * held.rankerScores[r * T + t]!;
+    value[r] = v; // NaN when the ranker did not score the row
   }
-  const users = Int32Array.from(rowsOf.keys()).sort();
+  const starts = requestStarts(held);
+  const users = Int32Array.from(new Set(held.user)).sort();
   const N = dataset.schema.numItems;
+  const seen = seenItemsByUser(dataset.train, dataset.schema.numUsers);
   const scorer = new CatalogueScorer(model, dataset.train, seen);
-  let found = 0;
-  let total = 0;
+  const scoreOf = new Map<number, Float32Array>();
   try {
     for (let start = 0; start < users.length; start += MONITOR_USERS) {
       const batch = users.subarray(start, Math.min(start + MONITOR_USERS, users.length));
       const scores = scorer.score(batch);
-      batch.forEach((u, b) => {
-        const top = new Set(topKExcluding(scores.subarray(b * N, (b + 1) * N), 100, seen[u]));
-        const mine = seen[u]!;
-        for (const r of rowsOf.get(u)!) {
-          const item = held.item[r]!;
-          if (binaryIncludes(mine, item)) continue;
-          let v = 0;
-          for (let t = 0; t < T; t++) v += w[t]! * held.rankerScores![r * T + t]!;
-          if (!Number.isFinite(v)) continue;
-          total += v;
-          if (top.has(item)) found += v;
-        }
-      });
+      batch.forEach((u, b) => scoreOf.set(u, scores.slice(b * N, (b + 1) * N)));
     }
   } finally {
     scorer.dispose();
   }
-  return total > 0 ? found / total : undefined;
-}
-
-/** Whether ascending `sorted` holds `x`. */
-function binaryIncludes(sorted: Int32Array, x: number): boolean {
-  let lo = 0;
-  let hi = sorted.length - 1;
-  while (lo <= hi) {
-    const mid = (lo + hi) >> 1;
-    if (sorted[mid] === x) return true;
-    if (sorted[mid]! < x) lo = mid + 1;
-    else hi = mid - 1;
+  let sum = 0;
+  let count = 0;
+  for (let q = 0; q + 1 < starts.length; q++) {
+    const rows: number[] = [];
+    for (let r = starts[q]!; r < starts[q + 1]!; r++) if (Number.isFinite(value[r]!)) rows.push(r);
+    if (rows.length < 2) continue;
+    const scores = scoreOf.get(held.user[rows[0]!]!)!;
+    const rho = spearman(rows.map((r) => scores[held.item[r]!]!), rows.map((r) => value[r]!));
+    if (Number.isNaN(rho)) continue;
+    sum += rho;
+    count++;
   }
-  return false;
+  return count > 0 ? sum / count : undefined;
 }

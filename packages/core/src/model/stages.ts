@@ -170,7 +170,7 @@ export interface Stage {
   /** how many MIPS candidates the re-ranker wants per request (default: k) */
   readonly candidatesToRerank?: number;
   /**
-   * the validation metric the stage is judged by (e.g. `value-recall@100` for the funnel stages):
+   * the validation metric the stage is judged by (e.g. `ranker-agreement` for the funnel stages):
    * early stopping watches it by default when the validation split has it
    */
   readonly monitor?: string;

@@ -11,7 +11,7 @@ import { resolveConfig, type TwoTowerOptions } from '../model/config.js';
 import type { StageDefinition } from '../model/stages.js';
 import { TwoTowerModel } from '../model/two-tower.js';
 import { ConfigError } from '../errors.js';
-import { evaluateModel, evaluateValueRecall } from '../eval/model-eval.js';
+import { evaluateModel, evaluateRankerAgreement } from '../eval/model-eval.js';
 import type { ProgressMode } from './progress.js';
 import type { ScheduleConfig } from './schedule.js';
 import { Trainer, type TrainResult } from './trainer.js';
@@ -122,7 +122,7 @@ export async function fitTwoTower(dataset: InteractionDataset, options: FitOptio
 /** The metrics each validation pass reports on `dataset` (what `monitor` may name). */
 export function validationMetricNames(dataset: InteractionDataset): string[] {
   const names = ['recall@10', 'recall@20', 'recall@50', 'ndcg@10'];
-  if (dataset.validationRequests?.rankerScores && dataset.validationRequests.size > 0) names.push('value-recall@100');
+  if (dataset.validationRequests?.rankerScores && dataset.validationRequests.size > 0) names.push('ranker-agreement');
   return names;
 }
 
@@ -152,7 +152,7 @@ function sampleValidation(dataset: InteractionDataset, users: number, seed: numb
 
 async function validationMetrics(model: TwoTowerModel, dataset: InteractionDataset): Promise<Record<string, number>> {
   const metrics: Record<string, number> = { ...(await evaluateModel(model, dataset, 'validation')) };
-  const value = await evaluateValueRecall(model, dataset);
-  if (value !== undefined) metrics['value-recall@100'] = value;
+  const agreement = await evaluateRankerAgreement(model, dataset);
+  if (agreement !== undefined) metrics['ranker-agreement'] = agreement;
   return metrics;
 }
