@@ -21,11 +21,9 @@ import { ConfigError, Dense, stopGradient, tf, type Embedding, type StageContext
 /** Where the examination model's relevance factor comes from. */
 export type RelevanceModel = 'score' | 'towers';
 
-/** `log(1 - exp(x))` for x <= 0, stable at both ends. */
+/** `log(1 - exp(x))` for x <= 0 (x clipped just below 0): `log(-expm1(x))`, exact near 0 where `1 - exp(x)` cancels. */
 function log1mExp(x: tf.Tensor1D): tf.Tensor1D {
-  const clipped = tf.minimum(x, -1e-6);
-  // x > -ln 2: log(-expm1(x)); else log1p(-exp(x))
-  return tf.where(tf.greater(clipped, -Math.LN2), tf.log(tf.neg(tf.sub(tf.exp(clipped), 1))), tf.log1p(tf.neg(tf.exp(clipped)))) as tf.Tensor1D;
+  return tf.log(tf.neg(tf.expm1(tf.minimum(x, -1e-6)))) as tf.Tensor1D;
 }
 
 /** `log sigmoid(x) = -softplus(-x)`. */

@@ -48,7 +48,7 @@ function batchOf(d: ModelData, size: number, seed: number, opts: { zero?: boolea
 }
 
 function modelWith(stage: StageConfig, d = data()): TwoTowerModel {
-  const config = resolveConfig(schema, { dim: 8, hidden: 16, valueWeights: [1, 0.5], stages: [stage] });
+  const config = resolveConfig(schema, { dim: 8, hidden: 16, valueWeights: [1, 0.5], historyPooling: 0, stages: [stage] });
   return TwoTowerModel.create(config, d, debiasStages);
 }
 
@@ -107,8 +107,8 @@ describe('debias stages', () => {
     expect([debiasPosition.name, debiasUser.name, debias.name]).toEqual(['debias-position', 'debias-user', 'debias']);
   });
 
-  it.each(['debias-position', 'debias-user', 'debias'])('%s: the softmax loss leaves the estimator without gradient', (name) => {
-    const model = modelWith({ name });
+  it.each(['debias-position', 'debias-user', 'debias'])('%s (regression estimator): the softmax loss leaves the estimator without gradient', (name) => {
+    const model = modelWith({ name, options: { estimator: 'regression' } });
     const batch = batchOf(model.data, 64, 3);
     const main = gradientsOf(model, batch, 'softmax');
     const own = gradientsOf(model, batch, `${name}.weighting`);
@@ -128,13 +128,13 @@ describe('debias stages', () => {
     model.dispose();
   });
 
-  it('training on the main loss alone leaves the estimator unchanged', () => {
-    const model = modelWith({ name: 'debias' });
+  it('training on the main loss alone leaves the (regression) estimator unchanged', () => {
+    const model = modelWith({ name: 'debias', options: { estimator: 'regression' } });
     const stage = stageOf(model);
     const before = [stage.positionTable!.table.dataSync().slice(), stage.estimator!.w.dataSync().slice(), stage.estimator!.b.dataSync().slice()];
     const trainer = new Trainer(model, { epochs: 1, learningRate: 0.05, progress: 'none' });
     // lossWeight 0 model: the regression term contributes nothing, so only the softmax trains
-    const zeroModel = modelWith({ name: 'debias', options: { lossWeight: 0 } });
+    const zeroModel = modelWith({ name: 'debias', options: { lossWeight: 0, estimator: 'regression' } });
     const zs = stageOf(zeroModel);
     const zBefore = [zs.positionTable!.table.dataSync().slice(), zs.estimator!.w.dataSync().slice(), zs.estimator!.b.dataSync().slice()];
     const zTrainer = new Trainer(zeroModel, { epochs: 1, learningRate: 0.05, progress: 'none' });
@@ -151,6 +151,60 @@ describe('debias stages', () => {
     zTrainer.dispose();
     model.dispose();
     zeroModel.dispose();
+  });
+
+  it.each(['debias-position', 'debias-user', 'debias'])('%s (examination estimator): its likelihood trains its own parameters only, the softmax none of them', (name) => {
+    const model = modelWith({ name });
+    const batch = batchOf(model.data, 64, 3);
+    const main = gradientsOf(model, batch, 'softmax');
+    const own = gradientsOf(model, batch, `${name}.weighting`);
+    const prefix = `stages.${name}.examination`;
+    expect(maxAbs(main.dense.get(`${prefix}.exposureBias`))).toBe(0);
+    expect(maxAbs(own.dense.get(`${prefix}.exposureBias`))).toBeGreaterThan(0);
+    expect(maxAbs(main.dense.get(`${prefix}.relevanceBias`))).toBe(0);
+    expect(maxAbs(own.dense.get(`${prefix}.relevanceBias`))).toBeGreaterThan(0);
+    expect(main.rows.get(`${prefix}.itemVectors`) ?? 0).toBe(0);
+    expect(own.rows.get(`${prefix}.itemVectors`)).toBeGreaterThan(0);
+    if (name !== 'debias-user') {
+      expect(main.rows.get(`${prefix}.position`) ?? 0).toBe(0);
+      expect(own.rows.get(`${prefix}.position`)).toBeGreaterThan(0);
+    }
+    // it reads a stopped q: the towers learn from the softmax alone
+    expect(maxAbs(own.dense.get('user.projection.w'))).toBe(0);
+    expect(maxAbs(main.dense.get('user.projection.w'))).toBeGreaterThan(0);
+    model.dispose();
+  });
+
+  it("divides by the slot's exposure (correction 'row') or by the item's mean exposure so far ('item')", () => {
+    const weigh = (correction: string) => {
+      const model = modelWith({ name: 'debias-position', options: { correction, relativeFloor: 0, normalizeWeights: false } });
+      const stage = stageOf(model);
+      // exposure sigmoid(alpha_p + 1): alpha = logit(theta) - 1 for theta = 0.8, 0.4, 0.2, 0.1, 0.1
+      const theta = [0.8, 0.4, 0.2, 0.1, 0.1];
+      tf.tidy(() => stage.exam!.positionTable!.table.assign(tf.tensor2d(theta.map((t) => [Math.log(t / (1 - t)) - 1]))));
+      const batch = batchOf(model.data, 4, 6);
+      (batch as { position: Int32Array }).position = Int32Array.from([0, 1, 2, 0]);
+      (batch as { item: Int32Array }).item = Int32Array.from([7, 7, 3, 3]); // item 7 at slots 0 and 1, item 3 at 2 and 0
+      const w = tf.tidy(() => {
+        const nuv = tf.ones([4]) as tf.Tensor1D;
+        return Array.from(stage.weighting!.weigh({
+          weights: nuv, nuv, q: tf.zeros([4, 8]) as tf.Tensor2D, pairScore: tf.zeros([4]) as tf.Tensor1D,
+          batch: { batch, labels: tf.tensor2d(batch.labels, [4, 2]), position: tf.tensor1d(batch.position!, 'int32') },
+        }).weights.dataSync());
+      });
+      model.dispose();
+      return w;
+    };
+    [1 / 0.8, 1 / 0.4, 1 / 0.2, 1 / 0.8].forEach((x, i) => expect(weigh('row')[i]).toBeCloseTo(x, 3));
+    [2 / 1.2, 2 / 1.2, 2 / 1.0, 2 / 1.0].forEach((x, i) => expect(weigh('item')[i]).toBeCloseTo(x, 3));
+  });
+
+  it('diagnostics read the examination model: the exposure curve, 1 at the top', () => {
+    const model = modelWith({ name: 'debias' });
+    const d = debiasDiagnostics(model);
+    expect(d.positionCurve).toHaveLength(5);
+    expect(d.relativePositionCurve![0]).toBe(1);
+    model.dispose();
   });
 
   it('clamps positions beyond the table into the last bucket, warning once', () => {
@@ -170,8 +224,8 @@ describe('debias stages', () => {
     model.dispose();
   });
 
-  it('a batch with all-zero values: no softmax term, finite weights, estimates pulled toward 0', () => {
-    const model = modelWith({ name: 'debias' });
+  it('a batch with all-zero values: no softmax term, finite weights, estimates pulled toward 0 (regression estimator)', () => {
+    const model = modelWith({ name: 'debias', options: { estimator: 'regression' } });
     const stage = stageOf(model);
     const batch = batchOf(model.data, 64, 5, { zero: true });
     const terms = tf.tidy(() => {
@@ -185,7 +239,7 @@ describe('debias stages', () => {
       const nuv = tf.ones([B]) as tf.Tensor1D; // what core passes for such a batch (1e-6 / 1e-6)
       const q = tf.randomNormal([B, 8]) as tf.Tensor2D;
       const labels = tf.tensor2d(batch.labels, [B, 2]);
-      return stage.weighting!.weigh({ weights: nuv, nuv, q, batch: { batch, labels, position: tf.tensor1d(batch.position!, 'int32') } }).weights.dataSync();
+      return stage.weighting!.weigh({ weights: nuv, nuv, q, pairScore: tf.zeros([B]) as tf.Tensor1D, batch: { batch, labels, position: tf.tensor1d(batch.position!, 'int32') } }).weights.dataSync();
     });
     expect(Array.from(w).every(Number.isFinite)).toBe(true);
     const before = stage.positionTable!.table.dataSync()[0]!;
@@ -202,7 +256,7 @@ describe('debias stages', () => {
     // and half of the batch mean of the floored estimates (0.53): 0.265
     [0.5, [1 / 0.265, 1 / 0.265, 1 / 0.265, 2, 0.5]],
   ])('floors the estimate in the division (relativeFloor %s)', (relativeFloor, expected) => {
-    const model = modelWith({ name: 'debias-position', options: { floor: 0.05, relativeFloor, normalizeWeights: false } });
+    const model = modelWith({ name: 'debias-position', options: { floor: 0.05, relativeFloor, normalizeWeights: false, estimator: 'regression' } });
     const stage = stageOf(model);
     tf.tidy(() => stage.positionTable!.table.assign(tf.tensor2d([[-1], [0], [0.01], [0.5], [2]])));
     const batch = batchOf(model.data, 5, 6);
@@ -210,7 +264,7 @@ describe('debias stages', () => {
     const w = tf.tidy(() => {
       const nuv = tf.tensor1d([1, 1, 1, 1, 1]);
       return Array.from(stage.weighting!.weigh({
-        weights: nuv, nuv, q: tf.zeros([5, 8]) as tf.Tensor2D,
+        weights: nuv, nuv, q: tf.zeros([5, 8]) as tf.Tensor2D, pairScore: tf.zeros([5]) as tf.Tensor1D,
         batch: { batch, labels: tf.tensor2d(batch.labels, [5, 2]), position: tf.tensor1d(batch.position!, 'int32') },
       }).weights.dataSync());
     });
@@ -219,7 +273,7 @@ describe('debias stages', () => {
   });
 
   it('self-normalises the weights to the incoming sum by default', () => {
-    const model = modelWith({ name: 'debias-position' });
+    const model = modelWith({ name: 'debias-position', options: { estimator: 'regression' } });
     const stage = stageOf(model);
     tf.tidy(() => stage.positionTable!.table.assign(tf.tensor2d([[0.5], [0.25], [0.1], [0.1], [0.1]])));
     const batch = batchOf(model.data, 5, 6);
@@ -227,7 +281,7 @@ describe('debias stages', () => {
     const w = tf.tidy(() => {
       const nuv = tf.tensor1d([1, 1, 0.5, 0, 0]);
       return Array.from(stage.weighting!.weigh({
-        weights: nuv, nuv, q: tf.zeros([5, 8]) as tf.Tensor2D,
+        weights: nuv, nuv, q: tf.zeros([5, 8]) as tf.Tensor2D, pairScore: tf.zeros([5]) as tf.Tensor1D,
         batch: { batch, labels: tf.tensor2d(batch.labels, [5, 2]), position: tf.tensor1d(batch.position!, 'int32') },
       }).weights.dataSync());
     });
@@ -245,8 +299,8 @@ describe('debias stages', () => {
     TwoTowerModel.create(userOnly, data(), debiasStages).dispose();
   });
 
-  it('diagnostics: position curve, propensity quantiles, JSON, SVG', () => {
-    const model = modelWith({ name: 'debias' });
+  it('diagnostics: position curve, propensity quantiles, JSON, SVG (regression estimator)', () => {
+    const model = modelWith({ name: 'debias', options: { estimator: 'regression' } });
     const d = debiasDiagnostics(model);
     expect(d.positionCurve).toHaveLength(5);
     expect(d.userPropensity!.users).toBe(30);

@@ -58,6 +58,13 @@ export interface DebiasOptions {
   readonly relevance?: RelevanceModel;
   /** vector size of the `'towers'` relevance model */
   readonly towersDim?: number;
+  /**
+   * what a row's value is divided by: `'row'`, the exposure of the slot it was shown in (inverse
+   * propensity per impression); `'item'`, its item's mean exposure over the impressions so far
+   * (corrects items that are usually shown in good or poor slots, adds no variance where the
+   * layout does not depend on the item)
+   */
+  readonly correction?: 'row' | 'item';
 }
 
 /** The defaults of {@link DebiasOptions} (`userFloor` is `floor`'s default for `debias-user`). */
@@ -84,9 +91,11 @@ export const DEBIAS_DEFAULTS = {
   relevance: 'towers',
   /** vector size of the towers relevance model */
   towersDim: 16,
+  /** per impression */
+  correction: 'row',
 } as const;
 
-const KNOWN_OPTIONS = ['positions', 'lossWeight', 'floor', 'relativeFloor', 'init', 'normalizeWeights', 'detachQuery', 'estimator', 'relevance', 'towersDim'];
+const KNOWN_OPTIONS = ['positions', 'lossWeight', 'floor', 'relativeFloor', 'init', 'normalizeWeights', 'detachQuery', 'estimator', 'relevance', 'towersDim', 'correction'];
 
 /** Where a warning goes (console.warn unless replaced, e.g. by the CLI or a test). */
 let warnHandler: (message: string) => void = (m) => console.warn(m);
@@ -113,6 +122,10 @@ export class DebiasStage implements Stage {
   clampedRows = 0;
   /** the joint click model (estimator `'examination'`) */
   readonly exam: ExaminationModel | undefined;
+  /** divide by the row's own exposure, or by its item's mean exposure */
+  readonly correction: 'row' | 'item' = 'row';
+  private readonly itemThetaSum: Float64Array | undefined;
+  private readonly itemCount: Float64Array | undefined;
   private warned = false;
 
   constructor(
@@ -136,11 +149,16 @@ export class DebiasStage implements Stage {
     private readonly ctx: StageContext,
     init: number,
     /** the joint click model, when the estimator is `'examination'` */
-    readonly examination?: { relevance: RelevanceModel; towersDim: number },
+    readonly examination?: { relevance: RelevanceModel; towersDim: number; correction: 'row' | 'item' },
   ) {
     const dim = ctx.config.dim;
     if (examination) {
       this.exam = new ExaminationModel(name, ctx, kind === 'user' ? 0 : positions, kind !== 'position', examination.relevance, examination.towersDim);
+      this.correction = examination.correction;
+      if (this.correction === 'item') {
+        this.itemThetaSum = new Float64Array(ctx.config.itemRows);
+        this.itemCount = new Float64Array(ctx.config.itemRows);
+      }
       this.positionTable = undefined;
       this.estimator = undefined;
       this.weighting = { weigh: (args) => this.weighExamination(args) };
@@ -247,7 +265,31 @@ export class DebiasStage implements Stage {
     const buckets = exam.positionTable ? this.bucketsOf(this.needPositions(batch.batch.position)) : undefined;
     const click = tf.clipByValue(tf.reshape(tf.slice(batch.labels, [0, 0], [-1, 1]), [-1]), 0, 1) as tf.Tensor1D;
     const { theta, loss } = exam.fit(exam.exposureLogit(q, buckets), exam.relevanceLogit(args, this.ctx), click);
-    return { weights: this.divided(weights, theta), loss: tf.mul(loss, this.lossWeight) as tf.Scalar };
+    const est = this.correction === 'item' ? this.itemExposure(batch.batch.item, theta) : theta;
+    return { weights: this.divided(weights, est), loss: tf.mul(loss, this.lossWeight) as tf.Scalar };
+  }
+
+  /**
+   * Each row's item's mean exposure over the impressions seen so far (`correction: 'item'`), the
+   * batch's own `theta` folded in first: clicks are divided by how favourably the item is usually
+   * shown, not by this impression's slot, so a layout independent of the item adds no variance.
+   */
+  private itemExposure(items: Int32Array, theta: tf.Tensor1D): tf.Tensor1D {
+    const t = theta.dataSync();
+    const sum = this.itemThetaSum!;
+    const count = this.itemCount!;
+    const rows = sum.length;
+    const out = new Float32Array(items.length);
+    for (let r = 0; r < items.length; r++) {
+      const i = items[r]! % rows;
+      sum[i] = sum[i]! + t[r]!;
+      count[i] = count[i]! + 1;
+    }
+    for (let r = 0; r < items.length; r++) {
+      const i = items[r]! % rows;
+      out[r] = sum[i]! / count[i]!;
+    }
+    return tf.tensor1d(out);
   }
 
   /** `weights / max(stop(est), floor, relativeFloor x mean)`, self-normalised when configured; stopped. */
@@ -291,8 +333,9 @@ function definition(name: string, kind: DebiasKind): StageDefinition {
       const estimator = o.oneOf('estimator', ['examination', 'regression'] as const, DEBIAS_DEFAULTS.estimator);
       const relevance = o.oneOf('relevance', ['score', 'towers'] as const, DEBIAS_DEFAULTS.relevance);
       const towersDim = o.number('towersDim', DEBIAS_DEFAULTS.towersDim, { integer: true, min: 1 });
+      const correction = o.oneOf('correction', ['row', 'item'] as const, DEBIAS_DEFAULTS.correction);
       return new DebiasStage(name, kind, positions, floor, relativeFloor, lossWeight, normalizeWeights, detachQuery, ctx.config.valueWeights, ctx, init,
-        estimator === 'examination' ? { relevance, towersDim } : undefined);
+        estimator === 'examination' ? { relevance, towersDim, correction } : undefined);
     },
   };
 }

@@ -1,7 +1,6 @@
 import {
   ConfigError, Trainer, TwoTowerModel, initBackend, inMemorySource, resolveConfig, syntheticWorld, tf,
-  type Batch, type InteractionDataset, type LossArgs, type StageConfig,
-} from '@tt/core';
+  type Batch, type InteractionDataset, type LossArgs, type StageConfig, MODEL_DEFAULTS } from '@tt/core';
 import { lightRanker, type LightRanker } from '@tt/light-ranker';
 import { distill, Distill, softLabelBce, teacherAgreement } from './index.js';
 
@@ -18,7 +17,7 @@ function model(options: Record<string, unknown> = {}, data: InteractionDataset =
 
 function batches(size: number, count: number, data: InteractionDataset = world, wholeRequests = false): Batch[] {
   const out: Batch[] = [];
-  for (const b of inMemorySource(data, { batchSize: size, seed: 0, dropLast: true, wholeRequests }).batches(0) as Iterable<Batch>) {
+  for (const b of inMemorySource(data, { batchSize: size, seed: 0, dropLast: true, wholeRequests, historyLength: MODEL_DEFAULTS.historyPooling }).batches(0) as Iterable<Batch>) {
     if (out.length === count) break;
     out.push(b);
   }
@@ -35,6 +34,7 @@ function rowsOf(b: Batch, rows: number[], T: number): Batch {
   return {
     ...b, size: rows.length, user: cut(b.user, 1), item: cut(b.item, 1), labels: cut(b.labels, T), position: b.position && cut(b.position, 1),
     rankerScores: b.rankerScores && cut(b.rankerScores, T), userFeatures: cut(b.userFeatures, world.schema.userFeatureDim), itemFeatures: cut(b.itemFeatures, world.schema.itemFeatureDim),
+    history: b.history && cut(b.history, b.historyLength),
   };
 }
 
@@ -299,7 +299,7 @@ describe('composition and options', () => {
   it('teacher agreement: per-task correlation of the distilled logits with the logged scores on held-out rows', async () => {
     const m = model();
     const trainer = new Trainer(m, { epochs: 3, learningRate: 1e-2, progress: 'none' });
-    await trainer.fit(inMemorySource(world, { batchSize: 64, seed: 0 }));
+    await trainer.fit(inMemorySource(world, { batchSize: 64, seed: 0, historyLength: m.historyLength }));
     trainer.dispose();
     const a = teacherAgreement(m, world);
     expect(Object.keys(a.correlation)).toEqual(world.schema.tasks);

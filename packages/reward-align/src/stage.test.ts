@@ -232,7 +232,7 @@ describe('gradients', () => {
 describe('in a model', () => {
   function trainSteps(definitions: Parameters<typeof TwoTowerModel.create>[2], options: Record<string, unknown>, steps: number) {
     const data = tinyData();
-    const config = resolveConfig(schema, { dim: 8, hidden: 16, seed: 3, stages: [{ name: 'reward-align', options }] });
+    const config = resolveConfig(schema, { dim: 8, hidden: 16, seed: 3, historyPooling: 0, stages: [{ name: 'reward-align', options }] });
     const model = TwoTowerModel.create(config, data, definitions);
     const trainer = new Trainer(model, { epochs: 1, learningRate: 1e-2, progress: 'none' });
     const counts: number[] = [];
@@ -259,11 +259,11 @@ describe('in a model', () => {
     const { counts, losses } = trainSteps([rewardAlignWith(truthScorer(truth))], { reward: 'frozen', warmupSteps: 2 }, 6);
     expect(losses.every(Number.isFinite)).toBe(true);
     expect(counts[5]).toBe(counts[2]);
-    const model = TwoTowerModel.create(resolveConfig(schema, { dim: 8, stages: [{ name: 'reward-align' }] }), tinyData(), [rewardAlign]);
+    const model = TwoTowerModel.create(resolveConfig(schema, { dim: 8, historyPooling: 0, stages: [{ name: 'reward-align' }] }), tinyData(), [rewardAlign]);
     expect([...model.params.dense.keys()]).toEqual(expect.arrayContaining(['stages.reward-align.proxy.bias', 'stages.reward-align.proxy.userFeatures.w', 'stages.reward-align.proxy.itemFeatures.w']));
     expect([...model.params.embeddings.keys()]).toEqual(expect.arrayContaining(['stages.reward-align.proxy.user', 'stages.reward-align.proxy.item', 'stages.reward-align.proxy.itemBias']));
     model.dispose();
-    const linear = TwoTowerModel.create(resolveConfig(schema, { dim: 8, stages: [{ name: 'reward-align', options: { proxyModel: 'linear' } }] }), tinyData(), [rewardAlign]);
+    const linear = TwoTowerModel.create(resolveConfig(schema, { dim: 8, historyPooling: 0, stages: [{ name: 'reward-align', options: { proxyModel: 'linear' } }] }), tinyData(), [rewardAlign]);
     expect([...linear.params.dense.keys()]).toEqual(expect.arrayContaining(['stages.reward-align.proxy.w', 'stages.reward-align.proxy.b']));
     linear.dispose();
   });
