@@ -80,9 +80,9 @@ export function buildProgram(): Command {
     });
 
   program.command('baseline')
-    .description('popularity, item-kNN and EASE under the protocol of `tt train` (hyper-parameters chosen on the validation split)')
+    .description('popularity, item-kNN, EASE and BPR-MF under the protocol of `tt train` (hyper-parameters chosen on the validation split)')
     .option('--data <spec>', DATA_HELP, 'synthetic')
-    .option('--methods <list>', 'comma-separated: popularity, item-knn, ease (default all)')
+    .option('--methods <list>', 'comma-separated: popularity, item-knn, ease, bpr-mf (default all)')
     .option('--lambda <x>', 'EASE regularisation (default: chosen on validation)', num('--lambda'))
     .option('--neighbors <n>', 'item-kNN neighbours per item (default: chosen on validation)', int('--neighbors'))
     .addOption(new Option('--rows <which>', 'training rows that form the user-item matrix: every row, or the positive ones').choices(['rows', 'positives']))

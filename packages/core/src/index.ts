@@ -57,7 +57,7 @@ export { createProgress, type ProgressMode, type ProgressReporter, type Progress
 export { fitTwoTower, validationMetricNames, FIT_DEFAULTS, type FitOptions } from './train/fit.js';
 
 export { topKExcluding } from './eval/topk.js';
-export { fitItemKnn, fitEase, type BaselineScorer, type ItemKnnOptions, type EaseOptions, type InteractionRows } from './eval/baselines.js';
+export { fitItemKnn, fitEase, fitBprMf, type BaselineScorer, type ItemKnnOptions, type EaseOptions, type BprMfOptions, type InteractionRows } from './eval/baselines.js';
 export { pearson, spearman } from './eval/correlation.js';
 export { evaluateRetrieval, popularityScores, testPositives, type RetrievalMetrics, type EvaluateRetrievalArgs } from './eval/retrieval.js';
 export { evaluateFunnel, funnelReferences, type FunnelMetrics, type FunnelReferences, type EvaluateFunnelArgs } from './eval/funnel.js';

@@ -1,10 +1,15 @@
-// Open Bandit Dataset check: transform the OBD CSV into the generic interaction CSV (EVAL.md
-// section 3) in a temp dir, load it with @tt/core's loader, train with a debias stage, and print
-// the learned position curve beside the empirical CTR per position with bootstrap 95% intervals.
-// Usage (after `npx tsc -b packages/debias/tsconfig.lib.json`):
-//   node packages/debias/bench/obd.mjs [--data ../shared/data/open-bandit-dataset] [--logs random/men,random/women] [--stage debias-position] [--epochs 10] [--seeds 0,1,2] [--svg dir]
+// Open Bandit Dataset check of the position estimate (issue 18): train a debias stage on the
+// Bernoulli Thompson Sampling campaign (`bts`: the policy's choice of item and slot follows its
+// belief in the item, so positions and relevance are confounded) and compare the learned relative
+// exposure curve theta(p) / theta(0) with the uniformly random campaign's click-rate ratio
+// CTR(p) / CTR(0) (items put in slots at random: no confounding), with a percentile bootstrap 95%
+// interval of that ratio. The bts log's own raw CTR ratio is printed beside it (what a regression
+// on position alone would learn).
+// Usage (after `npx tsc -b packages/cli/tsconfig.lib.json`):
+//   node packages/debias/bench/obd.mjs [--data ../shared/data/open-bandit-dataset] [--campaigns men,women]
+//     [--stage debias-position] [--estimator examination] [--epochs 10] [--seeds 0,1,2] [--json]
 import { createRequire } from 'node:module';
-import { mkdtempSync, readFileSync, writeFileSync, mkdirSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -14,8 +19,9 @@ const deb = require('../dist/index.js');
 
 const args = Object.fromEntries(process.argv.slice(2).reduce((acc, a, i, all) => (a.startsWith('--') ? [...acc, [a.slice(2), all[i + 1]]] : acc), []));
 const root = resolve(args.data ?? '/work/shared/data/open-bandit-dataset');
-const logs = (args.logs ?? 'random/men,random/women').split(',');
+const campaigns = (args.campaigns ?? 'men,women').split(',');
 const stage = args.stage ?? 'debias-position';
+const estimator = args.estimator ?? 'examination';
 const epochs = Number(args.epochs ?? 10);
 const seeds = (args.seeds ?? '0,1,2').split(',').map(Number);
 const out = mkdtempSync(join(tmpdir(), 'tt-obd-'));
@@ -41,62 +47,55 @@ function transform(path, dest) {
   return raw;
 }
 
-/** CTR per position and a percentile bootstrap 95% interval (rows resampled within position). */
-function ctrWithBootstrap(raw, P, B = 2000) {
+/** CTR(p) / CTR(0) per position with a percentile bootstrap 95% interval (rows resampled within each position). */
+function ratioWithBootstrap(raw, P, B = 4000) {
   let s = 12345;
   const rand = () => ((s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 2 ** 32);
   const byPos = Array.from({ length: P }, () => []);
   for (const [p, c] of raw) byPos[p].push(c);
-  return byPos.map((cs) => {
-    const n = cs.length;
-    const k = cs.reduce((a, b) => a + b, 0);
-    const boots = [];
-    for (let b = 0; b < B; b++) {
-      let m = 0;
-      for (let i = 0; i < n; i++) m += cs[Math.floor(rand() * n)];
-      boots.push(m / n);
-    }
-    boots.sort((a, b) => a - b);
-    return { rows: n, clicks: k, ctr: k / n, lo: boots[Math.floor(0.025 * B)], hi: boots[Math.floor(0.975 * B)] };
+  const ctr = byPos.map((cs) => cs.reduce((a, b) => a + b, 0) / cs.length);
+  const boots = Array.from({ length: P }, () => []);
+  for (let b = 0; b < B; b++) {
+    const m = byPos.map((cs) => {
+      let k = 0;
+      for (let i = 0; i < cs.length; i++) k += cs[Math.floor(rand() * cs.length)];
+      return k / cs.length;
+    });
+    for (let p = 0; p < P; p++) boots[p].push(m[0] > 0 ? m[p] / m[0] : NaN);
+  }
+  return byPos.map((cs, p) => {
+    const xs = boots[p].filter(Number.isFinite).sort((a, b) => a - b);
+    return { rows: cs.length, clicks: cs.reduce((a, b) => a + b, 0), ratio: ctr[p] / ctr[0], lo: xs[Math.floor(0.025 * xs.length)], hi: xs[Math.floor(0.975 * xs.length)] };
   });
 }
 
-await core.initBackend({});
-const report = {};
-for (const log of logs) {
-  const campaign = log.split('/').pop();
-  const file = join(out, `${log.replace('/', '-')}.csv`);
-  const raw = transform(join(root, log, `${campaign}.csv`), file);
-  const dataset = await core.loadInteractionCsv({ train: file });
+await core.initBackend({ log: false });
+const report = { stage, estimator, epochs, seeds, campaigns: {} };
+for (const campaign of campaigns) {
+  const bts = transform(join(root, 'bts', campaign, `${campaign}.csv`), join(out, `bts-${campaign}.csv`));
+  const random = transform(join(root, 'random', campaign, `${campaign}.csv`), join(out, `random-${campaign}.csv`));
+  const dataset = await core.loadInteractionCsv({ train: join(out, `bts-${campaign}.csv`) });
   const P = dataset.schema.numPositions;
-  // the estimator sees the training split (loo-full holds each user's last click out): compare with its CTR
-  const T = dataset.schema.tasks.length;
-  const trainRows = Array.from({ length: dataset.train.size }, (_, r) => [dataset.train.position[r], dataset.train.labels[r * T]]);
-  const ctr = ctrWithBootstrap(trainRows, P);
-  const ctrFile = ctrWithBootstrap(raw, P);
+  const reference = ratioWithBootstrap(random, P);
+  const btsRaw = ratioWithBootstrap(bts, P, 1);
   const curves = [];
   for (const seed of seeds) {
-    const { model } = await core.fitTwoTower(dataset, { seed, epochs, progress: 'none', stages: deb.debiasStages, model: { seed, stages: [{ name: stage }] } });
-    curves.push(deb.debiasDiagnostics(model).positionCurve);
+    const { model } = await core.fitTwoTower(dataset, {
+      seed, epochs, progress: 'none', stages: deb.debiasStages, model: { seed, historyPooling: 0, stages: [{ name: stage, options: { estimator } }] },
+    });
+    curves.push(deb.debiasDiagnostics(model).relativePositionCurve);
     model.dispose();
   }
   const mean = Array.from({ length: P }, (_, p) => curves.reduce((a, c) => a + c[p], 0) / curves.length);
-  report[log] = { file, rows: raw.length, trainRows: trainRows.length, ctrFile, users: dataset.schema.numUsers, items: dataset.schema.numItems, warnings: dataset.warnings, ctr, learnedCurves: curves, learnedMean: mean };
-  console.log(`\n${log}: ${raw.length} rows, ${dataset.schema.numUsers} user contexts, ${dataset.schema.numItems} items; stage ${stage}, ${epochs} epochs, seeds ${seeds.join(',')}`);
-  console.log(`training split: ${trainRows.length} rows (the loo-full split holds ${raw.length - trainRows.length} rows out); whole-file CTR per position: ${ctrFile.map((c) => `${c.ctr.toFixed(4)} [${c.lo.toFixed(4)}, ${c.hi.toFixed(4)}]`).join(', ')}`);
-  console.log('position | train rows | clicks | train CTR [bootstrap 95%] | learned estimate (mean over seeds; per seed)');
+  const inside = mean.map((m, p) => m >= reference[p].lo && m <= reference[p].hi);
+  report.campaigns[campaign] = { btsRows: bts.length, randomRows: random.length, reference, btsRawRatio: btsRaw.map((r) => r.ratio), learned: curves, learnedMean: mean, inside };
+  console.log(`\n${campaign}: trained on bts (${bts.length} rows), ${stage} (${estimator}), ${epochs} epochs, seeds ${seeds.join(',')}`);
+  console.log('position | random CTR ratio [bootstrap 95%] | bts raw CTR ratio | learned exposure ratio (mean; per seed)');
   for (let p = 0; p < P; p++) {
-    const c = ctr[p];
-    console.log(`${String(p).padStart(8)} | ${String(c.rows).padStart(4)} | ${String(c.clicks).padStart(6)} | ${c.ctr.toFixed(4)} [${c.lo.toFixed(4)}, ${c.hi.toFixed(4)}] | ${mean[p].toFixed(4)} (${curves.map((cv) => cv[p].toFixed(4)).join(', ')})${mean[p] >= c.lo && mean[p] <= c.hi ? '  inside' : '  OUTSIDE'}`);
-  }
-  if (args.svg) {
-    mkdirSync(args.svg, { recursive: true });
-    const svg = deb.renderSvgChart([
-      { label: 'empirical CTR', values: ctr.map((c) => c.ctr), lower: ctr.map((c) => c.lo), upper: ctr.map((c) => c.hi) },
-      { label: 'learned', values: mean },
-    ], { title: `OBD ${log}: position effect`, xLabel: 'position (0 = left)', yLabel: 'click rate' });
-    writeFileSync(join(args.svg, `obd-${log.replace('/', '-')}.svg`), svg);
+    const r = reference[p];
+    console.log(`${String(p).padStart(8)} | ${r.ratio.toFixed(3)} [${r.lo.toFixed(3)}, ${r.hi.toFixed(3)}] | ${btsRaw[p].ratio.toFixed(3)} | ${mean[p].toFixed(3)} (${curves.map((c) => c[p].toFixed(3)).join(', ')})${inside[p] ? '  inside' : '  OUTSIDE'}`);
   }
 }
 writeFileSync(join(out, 'report.json'), JSON.stringify(report, null, 2));
+if (args.json !== undefined) console.log(JSON.stringify(report));
 console.log(`\nreport: ${join(out, 'report.json')}`);

@@ -1,12 +1,13 @@
 /**
  * `tt baseline`: the baselines a two-tower figure is read against, under the same protocol as
  * `tt train` (loo-full or the pre-split test file, the user's training items removed): popularity,
- * item-kNN and EASE. With a validation split, each method's hyper-parameter is chosen on it (the
- * model fitted on the training rows, scored on the validation rows), then refitted on training +
- * validation for the test figure: the same information `tt train` uses.
+ * item-kNN, EASE and BPR matrix factorisation. With a validation split, each method's
+ * hyper-parameter is chosen on it (the model fitted on the training rows, scored on the validation
+ * rows; BPR's epochs by early stopping), then refitted on training + validation for the test
+ * figure: the same information `tt train` uses.
  */
 import {
-  evaluateScores, fitEase, fitItemKnn, initBackend, trainingLog, ConfigError,
+  evaluateScores, fitBprMf, fitEase, fitItemKnn, initBackend, trainingLog, ConfigError,
   type BaselineScorer, type InteractionDataset, type InteractionLog, type InteractionRows, type RetrievalMetrics,
 } from '@tt/core';
 import { loadData } from '../data-spec.js';
@@ -14,7 +15,7 @@ import { peakRssMb, printJson, table } from '../output.js';
 import { popularityMetrics } from './train.js';
 
 /** The methods `tt baseline` knows. */
-export const BASELINE_METHODS = ['popularity', 'item-knn', 'ease'] as const;
+export const BASELINE_METHODS = ['popularity', 'item-knn', 'ease', 'bpr-mf'] as const;
 /** One of {@link BASELINE_METHODS}. */
 export type BaselineMethod = (typeof BASELINE_METHODS)[number];
 
@@ -65,6 +66,32 @@ async function tuned<T extends number>(
   return { value, metrics: await evaluateScorer(dataset, fit(trainingLog(dataset), value), 'test') };
 }
 
+/** BPR epochs at most, and the epochs without a better validation recall@20 before stopping. */
+const BPR_EPOCHS = 100;
+const BPR_PATIENCE = 5;
+
+/** BPR-MF with its epochs chosen by early stopping on validation recall@20, refitted on all training rows. */
+async function bprMf(dataset: InteractionDataset, log: (line: string) => void): Promise<{ metrics: RetrievalMetrics; epochs: number }> {
+  const { numUsers, numItems } = dataset.schema;
+  const w = dataset.valueWeights;
+  let epochs = 30;
+  if (dataset.validation) {
+    let best = -1;
+    let stale = 0;
+    await fitBprMf(dataset.train, numUsers, numItems, w, {
+      epochs: BPR_EPOCHS,
+      afterEpoch: async (epoch, scorer) => {
+        const r = (await evaluateScorer(dataset, scorer, 'validation'))['recall@20'];
+        log(`[tt] bpr-mf epoch ${epoch + 1}: validation recall@20 ${r.toFixed(4)}`);
+        if (r > best) [best, epochs, stale] = [r, epoch + 1, 0];
+        return ++stale > BPR_PATIENCE;
+      },
+    });
+  }
+  const scorer = await fitBprMf(trainingLog(dataset), numUsers, numItems, w, { epochs });
+  return { metrics: await evaluateScorer(dataset, scorer, 'test'), epochs };
+}
+
 /** `tt baseline`: evaluates each method; returns the JSON summary. */
 export async function baseline(o: BaselineCliOptions): Promise<Record<string, unknown>> {
   const methods = (o.methods ?? BASELINE_METHODS.join(',')).split(',').map((m) => m.trim()).filter(Boolean);
@@ -90,6 +117,10 @@ export async function baseline(o: BaselineCliOptions): Promise<Record<string, un
       const r = await tuned(dataset, o.neighbors ? [o.neighbors] : NEIGHBORS, (l, k) => fitItemKnn(l, numUsers, numItems, w, { neighbors: k, rows }), log, 'item-knn neighbors');
       metrics = r.metrics;
       extra = { neighbors: r.value };
+    } else if (method === 'bpr-mf') {
+      const r = await bprMf(dataset, log);
+      metrics = r.metrics;
+      extra = { epochs: r.epochs };
     } else {
       const grid = o.lambda ? [o.lambda] : numItems <= EASE_TUNE_MAX_ITEMS ? LAMBDAS : [200];
       const r = await tuned(dataset, grid, (l, lambda) => fitEase(l, numUsers, numItems, w, { lambda, rows, maxItems: o.easeMaxItems }), log, 'ease lambda');

@@ -1,7 +1,7 @@
 /**
- * Baselines a two-tower figure is read against (EVAL.md section 1): item-based nearest neighbours
- * and EASE (Steck, WWW 2019), both scoring the whole catalogue from a user's training items.
- * Popularity is `popularityScores` in retrieval.ts.
+ * Baselines a two-tower figure is read against (EVAL.md section 1): item-based nearest neighbours,
+ * EASE (Steck, WWW 2019) and matrix factorisation trained with BPR (Rendle et al., UAI 2009), each
+ * scoring the whole catalogue. Popularity is `popularityScores` in retrieval.ts.
  *
  * Both read the user-item matrix X of a training log: every row (`'rows'`: each interaction, as
  * EVAL.md's EASE reference does with MovieLens ratings) or the positive rows only (`'positives'`,
@@ -15,6 +15,8 @@
 import { ConfigError, OutOfRangeError } from '../errors.js';
 import type { InteractionLog } from '../data/types.js';
 import { rowValue } from '../data/batches.js';
+import { mulberry32 } from '@tt/mips';
+import * as tf from '../runtime/tf.js';
 import { invertSpdInPlace } from '../runtime/spd-inverse.js';
 import { topKExcluding } from './topk.js';
 
@@ -181,4 +183,102 @@ export function fitEase(log: InteractionLog, numUsers: number, numItems: number,
       return out;
     },
   };
+}
+
+/** Options of {@link fitBprMf}. */
+export interface BprMfOptions {
+  /** factor dimension (default 64) */
+  readonly dim?: number;
+  /** SGD learning rate (default 0.05) */
+  readonly learningRate?: number;
+  /** L2 penalty on the factors a step touches (default 0.001) */
+  readonly regularization?: number;
+  /** passes over the positive pairs (default 30) */
+  readonly epochs?: number;
+  /** which rows form X, the positives BPR ranks above sampled items (default 'positives') */
+  readonly rows?: InteractionRows;
+  /** seed of the initialisation and of the sampling (default 0) */
+  readonly seed?: number;
+  /** called after each epoch with the scorer as it is; return true to stop (e.g. early stopping) */
+  readonly afterEpoch?: (epoch: number, scorer: BaselineScorer) => Promise<boolean> | boolean;
+}
+
+/**
+ * Matrix factorisation trained with BPR: for each positive (u, i) and an item j the user does not
+ * have, drawn uniformly, one SGD step on `-log sigmoid(p_u . (q_i - q_j))` plus L2 on the factors
+ * it touches; `score(u) = p_u Q^T`.
+ */
+export function fitBprMf(log: InteractionLog, numUsers: number, numItems: number, valueWeights: ArrayLike<number>, options: BprMfOptions = {}): Promise<BaselineScorer> {
+  const D = options.dim ?? 64;
+  const lr = options.learningRate ?? 0.05;
+  const reg = options.regularization ?? 0.001;
+  const epochs = options.epochs ?? 30;
+  if (!Number.isInteger(D) || D < 1) throw new ConfigError('dim', `must be a positive integer, got ${D}`);
+  if (!(lr > 0)) throw new ConfigError('learningRate', `must be > 0, got ${lr}`);
+  if (!(reg >= 0)) throw new ConfigError('regularization', `must be >= 0, got ${reg}`);
+  if (!Number.isInteger(epochs) || epochs < 1) throw new ConfigError('epochs', `must be a positive integer, got ${epochs}`);
+  const x = incidence(log, numUsers, numItems, valueWeights, options.rows ?? 'positives');
+  const rand = mulberry32(((options.seed ?? 0) * 0x9e3779b1) >>> 0);
+  const P = Float32Array.from({ length: numUsers * D }, () => (rand() - 0.5) * 0.1);
+  const Q = Float32Array.from({ length: numItems * D }, () => (rand() - 0.5) * 0.1);
+  const pairs = x.userItems.length;
+  const userOf = new Int32Array(pairs);
+  for (let u = 0; u < numUsers; u++) userOf.fill(u, x.userStart[u]!, x.userStart[u + 1]!);
+  const has = (u: number, j: number): boolean => {
+    let lo = x.userStart[u]!;
+    let hi = x.userStart[u + 1]! - 1;
+    while (lo <= hi) {
+      const mid = (lo + hi) >> 1;
+      const v = x.userItems[mid]!;
+      if (v === j) return true;
+      if (v < j) lo = mid + 1;
+      else hi = mid - 1;
+    }
+    return false;
+  };
+  // each user's items ascending, for the membership test
+  for (let u = 0; u < numUsers; u++) x.userItems.subarray(x.userStart[u]!, x.userStart[u + 1]!).sort();
+  const scorer: BaselineScorer = {
+    name: 'bpr-mf',
+    score(users: Int32Array): Float32Array {
+      return tf.tidy(() => {
+        const pu = tf.tensor2d(Float32Array.from({ length: users.length * D }, (_, k) => P[users[Math.floor(k / D)]! * D + (k % D)]!), [users.length, D]);
+        return tf.matMul(pu, tf.tensor2d(Q, [numItems, D]), false, true).dataSync() as Float32Array;
+      });
+    },
+  };
+  const order = Int32Array.from({ length: pairs }, (_, k) => k);
+  return (async () => {
+    for (let epoch = 0; epoch < epochs; epoch++) {
+      for (let k = pairs - 1; k > 0; k--) {
+        const m = Math.floor(rand() * (k + 1));
+        const t = order[k]!;
+        order[k] = order[m]!;
+        order[m] = t;
+      }
+      for (let k = 0; k < pairs; k++) {
+        const pair = order[k]!;
+        const u = userOf[pair]!;
+        const i = x.userItems[pair]!;
+        let j = Math.floor(rand() * numItems);
+        for (let tries = 0; has(u, j) && tries < 20; tries++) j = Math.floor(rand() * numItems);
+        const pu = u * D;
+        const qi = i * D;
+        const qj = j * D;
+        let dot = 0;
+        for (let d = 0; d < D; d++) dot += P[pu + d]! * (Q[qi + d]! - Q[qj + d]!);
+        const g = 1 / (1 + Math.exp(dot)); // sigmoid(-dot)
+        for (let d = 0; d < D; d++) {
+          const p = P[pu + d]!;
+          const a = Q[qi + d]!;
+          const b = Q[qj + d]!;
+          P[pu + d] = p + lr * (g * (a - b) - reg * p);
+          Q[qi + d] = a + lr * (g * p - reg * a);
+          Q[qj + d] = b + lr * (-g * p - reg * b);
+        }
+      }
+      if (options.afterEpoch && (await options.afterEpoch(epoch, scorer))) break;
+    }
+    return scorer;
+  })();
 }
