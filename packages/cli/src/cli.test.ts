@@ -135,6 +135,67 @@ describe('tt', () => {
     expect(none['diagnostics']).toEqual([]);
   });
 
+  it('train takes --value-weights (checked: count, sign, NaN name the flag), --monitor, --no-restore-best and feature files', async () => {
+    writeFileSync(join(dir, 'two.csv'), ['user_id,item_id,timestamp,label_click,label_like', ...Array.from({ length: 120 }, (_, r) => `u${r % 30},i${(r * 7) % 25},${r},1,${r % 3 === 0 ? 1 : 0}`)].join('\n') + '\n');
+    writeFileSync(join(dir, 'items.csv'), ['item_id,f1,f2', ...Array.from({ length: 25 }, (_, i) => `i${i},${i / 25},${(i % 5) / 5}`)].join('\n') + '\n');
+    writeFileSync(join(dir, 'users.csv'), ['user_id,g', ...Array.from({ length: 30 }, (_, u) => `u${u},${u % 2}`)].join('\n') + '\n');
+    const data = `csv:${join(dir, 'two.csv')}`;
+    for (const bad of ['1', '1,-2', '1,nan', '0,0', '1,2,3']) {
+      await expect(tt('train', '--data', data, '--epochs', '1', '--value-weights', bad)).rejects.toMatchObject({ code: 'E_CONFIG', field: '--value-weights' });
+    }
+    const s = lastJson(await tt('train', '--data', data, '--epochs', '3', '--value-weights', '1,2', '--monitor', 'ndcg@10', '--no-restore-best',
+      '--user-features', join(dir, 'users.csv'), '--item-features', join(dir, 'items.csv'), '--checkpoint', 'ck-flags', '--json'));
+    expect(s['bestEpoch']).toBe(s['epochs']); // the last epoch's weights are kept
+    const saved = JSON.parse(readFileSync(join(dir, 'ck-flags', 'checkpoint.json'), 'utf8'));
+    expect(JSON.stringify(saved)).toContain('"valueWeights":[1,2]');
+    expect(JSON.stringify(saved)).toMatch(/"userFeatureDim":1,"itemFeatureDim":2/);
+    await expect(tt('train', '--data', data, '--epochs', '1', '--monitor', 'recall@7')).rejects.toMatchObject({ field: 'monitor' });
+    await expect(tt('train', '--data', 'synthetic', '--epochs', '1', '--item-features', join(dir, 'items.csv'))).rejects.toMatchObject({ field: '--item-features' });
+  });
+
+  it('world list names the suite and the held-out world; world export writes CSV files tt train reads, and the truth', async () => {
+    const list = lastJson(await tt('world', 'list', '--json'));
+    expect(list['worlds'].length).toBeGreaterThanOrEqual(7);
+    expect(list['worlds'].filter((w: { heldOut: boolean }) => w.heldOut).map((w: { name: string }) => w.name)).toEqual(['held-out']);
+    const e = lastJson(await tt('world', 'export', 'trending-first', 'w-export', '--seed', '2', '--json'));
+    expect(e).toMatchObject({ world: 'trending-first', seed: 2, tasks: ['click', 'like'] });
+    for (const f of ['train.csv', 'test.csv', 'users.csv', 'items.csv', 'truth.npy', 'world.json']) expect(existsSync(join(dir, 'w-export', f))).toBe(true);
+    const truth = readFileSync(join(dir, 'w-export', 'truth.npy'));
+    expect(truth.length).toBeGreaterThan(4 * e['users'] * e['items']);
+    const t = lastJson(await tt('train', '--data', `csv:${join(dir, 'w-export', 'train.csv')},${join(dir, 'w-export', 'test.csv')}`, '--epochs', '1',
+      '--user-features', join(dir, 'w-export', 'users.csv'), '--item-features', join(dir, 'w-export', 'items.csv'), '--checkpoint', 'ck-world', '--json'));
+    expect(t['users']).toBeGreaterThan(100);
+    // never into a folder of other files
+    writeFileSync(join(dir, 'other-stuff.txt'), 'keep me');
+    await expect(tt('world', 'export', 'best-first', '.')).rejects.toMatchObject({ field: 'DIR' });
+    expect(readFileSync(join(dir, 'other-stuff.txt'), 'utf8')).toBe('keep me');
+    await expect(tt('world', 'export', 'flat', 'w2')).rejects.toMatchObject({ field: 'world' });
+  });
+
+  it('baseline reports popularity, item-kNN, EASE and BPR-MF under the train protocol', async () => {
+    const s = lastJson(await tt('baseline', '--data', `csv:${join(dir, 'log.csv')}`, '--json'));
+    expect(Object.keys(s['baselines'])).toEqual(['popularity', 'item-knn', 'ease', 'bpr-mf']);
+    for (const b of Object.values(s['baselines']) as Array<{ metrics: Record<string, number> }>) {
+      for (const k of ['recall@10', 'recall@20', 'recall@50', 'ndcg@10']) expect(b.metrics[k]).toBeGreaterThanOrEqual(0);
+    }
+    expect(s['baselines']['ease']['lambda']).toEqual(expect.any(Number));
+    await expect(tt('baseline', '--data', `csv:${join(dir, 'log.csv')}`, '--methods', 'svd')).rejects.toMatchObject({ field: '--methods' });
+  });
+
+  it('bench stages trains a world as tt train does and reports the paired effects', async () => {
+    const s = lastJson(await tt('bench', 'stages', '--unit', 'no-position-bias:1', '--rows', 'base,reward-align', '--scale', '0.1', '--json'));
+    expect(s['runs'].map((r: { row: string }) => r.row)).toEqual(['popularity', 'base', 'reward-align']);
+    const { summariseStages } = await import('./commands/bench-stages.js');
+    const runs = [0, 1].flatMap((seed) => ['base', 'debias'].map((row, k) => ({
+      world: 'w', seed, row, 'recall@20': 0.1, 'alignment@10/100': 0.2 + 0.1 * k + 0.01 * seed, 'value@10': 0.5 + 0.05 * k, epochs: 1, bestEpoch: 1, seconds: 1,
+    })));
+    const debias = summariseStages(runs).find((r) => r.row === 'debias')!;
+    expect(debias.effects!['alignment@10/100'].mean).toBeCloseTo(0.1, 6);
+    expect(debias.effects!['value@10'].perSeed).toEqual([expect.closeTo(0.05, 6), expect.closeTo(0.05, 6)]);
+    await expect(tt('bench', 'stages', '--worlds', 'flat')).rejects.toMatchObject({ field: 'world' });
+    await expect(tt('bench', 'stages', '--scale', '2')).rejects.toMatchObject({ field: '--scale' });
+  });
+
   // seven rows of one epoch each, two seeds: this process trains seed 0 (slow under jest's typed-array
   // loops, about two and a half minutes on 2 cores), a child `tt demo --rows-only` (the built tt) seed 1 beside it
   it('demo --json reports every row over seeds, each stage\'s paired effect, and writes the HTML report', async () => {

@@ -18,6 +18,8 @@ export interface LoadDataOptions {
   readonly itemFeatures?: string;
   /** `--value-weights`: w per label column of a CSV (other data: the model's weights only) */
   readonly valueWeights?: readonly number[];
+  /** a world's users, items and impressions times this (a quick look at a suite world; default 1) */
+  readonly scale?: number;
 }
 
 /** Loads the dataset a `--data` value names (with a validation split for early stopping). */
@@ -35,7 +37,15 @@ export async function loadData(spec: string, options: LoadDataOptions = {}): Pro
   const rest = colon < 0 ? '' : spec.slice(colon + 1);
   if (kind === 'world' && rest) {
     const world = worldByName(rest);
-    return { ...syntheticWorld({ ...world.options, seed: options.seed ?? 0, validation }), name: `world:${world.name}` };
+    const o = world.options;
+    const k = options.scale ?? 1;
+    const sized = k === 1 ? o : {
+      ...o,
+      numUsers: Math.max(10, Math.round(k * (o.numUsers ?? 2000))),
+      numItems: Math.max(20, Math.round(k * (o.numItems ?? 1000))),
+      impressions: Math.max(200, Math.round(k * (o.impressions ?? 60_000))),
+    };
+    return { ...syntheticWorld({ ...sized, seed: options.seed ?? 0, validation }), name: `world:${world.name}` };
   }
   if (kind === 'movielens' && rest) return loadMovieLens(rest, { validation });
   if (kind === 'csv' && rest) {

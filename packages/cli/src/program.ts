@@ -169,6 +169,7 @@ export function buildProgram(): Command {
     .option('--seeds <list>', 'seeds of the worlds and the models, comma-separated (default 0,1,2)', seedList)
     .option('--jobs <n>', 'world x seed units trained at the same time, in child processes (default 2)', int('--jobs'))
     .option('--out <file>', 'append every run as a JSON line')
+    .option('--scale <x>', "each world's users, items and impressions times x, in (0, 1] (a quick look; default 1)", num('--scale'))
     .addOption(new Option('--unit <world:seed>', 'one world and seed in this process (what the child processes run)').hideHelp())
     .addOption(backendOption())
     .option('--json', 'print a JSON summary as the last line')

@@ -60,8 +60,16 @@ export interface BenchStagesOptions {
   readonly out?: string;
   readonly backend?: 'tensorflow' | 'wasm' | 'cpu';
   readonly json?: boolean;
+  /** shrink every world's users, items and impressions by this factor (a quick look; default 1) */
+  readonly scale?: number;
   /** internal: one world and seed in this process, runs printed as JSON (what the children run) */
   readonly unit?: string;
+}
+
+function scaleOf(scale: number | undefined): number {
+  const x = scale ?? 1;
+  if (!(x > 0 && x <= 1)) throw new ConfigError('--scale', `must be in (0, 1], got ${x}`);
+  return x;
 }
 
 function worldsOf(spec: string | undefined): string[] {
@@ -79,9 +87,9 @@ function rowsOf(spec: string | undefined): StageRow[] {
 }
 
 /** Trains and evaluates `rows` on one world and seed, as `tt train` would. */
-async function runUnit(world: string, seed: number, rows: readonly StageRow[], log: (line: string) => void): Promise<StageRun[]> {
+async function runUnit(world: string, seed: number, rows: readonly StageRow[], scale: number, log: (line: string) => void): Promise<StageRun[]> {
   const data = `world:${world}`;
-  const dataset = await loadData(data, { seed });
+  const dataset = await loadData(data, { seed, scale });
   const out: StageRun[] = [];
   const pop = await popularityFunnel(dataset);
   out.push({ world, seed, row: 'popularity', 'recall@20': pop['recall@20'], 'alignment@10/100': pop['alignment@10/100'], 'value@10': pop['value@10'], epochs: 0, bestEpoch: 0, seconds: 0 });
@@ -106,7 +114,7 @@ async function runUnit(world: string, seed: number, rows: readonly StageRow[], l
 }
 
 function runChild(world: string, seed: number, o: BenchStagesOptions, running: Set<ChildProcess>): Promise<StageRun[]> {
-  const args = [binPath(), 'bench', 'stages', '--unit', `${world}:${seed}`, '--json', ...(o.rows ? ['--rows', o.rows] : []), ...(o.backend ? ['--backend', o.backend] : [])];
+  const args = [binPath(), 'bench', 'stages', '--unit', `${world}:${seed}`, '--json', ...(o.rows ? ['--rows', o.rows] : []), ...(o.scale ? ['--scale', String(o.scale)] : []), ...(o.backend ? ['--backend', o.backend] : [])];
   return new Promise((ok, fail) => {
     const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     running.add(child);
@@ -164,12 +172,13 @@ export async function benchStages(o: BenchStagesOptions): Promise<Record<string,
     const world = o.unit.slice(0, at);
     const seed = Number(o.unit.slice(at + 1));
     await initBackend({ backend: o.backend, log: false });
-    const runs = await runUnit(worldByName(world).name, seed, rows, log);
+    const runs = await runUnit(worldByName(world).name, seed, rows, scaleOf(o.scale), log);
     const out = { runs };
     printJson(out);
     return out;
   }
   const worlds = worldsOf(o.worlds);
+  scaleOf(o.scale);
   const seeds = o.seeds ?? [0, 1, 2];
   const jobs = Math.max(1, o.jobs ?? 2);
   const t0 = performance.now();
