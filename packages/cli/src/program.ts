@@ -165,7 +165,7 @@ export function buildProgram(): Command {
   bench.command('stages')
     .description('every funnel stage on every world of the suite, trained as `tt train` trains it, over seeds: funnel metrics and each stage\'s effect paired by seed')
     .option('--worlds <list>', 'comma-separated worlds (`tt world list`), `suite` (default) or `held-out`')
-    .option('--rows <list>', 'comma-separated rows: base, debias, light-ranker, distill, reward-align (default all)')
+    .option('--rows <list>', 'comma-separated rows: base, base-agreement (base stopped on ranker-agreement), debias, light-ranker, distill, reward-align (default all)')
     .option('--seeds <list>', 'seeds of the worlds and the models, comma-separated (default 0,1,2)', seedList)
     .option('--jobs <n>', 'world x seed units trained at the same time, in child processes (default 2)', int('--jobs'))
     .option('--out <file>', 'append every run as a JSON line')

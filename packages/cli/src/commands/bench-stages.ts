@@ -16,15 +16,22 @@ import { formatSpread, meanAndSpread, signed, type Spread } from '../report.js';
 import { fitOptionsOf } from './train.js';
 import { popularityFunnel } from './demo.js';
 
-/** A row of the benchmark: a name and the `--stages` it trains with (defaults otherwise). */
+/** A row of the benchmark: a name and the `--stages` (and `--monitor`) it trains with (defaults otherwise). */
 export interface StageRow {
   readonly name: string;
   readonly stages: string;
+  /** `--monitor`, when the row overrides the default */
+  readonly monitor?: string;
 }
 
-/** The rows of `tt bench stages` by default: base and one per funnel stage. */
+/**
+ * The rows of `tt bench stages` by default: base, base stopped on the funnel stages' monitor (what
+ * the monitor alone changes, so a stage's effect can be read apart from its monitor's), and one
+ * row per funnel stage.
+ */
 export const STAGE_ROWS: readonly StageRow[] = [
   { name: 'base', stages: '' },
+  { name: 'base-agreement', stages: '', monitor: 'ranker-agreement' },
   { name: 'debias', stages: 'debias' },
   { name: 'light-ranker', stages: 'light-ranker' },
   { name: 'distill', stages: 'light-ranker,distill' },
@@ -95,7 +102,7 @@ async function runUnit(world: string, seed: number, rows: readonly StageRow[], s
   out.push({ world, seed, row: 'popularity', 'recall@20': pop['recall@20'], 'alignment@10/100': pop['alignment@10/100'], 'value@10': pop['value@10'], epochs: 0, bestEpoch: 0, seconds: 0 });
   for (const row of rows) {
     const t0 = performance.now();
-    const options = fitOptionsOf({ data, checkpoint: '', stages: row.stages || undefined, seed });
+    const options = fitOptionsOf({ data, checkpoint: '', stages: row.stages || undefined, seed, monitor: row.monitor });
     const { model, result } = await fitTwoTower(dataset, { ...options, progress: 'none' });
     try {
       const recall = await evaluateModel(model, dataset, 'test');
