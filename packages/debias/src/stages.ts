@@ -91,8 +91,8 @@ export const DEBIAS_DEFAULTS = {
   relevance: 'towers',
   /** vector size of the towers relevance model */
   towersDim: 16,
-  /** per impression */
-  correction: 'row',
+  /** by the item's mean exposure */
+  correction: 'item',
 } as const;
 
 const KNOWN_OPTIONS = ['positions', 'lossWeight', 'floor', 'relativeFloor', 'init', 'normalizeWeights', 'detachQuery', 'estimator', 'relevance', 'towersDim', 'correction'];
