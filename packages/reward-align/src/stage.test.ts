@@ -2,6 +2,7 @@ import {
   ConfigError, ParameterStore, Rng, Trainer, TwoTowerModel, initBackend, resolveConfig, tf,
   type Batch, type DatasetSchema, type LossArgs, type ModelData, type StageContext,
 } from '@tt/core';
+import { tinyBatch as sharedBatch, tinyData as sharedData } from '@tt/test-utils';
 import { LinearProxy, rewardAlign, rewardAlignWith, softmaxKl, TowerProxy, truthScorer, warmupWeight, type RewardAlignStage } from './index.js';
 
 const schema: DatasetSchema = {
@@ -9,41 +10,8 @@ const schema: DatasetSchema = {
   numPositions: 0, hasRankerScores: false, labelMax: [1, 1],
 };
 
-function tinyData(seed = 1): ModelData {
-  const rng = new Rng(seed);
-  const fill = (n: number) => Float32Array.from({ length: n }, () => rng.normal());
-  return {
-    userIds: Array.from({ length: schema.numUsers }, (_, i) => i),
-    itemIds: Array.from({ length: schema.numItems }, (_, i) => i),
-    userFeatures: fill(schema.numUsers * schema.userFeatureDim),
-    itemFeatures: fill(schema.numItems * schema.itemFeatureDim),
-  };
-}
-
-function tinyBatch(data: ModelData, size: number, seed: number): Batch {
-  const rng = new Rng(seed);
-  const T = schema.tasks.length;
-  const user = new Int32Array(size);
-  const item = new Int32Array(size);
-  const labels = new Float32Array(size * T);
-  for (let i = 0; i < size; i++) {
-    user[i] = rng.int(schema.numUsers);
-    const liked = rng.uniform() < 0.6;
-    item[i] = liked ? (user[i]! * 7) % schema.numItems : rng.int(schema.numItems);
-    labels[i * T] = liked ? 1 : 0;
-    labels[i * T + 1] = liked && rng.uniform() < 0.5 ? 1 : 0;
-  }
-  const gather = (table: Float32Array, idx: Int32Array, d: number) => {
-    const out = new Float32Array(idx.length * d);
-    idx.forEach((r, i) => out.set(table.subarray(r * d, r * d + d), i * d));
-    return out;
-  };
-  return {
-    size, user, item, labels, historyLength: 0,
-    userFeatures: gather(data.userFeatures, user, schema.userFeatureDim),
-    itemFeatures: gather(data.itemFeatures, item, schema.itemFeatureDim),
-  };
-}
+const tinyData = (seed = 1): ModelData => sharedData(schema, seed);
+const tinyBatch = (data: ModelData, size: number, seed: number): Batch => sharedBatch(schema, data, size, seed, { historyLength: 0 });
 
 /** A stage over its own parameter store, and loss arguments from free q / v variables. */
 function standalone(options: Record<string, unknown>, B = 16, DI = 8, numPositions = 0) {

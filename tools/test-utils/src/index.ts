@@ -38,9 +38,10 @@ export interface TinyBatchOptions {
 }
 
 /**
- * A seeded batch: row i's user likes item `user * 7 mod numItems` (something to learn), clicks
- * fall with the position when there are positions, likes follow clicks half the time; every row
- * has a history of the user's liked item and random ones, -1 padded.
+ * A seeded batch: 60% of the rows are of an item the user likes (`user * 7 mod numItems`, something
+ * to learn) and clicked (less often lower down when there are positions), later tasks follow a
+ * click half the time; every row has a history of the user's liked item and random ones, -1
+ * padded. Without positions or extras it draws exactly what @tt/core's own test batch draws.
  */
 export function tinyBatch(schema: DatasetSchema, data: ModelData, size: number, seed: number, options: TinyBatchOptions = {}): Batch {
   const rng = new Rng(seed);
@@ -51,21 +52,31 @@ export function tinyBatch(schema: DatasetSchema, data: ModelData, size: number, 
   const item = new Int32Array(size);
   const labels = new Float32Array(size * T);
   const position = P > 0 ? new Int32Array(size) : undefined;
-  const rankerScores = options.rankerScores ? new Float32Array(size * T) : undefined;
-  const history = new Int32Array(size * H).fill(-1);
   for (let i = 0; i < size; i++) {
     user[i] = rng.int(schema.numUsers);
-    const liked = rng.uniform() < 0.6;
+    const liked = !options.zero && rng.uniform() < 0.6;
     item[i] = liked ? (user[i]! * 7) % schema.numItems : rng.int(schema.numItems);
-    if (position) position[i] = rng.int(P);
-    const click = !options.zero && liked && rng.uniform() < (position ? 1 / (1 + position[i]!) : 1) ? 1 : 0;
-    labels[i * T] = click;
-    for (let t = 1; t < T; t++) labels[i * T + t] = click && rng.uniform() < 0.5 ? 1 : 0;
-    if (rankerScores) {
-      for (let t = 0; t < T; t++) rankerScores[i * T + t] = i % 5 === 4 ? NaN : Math.min(0.99, Math.max(0.01, (liked ? 0.7 : 0.2) / (t + 1) + 0.1 * rng.normal()));
+    let click = liked;
+    if (position) {
+      position[i] = rng.int(P);
+      click = liked && rng.uniform() < 1 / (1 + position[i]!);
     }
+    labels[i * T] = click ? 1 : 0;
+    for (let t = 1; t < T; t++) labels[i * T + t] = click && rng.uniform() < 0.5 ? 1 : 0;
+  }
+  // drawn after the rows, so the rows are the same with or without them
+  const history = new Int32Array(size * H).fill(-1);
+  for (let i = 0; i < size; i++) {
     const n = rng.int(Math.min(H, 6) + 1);
     for (let j = 0; j < n; j++) history[i * H + j] = j === 0 ? (user[i]! * 7) % schema.numItems : rng.int(schema.numItems);
+  }
+  let rankerScores: Float32Array | undefined;
+  if (options.rankerScores) {
+    rankerScores = new Float32Array(size * T);
+    for (let i = 0; i < size; i++) {
+      const liked = item[i] === (user[i]! * 7) % schema.numItems;
+      for (let t = 0; t < T; t++) rankerScores[i * T + t] = i % 5 === 4 ? NaN : Math.min(0.99, Math.max(0.01, (liked ? 0.7 : 0.2) / (t + 1) + 0.1 * rng.normal()));
+    }
   }
   const gather = (table: Float32Array, idx: Int32Array, d: number) => {
     const out = new Float32Array(idx.length * d);

@@ -29,7 +29,7 @@ export function tinyData(schema: DatasetSchema, seed = 1): ModelData {
  * a history of `historyLength` items (the user's liked item and random ones, -1 padded), as the
  * model's default history pooling reads.
  */
-export function tinyBatch(schema: DatasetSchema, data: ModelData, size: number, seed: number, historyLength = MODEL_DEFAULTS.historyPooling): Batch {
+export function tinyBatch(schema: DatasetSchema, data: ModelData, size: number, seed: number, historyLength: number = MODEL_DEFAULTS.historyPooling): Batch {
   const rng = new Rng(seed);
   const T = schema.tasks.length;
   const user = new Int32Array(size);

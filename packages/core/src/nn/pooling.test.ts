@@ -29,7 +29,7 @@ describe('weightedPositionSum', () => {
     const e = tf.tensor3d([1, 2, 3, 4, 100, 200], [1, 3, 2]);
     const out = weightedPositionSum(e, Float32Array.of(0.5, 0.5, 0));
     expect(Array.from(out.dataSync())).toEqual([2, 3]);
-    const g = tf.grad((x: tf.Tensor3D) => tf.sum(weightedPositionSum(x, Float32Array.of(0.5, 0.5, 0))))(e);
+    const g = tf.grad((x: tf.Tensor) => tf.sum(weightedPositionSum(x as tf.Tensor3D, Float32Array.of(0.5, 0.5, 0))))(e);
     expect(Array.from(g.dataSync())).toEqual([0.5, 0.5, 0.5, 0.5, 0, 0]);
     tf.dispose([e, out, g]);
   });
