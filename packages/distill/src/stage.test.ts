@@ -233,8 +233,8 @@ describe('training', () => {
 });
 
 describe('listwise distillation', () => {
-  it('is KL(softmax(value / tau) || softmax(q . v / temperature)) over each request, averaged over its rows', () => {
-    const m = model({ alpha: 0, listwiseWeight: 1, listwiseTemperature: 0.2 });
+  it.each([false, true])('is KL(softmax(value / tau) || softmax(q . v / temperature)) over each request, averaged over its rows (values z-scored per request: %s)', (standardize) => {
+    const m = model({ alpha: 0, listwiseWeight: 1, listwiseTemperature: 0.2, listwiseStandardize: standardize });
     const stage = stageOf(m);
     const [batch0] = batches(64, 1);
     const B = 5;
@@ -244,14 +244,20 @@ describe('listwise distillation', () => {
       ...batch0!, size: B, user: Int32Array.of(3, 3, 3, 8, 8), item: Int32Array.of(1, 2, 5, 7, 9),
       userFeatures: pick(batch0!.userFeatures, world.schema.userFeatureDim), itemFeatures: pick(batch0!.itemFeatures, world.schema.itemFeatureDim),
       labels: pick(batch0!.labels, T), position: pick(batch0!.position!, 1), rankerScores: Float32Array.of(0.9, 0.5, 0.2, 0.1, 0.6, 0.3, 0.4, 0.4, 0.7, 0.2),
+      history: pick(batch0!.history!, batch0!.historyLength),
     };
     tf.tidy(() => {
       const args = lossArgs(m, batch, batch.rankerScores!);
       const s = tf.matMul(args.q, args.v, false, true).arraySync() as number[][];
       const w = m.config.valueWeights;
-      const value = Array.from({ length: B }, (_, r) => (w[0]! * batch.rankerScores![r * T]! + w[1]! * batch.rankerScores![r * T + 1]!) / 0.2);
+      const raw = Array.from({ length: B }, (_, r) => w[0]! * batch.rankerScores![r * T]! + w[1]! * batch.rankerScores![r * T + 1]!);
+      const z = (members: number[]) => {
+        const mean = members.reduce((a, c) => a + raw[c]!, 0) / members.length;
+        const sd = Math.sqrt(members.reduce((a, c) => a + (raw[c]! - mean) ** 2, 0) / members.length);
+        return members.map((c) => (standardize ? (raw[c]! - mean) / sd : raw[c]!) / 0.2);
+      };
       const kl = (r: number, members: number[]) => {
-        const p = softmax(members.map((c) => value[c]!));
+        const p = softmax(z(members));
         const lq = logSoftmax(members.map((c) => s[r]![c]! / m.config.temperature));
         return p.reduce((acc, pj, j) => acc + pj * (Math.log(pj) - lq[j]!), 0);
       };

@@ -46,8 +46,14 @@ export interface DistillOptions {
    * (measured: the largest gain of the stage, see the README)
    */
   readonly listwiseWeight?: number;
-  /** tau_list: temperature of the ranker's softmax over a request's values; default 0.1 */
+  /** tau_list: temperature of the ranker's softmax over a request's values (z-scores with `listwiseStandardize`); default 0.5 */
   readonly listwiseTemperature?: number;
+  /**
+   * z-score the ranker's values within each request before `/ tau_list`, so the target's
+   * sharpness does not depend on the scale of the value weights (a like worth 3 clicks makes
+   * values 3x wider); default true
+   */
+  readonly listwiseStandardize?: boolean;
 }
 
 /** The defaults of {@link DistillOptions}. */
@@ -60,8 +66,10 @@ export const DISTILL_DEFAULTS = {
   logits: 'task',
   /** the listwise term on, at full weight */
   listwiseWeight: 1,
-  /** tau_list of the ranker's softmax over a request */
-  listwiseTemperature: 0.1,
+  /** tau_list of the ranker's softmax over a request (in z-score units) */
+  listwiseTemperature: 0.5,
+  /** z-score the values within a request */
+  listwiseStandardize: true,
 } as const;
 
 /** Every option of the stage, defaults filled in (see {@link resolveDistillOptions}). */
@@ -69,13 +77,14 @@ export type ResolvedDistillOptions = Required<DistillOptions>;
 
 /** Checks the options and fills the defaults. @throws ConfigError naming `stages.distill.<key>` */
 export function resolveDistillOptions(options: Readonly<Record<string, unknown>>): ResolvedDistillOptions {
-  const o = new StageOptions('distill', options, ['alpha', 'temperature', 'logits', 'listwiseWeight', 'listwiseTemperature']);
+  const o = new StageOptions('distill', options, ['alpha', 'temperature', 'logits', 'listwiseWeight', 'listwiseTemperature', 'listwiseStandardize']);
   return {
     alpha: o.number('alpha', DISTILL_DEFAULTS.alpha, { min: 0, max: 1 }),
     temperature: o.number('temperature', DISTILL_DEFAULTS.temperature, { min: 0, above: true }),
     logits: o.oneOf('logits', ['task', 'auxiliary'] as const, DISTILL_DEFAULTS.logits),
     listwiseWeight: o.number('listwiseWeight', DISTILL_DEFAULTS.listwiseWeight, { min: 0 }),
     listwiseTemperature: o.number('listwiseTemperature', DISTILL_DEFAULTS.listwiseTemperature, { min: 0, above: true }),
+    listwiseStandardize: o.boolean('listwiseStandardize', DISTILL_DEFAULTS.listwiseStandardize),
   };
 }
 
@@ -181,8 +190,10 @@ export class Distill implements Stage {
     for (let r = 0; r < B; r++) {
       let v = 0;
       for (let t = 0; t < T; t++) v += this.config.valueWeights[t]! * (batch.rankerScores![r * T + t]! || 0);
-      value[r] = v / this.options.listwiseTemperature;
+      value[r] = v;
     }
+    if (this.options.listwiseStandardize) standardizeRuns(value, batch.user, (r) => groups.inRequest[r] === 1);
+    for (let r = 0; r < B; r++) value[r] = value[r]! / this.options.listwiseTemperature;
     // -1e9 outside a row's request: both softmaxes then run over the request only
     const outside = tf.tensor2d(groups.outside, [B, B]);
     const inRequest = tf.tensor1d(groups.inRequest);
@@ -190,6 +201,29 @@ export class Distill implements Stage {
     const student = tf.logSoftmax(tf.add(tf.mul(tf.matMul(args.q, args.v, false, true), 1 / this.config.temperature), outside));
     const kl = tf.sum(tf.mul(teacher, tf.sub(tf.log(tf.maximum(teacher, 1e-12)), student)), 1); // [B]
     return tf.div(tf.sum(tf.mul(kl, inRequest)), groups.rows) as tf.Scalar;
+  }
+}
+
+/**
+ * z-scores the `include`d `values` within each run of one user's consecutive rows (a request, as
+ * the batch keeps them whole), in place: the listwise target's temperature then counts in units of the request's
+ * spread, whatever the scale of the value weights.
+ */
+function standardizeRuns(values: Float32Array, users: Int32Array, include: (row: number) => boolean): void {
+  for (let start = 0; start < values.length;) {
+    let end = start + 1;
+    while (end < values.length && users[end] === users[start]) end++;
+    let n = 0;
+    let mean = 0;
+    for (let r = start; r < end; r++) if (include(r)) (mean += values[r]!), n++;
+    if (n > 0) {
+      mean /= n;
+      let sq = 0;
+      for (let r = start; r < end; r++) if (include(r)) sq += (values[r]! - mean) ** 2;
+      const sd = Math.sqrt(sq / n) || 1;
+      for (let r = start; r < end; r++) if (include(r)) values[r] = (values[r]! - mean) / sd;
+    }
+    start = end;
   }
 }
 
