@@ -64,8 +64,8 @@ export const DISTILL_DEFAULTS = {
   temperature: 1,
   /** distil into the light ranker's own logits */
   logits: 'task',
-  /** the listwise term on, at full weight */
-  listwiseWeight: 1,
+  /** the listwise term on, at 0.3 of the retrieval softmax's weight (it must not replace it) */
+  listwiseWeight: 0.3,
   /** tau_list of the ranker's softmax over a request (in z-score units) */
   listwiseTemperature: 0.5,
   /** z-score the values within a request */
