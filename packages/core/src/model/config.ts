@@ -74,8 +74,8 @@ export const MODEL_DEFAULTS = {
   removeAccidentalHits: true,
   /** no extra uniform negatives */
   mixedNegatives: 0,
-  /** the latest 50 positives pooled into the user tower */
-  historyPooling: 50,
+  /** the latest 20 positives pooled into the user tower (MovieLens-100K and Amazon Games: 20 as good as 50, 1.5x faster) */
+  historyPooling: 20,
   /** initialisation and sampling seed */
   seed: 0,
 } as const;
