@@ -35,7 +35,7 @@ beforeAll(async () => {
 
 describe('shapes', () => {
   it('training rows are candidate sets of one: z [B, 1, 2 DI + NU + 1 + DE], logits [B, 1, T]', () => {
-    const m = model({ numUserEmbeddings: 3 });
+    const m = model({ numUserEmbeddings: 3, itemDim: 16 });
     const r = ranker(m);
     const [batch] = batches(16, 1);
     tf.tidy(() => {
@@ -51,7 +51,7 @@ describe('shapes', () => {
   });
 
   it('NI > 1: A [n, NI, NU], value [n, NI], and each candidate scored as if alone', () => {
-    const m = model({ numUserEmbeddings: 2 });
+    const m = model({ numUserEmbeddings: 2, itemDim: 16 });
     const r = ranker(m);
     const users = Int32Array.of(0, 5, 9);
     const items = Int32Array.of(1, 2, 3, 4, 5, 6, 7);
@@ -106,7 +106,7 @@ describe('training', () => {
   });
 
   it("the BCE trains the ranker's own item table, on the batch's items only", () => {
-    const m = model();
+    const m = model({ itemDim: 16 });
     const table = m.params.embeddings.get('stages.light-ranker.item')!;
     expect([table.rows, table.dim]).toEqual([m.config.itemRows, 16]);
     const [batch] = batches(32, 1);
@@ -163,7 +163,7 @@ describe('training', () => {
   });
 
   it('has a configurable NU, hidden width and loss weight; bad options are ConfigErrors naming the field', () => {
-    const m = model({ numUserEmbeddings: 5, hidden: 0, lossWeight: 0.5 });
+    const m = model({ numUserEmbeddings: 5, hidden: 0, lossWeight: 0.5, itemDim: 16 });
     expect(m.params.dense.get('stages.light-ranker.user.0.w')!.shape[1]).toBe(5 * 8);
     expect(m.params.dense.has('stages.light-ranker.user.1.w')).toBe(false);
     expect(m.params.dense.get(head)!.shape).toEqual([2 * 8 + 5 + 1 + 16, 2]);
