@@ -202,10 +202,12 @@ export class LightRanker implements Stage {
   private loss(args: LossArgs): tf.Scalar {
     const logits = tf.squeeze(this.logits(this.rowFeatures(args, args.batch.batch.item)), [1]) as tf.Tensor2D; // [B, T]
     const y = tf.clipByValue(args.batch.labels, 0, 1);
-    const each = bceWithLogits(this.positioned(logits, args.batch.batch.position), y);
+    // the labels were drawn where the rows were shown: both losses read the slot's term
+    const shown = this.positioned(logits, args.batch.batch.position);
+    const each = bceWithLogits(shown, y);
     const bce = tf.mean(this.labelWeights ? tf.mul(each, this.labelWeights(args)) : each) as tf.Scalar;
     const pointwise = this.options.lossWeight === 1 ? bce : (tf.mul(bce, this.options.lossWeight) as tf.Scalar);
-    return this.options.listwiseWeight > 0 ? (tf.add(pointwise, tf.mul(this.listwise(logits, args), this.options.listwiseWeight)) as tf.Scalar) : pointwise;
+    return this.options.listwiseWeight > 0 ? (tf.add(pointwise, tf.mul(this.listwise(shown, args), this.options.listwiseWeight)) as tf.Scalar) : pointwise;
   }
 
   /** The labels' logits: `logits [B, T]` plus the position term of each row (when there is one). */
