@@ -8,9 +8,9 @@ import { ConfigError } from '@tt/core';
 
 /** The `tt` executable next to this module (dist/bin.js; from src under ts-jest, the built one). */
 export function binPath(): string {
-  const near = resolve(__dirname, '..', 'bin.js');
+  const near = resolve(__dirname, 'bin.js');
   if (existsSync(near)) return near;
-  const built = resolve(__dirname, '..', '..', 'dist', 'bin.js');
+  const built = resolve(__dirname, '..', 'dist', 'bin.js');
   if (existsSync(built)) return built;
   throw new ConfigError('tt', `child processes run the built tt (${built}); build it first (npx tsc -b packages/cli/tsconfig.lib.json)`);
 }

@@ -94,7 +94,7 @@ export function debiasDiagnostics(model: TwoTowerModel, options: DiagnosticsOpti
     relativePositionCurve = positionCurve.map((x) => round(Math.max(x, stage.floor) / top));
   }
   let userPropensity: PropensityQuantiles | undefined;
-  if (stage.estimator) {
+  if (stage.estimator || stage.exam?.userTerm) {
     const users = options.users ?? Int32Array.from({ length: model.data.userIds.length }, (_, i) => i);
     const H = model.historyLength;
     const wProj = model.params.dense.get('user.projection.w');
@@ -109,7 +109,8 @@ export function debiasDiagnostics(model: TwoTowerModel, options: DiagnosticsOpti
         const x = model.userTowerInput(model.userInputOf(part, history, H), false);
         const q = tf.add(tf.matMul(x, wProj), bProj) as tf.Tensor2D;
         const pos = stage.kind === 'both' ? new Int32Array(part.length).fill(options.referencePosition ?? 0) : undefined;
-        return stage.estimate(q, pos, undefined).est;
+        // the examination model: the exposure probability at the reference position
+        return stage.exam ? stage.examinationOf(q, pos) : stage.estimate(q, pos, undefined).est;
       });
       values.set(est.dataSync() as Float32Array, start);
       est.dispose();

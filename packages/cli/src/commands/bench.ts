@@ -36,7 +36,7 @@ export async function benchTrain(o: BenchTrainOptions): Promise<Record<string, u
   const backend = await initBackend({ backend: o.backend });
   const world = syntheticWorld({ seed: 0, numUsers: 10_000, numItems: 5_000, impressions: 100_000, userFeatureDim: 16, itemFeatureDim: 16, validation: false });
   const { definitions, configs } = stagesFromFlags(o.stages, o);
-  const config = resolveConfig(world.schema, { dim: 64, hidden: 256, valueWeights: Array.from(world.valueWeights), userRows: o.userRows, stages: configs });
+  const config = resolveConfig(world.schema, { dim: 64, hidden: 256, historyPooling: 0, valueWeights: Array.from(world.valueWeights), userRows: o.userRows, stages: configs });
   const model = TwoTowerModel.create(config, world, definitions);
   const trainer = new Trainer(model, { epochs: 1, learningRate: 1e-3, progress: 'none' });
   const batchSize = o.batchSize ?? 512;

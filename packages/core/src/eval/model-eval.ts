@@ -186,7 +186,7 @@ const MONITOR_USERS = 256;
  * ordered as the ranker does: position-free, and blind to which items the logging policy chose to
  * show, unlike the recall of logged clicks, which rewards imitating that policy (the held-out
  * items' catalogue recall falls as a funnel stage moves away from the policy). Requests with fewer
- * than two scored rows, or constant scores or values, are skipped.
+ * than two scored rows, or constant scores or values, are skipped (0 when none is left).
  * @returns undefined when the dataset holds out no scored requests
  */
 export async function evaluateRankerAgreement(model: TwoTowerModel, dataset: InteractionDataset): Promise<number | undefined> {
@@ -227,5 +227,6 @@ export async function evaluateRankerAgreement(model: TwoTowerModel, dataset: Int
     sum += rho;
     count++;
   }
-  return count > 0 ? sum / count : undefined;
+  // requests whose scores or values are all equal say nothing: no agreement to measure
+  return count > 0 ? sum / count : 0;
 }

@@ -6,6 +6,7 @@
 import { mulberry32 } from '@tt/mips';
 import type { InteractionDataset, InteractionLog } from '../data/types.js';
 import { sliceLog } from '../data/split.js';
+import { requestStarts } from '../data/batches.js';
 import { inMemorySource } from '../data/batches.js';
 import { resolveConfig, type TwoTowerOptions } from '../model/config.js';
 import type { StageDefinition } from '../model/stages.js';
@@ -103,7 +104,11 @@ export async function fitTwoTower(dataset: InteractionDataset, options: FitOptio
       ? { monitor, patience: options.patience ?? FIT_DEFAULTS.patience, restoreBest: options.restoreBest ?? true }
       : undefined,
   });
-  if (dataset.validation && options.progress !== 'none') log(`[tt] early stopping on validation ${monitor}${options.monitor ? '' : ' (default)'}, patience ${options.patience ?? FIT_DEFAULTS.patience}`);
+  if (dataset.validation && options.progress !== 'none') {
+    const missed = model.stages.find((s) => s.monitor && !available.includes(s.monitor))?.monitor;
+    const why = !options.monitor && missed ? ` (the stages' ${missed} needs held-out requests, one user at one timestamp, of two or more rows with ranker scores)` : '';
+    log(`[tt] early stopping on validation ${monitor}${options.monitor ? '' : ' (default)'}, patience ${options.patience ?? FIT_DEFAULTS.patience}${why}`);
+  }
   try {
     const source = inMemorySource(dataset, {
       batchSize: options.batchSize ?? FIT_DEFAULTS.batchSize, seed, historyLength: model.historyLength,
@@ -122,7 +127,7 @@ export async function fitTwoTower(dataset: InteractionDataset, options: FitOptio
 /** The metrics each validation pass reports on `dataset` (what `monitor` may name). */
 export function validationMetricNames(dataset: InteractionDataset): string[] {
   const names = ['recall@10', 'recall@20', 'recall@50', 'ndcg@10'];
-  if (dataset.validationRequests?.rankerScores && dataset.validationRequests.size > 0) names.push('ranker-agreement');
+  if (hasScoredRequests(dataset.validationRequests)) names.push('ranker-agreement');
   return names;
 }
 
@@ -155,4 +160,20 @@ async function validationMetrics(model: TwoTowerModel, dataset: InteractionDatas
   const agreement = await evaluateRankerAgreement(model, dataset);
   if (agreement !== undefined) metrics['ranker-agreement'] = agreement;
   return metrics;
+}
+
+/** Whether `log` holds a request (one user, one timestamp) of two or more rows the ranker scored. */
+function hasScoredRequests(log: InteractionLog | undefined): boolean {
+  if (!log?.rankerScores || log.size < 2) return false;
+  const T = log.rankerScores.length / log.size;
+  const scored = (r: number) => {
+    for (let t = 0; t < T; t++) if (Number.isNaN(log.rankerScores![r * T + t]!)) return false;
+    return true;
+  };
+  const starts = requestStarts(log);
+  for (let q = 0; q + 1 < starts.length; q++) {
+    let n = 0;
+    for (let r = starts[q]!; r < starts[q + 1]!; r++) if (scored(r) && ++n >= 2) return true;
+  }
+  return false;
 }
