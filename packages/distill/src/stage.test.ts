@@ -148,12 +148,13 @@ describe('missing ranker scores', () => {
     const [batch] = batches(64, 1, partial);
     const T = partial.schema.tasks.length;
     // the same ranker without distillation (same seed, same parameters): its logits, entry by entry
-    const plain = model({}, partial, [{ name: 'light-ranker' }]);
+    // (the ranker's own listwise term off: this test reads its label BCE alone)
+    const plain = model({}, partial, [{ name: 'light-ranker', options: { listwiseWeight: 0 } }]);
     const ranker = plain.stages[0] as LightRanker;
     const logits = tf.tidy(() => tf.squeeze(ranker.logits(ranker.rowFeatures(lossArgs(plain, batch!, batch!.rankerScores!), batch!.item)), [1]).arraySync() as number[][]);
     const perEntry = logits.map((row, r) => row.map((z, t) => bce(z, Math.min(1, batch!.labels[r * T + t]!))));
     for (const alpha of [1, 0.25]) {
-      const m = model({ alpha }, partial);
+      const m = model({ alpha }, partial, [{ name: 'light-ranker', options: { listwiseWeight: 0 } }, { name: 'distill', options: { alpha } }]);
       let want = 0;
       perEntry.forEach((row, r) => row.forEach((b, t) => { want += (Number.isNaN(batch!.rankerScores![r * T + t]!) ? 1 : 1 - alpha) * b; }));
       expect(terms(m, batch!).get('light-ranker.head')).toBeCloseTo(want / (64 * T), 5);
