@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ConfigError, MismatchError, UnknownIdError } from '@tt/core';
 import { buildProgram } from './program.js';
-import { DEMO_ROWS } from './stages.js';
+import { DEMO_ROWS, DEMO_WORLDS } from './stages.js';
 
 let dir: string;
 let out: string[];
@@ -196,32 +196,41 @@ describe('tt', () => {
     await expect(tt('bench', 'stages', '--scale', '2')).rejects.toMatchObject({ field: '--scale' });
   });
 
-  // seven rows of one epoch each, two seeds: this process trains seed 0 (slow under jest's typed-array
-  // loops, about two and a half minutes on 2 cores), a child `tt demo --rows-only` (the built tt) seed 1 beside it
-  it('demo --json reports every row over seeds, each stage\'s paired effect, and writes the HTML report', async () => {
+  // three worlds at a tenth of their size, at most one epoch a row, two seeds: this process trains the first
+  // world and seed, child `tt demo --rows-only` processes (the built tt) the rest, two at a time
+  it('demo --json reports every row of every world over seeds, each stage\'s paired effect, and writes the HTML report', async () => {
     const report = join(dir, 'demo.html');
-    const s = lastJson(await tt('demo', '--epochs', '1', '--seeds', '0,1', '--report', report, '--json'));
-    expect(s['stages'].map((r: { name: string }) => r.name)).toEqual(DEMO_ROWS.map((r) => r.name));
-    expect(DEMO_ROWS.at(-1)!.biasedWorld).toBeFalsy(); // the served model is trained on the main world
-    expect(s['runs'].map((r: { seed: number }) => r.seed)).toEqual([0, 1]);
-    expect(s['rows'].map((r: { name: string }) => r.name)).toEqual(['popularity', ...DEMO_ROWS.map((r) => r.name)]);
-    for (const row of s['rows']) {
-      for (const m of ['recall@20', 'alignment@10/100', 'value@10']) expect(row.metrics[m]).toEqual({ mean: expect.any(Number), sd: expect.any(Number) });
-      const judged = DEMO_ROWS.find((r) => r.name === row.name)?.judgedOn ?? [];
-      expect(row.effects.map((e: { metric: string }) => e.metric)).toEqual(judged);
-      for (const e of row.effects) {
-        // the effect is the paired difference against its comparison row, seed by seed
-        type Row = Record<string, number> & { name: string };
-        const against = s['runs'].map((r: { rows: Row[] }) => r.rows.find((x) => x.name === e.against)!);
-        const own = s['runs'].map((r: { rows: Row[] }) => r.rows.find((x) => x.name === row.name)!);
-        e.perSeed.forEach((d: number, i: number) => expect(d).toBeCloseTo(own[i]![e.metric]! - against[i]![e.metric]!, 4));
+    const s = lastJson(await tt('demo', '--epochs', '1', '--scale', '0.1', '--seeds', '0,1', '--report', report, '--json'));
+    expect(s['worlds'].map((w: { name: string }) => w.name)).toEqual(DEMO_WORLDS);
+    expect(s['units']).toHaveLength(DEMO_WORLDS.length * 2);
+    for (const world of DEMO_WORLDS) {
+      const trained = DEMO_ROWS.filter((r) => !r.worlds || r.worlds.includes(world));
+      const rows = s['rows'].filter((r: { world: string }) => r.world === world);
+      expect(rows.map((r: { name: string }) => r.name)).toEqual(['popularity', ...trained.map((r) => r.name)]);
+      const units = s['units'].filter((u: { world: string }) => u.world === world);
+      expect(units.map((u: { seed: number }) => u.seed).sort()).toEqual([0, 1]);
+      for (const row of rows) {
+        for (const m of ['recall@20', 'alignment@10/100', 'value@10']) expect(row.metrics[m]).toEqual({ mean: expect.any(Number), sd: expect.any(Number) });
+        const judged = DEMO_ROWS.find((r) => r.name === row.name)?.judgedOn ?? [];
+        expect(row.effects.map((e: { metric: string }) => e.metric)).toEqual(judged);
+        for (const e of row.effects) {
+          // the effect is the paired difference against base on the same world, seed by seed
+          type Row = Record<string, number> & { name: string };
+          const seeds = e.perSeed.map((_: number, i: number) => units.find((u: { seed: number }) => u.seed === [0, 1][i])!);
+          e.perSeed.forEach((d: number, i: number) => {
+            const own = seeds[i].rows.find((x: Row) => x.name === row.name)!;
+            const base = seeds[i].rows.find((x: Row) => x.name === 'base')!;
+            expect(d).toBeCloseTo(own[e.metric]! - base[e.metric]!, 4);
+          });
+        }
       }
     }
     const html = readFileSync(report, 'utf8');
-    expect(html.match(/<svg /g)!.length).toBe(5); // three metrics, two training curves
-    for (const r of DEMO_ROWS) expect(html).toContain(r.name);
+    expect(html.match(/<svg /g)!.length).toBe(5 * DEMO_WORLDS.length); // per world: three metrics, two training curves
+    for (const w of DEMO_WORLDS) expect(html).toContain(`<h2>${w}</h2>`);
     await expect(tt('demo', '--seeds', '1,1')).rejects.toMatchObject({ field: '--seeds' });
-  }, 400_000);
+    await expect(tt('demo', '--scale', '3')).rejects.toMatchObject({ field: '--scale' });
+  }, 600_000);
 
   it('bench train --json reports throughput', async () => {
     const s = lastJson(await tt('bench', 'train', '--steps', '3', '--warmup', '1', '--json'));

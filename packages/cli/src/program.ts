@@ -116,15 +116,17 @@ export function buildProgram(): Command {
     });
 
   program.command('demo')
-    .description('the full funnel on the built-in synthetic world over seeds: train, evaluate, report, save, retrieve')
-    .option('--checkpoint <dir>', 'keep the checkpoint (first seed, last row) here (default: a temporary directory)')
-    .option('--epochs <n>', 'epochs per row, a fixed budget without early stopping (default 4)', int('--epochs'))
-    .option('--seeds <list>', 'seeds of the world and the models, comma-separated (default 0,1,2)', seedList)
+    .description('the full funnel on three worlds of the synthetic suite over seeds: train every stage as tt train does, evaluate, report, save, retrieve')
+    .option('--checkpoint <dir>', 'keep the checkpoint (first world and seed, last row) here (default: a temporary directory)')
+    .option('--epochs <n>', "most epochs a row trains (default tt train's); early stopping as tt train", int('--epochs'))
+    .option('--seeds <list>', 'seeds of the worlds and the models, comma-separated (default 0,1,2)', seedList)
     .option('--seed <n>', 'one seed only (same as --seeds N)', int('--seed'))
-    .option('--jobs <n>', 'seeds trained at the same time, in child processes (default: all of them)', int('--jobs'))
+    .option('--jobs <n>', 'world x seed units trained at the same time, in child processes (default 2)', int('--jobs'))
+    .option('--scale <x>', "each world's users, items and impressions times x, in (0, 1] (default 1)", num('--scale'))
     .option('--report <file>', 'the HTML report (default tt-demo-report.html)')
     .option('--no-report', 'write no report')
-    .addOption(new Option('--rows-only', 'one seed, rows as JSON, no serving (what the child processes run)').hideHelp())
+    .addOption(new Option('--rows-only', 'one world and seed, rows as JSON, no serving (what the child processes run)').hideHelp())
+    .addOption(new Option('--world <name>', 'the world of --rows-only').hideHelp())
     .addOption(backendOption())
     .option('--json', 'print a JSON summary as the last line')
     .action(async (o) => {

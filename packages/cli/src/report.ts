@@ -3,7 +3,6 @@
  * per-stage table, one bar chart per funnel metric (mean over seeds, whiskers one sd), and the
  * training curves of every row (mean over seeds).
  */
-import type { SyntheticWorldOptions } from '@tt/core';
 import { renderSvgChart } from '@tt/debias';
 import type { DemoMetric } from './stages.js';
 
@@ -26,16 +25,21 @@ export interface Effect extends Spread {
   readonly perSeed: readonly number[];
 }
 
-/** One row of the demo over all seeds. */
+/** One row of the demo on one world, over all seeds. */
 export interface RowSummary {
+  /** the suite world it trained on */
+  readonly world: string;
   readonly name: string;
   readonly metrics: Readonly<Record<DemoMetric, Spread>>;
   readonly effects: readonly Effect[];
   /** mean training seconds per seed */
   readonly seconds?: number;
-  /** per epoch, mean over seeds */
-  readonly curves?: { readonly loss: readonly number[]; readonly 'recall@20': readonly number[] };
-  readonly biasedWorld: boolean;
+  /** mean epochs trained per seed */
+  readonly epochs?: number;
+  /** the validation metric early stopping watched */
+  readonly monitor?: string;
+  /** per epoch, mean over the seeds that reached it */
+  readonly curves?: { readonly loss: readonly number[]; readonly monitor: readonly number[] };
 }
 
 export interface DemoSummary {
@@ -43,12 +47,16 @@ export interface DemoSummary {
   readonly seconds: number;
   readonly seeds: readonly number[];
   readonly jobs: number;
-  readonly epochsPerRow: number;
+  /** epochs trained in all */
   readonly epochs: number;
   readonly examplesPerSec: number;
   readonly rows: readonly RowSummary[];
-  readonly world: SyntheticWorldOptions;
-  readonly biasedWorld: SyntheticWorldOptions;
+  /** the suite worlds, in order */
+  readonly worlds: readonly { readonly name: string; readonly description: string }[];
+  /** the `--epochs` cap, when one was given (else `tt train`'s) */
+  readonly maxEpochs?: number;
+  /** the worlds' size factor */
+  readonly scale: number;
 }
 
 const PALETTE = ['#4e79a7', '#f28e2b', '#e15759', '#76b7b2', '#59a14f', '#edc948', '#b07aa1', '#ff9da7', '#9c755f', '#bab0ac'];
@@ -72,7 +80,7 @@ export function renderBars(rows: readonly RowSummary[], metric: DemoMetric, titl
     const y = m.top + i * (bar + gap);
     const { mean, sd } = r.metrics[metric];
     out.push(`<text x="${m.left - 6}" y="${y + bar / 2}" text-anchor="end" dominant-baseline="middle">${esc(r.name)}</text>`);
-    out.push(`<rect x="${m.left}" y="${y}" width="${(sx(mean) - m.left).toFixed(1)}" height="${bar}" fill="${PALETTE[i % PALETTE.length]}"${r.biasedWorld ? ' fill-opacity="0.6"' : ''}/>`);
+    out.push(`<rect x="${m.left}" y="${y}" width="${(sx(mean) - m.left).toFixed(1)}" height="${bar}" fill="${PALETTE[i % PALETTE.length]}"/>`);
     if (sd > 0) {
       const [a, b] = [sx(mean - sd), sx(mean + sd)].map((x) => x.toFixed(1));
       out.push(`<line x1="${a}" y1="${y + bar / 2}" x2="${b}" y2="${y + bar / 2}" stroke="#222"/>`);
@@ -99,40 +107,43 @@ export function demoReport(s: DemoSummary): string {
   const n = s.seeds.length;
   const metrics: readonly [DemoMetric, string][] = [
     ['alignment@10/100', 'alignment@10/100: share of the true top 10 in retrieval\'s top 100'],
-    ['value@10', 'value@10: mean true value of the final top 10'],
+    ['value@10', 'value@10: true value of the final top 10 over the ideal top 10\'s'],
     ['recall@20', 'recall@20 of the held-out logged clicks'],
   ];
-  const trained = s.rows.filter((r) => r.curves);
-  const curves = (key: 'loss' | 'recall@20', title: string, yLabel: string) => renderSvgChart(
-    trained.map((r) => ({ label: r.name, values: r.curves![key] })),
-    { title, xLabel: 'epoch', yLabel, width: 640, height: 320, xStart: 1 },
-  );
-  const rowsHtml = s.rows.map((r) => `<tr><td>${esc(r.name)}</td>${metrics.map(([m]) => `<td>${formatSpread(r.metrics[m], n)}</td>`).join('')}<td>${
-    r.effects.map((e) => `${esc(e.metric)} ${signed(e.mean, 4)}${n > 1 ? ` ± ${e.sd.toFixed(4)} (${e.perSeed.map((x) => signed(x, 3)).join(' / ')})` : ''}`).join('<br>')
-  }${r.effects.length ? ` <span class="muted">vs ${esc(r.effects[0]!.against)}</span>` : ''}</td><td>${r.seconds !== undefined ? r.seconds.toFixed(0) : ''}</td></tr>`).join('\n');
+  const section = (world: { name: string; description: string }) => {
+    const rows = s.rows.filter((r) => r.world === world.name);
+    const trained = rows.filter((r) => r.curves);
+    const curves = (key: 'loss' | 'monitor', title: string, yLabel: string) => renderSvgChart(
+      trained.map((r) => ({ label: key === 'monitor' ? `${r.name} (${r.monitor})` : r.name, values: r.curves![key] })),
+      { title, xLabel: 'epoch', yLabel, width: 640, height: 320, xStart: 1 },
+    );
+    const rowsHtml = rows.map((r) => `<tr><td>${esc(r.name)}</td>${metrics.map(([m]) => `<td>${formatSpread(r.metrics[m], n)}</td>`).join('')}<td>${
+      r.effects.map((e) => `${esc(e.metric)} ${signed(e.mean, 4)}${n > 1 ? ` ± ${e.sd.toFixed(4)} (${e.perSeed.map((x) => signed(x, 3)).join(' / ')})` : ''}`).join('<br>')
+    }${r.effects.length ? ` <span class="muted">vs base</span>` : ''}</td><td>${r.monitor ? esc(r.monitor) : ''}</td><td>${r.epochs !== undefined ? r.epochs.toFixed(1) : ''}</td><td>${r.seconds !== undefined ? r.seconds.toFixed(0) : ''}</td></tr>`).join('\n');
+    return `<h2>${esc(world.name)}</h2>
+<p>${esc(world.description)}</p>
+<table><thead><tr><th>row</th>${metrics.map(([m]) => `<th>${esc(m)}</th>`).join('')}<th>effect on the metric it exists for, paired by seed</th><th>early stopping on</th><th>epochs</th><th>s per seed</th></tr></thead>
+<tbody>
+${rowsHtml}
+</tbody></table>
+<div class="charts">
+${metrics.map(([m, title]) => renderBars(rows, m, title)).join('\n')}
+</div>
+<div class="charts">
+${curves('loss', 'training loss per epoch', 'loss')}
+${curves('monitor', 'the validation metric early stopping watched', 'value')}
+</div>`;
+  };
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>tt demo: the full funnel</title>
 <style>body{font-family:sans-serif;max-width:1180px;margin:24px auto;padding:0 16px;color:#222}
 table{border-collapse:collapse;font-size:13px}td,th{border-bottom:1px solid #ddd;padding:4px 10px;text-align:left}
-.charts{display:flex;flex-wrap:wrap;gap:12px}.muted{color:#777}</style></head><body>
+.charts{display:flex;flex-wrap:wrap;gap:12px;margin-top:12px}.muted{color:#777}</style></head><body>
 <h1>tt demo: the full funnel</h1>
-<p>Synthetic world ${esc(JSON.stringify(s.world))}; the rows marked trending-first use ${esc(JSON.stringify(s.biasedWorld))}
-(the logging policy lays each slate out most popular first, so positions mislead the clicks).
-${n} seed${n > 1 ? `s (${s.seeds.join(', ')}), mean ± sd` : ''}; ${s.epochsPerRow} epochs a row without early stopping;
-${esc(s.backend)} backend; ${s.seconds.toFixed(0)} s in all, ${s.jobs} seed${s.jobs > 1 ? 's' : ''} at a time.</p>
-<table><thead><tr><th>stage</th>${metrics.map(([m]) => `<th>${esc(m)}</th>`).join('')}<th>effect on the metric it exists for, paired by seed</th><th>s per seed</th></tr></thead>
-<tbody>
-${rowsHtml}
-</tbody></table>
-<h2>Per stage</h2>
-<div class="charts">
-${metrics.map(([m, title]) => renderBars(s.rows, m, title)).join('\n')}
-</div>
-<h2>Training curves (mean over seeds)</h2>
-<div class="charts">
-${curves('loss', 'training loss per epoch', 'loss')}
-${curves('recall@20', 'validation recall@20 of the logged clicks', 'recall@20')}
-</div>
+<p>${s.worlds.length} worlds of the synthetic suite (<code>tt world list</code>; <code>tt bench stages</code> runs all of them)${s.scale !== 1 ? ` at ${s.scale} of their size` : ''};
+every row trained as <code>tt train --data world:&lt;name&gt; --stages ...</code> trains it${s.maxEpochs ? `, at most ${s.maxEpochs} epochs` : ''} (early stopping on the metric the row's stages watch);
+${n} seed${n > 1 ? `s (${s.seeds.join(', ')}), mean ± sd` : ''}; ${esc(s.backend)} backend; ${s.seconds.toFixed(0)} s in all, ${s.jobs} at a time.</p>
+${s.worlds.map(section).join('\n')}
 </body></html>
 `;
 }

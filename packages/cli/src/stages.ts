@@ -2,7 +2,7 @@
  * The stages the CLI can plug into a model (`--stages a,b`), and the definitions it rebuilds
  * checkpoints with. Each stage package contributes its definitions here.
  */
-import { ConfigError, type StageConfig, type StageDefinition, type SyntheticWorldOptions } from '@tt/core';
+import { ConfigError, type StageConfig, type StageDefinition } from '@tt/core';
 import { debiasStages } from '@tt/debias';
 import { distill } from '@tt/distill';
 import { historyEncoder } from '@tt/history-encoder';
@@ -73,56 +73,36 @@ export function stagesFromFlags(list: string | undefined, flags: StageFlags = {}
 }
 
 /**
- * The world `tt demo` trains on (stage packages may need its biases strong enough to matter):
- * users' tastes drift between their visits, so their recent clicks say more than their old ones
- * (what the history stage reads).
+ * The suite worlds `tt demo` trains on (`tt world list`): a policy that shows its best guess
+ * first (tastes drift), the same selection laid out most popular first (positions mislead the
+ * clicks), and a policy that draws candidates from its own top and adds a popularity bonus to the
+ * layout. `tt bench stages` runs the whole suite.
  */
-export const DEMO_WORLD: SyntheticWorldOptions = { interestDrift: 0.3 };
-
-/**
- * The world of the debiasing rows: the demo's world, but the logging policy lays each slate it
- * selected out trending-first (`slateOrder: 'popularity'`), so a position says how popular an item
- * is, not how much this user wants it, and position bias misleads what clicks teach. On the main
- * world the policy puts its best guess first, the position effect only sharpens the clicks toward
- * the user's favourites, and dividing it out lowers alignment.
- */
-export const DEMO_BIASED_WORLD: SyntheticWorldOptions = { ...DEMO_WORLD, slateOrder: 'popularity' };
-
-/**
- * Epochs of every demo row, a fixed budget without early stopping (the protocol of the stage
- * benchmarks): validation recall@20 of the logged clicks peaks after the first epoch on this
- * world while alignment and value keep rising, so stopping on it would show the value-oriented
- * stages as they were after one epoch. 4 keep the whole demo to about three minutes on 2 cores.
- */
-export const DEMO_EPOCHS = 4;
+export const DEMO_WORLDS: readonly string[] = ['best-first', 'trending-first', 'policy-top'];
 
 /** A funnel metric of EVAL.md section 2, as `tt demo` reports it. */
 export type DemoMetric = 'recall@20' | 'alignment@10/100' | 'value@10';
 
-/** One row of `tt demo`: the stages of a model and, per stage, options beside its defaults. */
+/** One row of `tt demo`: the stages of a model (each with its `tt train` defaults). */
 export interface DemoRow {
   readonly name: string;
   readonly stages: readonly string[];
-  readonly options?: Readonly<Record<string, Readonly<Record<string, unknown>>>>;
-  /** trains and evaluates on {@link DEMO_BIASED_WORLD} instead of {@link DEMO_WORLD} */
-  readonly biasedWorld?: boolean;
-  /** what the row's stage exists to move (EVAL.md section 2), measured against the row `against` */
+  /** what the row's stage exists to move (EVAL.md section 2), against `base` on the same world, paired by seed */
   readonly judgedOn?: readonly DemoMetric[];
-  /** the row it is compared with, paired by seed (a base row on the same world) */
-  readonly against?: string;
+  /** the worlds the row trains on (default: every demo world) */
+  readonly worlds?: readonly string[];
 }
 
 const FUNNEL: readonly DemoMetric[] = ['alignment@10/100', 'value@10'];
 
-/** The rows of `tt demo`, in order; the last one is the model it saves and serves. */
+/** The rows of `tt demo`, in order; the last one (on the first world) is the model it saves and serves. */
 export const DEMO_ROWS: readonly DemoRow[] = [
   { name: 'base', stages: [] },
-  { name: 'history', stages: ['history'], judgedOn: ['recall@20'], against: 'base' },
-  // debiasing is judged against base on the world whose slates are laid out trending-first
-  { name: 'base, trending-first', stages: [], biasedWorld: true },
-  { name: 'debias, trending-first', stages: ['debias'], biasedWorld: true, judgedOn: FUNNEL, against: 'base, trending-first' },
-  { name: 'reward-align', stages: ['reward-align'], judgedOn: FUNNEL, against: 'base' },
-  { name: 'light-ranker', stages: ['light-ranker'], judgedOn: FUNNEL, against: 'base' },
-  // distilled, the light ranker imitates the main ranker: its value alone re-ranks
-  { name: 'distill', stages: ['light-ranker', 'distill'], options: { 'light-ranker': { retrievalWeight: 0 } }, judgedOn: FUNNEL, against: 'light-ranker' },
+  // the history encoder exists for recall, on the world whose users' tastes drift
+  { name: 'history', stages: ['history'], judgedOn: ['recall@20'], worlds: ['best-first'] },
+  { name: 'debias', stages: ['debias'], judgedOn: FUNNEL },
+  { name: 'light-ranker', stages: ['light-ranker'], judgedOn: FUNNEL },
+  { name: 'reward-align', stages: ['reward-align'], judgedOn: FUNNEL },
+  // served: retrieval, then the light ranker's re-rank
+  { name: 'distill', stages: ['light-ranker', 'distill'], judgedOn: FUNNEL },
 ];
