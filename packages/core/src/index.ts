@@ -22,7 +22,7 @@ export type { Batch, BatchSource, DatasetSchema, GroundTruth, InteractionDataset
 export { validateBatch } from './data/validate.js';
 export {
   inMemorySource, historiesOf, positivesByUser, sampleHistory, seenItemsByUser, gatherRows, requestStarts, requestGroups,
-  type HistoryOrder, type InMemorySourceOptions, type RequestGroups,
+  type HistoryOrder, type InMemorySourceOptions, type RequestGroups, type UserPositives,
 } from './data/batches.js';
 export { loadMovieLens, type MovieLensOptions } from './data/movielens.js';
 export {

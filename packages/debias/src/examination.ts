@@ -108,7 +108,12 @@ export class ExaminationModel {
    * The examination probabilities `theta [B]` (what the weights divide by) and the click
    * likelihood's loss against `click [B]` in [0, 1].
    */
-  fit(exposure: tf.Tensor1D, relevance: tf.Tensor1D, click: tf.Tensor1D): { theta: tf.Tensor1D; loss: tf.Scalar } {
+  fit(exposure: tf.Tensor1D, relevance: tf.Tensor1D, click: tf.Tensor1D): {
+    /** `[B]` examination probabilities `sigmoid(exposure)` */
+    theta: tf.Tensor1D;
+    /** the click likelihood's mean negative log */
+    loss: tf.Scalar;
+  } {
     const logTheta = logSigmoid(exposure);
     const logP = tf.add(logTheta, logSigmoid(relevance)) as tf.Tensor1D;
     const nll = tf.neg(tf.add(tf.mul(click, logP), tf.mul(tf.sub(1, click), log1mExp(logP))));

@@ -5,8 +5,9 @@
  * @packageDocumentation
  */
 export {
-  debiasPosition, debiasUser, debias, debiasStages, DebiasStage, DEBIAS_DEFAULTS, setDebiasWarningHandler, type DebiasKind, type DebiasOptions,
+  debiasPosition, debiasUser, debias, debiasStages, DebiasStage, DEBIAS_DEFAULTS, setDebiasWarningHandler, type DebiasKind, type DebiasOptions, type ExaminationSettings,
 } from './stages.js';
+export { ExaminationModel, type RelevanceModel } from './examination.js';
 export {
   debiasDiagnostics, renderSvgChart, type ChartOptions, type ChartSeries, type DebiasDiagnostics, type DiagnosticsOptions, type PropensityQuantiles,
 } from './diagnostics.js';

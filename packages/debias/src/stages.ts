@@ -107,6 +107,16 @@ export function setDebiasWarningHandler(handler: (message: string) => void): (me
   return previous;
 }
 
+/** The examination estimator's settings (see {@link DebiasOptions}). */
+export interface ExaminationSettings {
+  /** where the relevance factor comes from */
+  readonly relevance: RelevanceModel;
+  /** vector size of the `'towers'` relevance model */
+  readonly towersDim: number;
+  /** divide by the slot's exposure, or by the item's mean exposure */
+  readonly correction: 'row' | 'item';
+}
+
 /** A created debiasing stage; {@link debiasDiagnostics} reads its parts. */
 export class DebiasStage implements Stage {
   /** brand, for diagnostics across module copies */
@@ -149,7 +159,7 @@ export class DebiasStage implements Stage {
     private readonly ctx: StageContext,
     init: number,
     /** the joint click model, when the estimator is `'examination'` */
-    readonly examination?: { relevance: RelevanceModel; towersDim: number; correction: 'row' | 'item' },
+    readonly examination?: ExaminationSettings,
   ) {
     const dim = ctx.config.dim;
     if (examination) {

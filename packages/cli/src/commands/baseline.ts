@@ -21,19 +21,23 @@ export type BaselineMethod = (typeof BASELINE_METHODS)[number];
 
 /** The flags of `tt baseline`, parsed. */
 export interface BaselineCliOptions {
+  /** `--data`: the dataset spec */
   readonly data: string;
   /** comma-separated methods (default all) */
   readonly methods?: string;
-  /** EASE lambda (default: chosen on validation from {@link LAMBDAS}) */
+  /** EASE lambda (default: chosen on validation from 20, 50, 100, 200, 500, 1000) */
   readonly lambda?: number;
-  /** item-kNN neighbours (default: chosen on validation from {@link NEIGHBORS}) */
+  /** item-kNN neighbours (default: chosen on validation from 20, 50, 100, 200, 500) */
   readonly neighbors?: number;
   /** which training rows form the user-item matrix */
   readonly rows?: InteractionRows;
   /** largest catalogue EASE takes on */
   readonly easeMaxItems?: number;
+  /** seed of a random validation holdout */
   readonly seed?: number;
+  /** force a backend (else the best that loads) */
   readonly backend?: 'tensorflow' | 'wasm' | 'cpu';
+  /** print a JSON summary as the last line */
   readonly json?: boolean;
 }
 

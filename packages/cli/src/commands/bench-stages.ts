@@ -18,7 +18,9 @@ import { popularityFunnel } from './demo.js';
 
 /** A row of the benchmark: a name and the `--stages` (and `--monitor`) it trains with (defaults otherwise). */
 export interface StageRow {
+  /** as the tables show it */
   readonly name: string;
+  /** `--stages` (comma-separated; empty for the base model) */
   readonly stages: string;
   /** `--monitor`, when the row overrides the default */
   readonly monitor?: string;
@@ -43,14 +45,23 @@ type Metric = (typeof METRICS)[number];
 
 /** One row trained on one world and seed. */
 export interface StageRun {
+  /** the suite world */
   readonly world: string;
+  /** of the world and the model */
   readonly seed: number;
+  /** the {@link StageRow} name (or `popularity`) */
   readonly row: string;
+  /** of the held-out logged clicks */
   readonly 'recall@20': number;
+  /** share of the true top 10 in retrieval's top 100 */
   readonly 'alignment@10/100': number;
+  /** true value of the final top 10 over the ideal top 10's */
   readonly 'value@10': number;
+  /** epochs trained */
   readonly epochs: number;
+  /** the epoch whose weights were kept (1-based) */
   readonly bestEpoch: number;
+  /** training and evaluation time */
   readonly seconds: number;
 }
 
@@ -60,12 +71,15 @@ export interface BenchStagesOptions {
   readonly worlds?: string;
   /** comma-separated row names among {@link STAGE_ROWS} (default all) */
   readonly rows?: string;
+  /** seeds of the worlds and models (default 0, 1, 2) */
   readonly seeds?: readonly number[];
   /** world x seed units at once (default 2) */
   readonly jobs?: number;
   /** append every run as a JSON line to this file */
   readonly out?: string;
+  /** force a backend (else the best that loads) */
   readonly backend?: 'tensorflow' | 'wasm' | 'cpu';
+  /** print a JSON summary as the last line */
   readonly json?: boolean;
   /** shrink every world's users, items and impressions by this factor (a quick look; default 1) */
   readonly scale?: number;

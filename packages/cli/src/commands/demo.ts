@@ -38,8 +38,9 @@ export interface DemoStageRow {
   readonly 'value@10': number;
   /** training seconds (validation included) */
   readonly seconds?: number;
-  /** epochs trained, and the one whose weights were kept (1-based) */
+  /** epochs trained */
   readonly epochs?: number;
+  /** the epoch whose weights were kept (1-based) */
   readonly bestEpoch?: number;
   /** the validation metric early stopping watched */
   readonly monitor?: string;
@@ -54,7 +55,9 @@ export interface DemoStageRow {
 
 /** Everything one world and seed produced (what a child process prints as JSON). */
 export interface DemoUnit {
+  /** the suite world */
   readonly world: string;
+  /** of the world and the models */
   readonly seed: number;
   /** the popularity ranking */
   readonly popularity: DemoStageRow;

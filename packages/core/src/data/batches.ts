@@ -37,8 +37,16 @@ export interface InMemorySourceOptions {
  */
 export type HistoryOrder = 'time' | 'set';
 
+/** Each user's distinct positive items as compressed rows: user u's are `items[start[u] .. start[u + 1])`, ascending. */
+export interface UserPositives {
+  /** `[numUsers + 1]` offsets into `items` */
+  readonly start: Int32Array;
+  /** the items, user after user */
+  readonly items: Int32Array;
+}
+
 /** Each user's distinct positive items (`labels . w > 0`), as compressed rows. */
-export function positivesByUser(log: InteractionLog, numUsers: number, valueWeights: ArrayLike<number>): { readonly start: Int32Array; readonly items: Int32Array } {
+export function positivesByUser(log: InteractionLog, numUsers: number, valueWeights: ArrayLike<number>): UserPositives {
   const lists = Array.from({ length: numUsers }, () => new Set<number>());
   for (let r = 0; r < log.size; r++) if (rowValue(log, r, valueWeights) > 0) lists[log.user[r]!]!.add(log.item[r]!);
   const start = new Int32Array(numUsers + 1);
@@ -52,7 +60,7 @@ export function positivesByUser(log: InteractionLog, numUsers: number, valueWeig
  * Writes up to `H` of `user`'s positives other than `exclude` into `out` (at `offset`), drawn
  * without replacement by `rand`, -1 padded. `scratch` holds at least the user's positive count.
  */
-export function sampleHistory(p: ReturnType<typeof positivesByUser>, user: number, exclude: number, H: number, rand: () => number, out: Int32Array, offset: number, scratch: Int32Array): void {
+export function sampleHistory(p: UserPositives, user: number, exclude: number, H: number, rand: () => number, out: Int32Array, offset: number, scratch: Int32Array): void {
   let n = 0;
   for (let k = p.start[user]!; k < p.start[user + 1]!; k++) if (p.items[k] !== exclude) scratch[n++] = p.items[k]!;
   const m = Math.min(H, n);

@@ -41,8 +41,11 @@ export function chronologicalOrder(log: InteractionLog): Int32Array {
 
 /** The train / validation / test logs of a split. */
 export interface LooSplit {
+  /** the rows to train on */
   readonly train: InteractionLog;
+  /** held-out positives for early stopping, when asked for */
   readonly validation?: InteractionLog;
+  /** held-out positives to evaluate on */
   readonly test: InteractionLog;
 }
 
