@@ -7,7 +7,7 @@
 // on position alone would learn).
 // Usage (after `npx tsc -b packages/cli/tsconfig.lib.json`):
 //   node packages/debias/bench/obd.mjs [--data ../shared/data/open-bandit-dataset] [--campaigns men,women]
-//     [--stage debias-position] [--estimator examination] [--epochs 10] [--seeds 0,1,2] [--json]
+//     [--stage debias-position] [--estimator examination] [--epochs 60] [--seeds 0,1,2] [--json]
 import { createRequire } from 'node:module';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
@@ -22,7 +22,7 @@ const root = resolve(args.data ?? '/work/shared/data/open-bandit-dataset');
 const campaigns = (args.campaigns ?? 'men,women').split(',');
 const stage = args.stage ?? 'debias-position';
 const estimator = args.estimator ?? 'examination';
-const epochs = Number(args.epochs ?? 10);
+const epochs = Number(args.epochs ?? 60);
 const seeds = (args.seeds ?? '0,1,2').split(',').map(Number);
 const out = mkdtempSync(join(tmpdir(), 'tt-obd-'));
 
@@ -80,8 +80,10 @@ for (const campaign of campaigns) {
   const btsRaw = ratioWithBootstrap(bts, P, 1);
   const curves = [];
   for (const seed of seeds) {
+    // a fixed budget: the curve is what is measured here, not retrieval (early stopping would end it after a few epochs)
     const { model } = await core.fitTwoTower(dataset, {
-      seed, epochs, progress: 'none', stages: deb.debiasStages, model: { seed, historyPooling: 0, stages: [{ name: stage, options: { estimator } }] },
+      seed, epochs, patience: epochs, restoreBest: false, progress: 'none', stages: deb.debiasStages,
+      model: { seed, historyPooling: 0, stages: [{ name: stage, options: { estimator } }] },
     });
     curves.push(deb.debiasDiagnostics(model).relativePositionCurve);
     model.dispose();
