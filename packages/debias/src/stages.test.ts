@@ -1,4 +1,5 @@
 import { initBackend, resolveConfig, tf, TwoTowerModel, Trainer, Rng, type Batch, type DatasetSchema, type ModelData, type StageConfig } from '@tt/core';
+import { tinyData } from '@tt/test-utils';
 import { debias, debiasPosition, debiasStages, debiasUser, DebiasStage, setDebiasWarningHandler } from './index.js';
 import { debiasDiagnostics, renderSvgChart } from './diagnostics.js';
 
@@ -7,16 +8,7 @@ const schema: DatasetSchema = {
   numPositions: 5, hasRankerScores: false, labelMax: [1, 1],
 };
 
-function data(seed = 1): ModelData {
-  const rng = new Rng(seed);
-  const fill = (n: number) => Float32Array.from({ length: n }, () => rng.normal());
-  return {
-    userIds: Array.from({ length: schema.numUsers }, (_, i) => i),
-    itemIds: Array.from({ length: schema.numItems }, (_, i) => i),
-    userFeatures: fill(schema.numUsers * schema.userFeatureDim),
-    itemFeatures: fill(schema.numItems * schema.itemFeatureDim),
-  };
-}
+const data = (seed = 1): ModelData => tinyData(schema, seed);
 
 /** Clicks more likely at top positions; `zero` gives a batch without any value. */
 function batchOf(d: ModelData, size: number, seed: number, opts: { zero?: boolean; maxPosition?: number } = {}): Batch {

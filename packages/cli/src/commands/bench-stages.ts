@@ -6,12 +6,12 @@
  * model. The held-out world (`--worlds held-out`) is reported on its own. Worlds x seeds run in
  * child processes, `--jobs` at a time.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { appendFileSync } from 'node:fs';
 import { ConfigError, evaluateModel, evaluateModelFunnel, fitTwoTower, HELD_OUT_WORLD, initBackend, worldByName, WORLD_SUITE } from '@tt/core';
 import { loadData } from '../data-spec.js';
 import { printJson, table } from '../output.js';
-import { binPath, limited } from '../children.js';
+import { limited, runJsonChild } from '../children.js';
 import { formatSpread, meanAndSpread, signed, type Spread } from '../report.js';
 import { fitOptionsOf } from './train.js';
 import { popularityFunnel } from './demo.js';
@@ -134,26 +134,10 @@ async function runUnit(world: string, seed: number, rows: readonly StageRow[], s
   return out;
 }
 
-function runChild(world: string, seed: number, o: BenchStagesOptions, running: Set<ChildProcess>): Promise<StageRun[]> {
-  const args = [binPath(), 'bench', 'stages', '--unit', `${world}:${seed}`, '--json', ...(o.rows ? ['--rows', o.rows] : []), ...(o.scale ? ['--scale', String(o.scale)] : []), ...(o.backend ? ['--backend', o.backend] : [])];
-  return new Promise((ok, fail) => {
-    const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    running.add(child);
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    child.stderr.on('data', (d: Buffer) => {
-      err += d.toString();
-      process.stderr.write(d);
-    });
-    child.on('error', fail);
-    child.on('close', (code) => {
-      running.delete(child);
-      const last = out.trim().split('\n').pop() ?? '';
-      if (code === 0 && last.startsWith('{')) ok((JSON.parse(last) as { runs: StageRun[] }).runs);
-      else fail(new Error(`tt bench stages: ${world} seed ${seed} failed (exit ${code})\n${err.trim().split('\n').slice(-5).join('\n')}`));
-    });
-  });
+/** One world and seed in a child process (its progress passed through). */
+async function runChild(world: string, seed: number, o: BenchStagesOptions, running: Set<ChildProcess>): Promise<StageRun[]> {
+  const args = ['bench', 'stages', '--unit', `${world}:${seed}`, '--json', ...(o.rows ? ['--rows', o.rows] : []), ...(o.scale ? ['--scale', String(o.scale)] : []), ...(o.backend ? ['--backend', o.backend] : [])];
+  return (await runJsonChild<{ runs: StageRun[] }>(args, running, `tt bench stages: ${world} seed ${seed}`, true)).runs;
 }
 
 /** Per world and row: each metric's mean ± sd over seeds, and the effect against `base` paired by seed. */

@@ -7,7 +7,7 @@
  * charts, training curves); the first world's last model saved as a checkpoint, loaded back and
  * served for a few users. World x seed units after the first train in child processes beside it.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -16,7 +16,7 @@ import {
   Retriever, topKExcluding, worldByName, type InteractionDataset, type TwoTowerModel,
 } from '@tt/core';
 import { writeFileAtomic } from '@tt/mips';
-import { binPath, limited } from '../children.js';
+import { limited, runJsonChild } from '../children.js';
 import { loadData } from '../data-spec.js';
 import { printJson, table } from '../output.js';
 import { demoReport, formatSpread, meanAndSpread, signed, type DemoSummary, type RowSummary } from '../report.js';
@@ -157,24 +157,10 @@ function monitorOf(model: TwoTowerModel, metrics: Record<string, number> | undef
 
 /** One world and seed in a child `tt demo --rows-only` process; its progress is kept and shown only if it fails. */
 function runChild(world: string, seed: number, o: DemoOptions, running: Set<ChildProcess>): Promise<DemoUnit> {
-  const args = [binPath(), 'demo', '--rows-only', '--json', '--world', world, '--seed', String(seed),
+  const args = ['demo', '--rows-only', '--json', '--world', world, '--seed', String(seed),
     ...(o.epochs !== undefined ? ['--epochs', String(o.epochs)] : []), ...(o.scale !== undefined ? ['--scale', String(o.scale)] : []),
     ...(o.backend ? ['--backend', o.backend] : [])];
-  return new Promise((ok, fail) => {
-    const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    running.add(child);
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
-    child.on('error', fail);
-    child.on('close', (code) => {
-      running.delete(child);
-      const last = out.trim().split('\n').pop() ?? '';
-      if (code === 0 && last.startsWith('{')) ok(JSON.parse(last) as DemoUnit);
-      else fail(new Error(`tt demo: ${world} seed ${seed} failed (exit ${code})\n${err.trim()}`));
-    });
-  });
+  return runJsonChild<DemoUnit>(args, running, `tt demo: ${world} seed ${seed}`);
 }
 
 /** Per world and row: mean ± sd over the seeds of each metric, and the paired effect against base on the metrics it is judged on. */

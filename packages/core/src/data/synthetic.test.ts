@@ -4,6 +4,24 @@ import { syntheticWorld } from './synthetic.js';
 import type { Batch } from './types.js';
 import { validateBatch } from './validate.js';
 
+/** Share of requests whose top item is shown more often overall than their bottom one (10-slot slates, every log of the world). */
+function topShownMore(w: ReturnType<typeof syntheticWorld>): number {
+  const shows = new Map<number, number>();
+  const ends = new Map<number, [number, number]>();
+  for (const log of [w.train, w.validation!, w.test]) {
+    for (let r = 0; r < log.size; r++) {
+      shows.set(log.item[r]!, (shows.get(log.item[r]!) ?? 0) + 1);
+      const e = ends.get(log.timestamp![r]!) ?? [-1, -1];
+      if (log.position![r] === 0) e[0] = log.item[r]!;
+      if (log.position![r] === 9) e[1] = log.item[r]!;
+      ends.set(log.timestamp![r]!, e);
+    }
+  }
+  let more = 0;
+  for (const [top, bottom] of ends.values()) if (top >= 0 && bottom >= 0 && shows.get(top)! > shows.get(bottom)!) more++;
+  return more / ends.size;
+}
+
 describe('syntheticWorld', () => {
   const small = { numUsers: 200, numItems: 100, impressions: 3000 };
 
@@ -148,22 +166,6 @@ describe('syntheticWorld', () => {
       expect(Math.abs(top - bottom)).toBeLessThan(0.3 * (scoreTop - scoreBottom)); // position says little about value
     }
     // popularity first: the item on top is, more often than not, shown more often overall than the one at the bottom
-    const topShownMore = (w: typeof byScore) => {
-      const shows = new Map<number, number>();
-      const ends = new Map<number, [number, number]>();
-      for (const log of logs(w)) {
-        for (let r = 0; r < log.size; r++) {
-          shows.set(log.item[r]!, (shows.get(log.item[r]!) ?? 0) + 1);
-          const e = ends.get(log.timestamp![r]!) ?? [-1, -1];
-          if (log.position![r] === 0) e[0] = log.item[r]!;
-          if (log.position![r] === 9) e[1] = log.item[r]!;
-          ends.set(log.timestamp![r]!, e);
-        }
-      }
-      let more = 0;
-      for (const [top, bottom] of ends.values()) if (shows.get(top)! > shows.get(bottom)!) more++;
-      return more / ends.size;
-    };
     expect(topShownMore(syntheticWorld({ ...opts, slateOrder: 'popularity' }))).toBeGreaterThan(topShownMore(byScore) + 0.2);
     expect(() => syntheticWorld({ ...small, slateOrder: 'sideways' as never })).toThrow(ConfigError);
   });
@@ -190,22 +192,6 @@ describe('syntheticWorld', () => {
     expect(stale).toBeLessThan(0.8 * best);
     expect(drop(syntheticWorld({ ...opts, layoutNoise: 3 }))).toBeLessThan(0.8 * best);
     // a popularity bonus puts the more often shown item on top more often
-    const topShownMore = (w: typeof byScore) => {
-      const shows = new Map<number, number>();
-      const ends = new Map<number, [number, number]>();
-      for (const log of [w.train, w.validation!, w.test]) {
-        for (let r = 0; r < log.size; r++) {
-          shows.set(log.item[r]!, (shows.get(log.item[r]!) ?? 0) + 1);
-          const e = ends.get(log.timestamp![r]!) ?? [-1, -1];
-          if (log.position![r] === 0) e[0] = log.item[r]!;
-          if (log.position![r] === 9) e[1] = log.item[r]!;
-          ends.set(log.timestamp![r]!, e);
-        }
-      }
-      let more = 0;
-      for (const [top, bottom] of ends.values()) if (top >= 0 && bottom >= 0 && shows.get(top)! > shows.get(bottom)!) more++;
-      return more / ends.size;
-    };
     expect(topShownMore(syntheticWorld({ ...opts, layoutPopularity: 5 }))).toBeGreaterThan(topShownMore(byScore) + 0.1);
     expect(() => syntheticWorld({ ...small, layoutNoise: -1 })).toThrow(ConfigError);
     expect(() => syntheticWorld({ ...small, staleness: 2 })).toThrow(ConfigError);
