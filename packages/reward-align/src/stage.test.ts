@@ -3,7 +3,7 @@ import {
   type Batch, type DatasetSchema, type LossArgs, type ModelData, type StageContext,
 } from '@tt/core';
 import { tinyBatch as sharedBatch, tinyData as sharedData } from '@tt/test-utils';
-import { LinearProxy, rewardAlign, rewardAlignWith, softmaxKl, TowerProxy, truthScorer, warmupWeight, type RewardAlignStage } from './index.js';
+import { LinearProxy, resolveRewardAlignOptions, rewardAlign, rewardAlignWith, softmaxKl, TowerProxy, truthScorer, warmupWeight, type RewardAlignStage } from './index.js';
 
 const schema: DatasetSchema = {
   numUsers: 50, numItems: 40, tasks: ['click', 'like'], userFeatureDim: 3, itemFeatureDim: 2,
@@ -194,6 +194,33 @@ describe('gradients', () => {
     expect(Math.abs(b.loss - a.loss)).toBeGreaterThan(1e-3);
     expect(c.loss).toBeCloseTo(withPositions(Int32Array.from({ length: 16 }, () => 3)).loss, 6);
     s.dispose();
+  });
+});
+
+describe('logged weights', () => {
+  it("weigh each scored row by the ranker's logged value over the batch's largest; unscored rows keep their label value", () => {
+    const { stage } = standalone({});
+    const B = 4;
+    const batch = { ...sharedBatch(schema, sharedData(schema), B, 5, { historyLength: 0 }), rankerScores: Float32Array.of(0.8, 0.4, 0.2, 0.2, NaN, NaN, 0.1, 0) };
+    // values 0.8 + 0.5 * 0.4 = 1.0, 0.2 + 0.1 = 0.3, unscored, 0.1 + 0 = 0.1 (w = [1, 0.5])
+    const w = tf.tidy(() => {
+      const labels = tf.tensor1d([0, 1, 0.7, 0]);
+      return Array.from(stage.weighting!.weigh({
+        weights: labels, nuv: labels, q: tf.zeros([B, 8]) as tf.Tensor2D, pairScore: tf.zeros([B]) as tf.Tensor1D,
+        batch: { batch, labels: tf.tensor2d(batch.labels, [B, 2]) },
+      }).weights.dataSync());
+    });
+    [1, 0.3, 0.7, 0.1].forEach((x, i) => expect(w[i]).toBeCloseTo(x, 6));
+    expect(resolveRewardAlignOptions({ loggedWeights: false }).loggedWeights).toBe(false);
+  });
+
+  it('give a batch without any clicked row a softmax term (its rows have logged value)', () => {
+    const config = resolveConfig({ ...schema, hasRankerScores: true }, { dim: 8, hidden: 16, seed: 3, historyPooling: 0, stages: [{ name: 'reward-align', options: { weight: 0 } }] });
+    const model = TwoTowerModel.create(config, sharedData(schema), [rewardAlign]);
+    const batch = { ...sharedBatch(schema, sharedData(schema), 16, 9, { historyLength: 0, zero: true, rankerScores: true }) };
+    const terms = tf.tidy(() => [...model.loss(batch).terms.keys()]);
+    expect(terms).toContain('softmax');
+    model.dispose();
   });
 });
 

@@ -1,5 +1,14 @@
 /**
- * The ranker as a reward model for retrieval (MODEL.md section 6), as a `@tt/core` batch loss.
+ * The ranker as a reward model for retrieval (MODEL.md section 6), as a `@tt/core` example
+ * weighting and batch loss.
+ *
+ * On the logged pairs (`loggedWeights`, default): every impressed row of the retrieval softmax is
+ * weighted by the main ranker's logged value of it, `V_hat = sum_t w_t p_t` (scaled by the batch's
+ * largest), instead of by its labels: the softmax's gradient is then REINFORCE over the log with
+ * the ranker as the reward (the top-K off-policy recommender of Chen et al., WSDM 2019, whose
+ * logQ correction the model already applies), position-free, and it counts the rows nobody
+ * clicked by what the ranker thought of them. Rows the ranker did not score keep their label value.
+ * Beyond the logged pairs, a KL term:
  *
  * For a batch of B impressions with query embeddings q and item embeddings v (normalised, [B, DI]):
  * - reward model: a proxy ranker fitted with BCE on the impressed (diagonal) pairs, or a
@@ -62,7 +71,11 @@ export interface RewardAlignOptions {
   readonly targetBias?: boolean;
   /** z-score the values per row before `/ tau` (tau is then in units of the row's spread); default true */
   readonly standardize?: boolean;
-  /** weight every impressed row of the softmax by the ranker's logged value (unscored rows keep their label value) */
+  /**
+   * weight every impressed row of the softmax by the ranker's logged value (unscored rows keep their
+   * label value); default true. Measured (1 seed, 4 epochs): alignment@10/100 0.39-0.91 vs base
+   * 0.27-0.57 on the worlds tried, with the KL term 0.46-0.89
+   */
   readonly loggedWeights?: boolean;
 }
 
@@ -195,16 +208,16 @@ class RewardAlign implements RewardAlignStage {
   /** judged by agreement with the held-out ranker scores (when the log has them) */
   readonly monitor = 'ranker-agreement';
   readonly batchLoss = { loss: (args: LossArgs) => this.loss(args) };
+  readonly weighting: Stage['weighting'];
   readonly proxy: RewardProxy | undefined;
   private step = 0;
-
-  readonly weighting: Stage['weighting'];
 
   constructor(private readonly o: ResolvedRewardAlignOptions, private readonly ctx: StageContext) {
     this.proxy = o.reward !== 'proxy' ? undefined : o.proxyModel === 'linear' ? new LinearProxy(ctx, o.detachInputs) : new TowerProxy(ctx, o.proxyDim);
     this.weighting = o.loggedWeights ? { weigh: (args) => ({ weights: this.loggedWeights(args.weights, args.batch.batch) }) } : undefined;
   }
 
+  /** `weights` with every scored row's replaced by its logged value over the batch's largest. */
   private loggedWeights(weights: tf.Tensor1D, batch: LossArgs['batch']['batch']): tf.Tensor1D {
     const scores = batch.rankerScores;
     if (!scores) return weights;

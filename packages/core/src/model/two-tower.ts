@@ -261,8 +261,11 @@ export class TwoTowerModel {
       if (out.loss) terms.set(`${s.name}.weighting`, out.loss);
     }
     weights = stopGradient(weights);
-    // a batch with no positive value has nothing to learn from the softmax (MODEL.md correction)
-    if (maxNuv > 0) terms.set('softmax', tf.div(tf.sum(tf.mul(crossEntropy, weights)), B) as tf.Scalar);
+    // a batch with no positive value has nothing to learn from the softmax (MODEL.md correction);
+    // a weighting stage may have given value to rows the labels did not (e.g. logged ranker values)
+    const reweighted = terms.size > 0 || this.stages.some((s) => s.weighting);
+    const hasValue = maxNuv > 0 || (reweighted && (tf.max(weights).dataSync()[0] ?? 0) > 0);
+    if (hasValue) terms.set('softmax', tf.div(tf.sum(tf.mul(crossEntropy, weights)), B) as tf.Scalar);
     const lossArgs = { userInput: x, q, v, logits, weights, batch: tensors };
     for (const s of this.stages) {
       if (s.auxiliaryHead) terms.set(`${s.name}.head`, s.auxiliaryHead.loss(lossArgs));
