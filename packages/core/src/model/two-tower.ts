@@ -250,7 +250,8 @@ export class TwoTowerModel {
       nuvValues[i] = s;
       if (s > maxNuv) maxNuv = s;
     }
-    for (let i = 0; i < B; i++) nuvValues[i] = Math.max(nuvValues[i]!, 1e-6) / Math.max(maxNuv, 1e-6);
+    // a batch without value weighs nothing (the sketch's 1e-6 / 1e-6 = 1 made its negatives positives)
+    for (let i = 0; i < B; i++) nuvValues[i] = maxNuv > 0 ? Math.max(nuvValues[i]!, 1e-6) / maxNuv : 0;
     const nuv = tf.tensor1d(nuvValues);
     const terms = new Map<string, tf.Scalar>();
     let weights: tf.Tensor1D = nuv;
