@@ -18,7 +18,7 @@ export interface LoadDataOptions {
   readonly itemFeatures?: string;
   /** `--value-weights`: w per label column of a CSV (other data: the model's weights only) */
   readonly valueWeights?: readonly number[];
-  /** a world's users, items and impressions times this (a quick look at a suite world; default 1) */
+  /** a world's users and impressions times this, its catalogue unchanged (a quick look at a suite world; default 1) */
   readonly scale?: number;
 }
 
@@ -39,10 +39,10 @@ export async function loadData(spec: string, options: LoadDataOptions = {}): Pro
     const world = worldByName(rest);
     const o = world.options;
     const k = options.scale ?? 1;
+    // the catalogue keeps its size: alignment@10/100 over a catalogue of a few hundred items says little
     const sized = k === 1 ? o : {
       ...o,
       numUsers: Math.max(10, Math.round(k * (o.numUsers ?? 2000))),
-      numItems: Math.max(20, Math.round(k * (o.numItems ?? 1000))),
       impressions: Math.max(200, Math.round(k * (o.impressions ?? 60_000))),
     };
     return { ...syntheticWorld({ ...sized, seed: options.seed ?? 0, validation }), name: `world:${world.name}` };

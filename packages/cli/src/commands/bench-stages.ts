@@ -81,7 +81,7 @@ export interface BenchStagesOptions {
   readonly backend?: 'tensorflow' | 'wasm' | 'cpu';
   /** print a JSON summary as the last line */
   readonly json?: boolean;
-  /** shrink every world's users, items and impressions by this factor (a quick look; default 1) */
+  /** shrink every world's users and impressions by this factor, the catalogue kept (a quick look; default 1) */
   readonly scale?: number;
   /** internal: one world and seed in this process, runs printed as JSON (what the children run) */
   readonly unit?: string;
