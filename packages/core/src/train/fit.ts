@@ -3,11 +3,9 @@
  * validation-based early stopping when the dataset has a validation split, and report.
  * The defaults are the ones `tt train` uses on every dataset (no per-dataset tuning).
  */
-import { mulberry32 } from '@tt/mips';
 import type { InteractionDataset, InteractionLog } from '../data/types.js';
 import { sliceLog } from '../data/split.js';
-import { requestStarts } from '../data/batches.js';
-import { inMemorySource } from '../data/batches.js';
+import { inMemorySource, requestStarts, shuffledOrder } from '../data/batches.js';
 import { resolveConfig, type TwoTowerOptions } from '../model/config.js';
 import type { StageDefinition } from '../model/stages.js';
 import { TwoTowerModel } from '../model/two-tower.js';
@@ -139,12 +137,7 @@ function sampleValidation(dataset: InteractionDataset, users: number, seed: numb
   if (!Number.isInteger(users) || users < 1) throw new ConfigError('validationUsers', `must be a positive integer, got ${users}`);
   const all = [...new Set([...(dataset.validation?.user ?? []), ...(dataset.validationRequests?.user ?? [])])];
   if (all.length <= users) return dataset;
-  const rand = mulberry32((Math.imul(seed | 0, 0x9e3779b1) ^ 0x3c6ef372) >>> 0);
-  for (let i = all.length - 1; i > 0; i--) {
-    const j = Math.floor(rand() * (i + 1));
-    [all[i], all[j]] = [all[j]!, all[i]!];
-  }
-  const keep = new Set(all.slice(0, users));
+  const keep = new Set(Array.from(shuffledOrder(all.length, (Math.imul(seed | 0, 0x9e3779b1) ^ 0x3c6ef372) >>> 0).subarray(0, users), (k) => all[k]!));
   const T = dataset.schema.tasks.length;
   const cut = (log: InteractionLog | undefined) => {
     if (!log) return undefined;
