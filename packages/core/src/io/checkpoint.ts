@@ -7,12 +7,16 @@
  *   index/               the @tt/mips index of the catalogue (optional)
  *
  * Written into a temporary directory and swapped in whole, so a failure leaves the previous
- * checkpoint or nothing. Loading verifies sizes and checksums before parsing anything.
+ * checkpoint or nothing; a save replaces only a tt checkpoint or an empty directory (never a
+ * folder holding anything else). `checkpoint.json` carries the SHA-256 of its own content
+ * besides the size and SHA-256 of every other file, and loading verifies them all before
+ * parsing anything. A load first puts back a checkpoint a killed save left under `.DIR.old-*`.
  */
-import { readFileSync, existsSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { fileDigest, loadIndex, writeDirAtomic, type MipsIndex } from '@tt/mips';
-import { CorruptFileError, MismatchError } from '../errors.js';
+import { accessSync, constants, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { createHash } from 'node:crypto';
+import { fileDigest, loadIndex, recoverDir, writeDirAtomic, type MipsIndex } from '@tt/mips';
+import { CorruptFileError, FileSystemError, MismatchError } from '../errors.js';
 import type { ItemId } from '../data/types.js';
 import type { TwoTowerConfig } from '../model/config.js';
 import type { StageDefinition } from '../model/stages.js';
@@ -21,7 +25,8 @@ import type { NamedValues } from '../nn/params.js';
 import { decodeSafetensors, encodeSafetensors, type SafetensorsEntry } from './safetensors.js';
 
 export const CHECKPOINT_FORMAT = 'tt.checkpoint';
-export const CHECKPOINT_VERSION = 1;
+/** 2: `checkpoint.json` checksums itself (`sha256`); version 1 checkpoints still load. */
+export const CHECKPOINT_VERSION = 2;
 
 interface Manifest {
   readonly format: typeof CHECKPOINT_FORMAT;
@@ -31,6 +36,19 @@ interface Manifest {
   readonly metadata: Record<string, unknown>;
   readonly files: Record<string, { bytes: number; sha256: string }>;
   readonly hasIndex: boolean;
+  /** SHA-256 of the manifest's JSON without this field (version >= 2) */
+  readonly sha256?: string;
+}
+
+/** The text of `checkpoint.json`: the manifest with the checksum of its own JSON appended. */
+export function manifestText(manifest: Omit<Manifest, 'sha256'>): string {
+  const body = { ...manifest };
+  delete (body as { sha256?: string }).sha256;
+  return `${JSON.stringify({ ...body, sha256: manifestDigest(body) }, null, 1)}\n`;
+}
+
+function manifestDigest(body: object): string {
+  return createHash('sha256').update(JSON.stringify(body, null, 1)).digest('hex');
 }
 
 /** Options of {@link saveCheckpoint}: what to store beside the weights. */
@@ -43,6 +61,8 @@ export interface SaveCheckpointOptions {
   readonly histories?: Int32Array;
   /** free-form notes stored in `checkpoint.json` (epochs, metrics, backend...) */
   readonly metadata?: Record<string, unknown>;
+  /** replace `dir` even when it holds something other than a tt checkpoint (default false) */
+  readonly force?: boolean;
 }
 
 /** What {@link loadCheckpoint} returns: the rebuilt model and what was stored with it. */
@@ -65,8 +85,78 @@ function put(files: Manifest['files'], dir: string, name: string, chunks: readon
   files[name] = fileDigest(...list);
 }
 
-/** Saves `model` (and optionally its index) to `dir`, atomically. */
+/** Whether `dir` holds a tt checkpoint (its `checkpoint.json` names the format). */
+function holdsCheckpoint(dir: string): boolean {
+  try {
+    return (JSON.parse(readFileSync(join(dir, 'checkpoint.json'), 'utf8')) as { format?: unknown })?.format === CHECKPOINT_FORMAT;
+  } catch {
+    return false;
+  }
+}
+
+/** @throws FileSystemError (about `target`) when this process may not create entries in `parent` */
+function checkWritable(parent: string, target: string): void {
+  try {
+    accessSync(parent, constants.W_OK);
+  } catch (e) {
+    throw new FileSystemError(target, 'write', `cannot be written: no permission to write into ${parent}`, { systemCode: (e as { code?: string }).code, cause: e });
+  }
+}
+
+/**
+ * Checks, before any work, that a checkpoint can be saved at `dir`: a path that does not exist
+ * yet (whose first existing ancestor is a writable directory), an empty directory, or a
+ * directory holding a tt checkpoint (which the save replaces). Anything else (a file, a folder
+ * with other content, e.g. `.`) is refused unless `force`, so a save never deletes a user's files.
+ * @returns the absolute path
+ * @throws FileSystemError naming the path
+ */
+export function checkCheckpointTarget(dir: string, options: { force?: boolean } = {}): string {
+  const target = resolve(dir);
+  let stat;
+  try {
+    stat = statSync(target, { throwIfNoEntry: false });
+  } catch (e) {
+    throw FileSystemError.from(e, target, 'write');
+  }
+  if (stat) {
+    if (!stat.isDirectory()) throw new FileSystemError(target, 'write', 'exists and is not a directory: a checkpoint is a directory');
+    checkWritable(dirname(target), target);
+    if (options.force || holdsCheckpoint(target)) return target;
+    let entries: string[];
+    try {
+      entries = readdirSync(target);
+    } catch (e) {
+      throw FileSystemError.from(e, target, 'write');
+    }
+    if (entries.length > 0) {
+      throw new FileSystemError(target, 'write', `holds ${entries.length} entr${entries.length === 1 ? 'y' : 'ies'} (e.g. ${JSON.stringify(entries[0])}) and no tt checkpoint; a save would replace them: choose a new or empty directory (or force the save)`);
+    }
+    return target;
+  }
+  // a new directory: the first existing ancestor must be a directory we may write into
+  let ancestor = dirname(target);
+  for (;;) {
+    const s = statSync(ancestor, { throwIfNoEntry: false });
+    if (s) {
+      if (!s.isDirectory()) throw new FileSystemError(target, 'write', `cannot be created: ${ancestor} is a file, not a directory`, { systemCode: 'ENOTDIR' });
+      checkWritable(ancestor, target);
+      break;
+    }
+    const up = dirname(ancestor);
+    if (up === ancestor) break;
+    ancestor = up;
+  }
+  return target;
+}
+
+/**
+ * Saves `model` (and optionally its index) to `dir`, atomically.
+ * @throws FileSystemError when `dir` is not a new directory, an empty one or a tt checkpoint
+ *   (see {@link checkCheckpointTarget}; `options.force` overrides), or when the file system refuses
+ */
 export async function saveCheckpoint(dir: string, model: TwoTowerModel, options: SaveCheckpointOptions = {}): Promise<void> {
+  checkCheckpointTarget(dir, { force: options.force });
   const weights: Record<string, SafetensorsEntry> = {};
   for (const [name, { shape, values }] of model.params.snapshot()) weights[name] = { dtype: 'F32', shape: [...shape], data: values };
   const { data, config } = model;
@@ -88,7 +178,7 @@ export async function saveCheckpoint(dir: string, model: TwoTowerModel, options:
     const manifest: Manifest = {
       format: CHECKPOINT_FORMAT, version: CHECKPOINT_VERSION, model: config, metadata: options.metadata ?? {}, files, hasIndex: options.index !== undefined,
     };
-    writeFileSync(join(tmp, 'checkpoint.json'), `${JSON.stringify(manifest, null, 1)}\n`);
+    writeFileSync(join(tmp, 'checkpoint.json'), manifestText(manifest));
   });
 }
 
@@ -110,18 +200,35 @@ function unpackLists(t: Record<string, SafetensorsEntry>, path: string): Int32Ar
   return Array.from({ length: offsets.length - 1 }, (_, i) => values.subarray(offsets[i]!, offsets[i + 1]!));
 }
 
+/** A file's bytes; a missing file is `missing` (a CorruptFileError), other refusals a FileSystemError. */
+function readBytes(path: string, missing: string): Buffer {
+  try {
+    return readFileSync(path);
+  } catch (e) {
+    if ((e as { code?: string }).code === 'ENOENT') throw new CorruptFileError(path, missing, { cause: e });
+    throw FileSystemError.from(e, path, 'read');
+  }
+}
+
 function readManifest(dir: string): Manifest {
   const path = join(dir, 'checkpoint.json');
-  if (!existsSync(path)) throw new CorruptFileError(path, 'missing: not a tt checkpoint directory (no checkpoint.json)');
+  const stat = statSync(dir, { throwIfNoEntry: false });
+  if (!stat) throw new FileSystemError(dir, 'read', 'no such checkpoint directory', { systemCode: 'ENOENT' });
+  if (!stat.isDirectory()) throw new FileSystemError(dir, 'read', 'is not a directory: a checkpoint is a directory', { systemCode: 'ENOTDIR' });
+  const text = readBytes(path, 'missing: not a tt checkpoint directory (no checkpoint.json)').toString('utf8');
   let m: Manifest;
   try {
-    m = JSON.parse(readFileSync(path, 'utf8')) as Manifest;
+    m = JSON.parse(text) as Manifest;
   } catch (e) {
     throw new CorruptFileError(path, `not valid JSON (${(e as Error).message})`, { cause: e });
   }
-  if (m?.format !== CHECKPOINT_FORMAT) throw new CorruptFileError(path, `format must be "${CHECKPOINT_FORMAT}", got ${JSON.stringify(m?.format)}`);
-  if (m.version !== CHECKPOINT_VERSION) throw new MismatchError(path, `version ${CHECKPOINT_VERSION}`, String(m.version));
-  if (typeof m.model !== 'object' || m.model === null || typeof m.files !== 'object') throw new CorruptFileError(path, 'lacks the model config or the file list');
+  if (typeof m !== 'object' || m === null || m.format !== CHECKPOINT_FORMAT) throw new CorruptFileError(path, `format must be "${CHECKPOINT_FORMAT}", got ${JSON.stringify((m as Partial<Manifest> | null)?.format)}`);
+  if (m.version !== CHECKPOINT_VERSION && m.version !== 1) throw new MismatchError(path, `version ${CHECKPOINT_VERSION} (or 1)`, String(m.version));
+  if (m.version >= 2) {
+    const { sha256, ...body } = m;
+    if (typeof sha256 !== 'string' || sha256 !== manifestDigest(body)) throw new CorruptFileError(path, 'checksum mismatch (file altered or damaged)');
+  }
+  if (typeof m.model !== 'object' || m.model === null || typeof m.files !== 'object' || m.files === null) throw new CorruptFileError(path, 'lacks the model config or the file list');
   return m;
 }
 
@@ -129,8 +236,7 @@ function readVerified(dir: string, m: Manifest, name: string): Buffer {
   const path = join(dir, name);
   const entry = m.files[name];
   if (!entry) throw new CorruptFileError(join(dir, 'checkpoint.json'), `does not list ${name}`);
-  if (!existsSync(path)) throw new CorruptFileError(path, 'missing');
-  const bytes = readFileSync(path);
+  const bytes = readBytes(path, 'missing');
   if (bytes.length !== entry.bytes) throw new CorruptFileError(path, `has ${bytes.length} bytes, the checkpoint wrote ${entry.bytes} (truncated or replaced)`);
   if (fileDigest(bytes).sha256 !== entry.sha256) throw new CorruptFileError(path, 'checksum mismatch (file altered or damaged)');
   return bytes;
@@ -147,9 +253,11 @@ function f32(entries: Record<string, SafetensorsEntry>, name: string, path: stri
  * @param options.stages definitions of the stages the saved config names (from their packages)
  * @param options.loadIndex load the stored index, when there is one (default true)
  * @throws CorruptFileError (missing, truncated, altered files), MismatchError (parameters that
- *   do not fit the config), ConfigError (a stage without its definition)
+ *   do not fit the config), ConfigError (a stage without its definition), FileSystemError (no such
+ *   directory, or the file system refuses a read)
  */
 export async function loadCheckpoint(dir: string, options: { stages?: readonly StageDefinition[]; loadIndex?: boolean } = {}): Promise<LoadedCheckpoint> {
+  recoverDir(dir);
   const m = readManifest(dir);
   const weightsPath = join(dir, 'weights.safetensors');
   const cataloguePath = join(dir, 'catalogue.safetensors');
