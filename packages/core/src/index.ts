@@ -54,7 +54,7 @@ export { Trainer, type TrainerOptions, type TrainResult, type EpochRecord } from
 export { DenseAdam, SparseRowOptimizer, type AdamOptions, type SparseOptimizerKind } from './train/optimizers.js';
 export { learningRateAt, type ScheduleConfig } from './train/schedule.js';
 export { createProgress, type ProgressMode, type ProgressReporter, type ProgressUpdate } from './train/progress.js';
-export { fitTwoTower, validationMetricNames, FIT_DEFAULTS, type FitOptions } from './train/fit.js';
+export { fitTwoTower, checkFitOptions, validationMetricNames, FIT_DEFAULTS, type FitOptions } from './train/fit.js';
 
 export { topKExcluding } from './eval/topk.js';
 export { fitItemKnn, fitEase, fitBprMf, type BaselineScorer, type ItemKnnOptions, type EaseOptions, type BprMfOptions, type InteractionRows } from './eval/baselines.js';
@@ -66,5 +66,5 @@ export { CatalogueScorer, evaluateModel, evaluateScores, evaluateModelFunnel, ev
 export {
   encodeSafetensors, decodeSafetensors, readSafetensors, writeSafetensors, type SafetensorsEntry, type SafetensorsDtype, type SafetensorsFile, type DecodeOptions,
 } from './io/safetensors.js';
-export { saveCheckpoint, loadCheckpoint, type LoadedCheckpoint, type SaveCheckpointOptions } from './io/checkpoint.js';
+export { saveCheckpoint, loadCheckpoint, checkCheckpointTarget, type LoadedCheckpoint, type SaveCheckpointOptions } from './io/checkpoint.js';
 export { Retriever, buildItemIndex, type RetrieverOptions, type RetrievalResult, type RetrieveOptions } from './serve/retriever.js';

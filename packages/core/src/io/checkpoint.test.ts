@@ -136,6 +136,7 @@ describe('checkpoints', () => {
     await expect(loadCheckpoint(join(root, 'nothing-here'))).rejects.toThrow(FileSystemError);
     writeFileSync(join(root, 'plain-file'), 'x');
     await expect(loadCheckpoint(join(root, 'plain-file'))).rejects.toThrow(FileSystemError);
+    await expect(loadCheckpoint(join(root, 'plain-file', 'below'))).rejects.toThrow(FileSystemError);
   });
 
   it('leave the previous checkpoint whole when a save fails', async () => {

@@ -137,7 +137,12 @@ export function checkCheckpointTarget(dir: string, options: { force?: boolean } 
   // a new directory: the first existing ancestor must be a directory we may write into
   let ancestor = dirname(target);
   for (;;) {
-    const s = statSync(ancestor, { throwIfNoEntry: false });
+    let s;
+    try {
+      s = statSync(ancestor, { throwIfNoEntry: false });
+    } catch (e) {
+      throw FileSystemError.from(e, target, 'write');
+    }
     if (s) {
       if (!s.isDirectory()) throw new FileSystemError(target, 'write', `cannot be created: ${ancestor} is a file, not a directory`, { systemCode: 'ENOTDIR' });
       checkWritable(ancestor, target);
@@ -212,7 +217,12 @@ function readBytes(path: string, missing: string): Buffer {
 
 function readManifest(dir: string): Manifest {
   const path = join(dir, 'checkpoint.json');
-  const stat = statSync(dir, { throwIfNoEntry: false });
+  let stat;
+  try {
+    stat = statSync(dir, { throwIfNoEntry: false });
+  } catch (e) {
+    throw FileSystemError.from(e, dir, 'read');
+  }
   if (!stat) throw new FileSystemError(dir, 'read', 'no such checkpoint directory', { systemCode: 'ENOENT' });
   if (!stat.isDirectory()) throw new FileSystemError(dir, 'read', 'is not a directory: a checkpoint is a directory', { systemCode: 'ENOTDIR' });
   const text = readBytes(path, 'missing: not a tt checkpoint directory (no checkpoint.json)').toString('utf8');

@@ -4,7 +4,7 @@
  * The defaults are the ones `tt train` uses on every dataset (no per-dataset tuning).
  */
 import { mulberry32 } from '@tt/mips';
-import type { InteractionDataset, InteractionLog } from '../data/types.js';
+import type { DatasetSchema, InteractionDataset, InteractionLog } from '../data/types.js';
 import { sliceLog } from '../data/split.js';
 import { requestStarts } from '../data/batches.js';
 import { inMemorySource } from '../data/batches.js';
@@ -14,7 +14,7 @@ import { TwoTowerModel } from '../model/two-tower.js';
 import { ConfigError } from '../errors.js';
 import { evaluateModel, evaluateRankerAgreement } from '../eval/model-eval.js';
 import type { ProgressMode } from './progress.js';
-import type { ScheduleConfig } from './schedule.js';
+import { learningRateAt, type ScheduleConfig } from './schedule.js';
 import { Trainer, type TrainResult } from './trainer.js';
 import type { SparseOptimizerKind } from './optimizers.js';
 
@@ -71,6 +71,47 @@ export const FIT_DEFAULTS = {
   /** users each validation pass reads */
   validationUsers: 5000,
 } as const;
+
+/**
+ * Checks every option of {@link fitTwoTower} that does not depend on the data, so a bad value
+ * fails before a large dataset is read: the trainer's numbers, and the model's and its stages'
+ * options (the stages are built once on a two-user placeholder catalogue and freed). Checks that
+ * need the data (e.g. a stage that needs positions) still happen in `fitTwoTower`.
+ * @throws ConfigError naming the option
+ */
+export function checkFitOptions(options: FitOptions = {}): void {
+  const positiveInt = (field: string, v: number | undefined) => {
+    if (v !== undefined && (!Number.isInteger(v) || v < 1)) throw new ConfigError(field, `must be a positive integer, got ${v}`);
+  };
+  const positive = (field: string, v: number | undefined) => {
+    if (v !== undefined && !(v > 0 && Number.isFinite(v))) throw new ConfigError(field, `must be a finite number > 0, got ${v}`);
+  };
+  positiveInt('epochs', options.epochs);
+  positiveInt('batchSize', options.batchSize);
+  positive('learningRate', options.learningRate);
+  positive('sparseLearningRate', options.sparseLearningRate);
+  if (options.patience !== undefined && (!Number.isInteger(options.patience) || options.patience < 0)) {
+    throw new ConfigError('patience', `must be an integer >= 0, got ${options.patience}`);
+  }
+  if (options.sparseOptimizer !== undefined && options.sparseOptimizer !== 'adam' && options.sparseOptimizer !== 'adagrad') {
+    throw new ConfigError('sparseOptimizer', `must be "adam" or "adagrad", got ${JSON.stringify(options.sparseOptimizer)}`);
+  }
+  if (options.schedule) {
+    const { warmupSteps, finalFraction } = options.schedule;
+    if (warmupSteps !== undefined && (!Number.isInteger(warmupSteps) || warmupSteps < 0)) throw new ConfigError('schedule.warmupSteps', `must be an integer >= 0, got ${warmupSteps}`);
+    if (finalFraction !== undefined && !(finalFraction >= 0 && finalFraction <= 1)) throw new ConfigError('schedule.finalFraction', `must be in [0, 1], got ${finalFraction}`);
+    learningRateAt(1, options.schedule, 0, 1);
+  }
+  // the model and its stages on a placeholder catalogue: positions and ranker scores present, so
+  // only the options themselves are judged; the id tables are 2 rows whatever userRows/itemRows say
+  const T = options.model?.valueWeights?.length || 1;
+  const schema: DatasetSchema = {
+    numUsers: 2, numItems: 2, tasks: Array.from({ length: T }, (_, t) => `task${t}`), userFeatureDim: 0, itemFeatureDim: 0,
+    numPositions: 1, hasRankerScores: true, labelMax: new Array<number>(T).fill(1),
+  };
+  const config = { ...resolveConfig(schema, options.model), userRows: 2, itemRows: 2 };
+  TwoTowerModel.create(config, { userIds: [0, 1], itemIds: [0, 1], userFeatures: new Float32Array(0), itemFeatures: new Float32Array(0) }, options.stages ?? []).dispose();
+}
 
 /** Trains a two-tower model on `dataset.train`. The caller owns (and disposes) the model. */
 export async function fitTwoTower(dataset: InteractionDataset, options: FitOptions = {}): Promise<{

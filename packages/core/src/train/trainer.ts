@@ -4,7 +4,7 @@
  * after each epoch with early stopping, and progress reporting.
  */
 import * as tf from '../runtime/tf.js';
-import { ConfigError, EmptyError, ValueError } from '../errors.js';
+import { ConfigError, EmptyError, NumericError } from '../errors.js';
 import { validateBatch } from '../data/validate.js';
 import type { Batch, BatchSource } from '../data/types.js';
 import type { TwoTowerModel } from '../model/two-tower.js';
@@ -106,7 +106,7 @@ export class Trainer {
   /**
    * One gradient step on `batch` at `lrScale` x the base learning rates.
    * @returns the loss and its terms
-   * @throws the batch validation errors (nothing is updated then); ValueError when the loss is NaN
+   * @throws the batch validation errors (nothing is updated then); NumericError when the loss is NaN or infinite
    */
   step(batch: Batch, lrScale = 1): {
     /** the step's total loss */
@@ -150,7 +150,7 @@ export class Trainer {
     if (!Number.isFinite(loss)) {
       for (const g of Object.values(result.grads)) g.dispose();
       for (const emb of embeddings) emb.grads.clear();
-      throw new ValueError('loss', `is ${loss} at step ${this.steps}: lower the learning rate or check the inputs for extreme values`);
+      throw new NumericError('loss', `is ${loss} at step ${this.steps}: training diverged; lower the learning rate or check the inputs for extreme values`);
     }
     this.dense.apply(denseGrads, this.learningRate * lrScale);
     for (const g of Object.values(result.grads)) g.dispose();
