@@ -11,6 +11,7 @@ import { evaluate } from './commands/evaluate.js';
 import { retrieve } from './commands/retrieve.js';
 import { train } from './commands/train.js';
 import { exportWorld, listWorlds } from './commands/world.js';
+import { EXIT_CODES_HELP } from './exit-codes.js';
 
 function int(name: string) {
   return (v: string) => {
@@ -48,15 +49,19 @@ const backendOption = () => new Option('--backend <name>', 'compute backend (def
 
 /** The `tt` program: every command with its flags, ready for `parseAsync(process.argv)`. */
 export function buildProgram(): Command {
+  // exitOverride first, so every command inherits it: usage errors reach the caller (exit 2), not process.exit(1)
   const program = new Command('tt')
+    .exitOverride()
     .description('Two-tower retrieval: train, evaluate, retrieve, benchmark; `tt demo` runs the whole funnel.')
     .showHelpAfterError()
+    .addHelpText('after', `\n${EXIT_CODES_HELP}`)
     .configureOutput({ writeOut: (s) => process.stdout.write(s), writeErr: (s) => process.stderr.write(s) });
 
   const trainCmd = program.command('train')
     .description('train on a dataset, evaluate (loo-full, with popularity beside it), save a checkpoint')
     .option('--data <spec>', DATA_HELP, 'synthetic')
-    .option('--checkpoint <dir>', 'where to save', 'tt-checkpoint')
+    .option('--checkpoint <dir>', 'where to save: a new or empty directory, or a tt checkpoint to replace', 'tt-checkpoint')
+    .option('--force', 'save even into a directory that holds other files (they are deleted)')
     .option('--diagnostics <dir>', 'write what the stages learned: debias curves (JSON + SVG), distill teacher agreement')
     .option('--epochs <n>', 'maximum epochs (early stopping on validation recall@20)', int('--epochs'))
     .option('--batch-size <n>', 'rows per step', int('--batch-size'))

@@ -2,13 +2,13 @@
  * `tt train`: train on a dataset, evaluate (loo-full, popularity beside the model), save a
  * checkpoint with its catalogue index.
  */
-import { resolve } from 'node:path';
 import {
-  ConfigError, buildItemIndex, evaluateScores, latestHistories, evaluateModel, fitTwoTower, initBackend, trainingItems, trainingLog, popularityScores, saveCheckpoint,
-  type FitOptions, type InteractionDataset, type RetrievalMetrics, type TwoTowerModel,
+  ConfigError, buildItemIndex, checkCheckpointTarget, checkFitOptions, evaluateScores, latestHistories, evaluateModel, fitTwoTower, initBackend, trainingItems,
+  trainingLog, popularityScores, saveCheckpoint, type FitOptions, type InteractionDataset, type RetrievalMetrics, type TwoTowerModel,
 } from '@tt/core';
 import { loadData } from '../data-spec.js';
-import { writeDiagnostics } from '../diagnostics.js';
+import { checkDiagnosticsDir, writeDiagnostics } from '../diagnostics.js';
+import { checkingInput } from '../exit-codes.js';
 import { printJson, table } from '../output.js';
 import { stagesFromFlags, type StageFlags } from '../stages.js';
 
@@ -18,6 +18,8 @@ export interface TrainCliOptions extends StageFlags {
   readonly data: string;
   /** `--checkpoint`: the directory the trained model is saved to */
   readonly checkpoint: string;
+  /** `--force`: save even into a directory that holds something other than a tt checkpoint */
+  readonly force?: boolean;
   /** where to write what the stages learned (debias curves, distill agreement) */
   readonly diagnostics?: string;
   /** most epochs (early stopping on validation recall@20) */
@@ -83,13 +85,13 @@ export function fitOptionsOf(o: TrainCliOptions): FitOptions {
   };
 }
 
-/** Saves the model with its index and the users' seen items. */
-export async function saveWithIndex(dir: string, model: TwoTowerModel, dataset: InteractionDataset, metadata: Record<string, unknown>): Promise<void> {
+/** Saves the model with its index and the users' seen items (`force`: over a directory holding other files). */
+export async function saveWithIndex(dir: string, model: TwoTowerModel, dataset: InteractionDataset, metadata: Record<string, unknown>, force = false): Promise<void> {
   const index = await buildItemIndex(model);
   try {
     const H = model.historyLength;
     const histories = H > 0 ? latestHistories(trainingLog(dataset), dataset.schema.numUsers, dataset.valueWeights, H) : undefined;
-    await saveCheckpoint(dir, model, { index, seen: trainingItems(dataset), histories, metadata });
+    await saveCheckpoint(dir, model, { index, seen: trainingItems(dataset), histories, metadata, force });
   } finally {
     await index.dispose();
   }
@@ -110,16 +112,23 @@ export function checkValueWeights(w: readonly number[] | undefined, dataset?: In
 export async function train(o: TrainCliOptions): Promise<Record<string, unknown>> {
   checkValueWeights(o.valueWeights);
   const backend = await initBackend({ backend: o.backend });
+  // every flag and the output paths, before any data is read
+  const fit = checkingInput(() => {
+    const options = fitOptionsOf(o);
+    checkFitOptions(options);
+    return options;
+  });
+  const checkpoint = checkingInput(() => checkCheckpointTarget(o.checkpoint, { force: o.force }));
+  if (o.diagnostics) checkingInput(() => checkDiagnosticsDir(o.diagnostics!));
   const dataset = await loadData(o.data, { seed: o.seed, userFeatures: o.userFeatures, itemFeatures: o.itemFeatures, valueWeights: o.valueWeights });
   checkValueWeights(o.valueWeights, dataset);
   process.stderr.write(`[tt] ${dataset.name}: ${dataset.schema.numUsers} users, ${dataset.schema.numItems} items, ${dataset.train.size} training rows, ${new Set(dataset.test.user).size} test users\n`);
   if (dataset.split) process.stderr.write(`[tt] split: ${dataset.split}\n`);
-  const { model, result } = await fitTwoTower(dataset, fitOptionsOf(o));
+  const { model, result } = await fitTwoTower(dataset, fit);
   try {
     const metrics = await evaluateModel(model, dataset, 'test');
     const popularity = await popularityMetrics(dataset);
-    const checkpoint = resolve(o.checkpoint);
-    await saveWithIndex(checkpoint, model, dataset, { dataset: dataset.name, epochs: result.epochs, metrics, backend: backend.name });
+    await saveWithIndex(checkpoint, model, dataset, { dataset: dataset.name, epochs: result.epochs, metrics, backend: backend.name }, o.force);
     const keys = ['recall@10', 'recall@20', 'recall@50', 'ndcg@10'] as const;
     const pick = (m: RetrievalMetrics) => Object.fromEntries(keys.map((k) => [k, m[k]]));
     process.stdout.write(`${table(['model', ...keys], [['two-tower', ...keys.map((k) => metrics[k])], ['popularity', ...keys.map((k) => popularity[k])]])}\n`);
