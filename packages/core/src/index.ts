@@ -18,7 +18,8 @@ export { stopGradient } from './runtime/stop-gradient.js';
 export { storageView } from './runtime/storage.js';
 export { WasmKernelModule, type WasmKernelModuleOptions } from './runtime/wasm-kernels.js';
 
-export type { Batch, BatchSource, DatasetSchema, GroundTruth, InteractionDataset, InteractionLog, ItemId } from './data/types.js';
+export type { Batch, BatchSource, DatasetSchema, GroundTruth, InteractionDataset, InteractionLog, ItemId, SourceFacts } from './data/types.js';
+export { inspectDataset, type DatasetReport, type Spread3 } from './data/inspect.js';
 export { validateBatch } from './data/validate.js';
 export {
   inMemorySource, historiesOf, positivesByUser, sampleHistory, seenItemsByUser, gatherRows, requestStarts, requestGroups,

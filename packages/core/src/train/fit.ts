@@ -124,11 +124,13 @@ export async function fitTwoTower(dataset: InteractionDataset, options: FitOptio
   const config = resolveConfig(dataset.schema, { valueWeights: Array.from(dataset.valueWeights), seed, ...options.model });
   const model = TwoTowerModel.create(config, dataset, options.stages ?? []);
   const log = options.log ?? ((line: string) => process.stderr.write(`${line}\n`));
+  // an empty validation split (e.g. every user has one positive) has nothing to stop on
+  const validation = dataset.validation !== undefined && dataset.validation.size > 0;
   const validationView = sampleValidation(dataset, options.validationUsers ?? FIT_DEFAULTS.validationUsers, seed);
   const available = validationMetricNames(dataset);
   const wanted = model.stages.find((s) => s.monitor && available.includes(s.monitor))?.monitor;
   const monitor = options.monitor ?? wanted ?? FIT_DEFAULTS.monitor;
-  if (dataset.validation && !available.includes(monitor)) {
+  if (validation && !available.includes(monitor)) {
     model.dispose();
     throw new ConfigError('monitor', `"${monitor}" is not a validation metric of ${dataset.name} (${available.join(', ')})`);
   }
@@ -140,12 +142,12 @@ export async function fitTwoTower(dataset: InteractionDataset, options: FitOptio
     schedule: options.schedule,
     progress: options.progress,
     log: options.log,
-    validate: dataset.validation ? async () => validationMetrics(model, validationView) : undefined,
-    earlyStopping: dataset.validation
+    validate: validation ? async () => validationMetrics(model, validationView) : undefined,
+    earlyStopping: validation
       ? { monitor, patience: options.patience ?? FIT_DEFAULTS.patience, restoreBest: options.restoreBest ?? true }
       : undefined,
   });
-  if (dataset.validation && options.progress !== 'none') {
+  if (validation && options.progress !== 'none') {
     const missed = model.stages.find((s) => s.monitor && !available.includes(s.monitor))?.monitor;
     const why = !options.monitor && missed ? ` (the stages' ${missed} needs held-out requests, one user at one timestamp, of two or more rows with ranker scores)` : '';
     log(`[tt] early stopping on validation ${monitor}${options.monitor ? '' : ' (default)'}, patience ${options.patience ?? FIT_DEFAULTS.patience}${why}`);
