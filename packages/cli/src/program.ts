@@ -8,6 +8,7 @@ import { benchTrain } from './commands/bench.js';
 import { benchStages } from './commands/bench-stages.js';
 import { demo } from './commands/demo.js';
 import { evaluate } from './commands/evaluate.js';
+import { inspect } from './commands/inspect.js';
 import { retrieve } from './commands/retrieve.js';
 import { train } from './commands/train.js';
 import { exportWorld, listWorlds } from './commands/world.js';
@@ -97,6 +98,16 @@ export function buildProgram(): Command {
     .option('--json', 'print a JSON summary as the last line')
     .action(async (o) => {
       await baseline(o);
+    });
+
+  program.command('data').description('look at a dataset before training')
+    .command('inspect')
+    .description('rows, users, items, label rates, rows per user and item, duplicates, time order; unknown and unreachable test rows')
+    .option('--data <spec>', DATA_HELP, 'synthetic')
+    .option('--seed <n>', 'seed of the synthetic world and of a random validation holdout', int('--seed'))
+    .option('--json', 'print the report as JSON on the last line')
+    .action(async (o) => {
+      await inspect(o);
     });
 
   program.command('eval')

@@ -4,7 +4,8 @@
  */
 import {
   ConfigError, buildItemIndex, checkCheckpointTarget, checkFitOptions, evaluateScores, latestHistories, evaluateModel, fitTwoTower, initBackend, trainingItems,
-  trainingLog, popularityScores, saveCheckpoint, type FitOptions, type InteractionDataset, type RetrievalMetrics, type TwoTowerModel,
+  trainingLog, inspectDataset, popularityScores, saveCheckpoint, type DatasetReport, type FitOptions, type InteractionDataset, type RetrievalMetrics,
+  type TwoTowerModel,
 } from '@tt/core';
 import { loadData } from '../data-spec.js';
 import { checkDiagnosticsDir, writeDiagnostics } from '../diagnostics.js';
@@ -108,6 +109,17 @@ export function checkValueWeights(w: readonly number[] | undefined, dataset?: In
   }
 }
 
+/** What `tt train` prints beside its metrics about test rows no model can hit. */
+export function unreachableLines(report: DatasetReport): string[] {
+  const t = report.test;
+  if (t.rows === 0 || t.unreachableRows === 0) return [];
+  const share = `${t.unreachableRows} of ${t.rows} test rows (${(100 * t.unreachableShare).toFixed(1)}%)`;
+  if (t.unreachableRows === t.rows) {
+    return [`unreachable: ${share}. WARNING: every test row is unreachable (the user already has the item in training, and full ranking removes training items): recall is 0 by construction and says nothing about the model`];
+  }
+  return [`unreachable: ${share}: the user already has the item in training, which full ranking removes, so no model can hit them`];
+}
+
 /** `tt train`: trains, evaluates beside popularity, saves the checkpoint; returns the JSON summary. */
 export async function train(o: TrainCliOptions): Promise<Record<string, unknown>> {
   checkValueWeights(o.valueWeights);
@@ -124,20 +136,29 @@ export async function train(o: TrainCliOptions): Promise<Record<string, unknown>
   checkValueWeights(o.valueWeights, dataset);
   process.stderr.write(`[tt] ${dataset.name}: ${dataset.schema.numUsers} users, ${dataset.schema.numItems} items, ${dataset.train.size} training rows, ${new Set(dataset.test.user).size} test users\n`);
   if (dataset.split) process.stderr.write(`[tt] split: ${dataset.split}\n`);
+  // the checks of `tt data inspect`, before any training time is spent
+  const report = inspectDataset(dataset);
+  for (const w of report.warnings) process.stderr.write(`[tt] warning: ${w}\n`);
   const { model, result } = await fitTwoTower(dataset, fit);
   try {
-    const metrics = await evaluateModel(model, dataset, 'test');
-    const popularity = await popularityMetrics(dataset);
+    // no test row: nothing to measure, and no zeros printed as if they were
+    const evaluable = dataset.test.size > 0;
+    const metrics = evaluable ? await evaluateModel(model, dataset, 'test') : undefined;
+    const popularity = evaluable ? await popularityMetrics(dataset) : undefined;
     await saveWithIndex(checkpoint, model, dataset, { dataset: dataset.name, epochs: result.epochs, metrics, backend: backend.name }, o.force);
     const keys = ['recall@10', 'recall@20', 'recall@50', 'ndcg@10'] as const;
     const pick = (m: RetrievalMetrics) => Object.fromEntries(keys.map((k) => [k, m[k]]));
-    process.stdout.write(`${table(['model', ...keys], [['two-tower', ...keys.map((k) => metrics[k])], ['popularity', ...keys.map((k) => popularity[k])]])}\n`);
+    if (metrics && popularity) {
+      process.stdout.write(`${table(['model', ...keys], [['two-tower', ...keys.map((k) => metrics[k])], ['popularity', ...keys.map((k) => popularity[k])]])}\n`);
+    } else process.stdout.write('metrics: none (the test split has no row to evaluate)\n');
+    for (const line of unreachableLines(report)) process.stdout.write(`${line}\n`);
     process.stdout.write(`checkpoint: ${checkpoint}\n`);
     const diagnostics = o.diagnostics ? writeDiagnostics(o.diagnostics, model, dataset) : undefined;
     if (diagnostics) process.stdout.write(`diagnostics: ${diagnostics.length ? diagnostics.join(', ') : 'none (no stage with diagnostics)'}\n`);
     const out = {
       backend: backend.name, dataset: dataset.name, examplesPerSec: result.examplesPerSec, epochs: result.epochs, bestEpoch: result.bestEpoch + 1,
-      users: metrics.users, metrics: pick(metrics), popularity: pick(popularity), checkpoint, ...(diagnostics ? { diagnostics } : {}),
+      users: metrics?.users ?? 0, metrics: metrics ? pick(metrics) : null, popularity: popularity ? pick(popularity) : null,
+      unreachableShare: report.test.unreachableShare, warnings: report.warnings, checkpoint, ...(diagnostics ? { diagnostics } : {}),
     };
     if (o.json) printJson(out);
     return out;

@@ -5,19 +5,26 @@ import { buildProgram } from '../program.js';
 
 /** Runs `tt ...args` in-process; returns the stdout lines (stderr is silenced). */
 export async function ttLines(...args: string[]): Promise<string[]> {
-  const out: string[] = [];
-  const write = jest.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => {
-    out.push(...String(chunk).split('\n').filter(Boolean));
+  return (await ttOutput(...args)).stdout;
+}
+
+/** Runs `tt ...args` in-process; returns the stdout and the stderr lines. */
+export async function ttOutput(...args: string[]): Promise<{ stdout: string[]; stderr: string[] }> {
+  const stdout: string[] = [];
+  const stderr: string[] = [];
+  const lines = (into: string[]) => (chunk: string | Uint8Array) => {
+    into.push(...String(chunk).split('\n').filter(Boolean));
     return true;
-  });
-  const err = jest.spyOn(process.stderr, 'write').mockImplementation(() => true);
+  };
+  const write = jest.spyOn(process.stdout, 'write').mockImplementation(lines(stdout));
+  const err = jest.spyOn(process.stderr, 'write').mockImplementation(lines(stderr));
   try {
     await buildProgram().exitOverride().parseAsync(['node', 'tt', ...args]);
   } finally {
     write.mockRestore();
     err.mockRestore();
   }
-  return out;
+  return { stdout, stderr };
 }
 
 /** The error `promise` rejects with (fails the test when it resolves). */
