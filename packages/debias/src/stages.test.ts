@@ -1,4 +1,4 @@
-import { initBackend, resolveConfig, tf, TwoTowerModel, Trainer, Rng, type Batch, type DatasetSchema, type ModelData, type StageConfig } from '@tt/core';
+import { initBackend, resolveConfig, tf, TwoTowerModel, Trainer, Rng, ValueError, type Batch, type DatasetSchema, type ModelData, type StageConfig } from '@tt/core';
 import { debias, debiasPosition, debiasStages, debiasUser, DebiasStage, setDebiasWarningHandler } from './index.js';
 import { debiasDiagnostics, renderSvgChart } from './diagnostics.js';
 
@@ -221,6 +221,16 @@ describe('debias stages', () => {
     expect(warnings[0]).toMatch(/3 position buckets but saw position/);
     expect(stage.clampedRows).toBe(3 + 2 * outOfRange);
     expect(debiasDiagnostics(model).positionCurve).toHaveLength(3);
+    // a resumed run carries the count on and does not warn a second time
+    const saved = model.getTrainingState().stages['debias-position']!;
+    expect(saved).toEqual({ clampedRows: 3 + 2 * outOfRange, warned: true });
+    const resumed = modelWith({ name: 'debias-position', options: { positions: 3 } });
+    resumed.setTrainingState({ ...resumed.getTrainingState(), stages: { 'debias-position': JSON.parse(JSON.stringify(saved)) } });
+    tf.tidy(() => resumed.loss(batch).total);
+    expect(warnings).toHaveLength(1);
+    expect(stageOf(resumed).clampedRows).toBe(3 + 3 * outOfRange);
+    expect(() => resumed.setTrainingState({ ...resumed.getTrainingState(), stages: {} })).toThrow(ValueError);
+    resumed.dispose();
     model.dispose();
   });
 

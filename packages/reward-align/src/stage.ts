@@ -23,7 +23,9 @@
  * trains only the proxy (the towers proxy has parameters of its own; the linear one reads stopped
  * q and v, `detachInputs`).
  */
-import { ConfigError, StageOptions, stopGradient, tf, type LossArgs, type Stage, type StageContext, type StageDefinition } from '@tt/core';
+import {
+  ConfigError, StageOptions, stopGradient, tf, ValueError, type LossArgs, type Stage, type StageContext, type StageDefinition, type StageTrainingState,
+} from '@tt/core';
 import { LinearProxy, TowerProxy, type RewardProxy } from './proxy.js';
 
 /** A frozen reward model: values `[users.length * items.length]`, row-major (row = user). */
@@ -197,6 +199,15 @@ class RewardAlign implements RewardAlignStage {
   readonly batchLoss = { loss: (args: LossArgs) => this.loss(args) };
   readonly proxy: RewardProxy | undefined;
   private step = 0;
+  // the warm-up's clock: a resumed run continues the ramp where it stopped
+  readonly trainingState: StageTrainingState = {
+    save: () => ({ step: this.step }),
+    restore: (state) => {
+      const step = state['step'];
+      if (typeof step !== 'number' || !Number.isInteger(step) || step < 0) throw new ValueError('trainingState.stages.reward-align.step', `must be an integer >= 0, got ${JSON.stringify(step)}`);
+      this.step = step;
+    },
+  };
 
   readonly weighting: Stage['weighting'];
 

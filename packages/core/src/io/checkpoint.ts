@@ -5,6 +5,8 @@
  *   weights.safetensors  every parameter by name (readable by PyTorch's safetensors)
  *   catalogue.safetensors + catalogue.json  feature tables and the user/item vocabularies
  *   index/               the @tt/mips index of the catalogue (optional)
+ *   training.safetensors an interrupted run's state (current parameters, optimizer moments, logQ
+ *                        estimate), with `training` in checkpoint.json: where it stopped
  *
  * Written into a temporary directory and swapped in whole, so a failure leaves the previous
  * checkpoint or nothing; a save replaces only a tt checkpoint or an empty directory (never a
@@ -22,6 +24,7 @@ import type { TwoTowerConfig } from '../model/config.js';
 import type { StageDefinition } from '../model/stages.js';
 import { TwoTowerModel } from '../model/two-tower.js';
 import type { NamedValues } from '../nn/params.js';
+import { checkProgress, type TrainerProgress, type TrainerState } from '../train/trainer-state.js';
 import { decodeSafetensors, encodeSafetensors, type SafetensorsEntry } from './safetensors.js';
 
 export const CHECKPOINT_FORMAT = 'tt.checkpoint';
@@ -36,8 +39,24 @@ interface Manifest {
   readonly metadata: Record<string, unknown>;
   readonly files: Record<string, { bytes: number; sha256: string }>;
   readonly hasIndex: boolean;
+  /** present when the run was interrupted: where it stopped, and the state to resume from */
+  readonly training?: TrainingRecord;
   /** SHA-256 of the manifest's JSON without this field (version >= 2) */
   readonly sha256?: string;
+}
+
+/** What `checkpoint.json` says about an interrupted run (its arrays are in `training.safetensors`). */
+export interface TrainingRecord {
+  /** always true: only an interrupted run stores its training state */
+  readonly interrupted: true;
+  /** the epoch (1-based) the run stopped in */
+  readonly stoppedInEpoch: number;
+  /** epochs finished before it stopped */
+  readonly epochsFinished: number;
+  /** gradient steps taken */
+  readonly steps: number;
+  /** the state to resume from (JSON part) */
+  readonly progress: TrainerProgress;
 }
 
 /** The text of `checkpoint.json`: the manifest with the checksum of its own JSON appended. */
@@ -63,6 +82,11 @@ export interface SaveCheckpointOptions {
   readonly metadata?: Record<string, unknown>;
   /** replace `dir` even when it holds something other than a tt checkpoint (default false) */
   readonly force?: boolean;
+  /**
+   * an interrupted run's state (`TrainResult.state`): the checkpoint is then marked interrupted
+   * and `fitTwoTower(dataset, { resume })` continues it; the model saved is the best so far
+   */
+  readonly training?: TrainerState;
 }
 
 /** What {@link loadCheckpoint} returns: the rebuilt model and what was stored with it. */
@@ -77,6 +101,8 @@ export interface LoadedCheckpoint {
   readonly histories?: Int32Array;
   /** the notes given at save time (empty when none) */
   readonly metadata: Record<string, unknown>;
+  /** an interrupted run's state, when the checkpoint was saved by one (else undefined: a finished run) */
+  readonly training?: TrainerState;
 }
 
 function put(files: Manifest['files'], dir: string, name: string, chunks: readonly Uint8Array[] | Uint8Array | string): void {
@@ -180,8 +206,15 @@ export async function saveCheckpoint(dir: string, model: TwoTowerModel, options:
       put(files, tmp, 'histories.safetensors', encodeSafetensors({ histories: { dtype: 'I32', shape: [data.userIds.length, H], data: options.histories } }));
     }
     if (options.index) await options.index.save(join(tmp, 'index'));
+    let training: TrainingRecord | undefined;
+    if (options.training) {
+      const p = options.training.progress;
+      put(files, tmp, 'training.safetensors', encodeSafetensors(options.training.arrays, { format: 'tt.training-state/1' }));
+      training = { interrupted: true, stoppedInEpoch: p.epoch + 1, epochsFinished: p.history.length, steps: p.steps, progress: p };
+    }
     const manifest: Manifest = {
       format: CHECKPOINT_FORMAT, version: CHECKPOINT_VERSION, model: config, metadata: options.metadata ?? {}, files, hasIndex: options.index !== undefined,
+      ...(training ? { training } : {}),
     };
     writeFileSync(join(tmp, 'checkpoint.json'), manifestText(manifest));
   });
@@ -300,8 +333,18 @@ export async function loadCheckpoint(dir: string, options: { stages?: readonly S
       if (!h || !(h.data instanceof Int32Array) || h.shape[0] !== ids.userIds.length) throw new CorruptFileError(path, `needs an I32 tensor "histories" of shape [${ids.userIds.length}, H]`);
       histories = h.data;
     }
+    let training: TrainerState | undefined;
+    if (m.training) {
+      const path = join(dir, 'training.safetensors');
+      try {
+        checkProgress(m.training.progress);
+      } catch (e) {
+        throw new CorruptFileError(join(dir, 'checkpoint.json'), `training: ${(e as Error).message}`, { cause: e });
+      }
+      training = { progress: m.training.progress, arrays: decodeSafetensors(readVerified(dir, m, 'training.safetensors'), path).tensors };
+    }
     const index = m.hasIndex && (options.loadIndex ?? true) ? await loadIndex(join(dir, 'index'), { dim: m.model.dim }) : undefined;
-    return { model, index, seen, histories, metadata: m.metadata ?? {} };
+    return { model, index, seen, histories, metadata: m.metadata ?? {}, training };
   } catch (e) {
     model.dispose();
     throw e;

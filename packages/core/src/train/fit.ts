@@ -16,6 +16,7 @@ import { evaluateModel, evaluateRankerAgreement } from '../eval/model-eval.js';
 import type { ProgressMode } from './progress.js';
 import { learningRateAt, type ScheduleConfig } from './schedule.js';
 import { Trainer, type TrainResult } from './trainer.js';
+import type { TrainerState } from './trainer-state.js';
 import type { SparseOptimizerKind } from './optimizers.js';
 
 /** Options of {@link fitTwoTower}; unset fields take {@link FIT_DEFAULTS} or the trainer's defaults. */
@@ -54,6 +55,22 @@ export interface FitOptions {
   readonly progress?: ProgressMode;
   /** where progress lines go (default stderr) */
   readonly log?: (line: string) => void;
+  /**
+   * when aborted, training stops after the current step: `result.interrupted`, `result.state`
+   * to resume from, and the model holds the best weights so far (save both with `saveCheckpoint`)
+   */
+  readonly signal?: AbortSignal;
+  /**
+   * continue an interrupted run instead of starting one: the model loaded from its checkpoint (it
+   * holds the best weights so far) and the checkpoint's training state; pass the run's other options
+   * unchanged. The result is the model an uninterrupted run would have reached.
+   */
+  readonly resume?: {
+    /** the interrupted run's model, e.g. `loadCheckpoint(dir).model` */
+    readonly model: TwoTowerModel;
+    /** its training state, `loadCheckpoint(dir).training` */
+    readonly state: TrainerState;
+  };
 }
 
 /** The defaults of {@link fitTwoTower}: the ones `tt train` uses on every dataset. */
@@ -113,7 +130,20 @@ export function checkFitOptions(options: FitOptions = {}): void {
   TwoTowerModel.create(config, { userIds: [0, 1], itemIds: [0, 1], userFeatures: new Float32Array(0), itemFeatures: new Float32Array(0) }, options.stages ?? []).dispose();
 }
 
-/** Trains a two-tower model on `dataset.train`. The caller owns (and disposes) the model. */
+/** @throws MismatchError when `model` was not built over `dataset`'s catalogue */
+function checkSameCatalogue(model: TwoTowerModel, dataset: InteractionDataset): void {
+  const same = (a: readonly unknown[], b: readonly unknown[]) => a.length === b.length && a.every((x, i) => x === b[i]);
+  const { schema } = model.config;
+  if (!same(model.data.userIds, dataset.userIds) || !same(model.data.itemIds, dataset.itemIds) || !same(schema.tasks, dataset.schema.tasks)) {
+    throw new MismatchError('resume.model', `the users, items and tasks of ${dataset.name}`, `a model of ${schema.numUsers} users, ${schema.numItems} items, tasks [${schema.tasks.join(', ')}]`);
+  }
+}
+
+/**
+ * Trains a two-tower model on `dataset.train` (or continues `options.resume`). The caller owns
+ * (and disposes) the model.
+ * @throws ConfigError for bad options; MismatchError when `resume` does not fit the dataset; NumericError when training diverges
+ */
 export async function fitTwoTower(dataset: InteractionDataset, options: FitOptions = {}): Promise<{
   /** the trained model */
   model: TwoTowerModel;
@@ -121,8 +151,14 @@ export async function fitTwoTower(dataset: InteractionDataset, options: FitOptio
   result: TrainResult;
 }> {
   const seed = options.seed ?? options.model?.seed ?? 0;
-  const config = resolveConfig(dataset.schema, { valueWeights: Array.from(dataset.valueWeights), seed, ...options.model });
-  const model = TwoTowerModel.create(config, dataset, options.stages ?? []);
+  let model: TwoTowerModel;
+  if (options.resume) {
+    model = options.resume.model;
+    checkSameCatalogue(model, dataset);
+  } else {
+    const config = resolveConfig(dataset.schema, { valueWeights: Array.from(dataset.valueWeights), seed, ...options.model });
+    model = TwoTowerModel.create(config, dataset, options.stages ?? []);
+  }
   const log = options.log ?? ((line: string) => process.stderr.write(`${line}\n`));
   // an empty validation split (e.g. every user has one positive) has nothing to stop on
   const validation = dataset.validation !== undefined && dataset.validation.size > 0;
@@ -131,7 +167,7 @@ export async function fitTwoTower(dataset: InteractionDataset, options: FitOptio
   const wanted = model.stages.find((s) => s.monitor && available.includes(s.monitor))?.monitor;
   const monitor = options.monitor ?? wanted ?? FIT_DEFAULTS.monitor;
   if (validation && !available.includes(monitor)) {
-    model.dispose();
+    if (!options.resume) model.dispose(); // a resumed model is the caller's
     throw new ConfigError('monitor', `"${monitor}" is not a validation metric of ${dataset.name} (${available.join(', ')})`);
   }
   const trainer = new Trainer(model, {
@@ -142,6 +178,7 @@ export async function fitTwoTower(dataset: InteractionDataset, options: FitOptio
     schedule: options.schedule,
     progress: options.progress,
     log: options.log,
+    signal: options.signal,
     validate: validation ? async () => validationMetrics(model, validationView) : undefined,
     earlyStopping: validation
       ? { monitor, patience: options.patience ?? FIT_DEFAULTS.patience, restoreBest: options.restoreBest ?? true }
@@ -157,10 +194,10 @@ export async function fitTwoTower(dataset: InteractionDataset, options: FitOptio
       batchSize: options.batchSize ?? FIT_DEFAULTS.batchSize, seed, historyLength: model.historyLength,
       wholeRequests: model.stages.some((s) => s.needsWholeRequests),
     });
-    const result = await trainer.fit(source);
+    const result = await trainer.fit(source, options.resume?.state);
     return { model, result };
   } catch (e) {
-    model.dispose();
+    if (!options.resume) model.dispose(); // a resumed model is the caller's
     throw e;
   } finally {
     trainer.dispose();
