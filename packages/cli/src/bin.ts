@@ -5,8 +5,11 @@
 import { CommanderError } from 'commander';
 import { TtError } from '@tt/core';
 import { buildProgram } from './program.js';
-import { EXIT, exitCodeOf } from './exit-codes.js';
+import { EXIT, exitCodeOf, Interrupted } from './exit-codes.js';
+import { routeInterrupts } from './interrupts.js';
 
+// SIGINT/SIGTERM exit 130 (tt train takes the first one to save its work)
+routeInterrupts();
 buildProgram()
   .parseAsync(process.argv)
   .then(() => {
@@ -16,6 +19,6 @@ buildProgram()
   .catch((e: unknown) => {
     // commander has printed its own message (and the help) already
     if (e instanceof TtError) process.stderr.write(`tt: error [${e.code}] ${e.message}\n`);
-    else if (!(e instanceof CommanderError)) process.stderr.write(`tt: internal error: ${(e as Error)?.stack ?? String(e)}\n`);
+    else if (!(e instanceof CommanderError) && !(e instanceof Interrupted)) process.stderr.write(`tt: internal error: ${(e as Error)?.stack ?? String(e)}\n`);
     process.exitCode = exitCodeOf(e);
   });

@@ -2,6 +2,7 @@
  * The `tt` command line (commander): parses flags into the options of each command.
  */
 import { Command, InvalidArgumentError, Option } from 'commander';
+import { ConfigError } from '@tt/core';
 import { DATA_HELP } from './data-spec.js';
 import { baseline } from './commands/baseline.js';
 import { benchTrain } from './commands/bench.js';
@@ -10,9 +11,9 @@ import { demo } from './commands/demo.js';
 import { evaluate } from './commands/evaluate.js';
 import { inspect } from './commands/inspect.js';
 import { retrieve } from './commands/retrieve.js';
-import { train } from './commands/train.js';
+import { OUTPUT_FLAGS, train } from './commands/train.js';
 import { exportWorld, listWorlds } from './commands/world.js';
-import { EXIT_CODES_HELP } from './exit-codes.js';
+import { EXIT_CODES_HELP, Interrupted } from './exit-codes.js';
 
 function int(name: string) {
   return (v: string) => {
@@ -81,8 +82,15 @@ export function buildProgram(): Command {
   withStageOptions(trainCmd)
     .addOption(backendOption())
     .option('--json', 'print a JSON summary as the last line')
-    .action(async (o) => {
-      await train(o);
+    .option('--resume <dir>', 'continue the interrupted run saved in <dir> (Ctrl-C saves one), with the options it was started with; saves into <dir> unless --checkpoint')
+    .action(async (o, cmd: Command) => {
+      if (o.resume) {
+        const given = Object.keys(o).filter((k) => cmd.getOptionValueSource(k) === 'cli' && !(OUTPUT_FLAGS as readonly string[]).includes(k));
+        if (given.length) throw new ConfigError('--resume', `continues a run with the options it was started with; drop ${given.map((k) => `--${k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`).join(', ')}`);
+        if (cmd.getOptionValueSource('checkpoint') !== 'cli') o.checkpoint = o.resume;
+      }
+      const out = await train(o);
+      if (out['interrupted']) throw new Interrupted();
     });
 
   program.command('baseline')
