@@ -18,7 +18,7 @@ import { accessSync, constants, readdirSync, readFileSync, statSync, writeFileSy
 import { dirname, join, resolve } from 'node:path';
 import { createHash } from 'node:crypto';
 import { fileDigest, loadIndex, recoverDir, writeDirAtomic, type MipsIndex } from '@tt/mips';
-import { CorruptFileError, FileSystemError, MismatchError } from '../errors.js';
+import { CorruptFileError, FileSystemError, MismatchError, TtError } from '../errors.js';
 import type { ItemId } from '../data/types.js';
 import type { TwoTowerConfig } from '../model/config.js';
 import type { StageDefinition } from '../model/stages.js';
@@ -285,6 +285,53 @@ function readVerified(dir: string, m: Manifest, name: string): Buffer {
   return bytes;
 }
 
+/**
+ * Checks a stored model config field by field before anything is built from it: a checkpoint.json
+ * that passes its checksum can still have been written (re-signed) with values no model has.
+ * @throws CorruptFileError naming checkpoint.json and the field
+ */
+function checkStoredConfig(config: TwoTowerConfig, weights: Record<string, SafetensorsEntry>, path: string): void {
+  const bad = (field: string, why: string) => new CorruptFileError(path, `model.${field}: ${why}`);
+  const int = (field: string, v: unknown, min: number) => {
+    if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > 2 ** 31 - 1) throw bad(field, `must be an integer in [${min}, 2^31 - 1], got ${JSON.stringify(v)}`);
+  };
+  const bool = (field: string, v: unknown) => {
+    if (typeof v !== 'boolean') throw bad(field, `must be true or false, got ${JSON.stringify(v)}`);
+  };
+  const positive = (field: string, v: unknown) => {
+    if (typeof v !== 'number' || !(v > 0) || !Number.isFinite(v)) throw bad(field, `must be a finite number > 0, got ${JSON.stringify(v)}`);
+  };
+  if (config.format !== 'tt.two-tower/1') throw bad('format', `must be "tt.two-tower/1", got ${JSON.stringify(config.format)}`);
+  const s = config.schema;
+  if (typeof s !== 'object' || s === null) throw bad('schema', 'must be an object');
+  int('schema.numUsers', s.numUsers, 1);
+  int('schema.numItems', s.numItems, 1);
+  int('schema.userFeatureDim', s.userFeatureDim, 0);
+  int('schema.itemFeatureDim', s.itemFeatureDim, 0);
+  int('schema.numPositions', s.numPositions, 0);
+  bool('schema.hasRankerScores', s.hasRankerScores);
+  if (!Array.isArray(s.tasks) || s.tasks.length === 0 || !s.tasks.every((t) => typeof t === 'string' && t)) throw bad('schema.tasks', 'must be a non-empty array of names');
+  if (!Array.isArray(s.labelMax) || s.labelMax.length !== s.tasks.length) throw bad('schema.labelMax', `must hold ${s.tasks.length} numbers`);
+  s.labelMax.forEach((x, t) => positive(`schema.labelMax[${t}]`, x));
+  for (const k of ['dim', 'hidden', 'userRows', 'itemRows'] as const) int(k, config[k], 1);
+  int('mixedNegatives', config.mixedNegatives, 0);
+  int('seed', config.seed, -(2 ** 31));
+  positive('temperature', config.temperature);
+  positive('logQAlpha', config.logQAlpha);
+  for (const k of ['normalize', 'logQ', 'removeAccidentalHits'] as const) bool(k, config[k]);
+  if (!Array.isArray(config.valueWeights) || config.valueWeights.length !== s.tasks.length || !config.valueWeights.every((w) => typeof w === 'number' && Number.isFinite(w) && w >= 0)) {
+    throw bad('valueWeights', `must hold ${s.tasks.length} finite numbers >= 0`);
+  }
+  if (!Array.isArray(config.stages) || !config.stages.every((st) => typeof st?.name === 'string' && (st.options === undefined || (typeof st.options === 'object' && st.options !== null)))) {
+    throw bad('stages', 'must be an array of { name, options }');
+  }
+  // the id tables are the largest allocations: their stored shapes must be the config's
+  for (const [name, rows] of [['user.embedding', config.userRows], ['item.embedding', config.itemRows]] as const) {
+    const shape = weights[name]?.shape;
+    if (!shape || shape[0] !== rows || shape[1] !== config.dim) throw bad(name === 'user.embedding' ? 'userRows' : 'itemRows', `[${rows}, ${config.dim}] does not match the stored ${name} ${shape ? `[${shape.join(', ')}]` : '(missing)'}`);
+  }
+}
+
 function f32(entries: Record<string, SafetensorsEntry>, name: string, path: string): Float32Array {
   const e = entries[name];
   if (!e || e.dtype !== 'F32') throw new CorruptFileError(path, `lacks the F32 tensor "${name}"`);
@@ -313,11 +360,20 @@ export async function loadCheckpoint(dir: string, options: { stages?: readonly S
     if (e instanceof CorruptFileError) throw e;
     throw new CorruptFileError(join(dir, 'catalogue.json'), 'not valid JSON', { cause: e });
   }
-  const model = TwoTowerModel.create(m.model, {
-    userIds: ids.userIds, itemIds: ids.itemIds,
-    userFeatures: f32(catalogue, 'user_features', cataloguePath),
-    itemFeatures: f32(catalogue, 'item_features', cataloguePath),
-  }, options.stages ?? []);
+  const manifestPath = join(dir, 'checkpoint.json');
+  checkStoredConfig(m.model, weights, manifestPath);
+  if (!Array.isArray(ids?.userIds) || !Array.isArray(ids?.itemIds)) throw new CorruptFileError(join(dir, 'catalogue.json'), 'needs the arrays userIds and itemIds');
+  let model: TwoTowerModel;
+  try {
+    model = TwoTowerModel.create(m.model, {
+      userIds: ids.userIds, itemIds: ids.itemIds,
+      userFeatures: f32(catalogue, 'user_features', cataloguePath),
+      itemFeatures: f32(catalogue, 'item_features', cataloguePath),
+    }, options.stages ?? []);
+  } catch (e) {
+    if (e instanceof TtError) throw e;
+    throw new CorruptFileError(manifestPath, `describes a model that cannot be built (${(e as Error).message})`, { cause: e });
+  }
   try {
     const values = new Map<string, NamedValues>();
     for (const [name, e] of Object.entries(weights)) {
