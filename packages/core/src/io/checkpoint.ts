@@ -328,7 +328,7 @@ function checkStoredConfig(config: TwoTowerConfig, weights: Record<string, Safet
   // the id tables are the largest allocations: their stored shapes must be the config's
   for (const [name, rows] of [['user.embedding', config.userRows], ['item.embedding', config.itemRows]] as const) {
     const shape = weights[name]?.shape;
-    if (!shape || shape[0] !== rows || shape[1] !== config.dim) throw bad(name === 'user.embedding' ? 'userRows' : 'itemRows', `[${rows}, ${config.dim}] does not match the stored ${name} ${shape ? `[${shape.join(', ')}]` : '(missing)'}`);
+    if (!shape || shape[0] !== rows || shape[1] !== config.dim) throw new MismatchError(`${path}: ${name}`, `shape [${rows}, ${config.dim}] (the config's)`, shape ? `[${shape.join(', ')}]` : 'none');
   }
 }
 
