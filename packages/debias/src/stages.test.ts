@@ -324,4 +324,15 @@ describe('debias stages', () => {
     expect(two).toContain('<polygon');
     model.dispose();
   });
+
+  it('renderSvgChart: tick values on both axes; a one-value series is a marked point with its value', () => {
+    const svg = renderSvgChart([{ label: 'loss', values: [0.4231] }, { label: 'recall', values: [0.125] }], { xStart: 1, xLabel: 'epoch' });
+    expect(svg).not.toContain('<polyline');
+    expect(svg.match(/<circle [^>]*r="5"/g)).toHaveLength(2);
+    expect(svg).toContain('>0.423</text>');
+    expect(svg).toContain('>0.125</text>');
+    // x: a tick mark with its label (epoch 1); y: five labelled ticks
+    expect(svg).toMatch(/<line [^>]*y2="[\d.]+" stroke="#333"\/>\n<text [^>]*>1<\/text>/);
+    expect((svg.match(/text-anchor="end" dominant-baseline="middle">/g) ?? []).length).toBe(5);
+  });
 });
