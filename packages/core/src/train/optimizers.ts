@@ -70,8 +70,13 @@ export class DenseAdam {
   getState(): {
     /** updates applied */
     t: number;
-    /** per variable: first and second moments, row-major */
-    moments: Map<tf.Variable, { m: Float32Array; v: Float32Array }>;
+    /** per variable: its moments, row-major */
+    moments: Map<tf.Variable, {
+      /** first moments */
+      m: Float32Array;
+      /** second moments */
+      v: Float32Array;
+    }>;
   } {
     const moments = new Map<tf.Variable, { m: Float32Array; v: Float32Array }>();
     for (const [variable, s] of this.state) moments.set(variable, { m: s.m.dataSync() as Float32Array, v: s.v.dataSync() as Float32Array });
