@@ -106,7 +106,7 @@ describe('CSV loaders under fuzzing', () => {
           writeFileSync(seq, mutate(Array.from({ length: 40 }, () => `${rng.int(8)} ${rng.int(12)}`).join('\n'), rng), 'latin1');
           const d = await loadSequenceFile(seq, { validation: true, seed: c });
           inspectDataset(d);
-          for (const b of inMemorySource(d, { batchSize: 16, seed: c }).batches(0)) validateBatch(b, d.schema);
+          for await (const b of inMemorySource(d, { batchSize: 16, seed: c }).batches(0)) validateBatch(b, d.schema);
           return;
         }
         if (target === 3) {
@@ -118,7 +118,7 @@ describe('CSV loaders under fuzzing', () => {
         }
         const d = await loadInteractionCsv({ train, test: withTest ? test : undefined, itemFeatures: items, validation: true, seed: c });
         inspectDataset(d);
-        for (const b of inMemorySource(d, { batchSize: 16, seed: c, historyLength: 2 }).batches(0)) validateBatch(b, d.schema);
+        for await (const b of inMemorySource(d, { batchSize: 16, seed: c, historyLength: 2 }).batches(0)) validateBatch(b, d.schema);
       });
       outcomes.set(result, (outcomes.get(result) ?? 0) + 1);
     }
