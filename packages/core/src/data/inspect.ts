@@ -98,8 +98,8 @@ export function inspectDataset(dataset: InteractionDataset): DatasetReport {
   const itemRows = new Int32Array(schema.numItems);
   const positives = new Float64Array(T);
   let positiveRows = 0;
-  let duplicateRows = 0;
-  const pairs = new Set<number>();
+  // (user, item) pairs as sorted numbers: 8 bytes a row, where a Set would take ~50 on a 20M-row log
+  const pairs = new Float64Array(training.size);
   for (let r = 0; r < training.size; r++) {
     const u = training.user[r]!;
     const i = training.item[r]!;
@@ -107,10 +107,11 @@ export function inspectDataset(dataset: InteractionDataset): DatasetReport {
     itemRows[i]!++;
     for (let t = 0; t < T; t++) if (training.labels[r * T + t]! > 0) positives[t]!++;
     if (rowValue(training, r, valueWeights) > 0) positiveRows++;
-    const key = u * schema.numItems + i;
-    if (pairs.has(key)) duplicateRows++;
-    else pairs.add(key);
+    pairs[r] = u * schema.numItems + i;
   }
+  pairs.sort();
+  let duplicateRows = 0;
+  for (let r = 1; r < pairs.length; r++) if (pairs[r] === pairs[r - 1]) duplicateRows++;
   const perUser = positiveCounts(userRows);
   const perItem = positiveCounts(itemRows);
   const rate = (n: number) => (training.size ? n / training.size : 0);
