@@ -1,6 +1,7 @@
 /**
  * `--data` values: `synthetic`, `world:<name>`, `movielens:<dir>`, `csv:<train.csv>[,<test.csv>]`, `sequence:<file>`.
  */
+import { resolve } from 'node:path';
 import { ConfigError, loadInteractionCsv, loadMovieLens, loadSequenceFile, syntheticWorld, worldByName, type InteractionDataset } from '@tt/core';
 
 /** The `--data` help text: the dataset specs {@link loadData} reads. */
@@ -62,4 +63,18 @@ export async function loadData(spec: string, options: LoadDataOptions = {}): Pro
   }
   if (kind === 'sequence' && rest) return loadSequenceFile(rest, { validation, seed: options.seed });
   throw new ConfigError('--data', `must be ${DATA_HELP}, got ${JSON.stringify(spec)}`);
+}
+
+/**
+ * `spec` with its file paths made absolute (against `cwd`), so a run stored in a checkpoint finds
+ * its data again from anywhere (`tt train --resume`). Specs without paths come back unchanged.
+ */
+export function absoluteDataSpec(spec: string, cwd = process.cwd()): string {
+  const colon = spec.indexOf(':');
+  if (colon < 0) return spec;
+  const kind = spec.slice(0, colon);
+  const rest = spec.slice(colon + 1);
+  if (!rest || !['csv', 'movielens', 'sequence'].includes(kind)) return spec;
+  const paths = kind === 'csv' ? rest.split(',') : [rest];
+  return `${kind}:${paths.map((p) => (p ? resolve(cwd, p) : p)).join(',')}`;
 }

@@ -5,13 +5,36 @@
  * - the distill stage: `distill.json`, the teacher agreement on the held-out rows.
  * Every file is written atomically (a temporary sibling, then a rename).
  */
-import { join, resolve } from 'node:path';
-import type { InteractionDataset, TwoTowerModel } from '@tt/core';
+import { statSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { FileSystemError, type InteractionDataset, type TwoTowerModel } from '@tt/core';
 import { DebiasStage, debiasDiagnostics, renderSvgChart } from '@tt/debias';
 import { Distill, teacherAgreement } from '@tt/distill';
 import { writeFileAtomic } from '@tt/mips';
 
 const json = (value: unknown) => `${JSON.stringify(value, null, 2)}\n`;
+
+/**
+ * Checks before training that `dir` can hold the diagnostics: a directory, or a path whose first
+ * existing ancestor is a directory.
+ * @throws FileSystemError naming the path
+ */
+export function checkDiagnosticsDir(dir: string): void {
+  const target = resolve(dir);
+  for (let p = target; ; p = dirname(p)) {
+    let s;
+    try {
+      s = statSync(p, { throwIfNoEntry: false });
+    } catch (e) {
+      throw FileSystemError.from(e, target, 'write'); // ENOTDIR: an ancestor is a file
+    }
+    if (s) {
+      if (!s.isDirectory()) throw new FileSystemError(target, 'write', p === target ? 'exists and is not a directory' : `cannot be created: ${p} is a file, not a directory`, { systemCode: 'ENOTDIR' });
+      return;
+    }
+    if (dirname(p) === p) return;
+  }
+}
 
 /** Writes the diagnostics of `model`'s stages under `dir`; returns the paths written (none for a model without such stages). */
 export function writeDiagnostics(dir: string, model: TwoTowerModel, dataset: InteractionDataset): string[] {

@@ -6,6 +6,7 @@
 export { buildProgram } from './program.js';
 export { train, type TrainCliOptions } from './commands/train.js';
 export { evaluate } from './commands/evaluate.js';
+export { inspect, formatReport } from './commands/inspect.js';
 export { retrieve, readUserIds } from './commands/retrieve.js';
 export { demo, type DemoOptions, type DemoStageRow, type DemoUnit } from './commands/demo.js';
 export { baseline, type BaselineCliOptions } from './commands/baseline.js';

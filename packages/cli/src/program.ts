@@ -2,15 +2,18 @@
  * The `tt` command line (commander): parses flags into the options of each command.
  */
 import { Command, InvalidArgumentError, Option } from 'commander';
+import { ConfigError } from '@tt/core';
 import { DATA_HELP } from './data-spec.js';
 import { baseline } from './commands/baseline.js';
 import { benchTrain } from './commands/bench.js';
 import { benchStages } from './commands/bench-stages.js';
 import { demo } from './commands/demo.js';
 import { evaluate } from './commands/evaluate.js';
+import { inspect } from './commands/inspect.js';
 import { retrieve } from './commands/retrieve.js';
-import { train } from './commands/train.js';
+import { OUTPUT_FLAGS, train } from './commands/train.js';
 import { exportWorld, listWorlds } from './commands/world.js';
+import { EXIT_CODES_HELP, Interrupted } from './exit-codes.js';
 
 function int(name: string) {
   return (v: string) => {
@@ -48,15 +51,19 @@ const backendOption = () => new Option('--backend <name>', 'compute backend (def
 
 /** The `tt` program: every command with its flags, ready for `parseAsync(process.argv)`. */
 export function buildProgram(): Command {
+  // exitOverride first, so every command inherits it: usage errors reach the caller (exit 2), not process.exit(1)
   const program = new Command('tt')
+    .exitOverride()
     .description('Two-tower retrieval: train, evaluate, retrieve, benchmark; `tt demo` runs the whole funnel.')
     .showHelpAfterError()
+    .addHelpText('after', `\n${EXIT_CODES_HELP}`)
     .configureOutput({ writeOut: (s) => process.stdout.write(s), writeErr: (s) => process.stderr.write(s) });
 
   const trainCmd = program.command('train')
     .description('train on a dataset, evaluate (loo-full, with popularity beside it), save a checkpoint')
     .option('--data <spec>', DATA_HELP, 'synthetic')
-    .option('--checkpoint <dir>', 'where to save', 'tt-checkpoint')
+    .option('--checkpoint <dir>', 'where to save: a new or empty directory, or a tt checkpoint to replace', 'tt-checkpoint')
+    .option('--force', 'save even into a directory that holds other files (they are deleted)')
     .option('--diagnostics <dir>', 'write what the stages learned: debias curves (JSON + SVG), distill teacher agreement')
     .option('--epochs <n>', 'maximum epochs (early stopping on validation recall@20)', int('--epochs'))
     .option('--batch-size <n>', 'rows per step', int('--batch-size'))
@@ -75,8 +82,15 @@ export function buildProgram(): Command {
   withStageOptions(trainCmd)
     .addOption(backendOption())
     .option('--json', 'print a JSON summary as the last line')
-    .action(async (o) => {
-      await train(o);
+    .option('--resume <dir>', 'continue the interrupted run saved in <dir> (Ctrl-C saves one), with the options it was started with; saves into <dir> unless --checkpoint')
+    .action(async (o, cmd: Command) => {
+      if (o.resume) {
+        const given = Object.keys(o).filter((k) => cmd.getOptionValueSource(k) === 'cli' && !(OUTPUT_FLAGS as readonly string[]).includes(k));
+        if (given.length) throw new ConfigError('--resume', `continues a run with the options it was started with; drop ${given.map((k) => `--${k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`).join(', ')}`);
+        if (cmd.getOptionValueSource('checkpoint') !== 'cli') o.checkpoint = o.resume;
+      }
+      const out = await train(o);
+      if (out['interrupted']) throw new Interrupted();
     });
 
   program.command('baseline')
@@ -92,6 +106,16 @@ export function buildProgram(): Command {
     .option('--json', 'print a JSON summary as the last line')
     .action(async (o) => {
       await baseline(o);
+    });
+
+  program.command('data').description('look at a dataset before training')
+    .command('inspect')
+    .description('rows, users, items, label rates, rows per user and item, duplicates, time order; unknown and unreachable test rows')
+    .option('--data <spec>', DATA_HELP, 'synthetic')
+    .option('--seed <n>', 'seed of the synthetic world and of a random validation holdout', int('--seed'))
+    .option('--json', 'print the report as JSON on the last line')
+    .action(async (o) => {
+      await inspect(o);
     });
 
   program.command('eval')

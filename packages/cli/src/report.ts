@@ -65,17 +65,41 @@ function esc(s: string): string {
   return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
 }
 
-/** Horizontal bars (one per row) of `metric`, whiskers at mean ± sd. */
+/**
+ * Round tick values from 0 to at least `max`: steps of 1, 2 or 5 times a power of ten, about
+ * `count` of them (0 alone when `max` is not positive).
+ */
+export function niceTicks(max: number, count = 5): number[] {
+  if (!(max > 0) || !Number.isFinite(max)) return [0];
+  const raw = max / count;
+  const pow = 10 ** Math.floor(Math.log10(raw));
+  const step = [1, 2, 5, 10].map((f) => f * pow).find((x) => x >= raw * (1 - 1e-12))!;
+  const ticks = [0];
+  while (ticks[ticks.length - 1]! < max * (1 - 1e-12)) ticks.push(Number((ticks.length * step).toPrecision(12)));
+  return ticks;
+}
+
+/** Horizontal bars (one per row) of `metric`, whiskers at mean ± sd, a value axis with round ticks below. */
 export function renderBars(rows: readonly RowSummary[], metric: DemoMetric, title: string): string {
   const W = 560;
   const bar = 18;
   const gap = 8;
-  const m = { left: 170, right: 70, top: 30, bottom: 24 };
+  const m = { left: 170, right: 70, top: 30, bottom: 36 };
   const H = m.top + m.bottom + rows.length * (bar + gap);
-  const hi = Math.max(1e-9, ...rows.map((r) => r.metrics[metric].mean + r.metrics[metric].sd)) * 1.05;
+  const ticks = niceTicks(Math.max(0, ...rows.map((r) => r.metrics[metric].mean + r.metrics[metric].sd)));
+  const hi = Math.max(1e-9, ticks[ticks.length - 1]!);
   const sx = (v: number) => m.left + (Math.max(0, v) / hi) * (W - m.left - m.right);
+  const axisY = H - m.bottom + 4;
   const out = [`<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="sans-serif" font-size="11">`,
     `<rect width="${W}" height="${H}" fill="#fff"/>`, `<text x="${W / 2}" y="18" text-anchor="middle" font-size="13">${esc(title)}</text>`];
+  // the value axis: round ticks with their values, light grid lines up through the bars
+  out.push(`<line x1="${m.left}" y1="${axisY}" x2="${sx(hi).toFixed(1)}" y2="${axisY}" stroke="#333"/>`);
+  for (const t of ticks) {
+    const x = sx(t).toFixed(1);
+    out.push(`<line x1="${x}" y1="${m.top - 4}" x2="${x}" y2="${axisY}" stroke="#eee"/>`);
+    out.push(`<line x1="${x}" y1="${axisY}" x2="${x}" y2="${axisY + 4}" stroke="#333"/>`);
+    out.push(`<text x="${x}" y="${axisY + 15}" text-anchor="middle">${Number(t.toPrecision(6))}</text>`);
+  }
   rows.forEach((r, i) => {
     const y = m.top + i * (bar + gap);
     const { mean, sd } = r.metrics[metric];
@@ -88,7 +112,7 @@ export function renderBars(rows: readonly RowSummary[], metric: DemoMetric, titl
     }
     out.push(`<text x="${(sx(mean + sd) + 6).toFixed(1)}" y="${y + bar / 2}" dominant-baseline="middle">${mean.toFixed(3)}</text>`);
   });
-  out.push(`<line x1="${m.left}" y1="${m.top - 4}" x2="${m.left}" y2="${H - m.bottom + 4}" stroke="#333"/>`, '</svg>');
+  out.push(`<line x1="${m.left}" y1="${m.top - 4}" x2="${m.left}" y2="${axisY}" stroke="#333"/>`, '</svg>');
   return out.join('\n');
 }
 

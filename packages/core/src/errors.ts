@@ -14,6 +14,9 @@ export {
   StateError,
   CorruptFileError,
   MismatchError,
+  FileSystemError,
+  NumericError,
+  type FileOperation,
   type TtErrorCode,
   type TtErrorOptions,
 } from '@tt/mips';

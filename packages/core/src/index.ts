@@ -18,7 +18,8 @@ export { stopGradient } from './runtime/stop-gradient.js';
 export { storageView } from './runtime/storage.js';
 export { WasmKernelModule, type WasmKernelModuleOptions } from './runtime/wasm-kernels.js';
 
-export type { Batch, BatchSource, DatasetSchema, GroundTruth, InteractionDataset, InteractionLog, ItemId } from './data/types.js';
+export type { Batch, BatchSource, DatasetSchema, GroundTruth, InteractionDataset, InteractionLog, ItemId, SourceFacts } from './data/types.js';
+export { inspectDataset, type DatasetReport, type Spread3 } from './data/inspect.js';
 export { validateBatch } from './data/validate.js';
 export {
   inMemorySource, historiesOf, positivesByUser, sampleHistory, seenItemsByUser, gatherRows, requestStarts, requestGroups,
@@ -42,19 +43,20 @@ export { bceWithLogits, maskedMean } from './nn/losses.js';
 export { weightedPositionSum } from './nn/pooling.js';
 
 export { resolveConfig, MODEL_DEFAULTS, type TwoTowerConfig, type TwoTowerOptions, type StageConfig } from './model/config.js';
-export { TwoTowerModel, type ModelData, type LossTerms } from './model/two-tower.js';
+export { TwoTowerModel, type ModelData, type LossTerms, type ModelTrainingState } from './model/two-tower.js';
 export type {
   AuxiliaryHead, BatchLoss, BatchTensors, Candidates, ExampleWeighting, LossArgs, ModelShapes, ReRanker, Stage, StageContext, StageDefinition,
-  UserInput, UserInputEncoder,
+  StageTrainingState, UserInput, UserInputEncoder,
 } from './model/stages.js';
 export { FrequencyEstimator } from './model/frequency.js';
 export { StageOptions, type NumberRule } from './model/stage-options.js';
 
 export { Trainer, type TrainerOptions, type TrainResult, type EpochRecord } from './train/trainer.js';
+export type { TrainerState, TrainerProgress } from './train/trainer-state.js';
 export { DenseAdam, SparseRowOptimizer, type AdamOptions, type SparseOptimizerKind } from './train/optimizers.js';
 export { learningRateAt, type ScheduleConfig } from './train/schedule.js';
 export { createProgress, type ProgressMode, type ProgressReporter, type ProgressUpdate } from './train/progress.js';
-export { fitTwoTower, validationMetricNames, FIT_DEFAULTS, type FitOptions } from './train/fit.js';
+export { fitTwoTower, checkFitOptions, validationMetricNames, FIT_DEFAULTS, type FitOptions } from './train/fit.js';
 
 export { topKExcluding } from './eval/topk.js';
 export { fitItemKnn, fitEase, fitBprMf, type BaselineScorer, type ItemKnnOptions, type EaseOptions, type BprMfOptions, type InteractionRows } from './eval/baselines.js';
@@ -66,5 +68,5 @@ export { CatalogueScorer, evaluateModel, evaluateScores, evaluateModelFunnel, ev
 export {
   encodeSafetensors, decodeSafetensors, readSafetensors, writeSafetensors, type SafetensorsEntry, type SafetensorsDtype, type SafetensorsFile, type DecodeOptions,
 } from './io/safetensors.js';
-export { saveCheckpoint, loadCheckpoint, type LoadedCheckpoint, type SaveCheckpointOptions } from './io/checkpoint.js';
+export { saveCheckpoint, loadCheckpoint, checkCheckpointTarget, type LoadedCheckpoint, type SaveCheckpointOptions, type TrainingRecord } from './io/checkpoint.js';
 export { Retriever, buildItemIndex, type RetrieverOptions, type RetrievalResult, type RetrieveOptions } from './serve/retriever.js';

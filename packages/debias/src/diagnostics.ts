@@ -211,7 +211,9 @@ export function renderSvgChart(curve: readonly number[] | readonly ChartSeries[]
   }
   const step = Math.max(1, Math.ceil(n / 10));
   for (let i = 0; i < n; i += step) {
-    out.push(`<text x="${sx(i).toFixed(1)}" y="${m.top + ph + 14}" text-anchor="middle">${i + x0}</text>`);
+    const x = sx(i).toFixed(1);
+    out.push(`<line x1="${x}" y1="${m.top + ph}" x2="${x}" y2="${m.top + ph + 4}" stroke="#333"/>`);
+    out.push(`<text x="${x}" y="${m.top + ph + 16}" text-anchor="middle">${i + x0}</text>`);
   }
   if (options.xLabel) out.push(`<text x="${m.left + pw / 2}" y="${H - 8}" text-anchor="middle">${esc(options.xLabel)}</text>`);
   if (options.yLabel) out.push(`<text transform="translate(12 ${m.top + ph / 2}) rotate(-90)" text-anchor="middle">${esc(options.yLabel)}</text>`);
@@ -231,12 +233,14 @@ export function renderSvgChart(curve: readonly number[] | readonly ChartSeries[]
       });
       if (up.length) out.push(`<polygon points="${[...up, ...down].join(' ')}" fill="${color}" fill-opacity="0.15" stroke="none"/>`);
     }
-    const pts = s.values.map((v, i) => (Number.isFinite(v) ? `${sx(i).toFixed(1)},${sy(v).toFixed(1)}` : '')).filter(Boolean);
-    if (pts.length > 1) out.push(`<polyline points="${pts.join(' ')}" fill="none" stroke="${color}" stroke-width="2"/>`);
-    for (const p of pts) {
-      const [x, y] = p.split(',');
-      out.push(`<circle cx="${x}" cy="${y}" r="2.5" fill="${color}"/>`);
-    }
+    const finite = s.values.flatMap((v, i) => (Number.isFinite(v) ? [{ v, x: sx(i).toFixed(1), y: sy(v).toFixed(1) }] : []));
+    if (finite.length > 1) out.push(`<polyline points="${finite.map((p) => `${p.x},${p.y}`).join(' ')}" fill="none" stroke="${color}" stroke-width="2"/>`);
+    if (finite.length === 1) {
+      // one value (e.g. a one-epoch run): no line to draw, so a marked point with its value beside it
+      const { v, x, y } = finite[0]!;
+      out.push(`<circle cx="${x}" cy="${y}" r="5" fill="${color}" stroke="#222" stroke-width="1"/>`);
+      out.push(`<text x="${(Number(x) + 9).toFixed(1)}" y="${(Number(y) - 9 - 12 * k).toFixed(1)}" fill="${color}">${fmt(v)}</text>`);
+    } else for (const p of finite) out.push(`<circle cx="${p.x}" cy="${p.y}" r="2.5" fill="${color}"/>`);
     if (series.length > 1) {
       const ly = m.top + 4 + k * 14;
       out.push(`<line x1="${legendX.toFixed(1)}" y1="${ly}" x2="${(legendX + 18).toFixed(1)}" y2="${ly}" stroke="${color}" stroke-width="2"/>`);

@@ -1,4 +1,4 @@
-import { initBackend, resolveConfig, tf, TwoTowerModel, Trainer, Rng, type Batch, type DatasetSchema, type ModelData, type StageConfig } from '@tt/core';
+import { initBackend, resolveConfig, tf, TwoTowerModel, Trainer, Rng, ValueError, type Batch, type DatasetSchema, type ModelData, type StageConfig } from '@tt/core';
 import { tinyData } from '@tt/test-utils';
 import { debias, debiasPosition, debiasStages, debiasUser, DebiasStage, setDebiasWarningHandler } from './index.js';
 import { debiasDiagnostics, renderSvgChart } from './diagnostics.js';
@@ -213,6 +213,16 @@ describe('debias stages', () => {
     expect(warnings[0]).toMatch(/3 position buckets but saw position/);
     expect(stage.clampedRows).toBe(3 + 2 * outOfRange);
     expect(debiasDiagnostics(model).positionCurve).toHaveLength(3);
+    // a resumed run carries the count on and does not warn a second time
+    const saved = model.getTrainingState().stages['debias-position']!;
+    expect(saved).toEqual({ clampedRows: 3 + 2 * outOfRange, warned: true });
+    const resumed = modelWith({ name: 'debias-position', options: { positions: 3 } });
+    resumed.setTrainingState({ ...resumed.getTrainingState(), stages: { 'debias-position': JSON.parse(JSON.stringify(saved)) } });
+    tf.tidy(() => resumed.loss(batch).total);
+    expect(warnings).toHaveLength(1);
+    expect(stageOf(resumed).clampedRows).toBe(3 + 3 * outOfRange);
+    expect(() => resumed.setTrainingState({ ...resumed.getTrainingState(), stages: {} })).toThrow(ValueError);
+    resumed.dispose();
     model.dispose();
   });
 
@@ -305,5 +315,16 @@ describe('debias stages', () => {
     const two = renderSvgChart([{ label: 'a', values: [1, 2, 3], lower: [0.5, 1, 2], upper: [2, 3, 4] }, { label: 'b', values: [3, 2, 1] }]);
     expect(two).toContain('<polygon');
     model.dispose();
+  });
+
+  it('renderSvgChart: tick values on both axes; a one-value series is a marked point with its value', () => {
+    const svg = renderSvgChart([{ label: 'loss', values: [0.4231] }, { label: 'recall', values: [0.125] }], { xStart: 1, xLabel: 'epoch' });
+    expect(svg).not.toContain('<polyline');
+    expect(svg.match(/<circle [^>]*r="5"/g)).toHaveLength(2);
+    expect(svg).toContain('>0.423</text>');
+    expect(svg).toContain('>0.125</text>');
+    // x: a tick mark with its label (epoch 1); y: five labelled ticks
+    expect(svg).toMatch(/<line [^>]*y2="[\d.]+" stroke="#333"\/>\n<text [^>]*>1<\/text>/);
+    expect((svg.match(/text-anchor="end" dominant-baseline="middle">/g) ?? []).length).toBe(5);
   });
 });

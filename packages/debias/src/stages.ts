@@ -23,7 +23,9 @@
  * - positions at or beyond the table (`positions`) fall into the last bucket, with a one-time
  *   warning; negative positions into bucket 0.
  */
-import { ConfigError, Dense, StageOptions, stopGradient, tf, type Embedding, type Stage, type StageContext, type StageDefinition } from '@tt/core';
+import {
+  ConfigError, Dense, StageOptions, stopGradient, tf, ValueError, type Embedding, type Stage, type StageContext, type StageDefinition, type StageTrainingState,
+} from '@tt/core';
 import { ExaminationModel, type RelevanceModel } from './examination.js';
 
 /** What a debiasing stage estimates: the position effect, the user's propensity, or both. */
@@ -137,6 +139,18 @@ export class DebiasStage implements Stage {
   private readonly itemThetaSum: Float64Array | undefined;
   private readonly itemCount: Float64Array | undefined;
   private warned = false;
+  /** the clamp count and its one warning carry over into a resumed run */
+  readonly trainingState: StageTrainingState = {
+    save: () => ({ clampedRows: this.clampedRows, warned: this.warned }),
+    restore: (state) => {
+      const { clampedRows, warned } = state;
+      if (typeof clampedRows !== 'number' || !Number.isInteger(clampedRows) || clampedRows < 0 || typeof warned !== 'boolean') {
+        throw new ValueError(`trainingState.stages.${this.name}`, `needs clampedRows (an integer >= 0) and warned (true or false), got ${JSON.stringify(state)}`);
+      }
+      this.clampedRows = clampedRows;
+      this.warned = warned;
+    },
+  };
 
   constructor(
     /** the stage name: `debias-position`, `debias-user` or `debias` */

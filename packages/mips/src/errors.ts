@@ -17,7 +17,9 @@ export type TtErrorCode =
   | 'E_CONFIG'
   | 'E_STATE'
   | 'E_CORRUPT'
-  | 'E_MISMATCH';
+  | 'E_MISMATCH'
+  | 'E_FILE'
+  | 'E_NUMERIC';
 
 /** Options common to every tt error. */
 export interface TtErrorOptions {
@@ -126,5 +128,60 @@ export class CorruptFileError extends TtError {
 export class MismatchError extends TtError {
   constructor(field: string, expected: string, actual: string) {
     super('E_MISMATCH', `${field}: expected ${expected}, found ${actual}`, { field });
+  }
+}
+
+/** What a {@link FileSystemError} was doing: reading an input, or writing an output. */
+export type FileOperation = 'read' | 'write';
+
+/**
+ * The file system refused an operation on a path: a missing input, a directory where a file is
+ * expected (or the reverse), no permission, a full disk.
+ */
+export class FileSystemError extends TtError {
+  /** the file or directory the operation was on */
+  readonly path: string;
+  /** reading an input or writing an output */
+  readonly operation: FileOperation;
+  /** the system's error code, e.g. `ENOENT`, `EACCES`, `ENOTDIR`, `ENOSPC` (undefined when tt refused on its own) */
+  readonly systemCode: string | undefined;
+  constructor(path: string, operation: FileOperation, message: string, options: { systemCode?: string; cause?: unknown } = {}) {
+    super('E_FILE', `${path}: ${message}`, { field: path, cause: options.cause });
+    this.path = path;
+    this.operation = operation;
+    this.systemCode = options.systemCode;
+  }
+
+  /**
+   * A Node file-system error (`err.code` such as `ENOENT`) as a FileSystemError on `path`;
+   * anything else is returned unchanged (a tt error stays what it is).
+   */
+  static from(e: unknown, path: string, operation: FileOperation): unknown {
+    if (e instanceof TtError) return e;
+    const code = (e as { code?: unknown } | null)?.code;
+    if (typeof code !== 'string' || !/^E[A-Z]+$/.test(code)) return e;
+    const what = SYSTEM_CODES[code] ?? (e as Error).message;
+    return new FileSystemError(path, operation, `cannot ${operation === 'read' ? 'read' : 'write'} (${code}: ${what})`, { systemCode: code, cause: e });
+  }
+}
+
+const SYSTEM_CODES: Record<string, string> = {
+  ENOENT: 'no such file or directory',
+  EACCES: 'permission denied',
+  EPERM: 'operation not permitted',
+  ENOTDIR: 'a path component is not a directory',
+  EISDIR: 'is a directory',
+  EEXIST: 'already exists',
+  ENOSPC: 'no space left on the device',
+  EROFS: 'read-only file system',
+  ENOTEMPTY: 'directory not empty',
+  EBUSY: 'busy or in use',
+  EMFILE: 'too many open files',
+};
+
+/** A computation produced NaN or Infinity where a finite number is needed (e.g. training diverged). */
+export class NumericError extends TtError {
+  constructor(field: string, message: string) {
+    super('E_NUMERIC', `${field}: ${message}`, { field });
   }
 }

@@ -15,6 +15,9 @@ export {
   StateError,
   CorruptFileError,
   MismatchError,
+  FileSystemError,
+  NumericError,
+  type FileOperation,
   type TtErrorCode,
   type TtErrorOptions,
 } from './errors.js';
@@ -24,5 +27,5 @@ export { HnswIndex, type HnswIndexOptions, type HnswIndexParams, type HnswQuanti
 export { loadIndex } from './load-index.js';
 export { readNpy, writeNpy, encodeNpy, decodeNpy, type NpyArray } from './npy.js';
 export { syntheticEmbeddings, mulberry32, type SyntheticEmbeddingsOptions } from './synthetic.js';
-export { writeFileAtomic, writeDirAtomic } from './internal/atomic.js';
+export { writeFileAtomic, writeDirAtomic, recoverDir } from './internal/atomic.js';
 export { fileDigest, type IndexManifest } from './internal/index-files.js';

@@ -1,5 +1,5 @@
 import {
-  ConfigError, ParameterStore, Rng, Trainer, TwoTowerModel, initBackend, resolveConfig, tf,
+  ConfigError, ParameterStore, Rng, Trainer, TwoTowerModel, ValueError, initBackend, resolveConfig, tf,
   type Batch, type DatasetSchema, type LossArgs, type ModelData, type StageContext,
 } from '@tt/core';
 import { tinyBatch as sharedBatch, tinyData as sharedData } from '@tt/test-utils';
@@ -78,6 +78,21 @@ describe('warm-up', () => {
     expect(run(s)).toBeGreaterThan(run(noKl) + 1e-4); // full weight: the KL adds to the BCE
     s.dispose();
     noKl.dispose();
+  });
+
+  it('saves its step count with an interrupted run and continues the ramp from it when resumed', () => {
+    const s = standalone({ warmupSteps: 10, weight: 1 });
+    const run = (x: typeof s) => tf.tidy(() => x.stage.batchLoss!.loss(x.args()).dataSync()[0]!);
+    for (let i = 0; i < 3; i++) run(s);
+    const saved = s.stage.trainingState!.save();
+    expect(saved).toEqual({ step: 3 });
+    const resumed = standalone({ warmupSteps: 10, weight: 1 });
+    resumed.stage.trainingState!.restore(JSON.parse(JSON.stringify(saved)));
+    expect(resumed.stage.steps).toBe(3);
+    expect(resumed.stage.currentWeight()).toBeCloseTo(0.3);
+    expect(() => resumed.stage.trainingState!.restore({ step: -1 })).toThrow(ValueError);
+    s.dispose();
+    resumed.dispose();
   });
 });
 

@@ -32,7 +32,9 @@
  * trains only the proxy (the towers proxy has parameters of its own; the linear one reads stopped
  * q and v, `detachInputs`).
  */
-import { ConfigError, StageOptions, stopGradient, tf, type LossArgs, type Stage, type StageContext, type StageDefinition } from '@tt/core';
+import {
+  ConfigError, StageOptions, stopGradient, tf, ValueError, type LossArgs, type Stage, type StageContext, type StageDefinition, type StageTrainingState,
+} from '@tt/core';
 import { LinearProxy, TowerProxy, type RewardProxy } from './proxy.js';
 
 /** A frozen reward model: values `[users.length * items.length]`, row-major (row = user). */
@@ -211,6 +213,15 @@ class RewardAlign implements RewardAlignStage {
   readonly weighting: Stage['weighting'];
   readonly proxy: RewardProxy | undefined;
   private step = 0;
+  // the warm-up's clock: a resumed run continues the ramp where it stopped
+  readonly trainingState: StageTrainingState = {
+    save: () => ({ step: this.step }),
+    restore: (state) => {
+      const step = state['step'];
+      if (typeof step !== 'number' || !Number.isInteger(step) || step < 0) throw new ValueError('trainingState.stages.reward-align.step', `must be an integer >= 0, got ${JSON.stringify(step)}`);
+      this.step = step;
+    },
+  };
 
   constructor(private readonly o: ResolvedRewardAlignOptions, private readonly ctx: StageContext) {
     this.proxy = o.reward !== 'proxy' ? undefined : o.proxyModel === 'linear' ? new LinearProxy(ctx, o.detachInputs) : new TowerProxy(ctx, o.proxyDim);

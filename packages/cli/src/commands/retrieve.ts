@@ -3,13 +3,22 @@
  * with `user_id`), excluding what each user saw in training. Prints one JSON line per user.
  */
 import { readFileSync } from 'node:fs';
-import { gatherRows, initBackend, loadCheckpoint, Retriever, UnknownIdError, ValueError, type ItemId } from '@tt/core';
+import { FileSystemError, gatherRows, initBackend, loadCheckpoint, Retriever, UnknownIdError, ValueError, type ItemId } from '@tt/core';
 import { stageDefinitions } from '../stages.js';
 
-/** User ids of a file: plain lines or JSON lines with a `user_id` field. */
+/**
+ * User ids of a file: plain lines or JSON lines with a `user_id` field.
+ * @throws FileSystemError (missing or unreadable file), ValueError (a bad JSON line)
+ */
 export function readUserIds(path: string): ItemId[] {
   const ids: ItemId[] = [];
-  readFileSync(path, 'utf8').split(/\r?\n/).forEach((raw, i) => {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (e) {
+    throw FileSystemError.from(e, path, 'read');
+  }
+  text.split(/\r?\n/).forEach((raw, i) => {
     const line = raw.trim();
     if (!line) return;
     if (line.startsWith('{')) {

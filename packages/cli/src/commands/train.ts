@@ -4,13 +4,16 @@
  */
 import { resolve } from 'node:path';
 import {
-  ConfigError, buildItemIndex, evaluateScores, latestHistories, evaluateModel, fitTwoTower, initBackend, trainingItems, trainingLog, popularityScores, saveCheckpoint,
-  type FitOptions, type InteractionDataset, type RetrievalMetrics, type TwoTowerModel,
+  buildItemIndex, checkCheckpointTarget, checkFitOptions, evaluateScores, latestHistories, evaluateModel, fitTwoTower, initBackend, trainingItems, trainingLog,
+  ConfigError, inspectDataset, loadCheckpoint, popularityScores, saveCheckpoint, type DatasetReport, type FitOptions, type InteractionDataset, type LoadedCheckpoint,
+  type RetrievalMetrics, type TrainerState, type TwoTowerModel,
 } from '@tt/core';
-import { loadData } from '../data-spec.js';
-import { writeDiagnostics } from '../diagnostics.js';
+import { absoluteDataSpec, loadData } from '../data-spec.js';
+import { checkDiagnosticsDir, writeDiagnostics } from '../diagnostics.js';
+import { checkingInput, checkingInputAsync } from '../exit-codes.js';
+import { withInterrupts } from '../interrupts.js';
 import { printJson, table } from '../output.js';
-import { stagesFromFlags, type StageFlags } from '../stages.js';
+import { stageDefinitions, stagesFromFlags, type StageFlags } from '../stages.js';
 
 /** The flags of `tt train`, parsed; unset fields take the defaults of `fitTwoTower` and the model config. */
 export interface TrainCliOptions extends StageFlags {
@@ -18,6 +21,8 @@ export interface TrainCliOptions extends StageFlags {
   readonly data: string;
   /** `--checkpoint`: the directory the trained model is saved to */
   readonly checkpoint: string;
+  /** `--force`: save even into a directory that holds something other than a tt checkpoint */
+  readonly force?: boolean;
   /** where to write what the stages learned (debias curves, distill agreement) */
   readonly diagnostics?: string;
   /** most epochs (early stopping on validation recall@20) */
@@ -54,6 +59,20 @@ export interface TrainCliOptions extends StageFlags {
   readonly json?: boolean;
   /** comma-separated stage names */
   readonly stages?: string;
+  /**
+   * `--resume`: continue the interrupted run saved in this checkpoint directory, with the options
+   * it was started with (only the output flags may be given beside it)
+   */
+  readonly resume?: string;
+}
+
+/** The flags that only say where output goes: the ones `--resume` accepts beside it. */
+export const OUTPUT_FLAGS = ['checkpoint', 'force', 'diagnostics', 'json', 'backend', 'resume'] as const;
+
+/** What a checkpoint remembers of the run that made it, so `--resume` can continue it. */
+interface StoredRun {
+  /** the training flags (paths absolute) */
+  readonly options: Omit<TrainCliOptions, (typeof OUTPUT_FLAGS)[number]>;
 }
 
 /** Popularity (train counts) under the same protocol as the model. */
@@ -83,13 +102,18 @@ export function fitOptionsOf(o: TrainCliOptions): FitOptions {
   };
 }
 
-/** Saves the model with its index and the users' seen items. */
-export async function saveWithIndex(dir: string, model: TwoTowerModel, dataset: InteractionDataset, metadata: Record<string, unknown>): Promise<void> {
+/**
+ * Saves the model with its index and the users' seen items (`force`: over a directory holding
+ * other files; `training`: an interrupted run's state, to resume from).
+ */
+export async function saveWithIndex(
+  dir: string, model: TwoTowerModel, dataset: InteractionDataset, metadata: Record<string, unknown>, force = false, training?: TrainerState,
+): Promise<void> {
   const index = await buildItemIndex(model);
   try {
     const H = model.historyLength;
     const histories = H > 0 ? latestHistories(trainingLog(dataset), dataset.schema.numUsers, dataset.valueWeights, H) : undefined;
-    await saveCheckpoint(dir, model, { index, seen: trainingItems(dataset), histories, metadata });
+    await saveCheckpoint(dir, model, { index, seen: trainingItems(dataset), histories, metadata, force, training });
   } finally {
     await index.dispose();
   }
@@ -106,33 +130,123 @@ export function checkValueWeights(w: readonly number[] | undefined, dataset?: In
   }
 }
 
-/** `tt train`: trains, evaluates beside popularity, saves the checkpoint; returns the JSON summary. */
+/** What `tt train` prints beside its metrics about test rows no model can hit. */
+export function unreachableLines(report: DatasetReport): string[] {
+  const t = report.test;
+  if (t.rows === 0 || t.unreachableRows === 0) return [];
+  const share = `${t.unreachableRows} of ${t.rows} test rows (${(100 * t.unreachableShare).toFixed(1)}%)`;
+  if (t.unreachableRows === t.rows) {
+    return [`unreachable: ${share}. WARNING: every test row is unreachable (the user already has the item in training, and full ranking removes training items): recall is 0 by construction and says nothing about the model`];
+  }
+  return [`unreachable: ${share}: the user already has the item in training, which full ranking removes, so no model can hit them`];
+}
+
+/** The run a `--resume` checkpoint holds: its model (best weights so far), training state and options. */
+async function resumable(dir: string): Promise<{ loaded: LoadedCheckpoint & { training: TrainerState }; run: StoredRun }> {
+  const loaded = await loadCheckpoint(dir, { stages: stageDefinitions, loadIndex: false });
+  const run = loaded.metadata['run'] as StoredRun | undefined;
+  if (!loaded.training || typeof run?.options?.data !== 'string') {
+    loaded.model.dispose();
+    throw new ConfigError('--resume', `${dir} holds ${loaded.training ? 'no record of its run\'s options' : 'a finished run, not an interrupted one'}: nothing to resume`);
+  }
+  return { loaded: loaded as LoadedCheckpoint & { training: TrainerState }, run };
+}
+
+/**
+ * `tt train`: trains, evaluates beside popularity, saves the checkpoint; returns the JSON summary.
+ * The first SIGINT/SIGTERM stops training after the current step and saves the best weights so
+ * far with the run's state (`interrupted: true` in the summary; `--resume DIR` continues it); a
+ * second one exits at once without saving.
+ */
 export async function train(o: TrainCliOptions): Promise<Record<string, unknown>> {
-  checkValueWeights(o.valueWeights);
-  const backend = await initBackend({ backend: o.backend });
-  const dataset = await loadData(o.data, { seed: o.seed, userFeatures: o.userFeatures, itemFeatures: o.itemFeatures, valueWeights: o.valueWeights });
-  checkValueWeights(o.valueWeights, dataset);
-  process.stderr.write(`[tt] ${dataset.name}: ${dataset.schema.numUsers} users, ${dataset.schema.numItems} items, ${dataset.train.size} training rows, ${new Set(dataset.test.user).size} test users\n`);
-  if (dataset.split) process.stderr.write(`[tt] split: ${dataset.split}\n`);
-  const { model, result } = await fitTwoTower(dataset, fitOptionsOf(o));
+  const controller = new AbortController();
+  const onFirst = (signal: NodeJS.Signals) => {
+    process.stderr.write(`\n[tt] ${signal}: stopping after the current step, then saving the best weights so far (${signal} again exits at once, saving nothing)\n`);
+    controller.abort();
+  };
+  return withInterrupts(onFirst, () => trainUntilDone(o, controller.signal));
+}
+
+async function trainUntilDone(cli: TrainCliOptions, signal: AbortSignal): Promise<Record<string, unknown>> {
+  const backend = await initBackend({ backend: cli.backend });
+  const resume = cli.resume ? await checkingInputAsync(() => resumable(cli.resume!)) : undefined;
+  // a resumed run trains with the options it was started with; the output flags are this call's
+  const o: TrainCliOptions = resume
+    ? { ...resume.run.options, ...Object.fromEntries(OUTPUT_FLAGS.filter((k) => cli[k] !== undefined).map((k) => [k, cli[k]])) } as TrainCliOptions
+    : cli;
+  let model: TwoTowerModel | undefined = resume?.loaded.model;
   try {
-    const metrics = await evaluateModel(model, dataset, 'test');
-    const popularity = await popularityMetrics(dataset);
-    const checkpoint = resolve(o.checkpoint);
-    await saveWithIndex(checkpoint, model, dataset, { dataset: dataset.name, epochs: result.epochs, metrics, backend: backend.name });
+    // every flag and the output paths, before any data is read
+    checkValueWeights(o.valueWeights);
+    const fit = checkingInput(() => {
+      const options = fitOptionsOf(o);
+      checkFitOptions(options);
+      return options;
+    });
+    const checkpoint = checkingInput(() => checkCheckpointTarget(o.checkpoint, { force: o.force }));
+    if (o.diagnostics) checkingInput(() => checkDiagnosticsDir(o.diagnostics!));
+    const dataset = await loadData(o.data, { seed: o.seed, userFeatures: o.userFeatures, itemFeatures: o.itemFeatures, valueWeights: o.valueWeights });
+    checkValueWeights(o.valueWeights, dataset);
+    process.stderr.write(`[tt] ${dataset.name}: ${dataset.schema.numUsers} users, ${dataset.schema.numItems} items, ${dataset.train.size} training rows, ${new Set(dataset.test.user).size} test users\n`);
+    if (dataset.split) process.stderr.write(`[tt] split: ${dataset.split}\n`);
+    // the checks of `tt data inspect`, before any training time is spent
+    const report = inspectDataset(dataset);
+    for (const w of report.warnings) process.stderr.write(`[tt] warning: ${w}\n`);
+    if (resume) {
+      const p = resume.loaded.training.progress;
+      process.stderr.write(`[tt] resuming ${cli.resume}: epoch ${p.epoch + 1}/${p.epochs} after ${p.batchesDone} of its batches, ${p.steps} steps in all\n`);
+    }
+    if (signal.aborted) {
+      process.stderr.write('[tt] interrupted before training: nothing trained, nothing saved\n');
+      return { interrupted: true, checkpoint: null };
+    }
+    const trained = await fitTwoTower(dataset, { ...fit, signal, resume: resume && { model: resume.loaded.model, state: resume.loaded.training } });
+    model = trained.model;
+    const { result } = trained;
+    // the run's options, its paths absolute, so `--resume` finds its files from anywhere
+    const abs = (path: string | undefined) => (path === undefined ? undefined : resolve(path));
+    const run: StoredRun = {
+      options: {
+        ...Object.fromEntries(Object.entries(o).filter(([k]) => !(OUTPUT_FLAGS as readonly string[]).includes(k))),
+        data: absoluteDataSpec(o.data), userFeatures: abs(o.userFeatures), itemFeatures: abs(o.itemFeatures),
+      } as StoredRun['options'],
+    };
+    const notes = { dataset: dataset.name, epochs: result.epochs, backend: backend.name, run };
+    if (signal.aborted) {
+      // stopped: keep the work (the best weights so far, and the state to continue from), skip evaluation
+      await saveWithIndex(checkpoint, model, dataset, notes, o.force, result.state);
+      const p = result.state?.progress;
+      const where = p
+        ? `interrupted in epoch ${p.epoch + 1} of ${p.epochs} (${p.history.length} finished): saved the best weights so far${result.bestEpoch >= 0 && p.hasBestWeights ? ` (epoch ${result.bestEpoch + 1})` : ''} to ${checkpoint}; \`tt train --resume ${checkpoint}\` continues the run`
+        : `interrupted after training finished: saved the trained model to ${checkpoint}; evaluation skipped`;
+      process.stderr.write(`[tt] ${where}\n`);
+      const out = { interrupted: true, checkpoint, epochs: result.epochs, ...(p ? { stoppedInEpoch: p.epoch + 1, steps: p.steps } : {}) };
+      if (o.json) printJson(out);
+      return out;
+    }
+    // no test row: nothing to measure, and no zeros printed as if they were
+    const evaluable = dataset.test.size > 0;
+    const metrics = evaluable ? await evaluateModel(model, dataset, 'test') : undefined;
+    const popularity = evaluable ? await popularityMetrics(dataset) : undefined;
+    await saveWithIndex(checkpoint, model, dataset, { ...notes, metrics }, o.force);
     const keys = ['recall@10', 'recall@20', 'recall@50', 'ndcg@10'] as const;
     const pick = (m: RetrievalMetrics) => Object.fromEntries(keys.map((k) => [k, m[k]]));
-    process.stdout.write(`${table(['model', ...keys], [['two-tower', ...keys.map((k) => metrics[k])], ['popularity', ...keys.map((k) => popularity[k])]])}\n`);
+    if (metrics && popularity) {
+      process.stdout.write(`${table(['model', ...keys], [['two-tower', ...keys.map((k) => metrics[k])], ['popularity', ...keys.map((k) => popularity[k])]])}\n`);
+    } else process.stdout.write('metrics: none (the test split has no row to evaluate)\n');
+    for (const line of unreachableLines(report)) process.stdout.write(`${line}\n`);
     process.stdout.write(`checkpoint: ${checkpoint}\n`);
     const diagnostics = o.diagnostics ? writeDiagnostics(o.diagnostics, model, dataset) : undefined;
     if (diagnostics) process.stdout.write(`diagnostics: ${diagnostics.length ? diagnostics.join(', ') : 'none (no stage with diagnostics)'}\n`);
     const out = {
       backend: backend.name, dataset: dataset.name, examplesPerSec: result.examplesPerSec, epochs: result.epochs, bestEpoch: result.bestEpoch + 1,
-      users: metrics.users, metrics: pick(metrics), popularity: pick(popularity), checkpoint, ...(diagnostics ? { diagnostics } : {}),
+      users: metrics?.users ?? 0, metrics: metrics ? pick(metrics) : null, popularity: popularity ? pick(popularity) : null,
+      unreachableShare: report.test.unreachableShare, warnings: report.warnings, checkpoint, ...(diagnostics ? { diagnostics } : {}),
+      ...(signal.aborted ? { interrupted: true } : {}),
     };
     if (o.json) printJson(out);
     return out;
   } finally {
-    model.dispose();
+    model?.dispose();
   }
 }

@@ -80,6 +80,9 @@ export function newRowValues(T: number): RowValues {
   return { user: '', item: '', labels: new Float64Array(T), rankers: new Float64Array(T), position: 0, timestamp: 0 };
 }
 
+/** The largest finite float32: labels and features are stored as float32. */
+export const F32_MAX = 3.4028234663852886e38;
+
 function number(cols: Columns, rec: CsvRecord, j: number): number {
   const s = rec.fields[j]!;
   const v = s === '' ? NaN : Number(s);
@@ -100,6 +103,7 @@ export function parseRow(cols: Columns, rec: CsvRecord, out: RowValues): void {
     const j = cols.labels[t]!;
     const v = number(cols, rec, j);
     if (v < 0) throw new OutOfRangeError(cols.header[j]!, `${cols.path} line ${rec.line}: a label must be >= 0, got ${v}`);
+    if (!Number.isFinite(Math.fround(v))) throw new OutOfRangeError(cols.header[j]!, `${cols.path} line ${rec.line}: a label must fit a float32 (at most ${F32_MAX}), got ${v}`);
     out.labels[t] = v;
   }
   for (let t = 0; t < cols.rankers.length; t++) {
@@ -111,7 +115,7 @@ export function parseRow(cols: Columns, rec: CsvRecord, out: RowValues): void {
   }
   if (cols.position >= 0) {
     const v = number(cols, rec, cols.position);
-    if (!Number.isInteger(v) || v < 0) throw new OutOfRangeError('position', `${cols.path} line ${rec.line}: a position must be an integer >= 0, got ${v}`);
+    if (!Number.isInteger(v) || v < 0 || v > 2 ** 31 - 2) throw new OutOfRangeError('position', `${cols.path} line ${rec.line}: a position must be an integer in [0, 2^31 - 2], got ${v}`);
     out.position = v;
   }
   if (cols.timestamp >= 0) {

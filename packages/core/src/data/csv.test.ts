@@ -251,3 +251,23 @@ describe('streamingCsvSource', () => {
     expect(e.field).toBe('label_click');
   });
 });
+
+describe('label and feature precision', () => {
+  it.each([['0.1'], ['1e30']])('trains on a label column whose largest value rounds up in float32 (%s)', async (big) => {
+    const rows = ['user_id,item_id,label_click'];
+    for (let u = 0; u < 6; u++) for (let i = 0; i < 4; i++) rows.push(`u${u},i${(u + i) % 5},${(u + i) % 2 ? big : 0}`);
+    const d = await loadInteractionCsv({ train: file('t.csv', rows) });
+    for (const b of await collect(inMemorySource(d, { batchSize: 8 }).batches(0))) expect(() => validateBatch(b, d.schema)).not.toThrow();
+  });
+
+  it('refuses labels and features beyond float32 at load time, naming the column', async () => {
+    const label = await errorOf(loadInteractionCsv({ train: file('l.csv', ['user_id,item_id,label_click', 'a,b,1', 'a,c,1e39']) }));
+    expect(label).toBeInstanceOf(OutOfRangeError);
+    expect(label.field).toBe('label_click');
+    const feature = await errorOf(loadInteractionCsv({
+      train: file('f.csv', ['user_id,item_id,label_click', 'a,b,1', 'a,c,1']), itemFeatures: file('if.csv', ['item_id,size', 'b,1', 'c,-4e38']),
+    }));
+    expect(feature).toBeInstanceOf(OutOfRangeError);
+    expect(feature.field).toBe('size');
+  });
+});

@@ -36,7 +36,7 @@ import { csvRecords } from './csv-records.js';
 import { interactionColumns, LabelStats, newRowValues, parseRow, weightsFor, type Columns, type RowValues } from './columns.js';
 import { chronologicalOrder, sliceLog, splitDataset, type ValidationHoldout } from './split.js';
 import { featureTable, readFeatureFile, Vocabulary } from './vocabulary.js';
-import type { DatasetSchema, InteractionDataset, InteractionLog } from './types.js';
+import type { DatasetSchema, InteractionDataset, InteractionLog, SourceFacts } from './types.js';
 
 /** Options of {@link loadInteractionCsv}: the files to read and how to split them. */
 export interface InteractionCsvOptions {
@@ -178,10 +178,12 @@ export async function loadInteractionCsv(options: InteractionCsvOptions): Promis
   const all = toLog(train, users, items, T).log;
   const chronological = all.timestamp ? sliceLog(all, chronologicalOrder(all), T) : all;
   let testLog: InteractionLog | undefined;
+  let testFile: SourceFacts['testFile'];
   if (test) {
     const held = toLog(test, users, items, T, positive);
     if (held.unknown > 0) warnings.push(`${options.test}: skipped ${held.unknown} of ${test.users.length} rows whose user or item is not in the training or feature files`);
     testLog = held.log.timestamp ? sliceLog(held.log, chronologicalOrder(held.log), T) : held.log;
+    testFile = unknownIds(options.test!, test, users, items);
   }
   // without timestamps the file's order is not trusted as a clock for the validation row
   const split = splitDataset(chronological, users.ids.length, valueWeights, testLog, {
@@ -210,6 +212,32 @@ export async function loadInteractionCsv(options: InteractionCsvOptions): Promis
     valueWeights,
     train: split.train, validation: split.validation, validationRequests: split.validationRequests, test: split.test,
     split: split.description,
+    sourceFacts: { outOfOrderTimestamps: train.cols.timestamp >= 0 ? outOfOrder(train.timestamps) : undefined, testFile },
     warnings,
   };
+}
+
+/** Rows whose timestamp is below the previous row's. */
+function outOfOrder(timestamps: readonly number[]): number {
+  let n = 0;
+  for (let r = 1; r < timestamps.length; r++) if (timestamps[r]! < timestamps[r - 1]!) n++;
+  return n;
+}
+
+/** A test file's rows and distinct users, and those the vocabularies do not know. */
+function unknownIds(path: string, raw: RawLog, users: Vocabulary, items: Vocabulary): NonNullable<SourceFacts['testFile']> {
+  let unknownUserRows = 0;
+  let unknownItemRows = 0;
+  const unknownUsers = new Set<string>();
+  const unknownItems = new Set<string>();
+  for (let r = 0; r < raw.users.length; r++) {
+    if (users.indexOf(raw.users[r]!) === undefined) {
+      unknownUserRows++;
+      unknownUsers.add(raw.users[r]!);
+    } else if (items.indexOf(raw.items[r]!) === undefined) {
+      unknownItemRows++;
+      unknownItems.add(raw.items[r]!);
+    }
+  }
+  return { path, rows: raw.users.length, users: new Set(raw.users).size, unknownUserRows, unknownUsers: unknownUsers.size, unknownItemRows, unknownItems: unknownItems.size };
 }

@@ -85,6 +85,31 @@ export interface InteractionDataset {
   readonly truth?: GroundTruth;
   /** how the rows were split into train, validation and test, in a line (for logs) */
   readonly split?: string;
+  /** what the loader saw in its files before sorting and filtering, when it reads files */
+  readonly sourceFacts?: SourceFacts;
+}
+
+/** What a loader saw in its files that the loaded logs no longer show (read by `inspectDataset`). */
+export interface SourceFacts {
+  /** rows of the training file whose timestamp is earlier than the previous row's (the loader sorts them) */
+  readonly outOfOrderTimestamps?: number;
+  /** a held-out test file, when one was given */
+  readonly testFile?: {
+    /** its path */
+    readonly path: string;
+    /** its data rows */
+    readonly rows: number;
+    /** its distinct users */
+    readonly users: number;
+    /** rows dropped because their user is in no training or feature file */
+    readonly unknownUserRows: number;
+    /** distinct users of those rows */
+    readonly unknownUsers: number;
+    /** rows (of known users) dropped because their item is in no training or feature file */
+    readonly unknownItemRows: number;
+    /** distinct items of those rows */
+    readonly unknownItems: number;
+  };
 }
 
 /**

@@ -123,6 +123,15 @@ describe('validateBatch', () => {
     expect(() => validateBatch({ ...goodBatch(), labels: Float32Array.from({ length: 1024 }, (_, i) => (i % 2 ? 30 : 1)) }, schema)).not.toThrow();
   });
 
+  it.each([[0.1], [1e30], [0.7], [123.456]])('compares labels in float32, the precision they are stored in (largest label %s)', (max) => {
+    // labelMax comes from float64 CSV values; the batch holds them rounded to float32, possibly above
+    const labels = Float32Array.from({ length: 1024 }, (_, i) => (i % 2 ? max : 0));
+    if (max === 0.1 || max === 1e30) expect(labels[1]!).toBeGreaterThan(max); // the case that aborted training
+    expect(() => validateBatch({ ...goodBatch(), labels }, { ...schema, labelMax: [max, max] })).not.toThrow();
+    labels[1] = Math.fround(max * 1.001);
+    expect(errorOf((b) => ({ ...b, labels }), { ...schema, labelMax: [max, max] })).toBeInstanceOf(OutOfRangeError);
+  });
+
   it('requires positions when the schema has them, in range (ShapeError / OutOfRangeError)', () => {
     const missing = errorOf((b) => ({ ...b, position: undefined }));
     expect(missing).toBeInstanceOf(ShapeError);

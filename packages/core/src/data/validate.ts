@@ -75,7 +75,8 @@ export function validateBatch(batch: Batch, schema: DatasetSchema): void {
   const labels = batch.labels;
   const labelMax = schema.labelMax;
   for (let t = 0; t < T; t++) {
-    const max = labelMax[t] ?? 1;
+    // labels are float32: compare in float32, or a largest label of 0.1 (0.100000001 stored) fails its own bound
+    const max = Math.fround(labelMax[t] ?? 1);
     for (let i = t; i < labels.length; i += T) {
       const v = labels[i]!;
       // `!(v >= 0 && v <= max)` is also true for NaN; sort the two causes out only on failure

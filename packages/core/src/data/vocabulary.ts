@@ -2,10 +2,10 @@
  * External ids <-> dense indices, and the per-entity feature files keyed by id (EVAL.md section 3):
  * shared by every loader.
  */
-import { CorruptFileError, DuplicateIdError, EmptyError, ValueError } from '../errors.js';
+import { CorruptFileError, DuplicateIdError, EmptyError, OutOfRangeError, ValueError } from '../errors.js';
 import type { ItemId } from './types.js';
 import { csvRecords } from './csv-records.js';
-import { indexHeader, requireColumn } from './columns.js';
+import { F32_MAX, indexHeader, requireColumn } from './columns.js';
 
 const INTEGER = /^-?\d+$/;
 
@@ -57,6 +57,7 @@ export async function readFeatureFile(path: string, idColumn: 'user_id' | 'item_
       if (j === idAt) return;
       const v = s === '' ? NaN : Number(s);
       if (!Number.isFinite(v)) throw new ValueError(header![j]!, `${path} line ${rec.line}: a feature must be a finite number, got ${JSON.stringify(s)}`);
+      if (!Number.isFinite(Math.fround(v))) throw new OutOfRangeError(header![j]!, `${path} line ${rec.line}: a feature must fit a float32 (at most ${F32_MAX}), got ${v}`);
       values.push(v);
     });
   }

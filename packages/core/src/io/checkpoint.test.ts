@@ -1,14 +1,15 @@
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as tf from '../runtime/tf.js';
 import { initBackend } from '../runtime/backend.js';
-import { CorruptFileError, MismatchError } from '../errors.js';
+import { CorruptFileError, FileSystemError, MismatchError } from '../errors.js';
 import { resolveConfig } from '../model/config.js';
 import { TwoTowerModel } from '../model/two-tower.js';
 import { tinyData, tinySchema } from '../model/test-fixtures.js';
 import { buildItemIndex } from '../serve/retriever.js';
-import { loadCheckpoint, saveCheckpoint } from './checkpoint.js';
+import { checkCheckpointTarget, loadCheckpoint, manifestText, saveCheckpoint } from './checkpoint.js';
 
 const schema = tinySchema();
 const data = tinyData(schema);
@@ -92,8 +93,50 @@ describe('checkpoints', () => {
     const manifest = JSON.parse(readFileSync(join(dir, 'checkpoint.json'), 'utf8'));
     manifest.model.dim = 16;
     manifest.hasIndex = false;
-    writeFileSync(join(dir, 'checkpoint.json'), JSON.stringify(manifest));
+    writeFileSync(join(dir, 'checkpoint.json'), manifestText(manifest)); // re-signed: consistent, but the weights are [.., 8]
     await expect(loadCheckpoint(dir)).rejects.toThrow(MismatchError);
+  });
+
+  it.each([
+    ['temperature', (m: any) => { m.model.temperature = 0.5; }],
+    ['normalize', (m: any) => { m.model.normalize = false; }],
+    ['metadata', (m: any) => { m.metadata.note = 'y'; }],
+  ])('refuse a checkpoint.json whose %s was edited (it checksums itself)', async (name, edit) => {
+    const dir = await saved(`edited-${name}`);
+    const path = join(dir, 'checkpoint.json');
+    const manifest = JSON.parse(readFileSync(path, 'utf8'));
+    edit(manifest);
+    writeFileSync(path, `${JSON.stringify(manifest, null, 1)}\n`);
+    const e = await loadCheckpoint(dir).catch((x: unknown) => x);
+    expect(e).toBeInstanceOf(CorruptFileError);
+    expect((e as CorruptFileError).path).toBe(path);
+  });
+
+  it('load a version 1 checkpoint (no self-checksum) as before', async () => {
+    const dir = await saved('v1');
+    const path = join(dir, 'checkpoint.json');
+    const { sha256: _, ...manifest } = JSON.parse(readFileSync(path, 'utf8'));
+    writeFileSync(path, JSON.stringify({ ...manifest, version: 1 }, null, 1));
+    const { model: loaded, index } = await loadCheckpoint(dir);
+    await index?.dispose();
+    loaded.dispose();
+  });
+
+  it('recover a checkpoint a killed save left only under .DIR.old-*', async () => {
+    const dir = await saved('orphan');
+    const deadPid = spawnSync(process.execPath, ['-e', '0']).pid!;
+    renameSync(dir, join(root, `.orphan.old-${deadPid}-0badc0de`));
+    const { model: loaded, index } = await loadCheckpoint(dir);
+    expect(existsSync(join(dir, 'checkpoint.json'))).toBe(true);
+    await index?.dispose();
+    loaded.dispose();
+  });
+
+  it('name a missing or non-directory checkpoint path with a FileSystemError', async () => {
+    await expect(loadCheckpoint(join(root, 'nothing-here'))).rejects.toThrow(FileSystemError);
+    writeFileSync(join(root, 'plain-file'), 'x');
+    await expect(loadCheckpoint(join(root, 'plain-file'))).rejects.toThrow(FileSystemError);
+    await expect(loadCheckpoint(join(root, 'plain-file', 'below'))).rejects.toThrow(FileSystemError);
   });
 
   it('leave the previous checkpoint whole when a save fails', async () => {
@@ -106,5 +149,44 @@ describe('checkpoints', () => {
     expect(readdirSync(root).filter((n) => n.startsWith('.atomic'))).toEqual([]);
     expect(existsSync(join(dir, 'checkpoint.json'))).toBe(true);
     m.dispose();
+  });
+});
+
+describe('saveCheckpoint targets', () => {
+  it('refuse a folder holding other files (e.g. `.`), and leave the files there', async () => {
+    const folder = join(root, 'user-folder');
+    mkdirSync(folder);
+    writeFileSync(join(folder, 'notes.txt'), 'keep me');
+    const m = model();
+    expect(() => checkCheckpointTarget(folder)).toThrow(FileSystemError);
+    await expect(saveCheckpoint(folder, m)).rejects.toThrow(FileSystemError);
+    const cwd = process.cwd();
+    process.chdir(folder);
+    try {
+      await expect(saveCheckpoint('.', m)).rejects.toThrow(FileSystemError);
+    } finally {
+      process.chdir(cwd);
+    }
+    expect(readdirSync(folder)).toEqual(['notes.txt']);
+    expect(readFileSync(join(folder, 'notes.txt'), 'utf8')).toBe('keep me');
+    // force: the caller's explicit choice
+    await saveCheckpoint(folder, m, { force: true });
+    expect(readdirSync(folder)).toContain('checkpoint.json');
+    m.dispose();
+  });
+
+  it('accept a new path, an empty directory and an existing checkpoint', async () => {
+    const dir = await saved('existing');
+    mkdirSync(join(root, 'empty'));
+    for (const target of [join(root, 'new', 'deeper'), join(root, 'empty'), dir]) expect(checkCheckpointTarget(target)).toBe(target);
+  });
+
+  it('refuse a path under a regular file, or a regular file, before any work', async () => {
+    writeFileSync(join(root, 'a-file'), 'x');
+    for (const target of [join(root, 'a-file', 'b'), join(root, 'a-file')]) {
+      const e = (() => { try { checkCheckpointTarget(target); } catch (x) { return x; } return undefined; })();
+      expect(e).toBeInstanceOf(FileSystemError);
+      expect((e as FileSystemError).path).toBe(target);
+    }
   });
 });

@@ -179,6 +179,22 @@ export interface Stage {
    * requests (consecutive rows of one user and timestamp) instead of single rows
    */
   readonly needsWholeRequests?: boolean;
+  /** state the stage keeps between training steps besides its parameters (e.g. a step counter) */
+  readonly trainingState?: StageTrainingState;
+}
+
+/**
+ * What a stage keeps between training steps outside its parameters, saved when a run is
+ * interrupted and restored when it resumes, so the resumed run takes the same steps.
+ */
+export interface StageTrainingState {
+  /** The state as JSON values (numbers, booleans, strings). */
+  save(): Readonly<Record<string, number | boolean | string>>;
+  /**
+   * Continues from what `save` returned.
+   * @throws ValueError for a state this stage did not save
+   */
+  restore(state: Readonly<Record<string, unknown>>): void;
 }
 
 /** What a stage package exports. */

@@ -9,7 +9,7 @@
  */
 import * as tf from '../runtime/tf.js';
 import { stopGradient } from '../runtime/stop-gradient.js';
-import { ConfigError, ShapeError } from '../errors.js';
+import { ConfigError, ShapeError, ValueError } from '../errors.js';
 import type { Batch, ItemId } from '../data/types.js';
 import { gatherRows } from '../data/batches.js';
 import { Dense, Mlp } from '../nn/dense.js';
@@ -31,6 +31,26 @@ export interface ModelData {
   readonly userFeatures: Float32Array;
   /** `[numItems * II]` */
   readonly itemFeatures: Float32Array;
+}
+
+/**
+ * What a model keeps between training steps besides its parameters: the logQ frequency estimate,
+ * the mixed-negative sampler's position and each stage's own state (see {@link StageTrainingState}).
+ */
+export interface ModelTrainingState {
+  /** the random position of the mixed-negative sampler ({@link Rng.getState}) */
+  readonly negativeSampler: number;
+  /** the logQ estimator's step count, last sightings (-1 = never) and gaps (views, see {@link FrequencyEstimator.getState}) */
+  readonly frequency: {
+    /** steps observed */
+    readonly step: number;
+    /** `[buckets]` the step each bucket was last seen at */
+    readonly lastStep: ArrayLike<number>;
+    /** `[buckets]` the gaps' moving averages */
+    readonly gap: ArrayLike<number>;
+  };
+  /** by stage name, what each stage with a `trainingState` saved */
+  readonly stages: Readonly<Record<string, Readonly<Record<string, unknown>>>>;
 }
 
 /** One step's loss: the total and its named terms (scalars inside the caller's tidy). */
@@ -282,6 +302,28 @@ export class TwoTowerModel {
   /** Records a training batch's items in the logQ frequency estimate (once per step). */
   observeBatch(batch: Batch): void {
     if (this.config.logQ) this.frequency.observe(batch.item);
+  }
+
+  /** The state training keeps besides the parameters (arrays are views: copy to keep them past the next step). */
+  getTrainingState(): ModelTrainingState {
+    const stages: Record<string, Readonly<Record<string, unknown>>> = {};
+    for (const s of this.stages) if (s.trainingState) stages[s.name] = s.trainingState.save();
+    return { negativeSampler: this.negativeRng.getState(), frequency: this.frequency.getState(), stages };
+  }
+
+  /**
+   * Continues training from a state {@link TwoTowerModel.getTrainingState} returned.
+   * @throws ValueError when a stage of this model has no saved state; ShapeError for arrays of another size
+   */
+  setTrainingState(state: ModelTrainingState): void {
+    this.negativeRng.setState(state.negativeSampler);
+    this.frequency.setState(state.frequency);
+    for (const s of this.stages) {
+      if (!s.trainingState) continue;
+      const saved = state.stages[s.name];
+      if (!saved) throw new ValueError(`trainingState.stages.${s.name}`, 'missing: the state was saved from a model without this stage');
+      s.trainingState.restore(saved);
+    }
   }
 
   /** Frees every parameter; the model is unusable afterwards. */

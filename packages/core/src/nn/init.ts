@@ -2,13 +2,28 @@
  * Seeded parameter initialisation in plain JavaScript, so a seed gives the same weights on
  * every backend (tfjs's own initialisers draw from backend-specific generators).
  */
-import { mulberry32 } from '@tt/mips';
-
-/** A seeded source of uniform and normal draws. */
+/**
+ * A seeded source of uniform and normal draws: mulberry32 (the same sequence as `@tt/mips`'s
+ * `mulberry32(seed)`), with its 32-bit state readable so a resumed run continues the sequence.
+ */
 export class Rng {
-  private readonly next: () => number;
+  private a: number;
   constructor(seed: number) {
-    this.next = mulberry32(seed);
+    this.a = seed >>> 0;
+  }
+  private next(): number {
+    this.a = (this.a + 0x6d2b79f5) | 0;
+    let t = Math.imul(this.a ^ (this.a >>> 15), 1 | this.a);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  }
+  /** The generator's position: an unsigned 32-bit integer that {@link Rng.setState} takes back. */
+  getState(): number {
+    return this.a >>> 0;
+  }
+  /** Continues the sequence from a position {@link Rng.getState} returned. */
+  setState(state: number): void {
+    this.a = state >>> 0;
   }
   /** uniform in [0, 1) */
   uniform(): number {

@@ -3,17 +3,18 @@
  * validation-based early stopping when the dataset has a validation split, and report.
  * The defaults are the ones `tt train` uses on every dataset (no per-dataset tuning).
  */
-import type { InteractionDataset, InteractionLog } from '../data/types.js';
+import type { DatasetSchema, InteractionDataset, InteractionLog } from '../data/types.js';
 import { sliceLog } from '../data/split.js';
 import { inMemorySource, requestStarts, shuffledOrder } from '../data/batches.js';
 import { resolveConfig, type TwoTowerOptions } from '../model/config.js';
 import type { StageDefinition } from '../model/stages.js';
 import { TwoTowerModel } from '../model/two-tower.js';
-import { ConfigError } from '../errors.js';
+import { ConfigError, MismatchError } from '../errors.js';
 import { evaluateModel, evaluateRankerAgreement } from '../eval/model-eval.js';
 import type { ProgressMode } from './progress.js';
-import type { ScheduleConfig } from './schedule.js';
+import { learningRateAt, type ScheduleConfig } from './schedule.js';
 import { Trainer, type TrainResult } from './trainer.js';
+import type { TrainerState } from './trainer-state.js';
 import type { SparseOptimizerKind } from './optimizers.js';
 
 /** Options of {@link fitTwoTower}; unset fields take {@link FIT_DEFAULTS} or the trainer's defaults. */
@@ -52,6 +53,22 @@ export interface FitOptions {
   readonly progress?: ProgressMode;
   /** where progress lines go (default stderr) */
   readonly log?: (line: string) => void;
+  /**
+   * when aborted, training stops after the current step: `result.interrupted`, `result.state`
+   * to resume from, and the model holds the best weights so far (save both with `saveCheckpoint`)
+   */
+  readonly signal?: AbortSignal;
+  /**
+   * continue an interrupted run instead of starting one: the model loaded from its checkpoint (it
+   * holds the best weights so far) and the checkpoint's training state; pass the run's other options
+   * unchanged. The result is the model an uninterrupted run would have reached.
+   */
+  readonly resume?: {
+    /** the interrupted run's model, e.g. `loadCheckpoint(dir).model` */
+    readonly model: TwoTowerModel;
+    /** its training state, `loadCheckpoint(dir).training` */
+    readonly state: TrainerState;
+  };
 }
 
 /** The defaults of {@link fitTwoTower}: the ones `tt train` uses on every dataset. */
@@ -70,7 +87,61 @@ export const FIT_DEFAULTS = {
   validationUsers: 5000,
 } as const;
 
-/** Trains a two-tower model on `dataset.train`. The caller owns (and disposes) the model. */
+/**
+ * Checks every option of {@link fitTwoTower} that does not depend on the data, so a bad value
+ * fails before a large dataset is read: the trainer's numbers, and the model's and its stages'
+ * options (the stages are built once on a two-user placeholder catalogue and freed). Checks that
+ * need the data (e.g. a stage that needs positions) still happen in `fitTwoTower`.
+ * @throws ConfigError naming the option
+ */
+export function checkFitOptions(options: FitOptions = {}): void {
+  const positiveInt = (field: string, v: number | undefined) => {
+    if (v !== undefined && (!Number.isInteger(v) || v < 1)) throw new ConfigError(field, `must be a positive integer, got ${v}`);
+  };
+  const positive = (field: string, v: number | undefined) => {
+    if (v !== undefined && !(v > 0 && Number.isFinite(v))) throw new ConfigError(field, `must be a finite number > 0, got ${v}`);
+  };
+  positiveInt('epochs', options.epochs);
+  positiveInt('batchSize', options.batchSize);
+  positive('learningRate', options.learningRate);
+  positive('sparseLearningRate', options.sparseLearningRate);
+  if (options.patience !== undefined && (!Number.isInteger(options.patience) || options.patience < 0)) {
+    throw new ConfigError('patience', `must be an integer >= 0, got ${options.patience}`);
+  }
+  if (options.sparseOptimizer !== undefined && options.sparseOptimizer !== 'adam' && options.sparseOptimizer !== 'adagrad') {
+    throw new ConfigError('sparseOptimizer', `must be "adam" or "adagrad", got ${JSON.stringify(options.sparseOptimizer)}`);
+  }
+  if (options.schedule) {
+    const { warmupSteps, finalFraction } = options.schedule;
+    if (warmupSteps !== undefined && (!Number.isInteger(warmupSteps) || warmupSteps < 0)) throw new ConfigError('schedule.warmupSteps', `must be an integer >= 0, got ${warmupSteps}`);
+    if (finalFraction !== undefined && !(finalFraction >= 0 && finalFraction <= 1)) throw new ConfigError('schedule.finalFraction', `must be in [0, 1], got ${finalFraction}`);
+    learningRateAt(1, options.schedule, 0, 1);
+  }
+  // the model and its stages on a placeholder catalogue: positions and ranker scores present, so
+  // only the options themselves are judged; the id tables are 2 rows whatever userRows/itemRows say
+  const T = options.model?.valueWeights?.length || 1;
+  const schema: DatasetSchema = {
+    numUsers: 2, numItems: 2, tasks: Array.from({ length: T }, (_, t) => `task${t}`), userFeatureDim: 0, itemFeatureDim: 0,
+    numPositions: 1, hasRankerScores: true, labelMax: new Array<number>(T).fill(1),
+  };
+  const config = { ...resolveConfig(schema, options.model), userRows: 2, itemRows: 2 };
+  TwoTowerModel.create(config, { userIds: [0, 1], itemIds: [0, 1], userFeatures: new Float32Array(0), itemFeatures: new Float32Array(0) }, options.stages ?? []).dispose();
+}
+
+/** @throws MismatchError when `model` was not built over `dataset`'s catalogue */
+function checkSameCatalogue(model: TwoTowerModel, dataset: InteractionDataset): void {
+  const same = (a: readonly unknown[], b: readonly unknown[]) => a.length === b.length && a.every((x, i) => x === b[i]);
+  const { schema } = model.config;
+  if (!same(model.data.userIds, dataset.userIds) || !same(model.data.itemIds, dataset.itemIds) || !same(schema.tasks, dataset.schema.tasks)) {
+    throw new MismatchError('resume.model', `the users, items and tasks of ${dataset.name}`, `a model of ${schema.numUsers} users, ${schema.numItems} items, tasks [${schema.tasks.join(', ')}]`);
+  }
+}
+
+/**
+ * Trains a two-tower model on `dataset.train` (or continues `options.resume`). The caller owns
+ * (and disposes) the model.
+ * @throws ConfigError for bad options; MismatchError when `resume` does not fit the dataset; NumericError when training diverges
+ */
 export async function fitTwoTower(dataset: InteractionDataset, options: FitOptions = {}): Promise<{
   /** the trained model */
   model: TwoTowerModel;
@@ -78,15 +149,23 @@ export async function fitTwoTower(dataset: InteractionDataset, options: FitOptio
   result: TrainResult;
 }> {
   const seed = options.seed ?? options.model?.seed ?? 0;
-  const config = resolveConfig(dataset.schema, { valueWeights: Array.from(dataset.valueWeights), seed, ...options.model });
-  const model = TwoTowerModel.create(config, dataset, options.stages ?? []);
+  let model: TwoTowerModel;
+  if (options.resume) {
+    model = options.resume.model;
+    checkSameCatalogue(model, dataset);
+  } else {
+    const config = resolveConfig(dataset.schema, { valueWeights: Array.from(dataset.valueWeights), seed, ...options.model });
+    model = TwoTowerModel.create(config, dataset, options.stages ?? []);
+  }
   const log = options.log ?? ((line: string) => process.stderr.write(`${line}\n`));
+  // an empty validation split (e.g. every user has one positive) has nothing to stop on
+  const validation = dataset.validation !== undefined && dataset.validation.size > 0;
   const validationView = sampleValidation(dataset, options.validationUsers ?? FIT_DEFAULTS.validationUsers, seed);
   const available = validationMetricNames(dataset);
   const wanted = model.stages.find((s) => s.monitor && available.includes(s.monitor))?.monitor;
   const monitor = options.monitor ?? wanted ?? FIT_DEFAULTS.monitor;
-  if (dataset.validation && !available.includes(monitor)) {
-    model.dispose();
+  if (validation && !available.includes(monitor)) {
+    if (!options.resume) model.dispose(); // a resumed model is the caller's
     throw new ConfigError('monitor', `"${monitor}" is not a validation metric of ${dataset.name} (${available.join(', ')})`);
   }
   const trainer = new Trainer(model, {
@@ -97,12 +176,13 @@ export async function fitTwoTower(dataset: InteractionDataset, options: FitOptio
     schedule: options.schedule,
     progress: options.progress,
     log: options.log,
-    validate: dataset.validation ? async () => validationMetrics(model, validationView) : undefined,
-    earlyStopping: dataset.validation
+    signal: options.signal,
+    validate: validation ? async () => validationMetrics(model, validationView) : undefined,
+    earlyStopping: validation
       ? { monitor, patience: options.patience ?? FIT_DEFAULTS.patience, restoreBest: options.restoreBest ?? true }
       : undefined,
   });
-  if (dataset.validation && options.progress !== 'none') {
+  if (validation && options.progress !== 'none') {
     const missed = model.stages.find((s) => s.monitor && !available.includes(s.monitor))?.monitor;
     const why = !options.monitor && missed ? ` (the stages' ${missed} needs held-out requests, one user at one timestamp, of two or more rows with ranker scores)` : '';
     log(`[tt] early stopping on validation ${monitor}${options.monitor ? '' : ' (default)'}, patience ${options.patience ?? FIT_DEFAULTS.patience}${why}`);
@@ -112,10 +192,10 @@ export async function fitTwoTower(dataset: InteractionDataset, options: FitOptio
       batchSize: options.batchSize ?? FIT_DEFAULTS.batchSize, seed, historyLength: model.historyLength,
       wholeRequests: model.stages.some((s) => s.needsWholeRequests),
     });
-    const result = await trainer.fit(source);
+    const result = await trainer.fit(source, options.resume?.state);
     return { model, result };
   } catch (e) {
-    model.dispose();
+    if (!options.resume) model.dispose(); // a resumed model is the caller's
     throw e;
   } finally {
     trainer.dispose();

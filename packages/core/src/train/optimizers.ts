@@ -6,7 +6,7 @@
  */
 import * as tf from '../runtime/tf.js';
 import { storageView } from '../runtime/storage.js';
-import { ConfigError } from '../errors.js';
+import { ConfigError, ShapeError } from '../errors.js';
 import type { Embedding } from '../nn/embedding.js';
 
 /** Adam's constants, shared by the dense and the row-sparse optimizers. */
@@ -65,6 +65,37 @@ export class DenseAdam {
     }
     this.state.clear();
   }
+
+  /** The step count and, per variable updated so far, copies of its two moments (for resuming training). */
+  getState(): {
+    /** updates applied */
+    t: number;
+    /** per variable: its moments, row-major */
+    moments: Map<tf.Variable, {
+      /** first moments */
+      m: Float32Array;
+      /** second moments */
+      v: Float32Array;
+    }>;
+  } {
+    const moments = new Map<tf.Variable, { m: Float32Array; v: Float32Array }>();
+    for (const [variable, s] of this.state) moments.set(variable, { m: s.m.dataSync() as Float32Array, v: s.v.dataSync() as Float32Array });
+    return { t: this.t, moments };
+  }
+
+  /**
+   * Continues from a state {@link DenseAdam.getState} returned (moments of the variables given).
+   * @throws ShapeError for moments that do not fit their variable
+   */
+  setState(state: { readonly t: number; readonly moments: ReadonlyMap<tf.Variable, { readonly m: Float32Array; readonly v: Float32Array }> }): void {
+    this.dispose();
+    this.t = state.t;
+    for (const [variable, { m, v }] of state.moments) {
+      if (m.length !== variable.size || v.length !== variable.size) throw new ShapeError(`adam moments of ${variable.name}`, `${variable.size} values`, `${m.length} and ${v.length}`);
+      // inside tidy: the initial-value tensors go, the variables (not tracked by tidy) stay
+      this.state.set(variable, tf.tidy(() => ({ m: tf.variable(tf.tensor(m, variable.shape), false), v: tf.variable(tf.tensor(v, variable.shape), false) })));
+    }
+  }
 }
 
 /** Row-sparse optimizer of the embedding tables: lazy Adam, or row-wise Adagrad (one accumulator per row, less memory). */
@@ -111,6 +142,31 @@ export class SparseRowOptimizer {
       idx!.dispose();
     }
     this.embedding.grads.clear();
+  }
+
+  /** The step count and the moment arrays (views: copy them to keep them past the next step), for resuming training. */
+  getState(): {
+    /** updates applied */
+    t: number;
+    /** `[rows * dim]` first moments (Adam only) */
+    m: Float32Array | undefined;
+    /** `[rows * dim]` second moments (Adam), or `[rows]` accumulators (Adagrad) */
+    v: Float32Array;
+  } {
+    return { t: this.t, m: this.m, v: this.v };
+  }
+
+  /**
+   * Continues from a state {@link SparseRowOptimizer.getState} returned.
+   * @throws ShapeError for arrays that do not fit this table and rule
+   */
+  setState(state: { readonly t: number; readonly m?: ArrayLike<number>; readonly v: ArrayLike<number> }): void {
+    const field = `${this.embedding.name} optimizer state`;
+    if (state.v.length !== this.v.length) throw new ShapeError(`${field}.v`, `${this.v.length} values`, `${state.v.length}`);
+    if (this.m && state.m?.length !== this.m.length) throw new ShapeError(`${field}.m`, `${this.m.length} values`, `${state.m?.length ?? 'none'}`);
+    this.t = state.t;
+    this.v.set(state.v);
+    if (this.m) this.m.set(state.m!);
   }
 
   private adam(rows: readonly number[], g: Float32Array, w: Float32Array, rowOffset: (slot: number) => number, lr: number): void {

@@ -1,6 +1,10 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import * as tf from '../runtime/tf.js';
 import { initBackend } from '../runtime/backend.js';
-import { EmptyError, OutOfRangeError } from '../errors.js';
+import { ConfigError, EmptyError, MismatchError, OutOfRangeError } from '../errors.js';
+import { loadCheckpoint, saveCheckpoint } from '../io/checkpoint.js';
 import type { Batch, BatchSource } from '../data/types.js';
 import { resolveConfig } from '../model/config.js';
 import { TwoTowerModel } from '../model/two-tower.js';
@@ -95,6 +99,111 @@ describe('Trainer', () => {
     const model = newModel();
     const trainer = new Trainer(model, { epochs: 1, progress: 'none' });
     await expect(trainer.fit({ schema, batches: () => [] })).rejects.toThrow(EmptyError);
+    trainer.dispose();
+    model.dispose();
+  });
+});
+
+describe('Trainer: interrupt and resume', () => {
+  beforeAll(async () => {
+    await initBackend({ backend: 'wasm', log: false });
+  });
+  let root: string;
+  beforeAll(() => {
+    root = mkdtempSync(join(tmpdir(), 'tt-resume-'));
+  });
+  afterAll(() => rmSync(root, { recursive: true, force: true }));
+
+  // logQ (the frequency estimate), mixed negatives (the sampler's random position), a cosine
+  // schedule (the step clock) and early stopping whose best epoch is not the last (the best weights)
+  const config = () => resolveConfig(schema, { dim: 8, hidden: 16, seed: 3, mixedNegatives: 6 });
+  const scores = [0.1, 0.4, 0.3, 0.35, 0.2];
+  const options = (signal?: AbortSignal) => ({
+    epochs: 5, learningRate: 1e-2, progress: 'none' as const, schedule: { kind: 'cosine' as const, warmupSteps: 3 }, signal,
+    validate: async (epoch: number) => ({ score: scores[epoch]! }),
+    earlyStopping: { monitor: 'score', patience: 3 },
+  });
+  /** 5 batches an epoch; `onBatch` sees the running batch count (e.g. to abort) */
+  const counted = (onBatch: (n: number) => void = () => undefined): BatchSource => {
+    let n = 0;
+    return {
+      schema, rowsPerEpoch: 5 * 24,
+      *batches(epoch) {
+        for (let i = 0; i < 5; i++) {
+          onBatch(++n);
+          yield tinyBatch(schema, data, 24, epoch * 1000 + i);
+        }
+      },
+    };
+  };
+  const weights = (m: TwoTowerModel) => new Map([...m.params.snapshot()].map(([k, v]) => [k, v.values.slice()]));
+
+  async function uninterrupted() {
+    const model = TwoTowerModel.create(config(), data);
+    const trainer = new Trainer(model, options());
+    const result = await trainer.fit(counted());
+    const w = weights(model);
+    trainer.dispose();
+    model.dispose();
+    return { result, w };
+  }
+
+  it.each([
+    ['in the middle of an epoch', 8, false],
+    ['during validation, at an epoch boundary', 10, true],
+  ])('stopped %s, saved and loaded, it reaches the uninterrupted run\'s weights', async (_when, at, duringValidation) => {
+    const ref = await uninterrupted();
+    expect(ref.result.bestEpoch).toBe(1);
+
+    const controller = new AbortController();
+    const model = TwoTowerModel.create(config(), data);
+    const opts = options(controller.signal);
+    const trainer = new Trainer(model, duringValidation
+      ? { ...opts, validate: async (epoch: number) => { if (epoch === 1) controller.abort(); return { score: scores[epoch]! }; } }
+      : opts);
+    const stopped = await trainer.fit(counted((n) => { if (!duringValidation && n === at) controller.abort(); }));
+    expect(stopped.interrupted).toBe(true);
+    expect(stopped.state!.progress).toMatchObject(duringValidation ? { epoch: 2, batchesDone: 0 } : { epoch: 1, batchesDone: 3, hasBestWeights: true });
+    const dir = join(root, `ck-${at}`);
+    await saveCheckpoint(dir, model, { training: stopped.state });
+    trainer.dispose();
+    model.dispose();
+
+    const loaded = await loadCheckpoint(dir);
+    expect(loaded.training!.progress.steps).toBe(at);
+    const before = tf.memory().numTensors;
+    const resumed = new Trainer(loaded.model, options());
+    const result = await resumed.fit(counted(), loaded.training);
+    expect(result.interrupted).toBe(false);
+    expect(result.epochs).toBe(ref.result.epochs);
+    expect(result.steps).toBe(ref.result.steps);
+    expect(result.bestEpoch).toBe(ref.result.bestEpoch);
+    expect(result.history.map((h) => h.loss)).toEqual(ref.result.history.map((h) => h.loss).map((l) => expect.closeTo(l, 6)));
+    for (const [name, values] of weights(loaded.model)) {
+      const expected = ref.w.get(name)!;
+      let worst = 0;
+      for (let i = 0; i < values.length; i++) worst = Math.max(worst, Math.abs(values[i]! - expected[i]!));
+      expect(worst).toBeLessThanOrEqual(1e-6);
+    }
+    resumed.dispose();
+    expect(tf.memory().numTensors).toBe(before);
+    loaded.model.dispose();
+  });
+
+  it('an interrupted model holds the best weights so far; a state from another model is refused', async () => {
+    const controller = new AbortController();
+    const model = TwoTowerModel.create(config(), data);
+    const trainer = new Trainer(model, options(controller.signal));
+    const r = await trainer.fit(counted((n) => { if (n === 14) controller.abort(); }));
+    // stopped in epoch 3 (0-based 2): best so far is epoch 1, whose weights the model holds
+    expect(r.state!.progress).toMatchObject({ epoch: 2, bestEpoch: 1, hasBestWeights: true });
+    expect(r.bestEpoch).toBe(1);
+    const other = TwoTowerModel.create(resolveConfig(schema, { dim: 4, hidden: 16, seed: 3 }), data);
+    const t2 = new Trainer(other, options());
+    await expect(t2.fit(counted(), r.state)).rejects.toThrow(MismatchError);
+    await expect(new Trainer(TwoTowerModel.create(config(), data), { ...options(), epochs: 7 }).fit(counted(), r.state)).rejects.toThrow(ConfigError);
+    t2.dispose();
+    other.dispose();
     trainer.dispose();
     model.dispose();
   });

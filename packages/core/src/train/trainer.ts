@@ -1,10 +1,11 @@
 /**
  * The training loop: epochs over a {@link BatchSource}, one gradient step per batch (dense Adam
  * for the towers, row-sparse updates for the id tables), a learning-rate schedule, validation
- * after each epoch with early stopping, and progress reporting.
+ * after each epoch with early stopping, and progress reporting. An `AbortSignal` stops a run after
+ * its current step with its full state ({@link TrainerState}), from which `fit` resumes exactly.
  */
 import * as tf from '../runtime/tf.js';
-import { ConfigError, EmptyError, ValueError } from '../errors.js';
+import { ConfigError, EmptyError, NumericError } from '../errors.js';
 import { validateBatch } from '../data/validate.js';
 import type { Batch, BatchSource } from '../data/types.js';
 import type { TwoTowerModel } from '../model/two-tower.js';
@@ -12,6 +13,7 @@ import type { NamedValues } from '../nn/params.js';
 import { DenseAdam, SparseRowOptimizer, type SparseOptimizerKind } from './optimizers.js';
 import { createProgress, type ProgressMode } from './progress.js';
 import { learningRateAt, type ScheduleConfig } from './schedule.js';
+import { applyTrainerState, captureTrainerState, type TrainerProgress, type TrainerState } from './trainer-state.js';
 
 /** Options of {@link Trainer}. */
 export interface TrainerOptions {
@@ -46,6 +48,11 @@ export interface TrainerOptions {
   readonly validateBatches?: boolean;
   /** stop after this many steps in total (benchmarks) */
   readonly maxSteps?: number;
+  /**
+   * when aborted, training stops after the current step: the result is `interrupted`, carries the
+   * run's state (to resume from) and the model holds the best weights so far
+   */
+  readonly signal?: AbortSignal;
 }
 
 /** What one epoch did. */
@@ -80,6 +87,10 @@ export interface TrainResult {
   readonly bestEpoch: number;
   /** whether early stopping ended training before the last epoch */
   readonly stoppedEarly: boolean;
+  /** whether `signal` stopped training before it was done */
+  readonly interrupted: boolean;
+  /** when interrupted: the state to resume from (`fit(source, state)`) */
+  readonly state?: TrainerState;
 }
 
 /** Trains a {@link TwoTowerModel}: dense Adam for the towers, row-sparse updates for the id tables. */
@@ -106,7 +117,7 @@ export class Trainer {
   /**
    * One gradient step on `batch` at `lrScale` x the base learning rates.
    * @returns the loss and its terms
-   * @throws the batch validation errors (nothing is updated then); ValueError when the loss is NaN
+   * @throws the batch validation errors (nothing is updated then); NumericError when the loss is NaN or infinite
    */
   step(batch: Batch, lrScale = 1): {
     /** the step's total loss */
@@ -150,7 +161,7 @@ export class Trainer {
     if (!Number.isFinite(loss)) {
       for (const g of Object.values(result.grads)) g.dispose();
       for (const emb of embeddings) emb.grads.clear();
-      throw new ValueError('loss', `is ${loss} at step ${this.steps}: lower the learning rate or check the inputs for extreme values`);
+      throw new NumericError('loss', `is ${loss} at step ${this.steps}: training diverged; lower the learning rate or check the inputs for extreme values`);
     }
     this.dense.apply(denseGrads, this.learningRate * lrScale);
     for (const g of Object.values(result.grads)) g.dispose();
@@ -159,31 +170,52 @@ export class Trainer {
     return { loss, terms };
   }
 
-  /** Trains for the configured epochs (or until early stopping). */
-  async fit(source: BatchSource): Promise<TrainResult> {
+  /**
+   * Trains for the configured epochs (or until early stopping, or until `signal` aborts). With
+   * `resume` (the `state` of an interrupted result, the model holding that result's weights), it
+   * continues that run: the same steps on the same batches, so the same model as an uninterrupted run.
+   * @throws MismatchError / ValueError for a `resume` state saved from another model or run
+   */
+  async fit(source: BatchSource, resume?: TrainerState): Promise<TrainResult> {
     const { options } = this;
+    const { signal } = options;
     const progress = createProgress(options.progress ?? 'auto', options.log);
     const schedule = options.schedule ?? { kind: 'constant' };
     const rowsPerEpoch = source.rowsPerEpoch;
-    const history: EpochRecord[] = [];
-    let trainSeconds = 0;
-    let examples = 0;
-    let best = -Infinity;
-    let bestEpoch = -1;
-    let bestWeights: Map<string, NamedValues> | undefined;
-    let stale = 0;
+    const start = resume?.progress;
+    const history: EpochRecord[] = start ? [...start.history] : [];
+    let trainSeconds = start?.trainSeconds ?? 0;
+    let examples = start?.examples ?? 0;
+    let best = start?.best ?? -Infinity;
+    let bestEpoch = start?.bestEpoch ?? -1;
+    let stale = start?.stale ?? 0;
     let stoppedEarly = false;
     // steps per epoch for the schedule: counted after the first epoch, estimated before it
-    let stepsPerEpoch: number | undefined;
-    let estimatedSteps = 1;
+    let stepsPerEpoch: number | undefined = start?.stepsPerEpoch ?? undefined;
+    let estimatedSteps = start?.estimatedSteps ?? 1;
+    let bestWeights: Map<string, NamedValues> | undefined;
+    if (resume) {
+      if (resume.progress.epochs !== options.epochs) throw new ConfigError('epochs', `the resumed run was configured for ${resume.progress.epochs} epochs, got ${options.epochs}`);
+      // the model holds the run's best weights so far (what an interrupted run saves); the state the current ones
+      if (resume.progress.hasBestWeights) bestWeights = this.model.params.snapshot();
+      applyTrainerState(resume, this.model, this.dense, this.sparse);
+      this.steps = resume.progress.steps;
+    }
+    let stop: Omit<TrainerProgress, 'denseSteps' | 'sparseSteps' | 'negativeSampler' | 'frequencySteps' | 'stages'> | undefined;
     try {
-      for (let epoch = 0; epoch < options.epochs; epoch++) {
-        const t0 = performance.now();
-        let rows = 0;
-        let lossSum = 0;
-        let batches = 0;
-        const termSums: Record<string, number> = {};
+      for (let epoch = start?.epoch ?? 0; epoch < options.epochs; epoch++) {
+        const partial = start && epoch === start.epoch ? start.partial : undefined;
+        const t0 = performance.now() - (partial?.seconds ?? 0) * 1000;
+        let rows = partial?.rows ?? 0;
+        let lossSum = partial?.lossSum ?? 0;
+        let batches = partial?.batches ?? 0;
+        const termSums: Record<string, number> = { ...(partial?.termSums ?? {}) };
+        let skip = batches; // a resumed epoch replays the batches it already trained on
         for await (const batch of source.batches(epoch)) {
+          if (skip > 0) {
+            skip--;
+            continue;
+          }
           if (options.maxSteps !== undefined && this.steps >= options.maxSteps) break;
           if (stepsPerEpoch === undefined && batches === 0 && rowsPerEpoch) estimatedSteps = Math.ceil(rowsPerEpoch / batch.size);
           const totalSteps = (stepsPerEpoch ?? estimatedSteps) * options.epochs;
@@ -195,7 +227,18 @@ export class Trainer {
           for (const [k, v] of Object.entries(terms)) termSums[k] = (termSums[k] ?? 0) + v;
           const seconds = (performance.now() - t0) / 1000;
           progress.update({ epoch, epochs: options.epochs, rows, rowsPerEpoch, loss: lossSum / batches, examplesPerSec: rows / Math.max(seconds, 1e-9) });
+          // let a signal handler run between steps (a step is synchronous)
+          if (signal) await new Promise<void>((resolve) => setImmediate(resolve));
+          if (signal?.aborted) {
+            stop = {
+              epoch, batchesDone: batches, steps: this.steps, epochs: options.epochs, stepsPerEpoch: stepsPerEpoch ?? null, estimatedSteps,
+              partial: { rows, lossSum, batches, termSums: { ...termSums }, seconds }, history: [...history], trainSeconds, examples,
+              best: Number.isFinite(best) ? best : null, bestEpoch, stale, hasBestWeights: bestWeights !== undefined,
+            };
+            break;
+          }
         }
+        if (stop) break;
         if (batches === 0) throw new EmptyError('source', `epoch ${epoch} yielded no batches`);
         stepsPerEpoch ??= batches;
         const seconds = (performance.now() - t0) / 1000;
@@ -221,12 +264,23 @@ export class Trainer {
           }
         }
         if (options.maxSteps !== undefined && this.steps >= options.maxSteps) break;
+        // aborted during validation: stop at the epoch boundary, unless that was the last epoch
+        if (signal?.aborted && epoch + 1 < options.epochs) {
+          stop = {
+            epoch: epoch + 1, batchesDone: 0, steps: this.steps, epochs: options.epochs, stepsPerEpoch: stepsPerEpoch ?? null, estimatedSteps,
+            partial: { rows: 0, lossSum: 0, batches: 0, termSums: {}, seconds: 0 }, history: [...history], trainSeconds, examples,
+            best: Number.isFinite(best) ? best : null, bestEpoch, stale, hasBestWeights: bestWeights !== undefined,
+          };
+          break;
+        }
       }
     } finally {
       progress.stop();
     }
+    // the state holds the current weights; the model ends with the best ones
+    const state = stop ? captureTrainerState(this.model, this.dense, this.sparse, stop) : undefined;
     const lastEpoch = history.length - 1;
-    if (bestWeights && bestEpoch !== lastEpoch) {
+    if (bestWeights && (stop || bestEpoch !== lastEpoch)) {
       this.model.params.restore(bestWeights, 'best epoch snapshot');
       progress.line(`[tt] restored the weights of epoch ${bestEpoch + 1} (best ${options.earlyStopping!.monitor} ${best.toFixed(4)})`);
     }
@@ -238,6 +292,8 @@ export class Trainer {
       history,
       bestEpoch: bestWeights ? bestEpoch : lastEpoch,
       stoppedEarly,
+      interrupted: stop !== undefined,
+      state,
     };
   }
 

@@ -1,0 +1,53 @@
+import * as tf from '../runtime/tf.js';
+import { initBackend } from '../runtime/backend.js';
+import { ConfigError } from '../errors.js';
+import { StageOptions } from '../model/stage-options.js';
+import type { StageDefinition } from '../model/stages.js';
+import { checkFitOptions, type FitOptions } from './fit.js';
+
+/** A stage whose one option, `rate`, must be in (0, 1]; it needs positions and ranker scores. */
+const picky: StageDefinition = {
+  name: 'picky',
+  create(options, ctx) {
+    const o = new StageOptions('picky', options, ['rate']);
+    o.number('rate', 0.5, { min: 0, above: true, max: 1 });
+    if (!(ctx.config.schema.numPositions > 0) || !ctx.config.schema.hasRankerScores) throw new ConfigError('stages.picky', 'needs positions and ranker scores');
+    return { name: 'picky' };
+  },
+};
+
+beforeAll(async () => {
+  await initBackend({ backend: 'wasm', log: false });
+});
+
+describe('checkFitOptions', () => {
+  it.each<[string, FitOptions]>([
+    ['epochs', { epochs: 0 }],
+    ['batchSize', { batchSize: 0 }],
+    ['learningRate', { learningRate: 0 }],
+    ['learningRate', { learningRate: Number.NaN }],
+    ['patience', { patience: -1 }],
+    ['temperature', { model: { temperature: 0 } }],
+    ['dim', { model: { dim: 0 } }],
+    ['mixedNegatives', { model: { mixedNegatives: -1 } }],
+    ['userRows', { model: { userRows: 0 } }],
+    ['stages.picky.rate', { model: { stages: [{ name: 'picky', options: { rate: 5 } }] }, stages: [picky] }],
+    ['stages[0]', { model: { stages: [{ name: 'unknown-stage' }] } }],
+  ])('refuses a bad %s before any data is read', (field, options) => {
+    let error: unknown;
+    try {
+      checkFitOptions(options);
+    } catch (e) {
+      error = e;
+    }
+    expect(error).toBeInstanceOf(ConfigError);
+    expect((error as ConfigError).field).toBe(field);
+  });
+
+  it('accepts good options, leaves no tensor behind, and leaves data-dependent checks to training', () => {
+    const before = tf.memory().numTensors;
+    checkFitOptions({});
+    checkFitOptions({ epochs: 3, batchSize: 64, learningRate: 1e-3, patience: 0, model: { dim: 16, temperature: 0.1, userRows: 5_000_000, stages: [{ name: 'picky', options: { rate: 1 } }] }, stages: [picky] });
+    expect(tf.memory().numTensors).toBe(before);
+  });
+});
