@@ -1,7 +1,7 @@
 import { demoReport, niceTicks, renderBars, type DemoSummary, type RowSummary } from './report.js';
 
 const row = (name: string, mean: number, curves?: RowSummary['curves']): RowSummary => ({
-  name, biasedWorld: false, effects: [], curves,
+  world: 'best-first', name, effects: [], curves, monitor: 'recall@20',
   metrics: { 'recall@20': { mean, sd: 0.01 }, 'alignment@10/100': { mean: mean / 2, sd: 0 }, 'value@10': { mean: mean * 3, sd: 0.02 } },
 });
 
@@ -25,8 +25,9 @@ describe('the demo report', () => {
 
   it('a one-epoch run draws each training curve as a marked point with its value', () => {
     const summary: DemoSummary = {
-      backend: 'wasm', seconds: 10, seeds: [0], jobs: 1, epochsPerRow: 1, epochs: 2, examplesPerSec: 1000, world: {}, biasedWorld: {},
-      rows: [row('base', 0.2, { loss: [4.2051], 'recall@20': [0.1234] }), row('history', 0.25, { loss: [4.1], 'recall@20': [0.15] })],
+      backend: 'wasm', seconds: 10, seeds: [0], jobs: 1, epochs: 2, examplesPerSec: 1000, scale: 1,
+      worlds: [{ name: 'best-first', description: 'the policy lays out its best guess first' }],
+      rows: [row('base', 0.2, { loss: [4.2051], monitor: [0.1234] }), row('history', 0.25, { loss: [4.1], monitor: [0.15] })],
     };
     const html = demoReport(summary);
     expect(html).not.toContain('<polyline');
