@@ -9,6 +9,7 @@
  */
 import * as tf from '../runtime/tf.js';
 import { stopGradient } from '../runtime/stop-gradient.js';
+import { l2NormalizeRows, softmaxCrossEntropyRows } from '../runtime/fused-ops.js';
 import { ConfigError, ShapeError } from '../errors.js';
 import type { Batch, ItemId } from '../data/types.js';
 import { gatherRows } from '../data/batches.js';
@@ -41,24 +42,6 @@ export interface LossTerms {
 }
 
 const MASK = -1e9; // finite: -Infinity turns a fully masked row into NaN
-
-/**
- * log(sum(exp(x))) per row, with its gradient (softmax(x) * dy) written out: tfjs's own
- * logSumExp differentiates through max, whose Equal mask costs ~30 ms on wasm at B = 512.
- */
-const logSumExpRows = tf.customGrad(((x: tf.Tensor2D, save: (ts: tf.Tensor[]) => void) => {
-  const m = tf.max(x, 1, true);
-  const lse = tf.add(tf.log(tf.sum(tf.exp(tf.sub(x, m)), 1, true)), m);
-  save([x, lse]);
-  return {
-    value: tf.reshape(lse, [-1]),
-    gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => [tf.mul(tf.exp(tf.sub(saved[0]!, saved[1]!)), tf.reshape(dy, [-1, 1]))],
-  };
-}) as unknown as Parameters<typeof tf.customGrad>[0]) as unknown as (x: tf.Tensor2D) => tf.Tensor1D;
-
-function l2Normalize(x: tf.Tensor2D): tf.Tensor2D {
-  return tf.mul(x, tf.rsqrt(tf.add(tf.sum(tf.square(x), 1, true), 1e-12))) as tf.Tensor2D;
-}
 
 /**
  * The two-tower retrieval model: user and item towers into one space, trained by weighted in-batch softmax.
@@ -169,7 +152,7 @@ export class TwoTowerModel {
   /** Query embeddings `[n, DI]` of a user tower input (normalised when configured). */
   queryFromInput(x: tf.Tensor2D): tf.Tensor2D {
     const q = this.userProjection.apply(x);
-    return this.config.normalize ? l2Normalize(q) : q;
+    return this.config.normalize ? l2NormalizeRows(q) : q;
   }
 
   /** Query embeddings `[n, DI]` in the retrieval space. */
@@ -181,7 +164,7 @@ export class TwoTowerModel {
   itemEmbeddings(items: Int32Array, features?: Float32Array): tf.Tensor2D {
     return tf.tidy(() => {
       const v = this.itemProjection.apply(this.itemTowerInput(items, features ?? this.itemFeaturesOf(items)));
-      return this.config.normalize ? l2Normalize(v) : v;
+      return this.config.normalize ? l2NormalizeRows(v) : v;
     });
   }
 
@@ -214,8 +197,8 @@ export class TwoTowerModel {
     const x = this.userTowerInput(batch, true);
     const qRaw = this.userProjection.apply(x);
     const vRaw = this.itemProjection.apply(this.itemTowerInput(batch.item, batch.itemFeatures));
-    const q = config.normalize ? l2Normalize(qRaw) : qRaw;
-    const v = config.normalize ? l2Normalize(vRaw) : vRaw;
+    const q = config.normalize ? l2NormalizeRows(qRaw) : qRaw;
+    const v = config.normalize ? l2NormalizeRows(vRaw) : vRaw;
 
     // candidates: the batch's items, then optional uniform extra negatives
     const M = config.mixedNegatives;
@@ -226,13 +209,12 @@ export class TwoTowerModel {
     if (M > 0) {
       const extra = candItems.subarray(B);
       const vExtraRaw = this.itemProjection.apply(this.itemTowerInput(extra, this.itemFeaturesOf(extra)));
-      candidates = tf.concat([v, config.normalize ? l2Normalize(vExtraRaw) : vExtraRaw], 0);
+      candidates = tf.concat([v, config.normalize ? l2NormalizeRows(vExtraRaw) : vExtraRaw], 0);
     }
-    const { bias, diagonal } = this.logitBias(batch.item, candItems);
+    const bias = this.logitBias(batch.item, candItems);
     const invT = 1 / config.temperature;
-    const logits = tf.add(tf.mul(tf.matMul(q, candidates, false, true), invT), tf.tensor2d(bias, [B, B + M])) as tf.Tensor2D;
-    const positive = tf.add(tf.mul(tf.sum(tf.mul(q, v), 1), invT), tf.tensor1d(diagonal)) as tf.Tensor1D;
-    const crossEntropy = tf.sub(logSumExpRows(logits), positive);
+    // one kernel each way; the logits themselves are made only for a stage that reads them
+    const crossEntropy = softmaxCrossEntropyRows(q, candidates, bias, invT);
 
     // nuv = labels . w, clamped and scaled by the batch max (constants of the loss)
     const w = config.valueWeights;
@@ -257,7 +239,14 @@ export class TwoTowerModel {
     weights = stopGradient(weights);
     // a batch with no positive value has nothing to learn from the softmax (MODEL.md correction)
     if (maxNuv > 0) terms.set('softmax', tf.div(tf.sum(tf.mul(crossEntropy, weights)), B) as tf.Scalar);
-    const lossArgs = { userInput: x, q, v, logits, weights, batch: tensors };
+    let logits: tf.Tensor2D | undefined;
+    const lossArgs = {
+      userInput: x, q, v, weights, batch: tensors,
+      get logits(): tf.Tensor2D {
+        logits ??= tf.add(tf.mul(tf.matMul(q, candidates, false, true), invT), tf.tensor2d(bias, [B, B + M])) as tf.Tensor2D;
+        return logits;
+      },
+    };
     for (const s of this.stages) {
       if (s.auxiliaryHead) terms.set(`${s.name}.head`, s.auxiliaryHead.loss(lossArgs));
       if (s.batchLoss) terms.set(`${s.name}.batch`, s.batchLoss.loss(lossArgs));
@@ -289,8 +278,8 @@ export class TwoTowerModel {
     return gatherRows(this.data.itemFeatures, this.config.schema.itemFeatureDim, items);
   }
 
-  /** Additive logit terms: -log Q(j) per candidate, and -1e9 on accidental hits. */
-  private logitBias(rowItems: Int32Array, candItems: Int32Array): { bias: Float32Array; diagonal: Float32Array } {
+  /** Additive logit terms `[B * C]`: -log Q(j) per candidate, and -1e9 on accidental hits. */
+  private logitBias(rowItems: Int32Array, candItems: Int32Array): Float32Array {
     const B = rowItems.length;
     const C = candItems.length;
     const { logQ, removeAccidentalHits, schema, mixedNegatives } = this.config;
@@ -301,11 +290,7 @@ export class TwoTowerModel {
       for (let j = B; j < C; j++) colBias[j] = uniform;
     }
     const bias = new Float32Array(B * C);
-    const diagonal = new Float32Array(B);
-    for (let i = 0; i < B; i++) {
-      bias.set(colBias, i * C);
-      diagonal[i] = colBias[i]!;
-    }
+    if (logQ) for (let i = 0; i < B; i++) bias.set(colBias, i * C);
     if (removeAccidentalHits) {
       // rows sharing a positive item: bucket by item, mask the other members' columns
       const rowsOf = new Map<number, number[]>();
@@ -323,7 +308,7 @@ export class TwoTowerModel {
         if (rows) for (const i of rows) bias[i * C + j] = MASK;
       }
     }
-    return { bias, diagonal };
+    return bias;
   }
 }
 

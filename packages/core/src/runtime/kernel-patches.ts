@@ -16,9 +16,8 @@
  * in plain JavaScript; a patch that disagrees is removed again (the original kernel restored).
  */
 import * as tf from './tf.js';
-import { LINALG_WASM_BASE64 } from './linalg-wasm.js';
+import { linalg } from './linalg.js';
 import { wasmHeapView, type WasmInternals } from './storage.js';
-import { WasmKernelModule } from './wasm-kernels.js';
 
 type KernelFunc = tf.KernelConfig['kernelFunc'];
 type KernelArgs = Parameters<KernelFunc>[0];
@@ -56,13 +55,6 @@ function override(kernelName: string, backend: string, make: (orig: tf.KernelCon
 }
 
 const product = (xs: readonly number[]) => xs.reduce((a, b) => a * b, 1);
-
-interface LinalgKernels {
-  matmul_tn(K: number, M: number, N: number, m0: number, m1: number, a: number, b: number, out: number): void;
-  colsum(K: number, N: number, a: number, out: number): void;
-  segment_sum(rows: number, dim: number, x: number, ids: number, numSegments: number, out: number): void;
-}
-const linalg = new WasmKernelModule<LinalgKernels>(LINALG_WASM_BASE64);
 
 /**
  * UnsortedSegmentSum: sums rows of x into numSegments rows by segment id (the gradient of a
