@@ -15,7 +15,7 @@
  * layer projects each distinct item once and gathers; attention runs as one fused kernel
  * (fused-attention.ts) except on tfjs-node.
  */
-import { ConfigError, StageOptions, tf, type Rng, type Stage, type StageContext, type StageDefinition, type UserInput, type UserInputEncoder } from '@tt/core';
+import { ConfigError, denseLayer, StageOptions, tf, type Rng, type Stage, type StageContext, type StageDefinition, type UserInput, type UserInputEncoder } from '@tt/core';
 import { fusedAttention } from './fused-attention.js';
 import { weightedPositionSum } from './pooling.js';
 
@@ -87,7 +87,7 @@ class Linear {
     this.b = ctx.params.addDense(`${name}.b`, [outDim], new Float32Array(outDim));
   }
   apply(x: tf.Tensor2D): tf.Tensor2D {
-    return tf.fused.matMul({ a: x, b: this.w, bias: this.b, activation: this.activation }) as tf.Tensor2D;
+    return denseLayer(x, this.w as tf.Tensor2D, this.b as tf.Tensor1D, this.activation);
   }
 }
 

@@ -19,12 +19,17 @@ export interface AdamOptions {
   readonly epsilon?: number;
 }
 
-/** Adam over dense variables; state lives in backend tensors. */
+/**
+ * Adam over dense variables, one pass per variable in plain JavaScript: the moments live in
+ * typed arrays, the gradient and the weights are read from the backend's storage where it can
+ * be reached, and each variable gets its new values as one fresh tensor (a new data id, so no
+ * backend cache of the old weights survives). tfjs's ops take ~10 kernels per variable.
+ */
 export class DenseAdam {
   private readonly beta1: number;
   private readonly beta2: number;
   private readonly epsilon: number;
-  private readonly state = new Map<tf.Variable, { m: tf.Variable; v: tf.Variable }>();
+  private readonly state = new Map<tf.Variable, { m: Float32Array; v: Float32Array }>();
   private t = 0;
 
   constructor(options: AdamOptions = {}) {
@@ -36,35 +41,43 @@ export class DenseAdam {
   /** One update of every variable in `grads` (the gradients are not disposed here). */
   apply(grads: ReadonlyMap<tf.Variable, tf.Tensor>, learningRate: number): void {
     this.t++;
-    const c1 = 1 - this.beta1 ** this.t;
-    const c2 = 1 - this.beta2 ** this.t;
+    const { beta1: b1, beta2: b2 } = this;
+    const c1 = 1 - b1 ** this.t;
+    const c2 = 1 - b2 ** this.t;
     // bias corrections folded into one step size: lr * sqrt(c2) / c1, epsilon scaled to match
     const step = (learningRate * Math.sqrt(c2)) / c1;
     const eps = this.epsilon * Math.sqrt(c2);
-    tf.tidy(() => {
-      for (const [variable, g] of grads) {
-        let s = this.state.get(variable);
-        if (!s) {
-          s = { m: tf.variable(tf.zerosLike(variable), false), v: tf.variable(tf.zerosLike(variable), false) };
-          this.state.set(variable, s);
-        }
-        const m = tf.add(tf.mul(s.m, this.beta1), tf.mul(g, 1 - this.beta1));
-        const v = tf.add(tf.mul(s.v, this.beta2), tf.mul(tf.square(g), 1 - this.beta2));
-        s.m.assign(m);
-        s.v.assign(v);
-        variable.assign(tf.sub(variable, tf.div(tf.mul(m, step), tf.add(tf.sqrt(v), eps))));
+    for (const [variable, gradient] of grads) {
+      let s = this.state.get(variable);
+      if (!s) {
+        s = { m: new Float32Array(variable.size), v: new Float32Array(variable.size) };
+        this.state.set(variable, s);
       }
-    });
+      const { m, v } = s;
+      const g = valuesOf(gradient);
+      const w = valuesOf(variable);
+      const out = new Float32Array(variable.size);
+      for (let i = 0; i < out.length; i++) {
+        const gi = g[i]!;
+        const mi = (m[i] = b1 * m[i]! + (1 - b1) * gi);
+        const vi = (v[i] = b2 * v[i]! + (1 - b2) * gi * gi);
+        out[i] = w[i]! - (step * mi) / (Math.sqrt(vi) + eps);
+      }
+      const next = tf.tensor(out, variable.shape, 'float32');
+      variable.assign(next);
+      next.dispose();
+    }
   }
 
-  /** Frees the moment tensors; the variables are not touched. */
+  /** Frees the moments; the variables are not touched. */
   dispose(): void {
-    for (const s of this.state.values()) {
-      s.m.dispose();
-      s.v.dispose();
-    }
     this.state.clear();
   }
+}
+
+/** A float32 tensor's values: its storage where the backend allows, else a copy. */
+function valuesOf(t: tf.Tensor): Float32Array {
+  return storageView(t) ?? (t.dataSync() as Float32Array);
 }
 
 /** Row-sparse optimizer of the embedding tables: lazy Adam, or row-wise Adagrad (one accumulator per row, less memory). */
@@ -116,9 +129,11 @@ export class SparseRowOptimizer {
   private adam(rows: readonly number[], g: Float32Array, w: Float32Array, rowOffset: (slot: number) => number, lr: number): void {
     const b1 = this.options.beta1 ?? 0.9;
     const b2 = this.options.beta2 ?? 0.999;
-    const eps = this.options.epsilon ?? 1e-7;
     const c1 = 1 - b1 ** this.t;
     const c2 = 1 - b2 ** this.t;
+    // as DenseAdam: bias corrections folded into the step size and epsilon
+    const step = (lr * Math.sqrt(c2)) / c1;
+    const eps = (this.options.epsilon ?? 1e-7) * Math.sqrt(c2);
     const m = this.m!;
     const v = this.v;
     const d = this.embedding.dim;
@@ -130,7 +145,7 @@ export class SparseRowOptimizer {
         const gk = g[go + k]!;
         const mk = (m[o + k] = b1 * m[o + k]! + (1 - b1) * gk);
         const vk = (v[o + k] = b2 * v[o + k]! + (1 - b2) * gk * gk);
-        w[wo + k]! -= (lr * (mk / c1)) / (eps + Math.sqrt(vk / c2));
+        w[wo + k]! -= (step * mk) / (Math.sqrt(vk) + eps);
       }
     }
   }
