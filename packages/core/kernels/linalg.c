@@ -207,32 +207,28 @@ static inline f4 exp_neg(f4 x) {
 }
 
 /*
- * Softmax cross-entropy over rows, forward, rows [r0, r1): s = scale * q c^T + bias (q [B, D],
- * c^T packed by pack_b, bias [B, C]); writes e = exp(s - rowmax) into e [B, C] (row stride C),
- * and per row its max, the sum of e, and s at column `row` (the row's own positive).
- * The caller finishes log-sum-exp in double precision: lse = max + log(sum).
+ * Softmax cross-entropy over rows, forward, rows [r0, r1): logits s = scale * q c^T + colbias
+ * (q [B, D], c^T packed by pack_b, colbias [C]), with the entries listed in masked (flat indices
+ * r * C + j, rows ascending; row r's at masked[mstart[r] .. mstart[r + 1])) set to -1e9; writes
+ * e = exp(s - rowmax) into e [B, C] (row stride C), and per row its max, the sum of e, and s at
+ * column `row` (the row's own positive). The caller finishes log-sum-exp: lse = max + log(sum).
  */
 __attribute__((export_name("softmax_rows_forward")))
-void softmax_rows_forward(int C, int D, int r0, int r1, const float *q, const float *cp, const float *bias, float scale,
-                          float *e, float *rowmax, float *rowsum, float *positive) {
+void softmax_rows_forward(int C, int D, int r0, int r1, const float *q, const float *cp, const float *colbias, const int *masked,
+                          const int *mstart, float scale, float *e, float *rowmax, float *rowsum, float *positive) {
   gemm(C, D, r0, r1, q, D, cp, e, C, 0, 0);
   const int C4 = C & ~3;
   const f4 sc = wasm_f32x4_splat(scale);
   for (int r = r0; r < r1; r++) {
     float *er = e + (long)r * C;
-    const float *br = bias + (long)r * C;
-    f4 mv = wasm_f32x4_splat(-3.0e38f);
     int j = 0;
-    for (; j < C4; j += 4) {
-      const f4 v = madd(wasm_v128_load(br + j), sc, wasm_v128_load(er + j));
-      wasm_v128_store(er + j, v);
-      mv = wasm_f32x4_max(mv, v);
-    }
+    for (; j < C4; j += 4) wasm_v128_store(er + j, madd(wasm_v128_load(colbias + j), sc, wasm_v128_load(er + j)));
+    for (; j < C; j++) er[j] = colbias[j] + scale * er[j];
+    for (int k = mstart[r]; k < mstart[r + 1]; k++) e[masked[k]] = -1e9f;
+    f4 mv = wasm_f32x4_splat(-3.0e38f);
+    for (j = 0; j < C4; j += 4) mv = wasm_f32x4_max(mv, wasm_v128_load(er + j));
     float m = hmax(mv);
-    for (; j < C; j++) {
-      er[j] = br[j] + scale * er[j];
-      if (er[j] > m) m = er[j];
-    }
+    for (j = C4; j < C; j++) if (er[j] > m) m = er[j];
     positive[r] = r < C ? er[r] : 0.0f;
     const f4 mm = wasm_f32x4_splat(m);
     f4 sv = wasm_f32x4_splat(0.0f);

@@ -10,6 +10,7 @@
 import * as tf from '../runtime/tf.js';
 import { stopGradient } from '../runtime/stop-gradient.js';
 import { l2NormalizeRows, softmaxCrossEntropyRows } from '../runtime/fused-ops.js';
+import type { LogitTerms } from '../runtime/linalg.js';
 import { ConfigError, ShapeError } from '../errors.js';
 import type { Batch, ItemId } from '../data/types.js';
 import { gatherRows } from '../data/batches.js';
@@ -211,10 +212,10 @@ export class TwoTowerModel {
       const vExtraRaw = this.itemProjection.apply(this.itemTowerInput(extra, this.itemFeaturesOf(extra)));
       candidates = tf.concat([v, config.normalize ? l2NormalizeRows(vExtraRaw) : vExtraRaw], 0);
     }
-    const bias = this.logitBias(batch.item, candItems);
+    const logitTerms = this.logitTerms(batch.item, candItems);
     const invT = 1 / config.temperature;
     // one kernel each way; the logits themselves are made only for a stage that reads them
-    const crossEntropy = softmaxCrossEntropyRows(q, candidates, bias, invT);
+    const crossEntropy = softmaxCrossEntropyRows(q, candidates, logitTerms, invT);
 
     // nuv = labels . w, clamped and scaled by the batch max (constants of the loss)
     const w = config.valueWeights;
@@ -243,7 +244,7 @@ export class TwoTowerModel {
     const lossArgs = {
       userInput: x, q, v, weights, batch: tensors,
       get logits(): tf.Tensor2D {
-        logits ??= tf.add(tf.mul(tf.matMul(q, candidates, false, true), invT), tf.tensor2d(bias, [B, B + M])) as tf.Tensor2D;
+        logits ??= logitsOf(q, candidates, logitTerms, invT);
         return logits;
       },
     };
@@ -278,19 +279,18 @@ export class TwoTowerModel {
     return gatherRows(this.data.itemFeatures, this.config.schema.itemFeatureDim, items);
   }
 
-  /** Additive logit terms `[B * C]`: -log Q(j) per candidate, and -1e9 on accidental hits. */
-  private logitBias(rowItems: Int32Array, candItems: Int32Array): Float32Array {
+  /** Additive logit terms: -log Q(j) per candidate, and the accidental hits to mask (-1e9). */
+  private logitTerms(rowItems: Int32Array, candItems: Int32Array): LogitTerms {
     const B = rowItems.length;
     const C = candItems.length;
     const { logQ, removeAccidentalHits, schema, mixedNegatives } = this.config;
-    const colBias = new Float32Array(C);
+    const columnBias = new Float32Array(C);
     if (logQ) {
-      for (let j = 0; j < B; j++) colBias[j] = -this.frequency.logProbability(candItems[j]!);
+      for (let j = 0; j < B; j++) columnBias[j] = -this.frequency.logProbability(candItems[j]!);
       const uniform = -Math.log(mixedNegatives / schema.numItems);
-      for (let j = B; j < C; j++) colBias[j] = uniform;
+      for (let j = B; j < C; j++) columnBias[j] = uniform;
     }
-    const bias = new Float32Array(B * C);
-    if (logQ) for (let i = 0; i < B; i++) bias.set(colBias, i * C);
+    const masked: number[] = [];
     if (removeAccidentalHits) {
       // rows sharing a positive item: bucket by item, mask the other members' columns
       const rowsOf = new Map<number, number[]>();
@@ -301,15 +301,25 @@ export class TwoTowerModel {
       }
       for (const rows of rowsOf.values()) {
         if (rows.length < 2) continue;
-        for (const i of rows) for (const j of rows) if (i !== j) bias[i * C + j] = MASK;
+        for (const i of rows) for (const j of rows) if (i !== j) masked.push(i * C + j);
       }
       for (let j = B; j < C; j++) {
         const rows = rowsOf.get(candItems[j]!);
-        if (rows) for (const i of rows) bias[i * C + j] = MASK;
+        if (rows) for (const i of rows) masked.push(i * C + j);
       }
     }
-    return bias;
+    return { columnBias, masked: Int32Array.from(masked).sort() };
   }
+}
+
+/** The logits `[B, C]` of the in-batch softmax as a tensor (for stages that read them). */
+function logitsOf(q: tf.Tensor2D, candidates: tf.Tensor2D, terms: LogitTerms, scale: number): tf.Tensor2D {
+  const [B] = q.shape;
+  const C = candidates.shape[0];
+  const bias = new Float32Array(B * C);
+  for (let r = 0; r < B; r++) bias.set(terms.columnBias, r * C);
+  for (const k of terms.masked) bias[k] = MASK;
+  return tf.add(tf.mul(tf.matMul(q, candidates, false, true), scale), tf.tensor2d(bias, [B, C])) as tf.Tensor2D;
 }
 
 function checkData(config: TwoTowerConfig, data: ModelData): void {

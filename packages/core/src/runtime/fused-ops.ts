@@ -8,14 +8,14 @@
  *   (a first layer's input is data: its gradient is never computed).
  * - `l2NormalizeRows`: `x / sqrt(|x|^2 + 1e-12)` per row, one loop each way instead of ~12 ops.
  * - `softmaxCrossEntropyRows`: the in-batch softmax's per-row cross-entropy from q, the
- *   candidates and an additive logit bias, in one kernel each way (scores, a vectorised exp, the
+ *   candidates, a per-column logit bias and masked entries, in one kernel each way (scores, a vectorised exp, the
  *   two gradient products), where tfjs's ops run an elementwise pass per step of the formula.
  *
- * On other backends (tfjs-node) each op is the same formula in tfjs ops.
+ * On other backends (tfjs-node), and with `TT_FUSED_OPS=0`, each op is the same formula in tfjs ops.
  */
 import * as tf from './tf.js';
 import { wasmHeapView, type WasmInternals } from './storage.js';
-import { denseBackward, gemm, softmaxRowsBackward, softmaxRowsForward } from './linalg.js';
+import { denseBackward, gemm, softmaxRowsBackward, softmaxRowsForward, type LogitTerms } from './linalg.js';
 
 type Info = tf.TensorInfo;
 type KernelArgs = Parameters<tf.KernelConfig['kernelFunc']>[0];
@@ -147,10 +147,13 @@ function register(): void {
   });
 }
 
-/** Whether the backend in use runs the kernels here (else each op falls back to tfjs ops). */
+/**
+ * Whether the backend in use runs the kernels here (else each op falls back to tfjs ops);
+ * `TT_FUSED_OPS=0` turns them off, to compare against tfjs's own ops.
+ */
 function fast(): boolean {
   const name = tf.getBackend();
-  if (name !== 'wasm' && name !== 'cpu') return false;
+  if ((name !== 'wasm' && name !== 'cpu') || process.env['TT_FUSED_OPS'] === '0') return false;
   register();
   return true;
 }
@@ -178,18 +181,23 @@ export function l2NormalizeRows(x: tf.Tensor2D): tf.Tensor2D {
 }
 
 /**
- * Per-row in-batch softmax cross-entropy: logits `s = scale * q c^T + bias`, and for row r,
- * `logsumexp(s[r]) - s[r, r]` (row r's positive is candidate r). Differentiable in `q` and `c`.
+ * Per-row in-batch softmax cross-entropy: logits `s = scale * q c^T + columnBias`, masked entries
+ * -1e9, and for row r `logsumexp(s[r]) - s[r, r]` (row r's positive is candidate r).
+ * Differentiable in `q` and `c`.
  * @param q `[B, D]` queries
  * @param c `[C, D]` candidates, C >= B: the batch's own items first
- * @param bias `[B * C]` added to the logits (logQ corrections, -1e9 masks), a constant
+ * @param terms `columnBias [C]` (logQ corrections) and the flat indices `r * C + j` of masked
+ *   logits (accidental hits), rows ascending; constants
  * @returns `[B]`, a new tensor
  */
-export function softmaxCrossEntropyRows(q: tf.Tensor2D, c: tf.Tensor2D, bias: Float32Array, scale: number): tf.Tensor1D {
+export function softmaxCrossEntropyRows(q: tf.Tensor2D, c: tf.Tensor2D, terms: LogitTerms, scale: number): tf.Tensor1D {
   const [B, D] = q.shape;
   const C = c.shape[0];
   if (!fast()) {
     return tf.tidy(() => {
+      const bias = new Float32Array(B * C);
+      for (let r = 0; r < B; r++) bias.set(terms.columnBias, r * C);
+      for (const k of terms.masked) bias[k] = -1e9;
       const logits = tf.add(tf.mul(tf.matMul(q, c, false, true), scale), tf.tensor2d(bias, [B, C]));
       const diagonal = Float32Array.from({ length: B }, (_, i) => bias[i * C + i]!);
       const positive = tf.add(tf.mul(tf.sum(tf.mul(q, tf.slice(c, [0, 0], [B, D])), 1), scale), tf.tensor1d(diagonal));
@@ -197,10 +205,8 @@ export function softmaxCrossEntropyRows(q: tf.Tensor2D, c: tf.Tensor2D, bias: Fl
     });
   }
   const op = tf.customGrad(((qT: tf.Tensor2D, cT: tf.Tensor2D, save: (ts: tf.Tensor[]) => void) => {
-    const qv = storageOf(qT);
-    const cv = storageOf(cT);
     const ce = new Float32Array(B);
-    const state = softmaxRowsForward(qv, cv, bias, ce, B, C, D, scale);
+    const state = softmaxRowsForward(storageOf(qT), storageOf(cT), terms, ce, B, C, D, scale);
     save([qT, cT]);
     return {
       value: tf.tensor1d(ce),

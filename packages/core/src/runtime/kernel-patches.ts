@@ -11,6 +11,7 @@
  *   `[K, N]` operand on every call, which costs 3x the product itself at K = 25,600 rows.
  * - wasm `Sum` over leading axes (bias gradients): a SIMD column sum; the stock kernel transposes.
  * - wasm `GatherV2`: row copies on heap views instead of the generic kernel (~28x).
+ * - wasm `Transpose` by the identity permutation (two per gather gradient): shares storage too.
  * - wasm `Identity` (`tf.clone`, and every tensor a gradient saves for the backward pass): shares
  *   the storage by reference count, as wasm's own Reshape does and the cpu backend's Identity,
  *   instead of copying it (a history step saved ~100 tensors of up to 13 MB each).
@@ -230,6 +231,20 @@ export function wasmGatherPatch(): KernelPatch {
   });
 }
 
+/** wasm Transpose with the identity permutation (tfjs's gather gradient makes two per lookup): shares storage; others fall back. */
+export function wasmTransposePatch(): KernelPatch {
+  return override('Transpose', 'wasm', (orig) => {
+    if (!orig) throw new Error('Transpose is not registered for wasm');
+    return (args: KernelArgs) => {
+      const { x } = args.inputs as { x: Info };
+      const { perm } = args.attrs as { perm: number[] };
+      if (x.dtype === 'string' || !perm.every((p, i) => p === i)) return orig.kernelFunc(args);
+      (args.backend as unknown as { incRef(id: object): void }).incRef(x.dataId);
+      return { dataId: x.dataId, shape: x.shape, dtype: x.dtype };
+    };
+  });
+}
+
 /** wasm Identity: the same storage under a second reference (tensors are immutable). */
 export function wasmIdentityPatch(): KernelPatch {
   return override('Identity', 'wasm', (orig) => {
@@ -292,6 +307,13 @@ export function selfTestPatch(patch: KernelPatch): boolean {
         const got = tf.gather(tf.tensor2d(table, [6, 4]), tf.tensor2d(ids, [2, 3], 'int32')).dataSync();
         const want = Float32Array.from(ids.flatMap((i) => Array.from(table.subarray(i * 4, i * 4 + 4))));
         return close(got, want, 0);
+      }
+      if (kernel === 'Transpose') {
+        const x = tf.tensor2d(seeded(6, 8), [2, 3]);
+        const same = tf.transpose(x, [0, 1]);
+        const flipped = tf.transpose(x, [1, 0]).dataSync();
+        const v = x.dataSync();
+        return close(same.dataSync(), v, 0) && close(flipped, [v[0]!, v[3]!, v[1]!, v[4]!, v[2]!, v[5]!], 0);
       }
       if (kernel === 'Identity') {
         // a clone outlives its source and the source its clone

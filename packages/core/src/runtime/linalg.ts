@@ -16,8 +16,8 @@ export interface LinalgKernels {
   segment_sum(rows: number, dim: number, x: number, ids: number, numSegments: number, out: number): void;
   pack_b(K: number, N: number, b: number, ldb: number, trans: number, out: number): void;
   gemm(N: number, K: number, m0: number, m1: number, a: number, lda: number, bp: number, c: number, ldc: number, bias: number, relu: number): void;
-  softmax_rows_forward(C: number, D: number, r0: number, r1: number, q: number, cp: number, bias: number, scale: number,
-    e: number, rowmax: number, rowsum: number, positive: number): void;
+  softmax_rows_forward(C: number, D: number, r0: number, r1: number, q: number, cp: number, colbias: number, masked: number, mstart: number,
+    scale: number, e: number, rowmax: number, rowsum: number, positive: number): void;
   softmax_rows_backward(C: number, D: number, r0: number, r1: number, e: number, rowsum: number, dy: number, scale: number, cp: number, dq: number): void;
   relu_mask(n: number, dy: number, y: number, out: number): void;
 }
@@ -148,21 +148,36 @@ export interface SoftmaxRowsState {
   readonly rowSum: Float32Array;
 }
 
+/** The additive terms of the logits of {@link softmaxRowsForward}. */
+export interface LogitTerms {
+  /** `[C]` added to every row's logits (e.g. -log Q(j)) */
+  readonly columnBias: Float32Array;
+  /** flat indices `r * C + j` of logits set to -1e9 (e.g. accidental hits), rows ascending */
+  readonly masked: Int32Array;
+}
+
 /**
  * Per-row softmax cross-entropy with the row's own column as the positive: logits
- * `s = scale * q c^T + bias` (`q [B, D]`, `c [C, D]`, `bias [B, C]`, C >= B), and
+ * `s = scale * q c^T + columnBias`, masked entries -1e9 (`q [B, D]`, `c [C, D]`, C >= B), and
  * `ce[r] = logsumexp(s[r]) - s[r, r]`, written to `ce [B]`.
  * @returns what the backward pass needs
  */
-export function softmaxRowsForward(q: Float32Array, c: Float32Array, bias: Float32Array, ce: Float32Array, B: number, C: number, D: number, scale: number): SoftmaxRowsState {
-  const [qo, co, po, bo, eo, mo, so, pso] = linalg.layout([B * D, C * D, packedLength(D, C), B * C, B * C, B, B, B]);
+export function softmaxRowsForward(q: Float32Array, c: Float32Array, terms: LogitTerms, ce: Float32Array, B: number, C: number, D: number, scale: number): SoftmaxRowsState {
+  const { columnBias, masked } = terms;
+  const [qo, co, po, bo, mko, mso, eo, mo, so, pso] = linalg.layout([B * D, C * D, packedLength(D, C), C, masked.length, B + 1, B * C, B, B, B]);
   linalg.view(qo, B * D).set(q);
   linalg.view(co, C * D).set(c);
-  linalg.view(bo, B * C).set(bias);
+  linalg.view(bo, C).set(columnBias);
+  linalg.int32View(mko, masked.length).set(masked);
+  const starts = linalg.int32View(mso, B + 1);
+  for (let k = 0, r = 0; r <= B; r++) {
+    while (k < masked.length && masked[k]! < r * C) k++;
+    starts[r] = k;
+  }
   linalg.exports.pack_b(D, C, co, D, 1, po);
   const parts = partsFor(B, B * C * D, 6);
   const rows = splitRows(B, parts, 6);
-  linalg.parallel('softmax_rows_forward', parts, (p) => [C, D, ...rows(p), qo, po, bo, scale, eo, mo, so, pso]);
+  linalg.parallel('softmax_rows_forward', parts, (p) => [C, D, ...rows(p), qo, po, bo, mko, mso, scale, eo, mo, so, pso]);
   const rowMax = linalg.view(mo, B);
   const rowSum = linalg.view(so, B).slice();
   const positive = linalg.view(pso, B);
