@@ -278,6 +278,31 @@ void relu_mask(int n, const float *dy, const float *y, float *out) {
   for (; i < n; i++) out[i] = y[i] > 0.0f ? dy[i] : 0.0f;
 }
 
+/* Adam on n weights in place: m = b1 m + (1 - b1) g; v = b2 v + (1 - b2) g^2; w -= step m / (sqrt(v) + eps)
+ * (the bias corrections folded into step and eps by the caller) */
+__attribute__((export_name("adam_update")))
+void adam_update(int n, float *w, const float *g, float *m, float *v, float b1, float b2, float step, float eps) {
+  const f4 B1 = wasm_f32x4_splat(b1), B1c = wasm_f32x4_splat(1.0f - b1), B2 = wasm_f32x4_splat(b2), B2c = wasm_f32x4_splat(1.0f - b2);
+  const f4 S = wasm_f32x4_splat(step), E = wasm_f32x4_splat(eps);
+  const int n4 = n & ~3;
+  int i = 0;
+  for (; i < n4; i += 4) {
+    const f4 gi = wasm_v128_load(g + i);
+    const f4 mi = wasm_f32x4_add(wasm_f32x4_mul(B1, wasm_v128_load(m + i)), wasm_f32x4_mul(B1c, gi));
+    const f4 vi = wasm_f32x4_add(wasm_f32x4_mul(B2, wasm_v128_load(v + i)), wasm_f32x4_mul(B2c, wasm_f32x4_mul(gi, gi)));
+    wasm_v128_store(m + i, mi);
+    wasm_v128_store(v + i, vi);
+    const f4 d = wasm_f32x4_div(wasm_f32x4_mul(S, mi), wasm_f32x4_add(wasm_f32x4_sqrt(vi), E));
+    wasm_v128_store(w + i, wasm_f32x4_sub(wasm_v128_load(w + i), d));
+  }
+  for (; i < n; i++) {
+    const float gi = g[i];
+    const float mi = m[i] = b1 * m[i] + (1.0f - b1) * gi;
+    const float vi = v[i] = b2 * v[i] + (1.0f - b2) * (gi * gi);
+    w[i] -= (step * mi) / (__builtin_sqrtf(vi) + eps);
+  }
+}
+
 __attribute__((export_name("colsum")))
 void colsum(int K, int N, const float *a, float *out) {
   for (int n = 0; n < N; n++) out[n] = 0.0f;

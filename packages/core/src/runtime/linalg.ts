@@ -20,6 +20,7 @@ export interface LinalgKernels {
     scale: number, e: number, rowmax: number, rowsum: number, positive: number): void;
   softmax_rows_backward(C: number, D: number, r0: number, r1: number, e: number, rowsum: number, dy: number, scale: number, cp: number, dq: number): void;
   relu_mask(n: number, dy: number, y: number, out: number): void;
+  adam_update(n: number, w: number, g: number, m: number, v: number, b1: number, b2: number, step: number, eps: number): void;
 }
 
 /** The module, shared by every caller (one set of worker threads). */
@@ -203,4 +204,31 @@ export function softmaxRowsBackward(state: SoftmaxRowsState, dce: Float32Array, 
   tn(B, C, D, eo, qo, dco);
   dq.set(linalg.view(dqo, B * D));
   dc.set(linalg.view(dco, C * D));
+}
+
+/** Adam's constants for one step (bias corrections folded into `step` and `epsilon`). */
+export interface AdamStep {
+  readonly beta1: number;
+  readonly beta2: number;
+  /** `lr * sqrt(1 - beta2^t) / (1 - beta1^t)` */
+  readonly step: number;
+  /** `epsilon * sqrt(1 - beta2^t)` */
+  readonly epsilon: number;
+}
+
+/**
+ * One Adam update of `n` weights, vectorised: moments `m`, `v` in place,
+ * `out = w - step m / (sqrt(v) + epsilon)` (`out` may be `w`).
+ */
+export function adamUpdate(w: Float32Array, g: Float32Array, m: Float32Array, v: Float32Array, out: Float32Array, a: AdamStep): void {
+  const n = w.length;
+  const [wo, go, mo, vo] = linalg.layout([n, n, n, n]);
+  linalg.view(wo, n).set(w);
+  linalg.view(go, n).set(g.subarray(0, n));
+  linalg.view(mo, n).set(m);
+  linalg.view(vo, n).set(v);
+  linalg.exports.adam_update(n, wo, go, mo, vo, a.beta1, a.beta2, a.step, a.epsilon);
+  out.set(linalg.view(wo, n));
+  m.set(linalg.view(mo, n));
+  v.set(linalg.view(vo, n));
 }

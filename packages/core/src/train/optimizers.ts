@@ -6,6 +6,7 @@
  */
 import * as tf from '../runtime/tf.js';
 import { storageView } from '../runtime/storage.js';
+import { adamUpdate, type AdamStep } from '../runtime/linalg.js';
 import { ConfigError } from '../errors.js';
 import type { Embedding } from '../nn/embedding.js';
 
@@ -20,10 +21,10 @@ export interface AdamOptions {
 }
 
 /**
- * Adam over dense variables, one pass per variable in plain JavaScript: the moments live in
- * typed arrays, the gradient and the weights are read from the backend's storage where it can
- * be reached, and each variable gets its new values as one fresh tensor (a new data id, so no
- * backend cache of the old weights survives). tfjs's ops take ~10 kernels per variable.
+ * Adam over dense variables, one vectorised kernel call per variable (runtime/linalg.ts): the
+ * moments live in typed arrays, the gradient and the weights are read from the backend's storage
+ * where it can be reached, and each variable gets its new values as one fresh tensor (a new data
+ * id, so no backend cache of the old weights survives). tfjs's ops take ~10 kernels per variable.
  */
 export class DenseAdam {
   private readonly beta1: number;
@@ -41,28 +42,15 @@ export class DenseAdam {
   /** One update of every variable in `grads` (the gradients are not disposed here). */
   apply(grads: ReadonlyMap<tf.Variable, tf.Tensor>, learningRate: number): void {
     this.t++;
-    const { beta1: b1, beta2: b2 } = this;
-    const c1 = 1 - b1 ** this.t;
-    const c2 = 1 - b2 ** this.t;
-    // bias corrections folded into one step size: lr * sqrt(c2) / c1, epsilon scaled to match
-    const step = (learningRate * Math.sqrt(c2)) / c1;
-    const eps = this.epsilon * Math.sqrt(c2);
+    const a = adamStep(this.beta1, this.beta2, this.epsilon, learningRate, this.t);
     for (const [variable, gradient] of grads) {
       let s = this.state.get(variable);
       if (!s) {
         s = { m: new Float32Array(variable.size), v: new Float32Array(variable.size) };
         this.state.set(variable, s);
       }
-      const { m, v } = s;
-      const g = valuesOf(gradient);
-      const w = valuesOf(variable);
       const out = new Float32Array(variable.size);
-      for (let i = 0; i < out.length; i++) {
-        const gi = g[i]!;
-        const mi = (m[i] = b1 * m[i]! + (1 - b1) * gi);
-        const vi = (v[i] = b2 * v[i]! + (1 - b2) * gi * gi);
-        out[i] = w[i]! - (step * mi) / (Math.sqrt(vi) + eps);
-      }
+      adamUpdate(valuesOf(variable), valuesOf(gradient), s.m, s.v, out, a);
       const next = tf.tensor(out, variable.shape, 'float32');
       variable.assign(next);
       next.dispose();
@@ -73,6 +61,13 @@ export class DenseAdam {
   dispose(): void {
     this.state.clear();
   }
+}
+
+/** Adam's step constants at step `t`: the bias corrections folded into the step size and epsilon. */
+function adamStep(beta1: number, beta2: number, epsilon: number, learningRate: number, t: number): AdamStep {
+  const c1 = 1 - beta1 ** t;
+  const c2 = 1 - beta2 ** t;
+  return { beta1, beta2, step: (learningRate * Math.sqrt(c2)) / c1, epsilon: epsilon * Math.sqrt(c2) };
 }
 
 /** A float32 tensor's values: its storage where the backend allows, else a copy. */
@@ -127,13 +122,9 @@ export class SparseRowOptimizer {
   }
 
   private adam(rows: readonly number[], g: Float32Array, w: Float32Array, rowOffset: (slot: number) => number, lr: number): void {
-    const b1 = this.options.beta1 ?? 0.9;
-    const b2 = this.options.beta2 ?? 0.999;
-    const c1 = 1 - b1 ** this.t;
-    const c2 = 1 - b2 ** this.t;
-    // as DenseAdam: bias corrections folded into the step size and epsilon
-    const step = (lr * Math.sqrt(c2)) / c1;
-    const eps = (this.options.epsilon ?? 1e-7) * Math.sqrt(c2);
+    // one JS pass over the touched rows: a vectorised kernel would first have to gather the rows'
+    // weights and moments into its memory and scatter them back, which costs more than it saves
+    const { beta1: b1, beta2: b2, step, epsilon: eps } = adamStep(this.options.beta1 ?? 0.9, this.options.beta2 ?? 0.999, this.options.epsilon ?? 1e-7, lr, this.t);
     const m = this.m!;
     const v = this.v;
     const d = this.embedding.dim;
