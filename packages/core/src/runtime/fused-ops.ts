@@ -211,10 +211,10 @@ export function softmaxCrossEntropyRows(q: tf.Tensor2D, c: tf.Tensor2D, terms: L
     return {
       value: tf.tensor1d(ce),
       gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
-        const dq = new Float32Array(B * D);
-        const dc = new Float32Array(C * D);
-        softmaxRowsBackward(state, storageOf(dy), storageOf(saved[0]!), storageOf(saved[1]!), dq, dc, B, C, D, scale);
-        return [tf.tensor2d(dq, [B, D]), tf.tensor2d(dc, [C, D])];
+        const { dq, dc } = softmaxRowsBackward(state, storageOf(dy), storageOf(saved[0]!), storageOf(saved[1]!), B, C, D, scale);
+        // wasm copies a tensor's values into its heap; the cpu backend keeps the array, so it gets a copy
+        const own = (x: Float32Array) => (tf.getBackend() === 'wasm' ? x : x.slice());
+        return [tf.tensor2d(own(dq), [B, D]), tf.tensor2d(own(dc), [C, D])];
       },
     };
   }) as unknown as Parameters<typeof tf.customGrad>[0]);

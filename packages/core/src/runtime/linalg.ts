@@ -143,11 +143,14 @@ export function denseBackward(
 
 /** What {@link softmaxRowsForward} keeps for the backward pass. */
 export interface SoftmaxRowsState {
-  /** `[B, C]` exp(logit - row max) */
+  /** `[B, C]` exp(logit - row max) (a pooled buffer: {@link softmaxRowsBackward} hands it back) */
   readonly e: Float32Array;
   /** `[B]` the row sums of `e` */
   readonly rowSum: Float32Array;
 }
+
+/** Buffers of finished softmax states, reused: a fresh 1 MB array per step keeps the GC busy. */
+const ePool: Float32Array[] = [];
 
 /** The additive terms of the logits of {@link softmaxRowsForward}. */
 export interface LogitTerms {
@@ -183,16 +186,21 @@ export function softmaxRowsForward(q: Float32Array, c: Float32Array, terms: Logi
   const rowSum = linalg.view(so, B).slice();
   const positive = linalg.view(pso, B);
   for (let r = 0; r < B; r++) ce[r] = rowMax[r]! + Math.log(rowSum[r]!) - positive[r]!;
-  return { e: linalg.view(eo, B * C).slice(), rowSum };
+  const i = ePool.findIndex((buffer) => buffer.length === B * C);
+  const e = i >= 0 ? ePool.splice(i, 1)[0]! : new Float32Array(B * C);
+  e.set(linalg.view(eo, B * C));
+  return { e, rowSum };
 }
 
 /**
  * The backward pass of {@link softmaxRowsForward} for `dce [B]`: `dq [B, D]` and `dc [C, D]`
- * (`ds = scale * dce[r] * (softmax - onehot(r))`, `dq = ds c`, `dc = ds^T q`).
+ * (`ds = scale * dce[r] * (softmax - onehot(r))`, `dq = ds c`, `dc = ds^T q`), as views of the
+ * module's memory valid until its next call. The state's buffer goes back to the pool.
  */
-export function softmaxRowsBackward(state: SoftmaxRowsState, dce: Float32Array, q: Float32Array, c: Float32Array, dq: Float32Array, dc: Float32Array, B: number, C: number, D: number, scale: number): void {
+export function softmaxRowsBackward(state: SoftmaxRowsState, dce: Float32Array, q: Float32Array, c: Float32Array, B: number, C: number, D: number, scale: number): { dq: Float32Array; dc: Float32Array } {
   const [eo, so, dyo, co, po, qo, dqo, dco] = linalg.layout([B * C, B, B, C * D, packedLength(C, D), B * D, B * D, C * D]);
   linalg.view(eo, B * C).set(state.e);
+  if (ePool.length < 4) ePool.push(state.e);
   linalg.view(so, B).set(state.rowSum);
   linalg.view(dyo, B).set(dce);
   linalg.view(co, C * D).set(c);
@@ -202,8 +210,7 @@ export function softmaxRowsBackward(state: SoftmaxRowsState, dce: Float32Array, 
   const rows = splitRows(B, parts, 6);
   linalg.parallel('softmax_rows_backward', parts, (p) => [C, D, ...rows(p), eo, so, dyo, scale, po, dqo]);
   tn(B, C, D, eo, qo, dco);
-  dq.set(linalg.view(dqo, B * D));
-  dc.set(linalg.view(dco, C * D));
+  return { dq: linalg.view(dqo, B * D), dc: linalg.view(dco, C * D) };
 }
 
 /** Adam's constants for one step (bias corrections folded into `step` and `epsilon`). */
@@ -217,10 +224,11 @@ export interface AdamStep {
 }
 
 /**
- * One Adam update of `n` weights, vectorised: moments `m`, `v` in place,
- * `out = w - step m / (sqrt(v) + epsilon)` (`out` may be `w`).
+ * One Adam update of `n` weights, vectorised: moments `m`, `v` in place.
+ * @returns the new weights `w - step m / (sqrt(v) + epsilon)`, a view of the module's memory valid
+ *   until its next call (copy it out, e.g. into a tensor, before anything else runs)
  */
-export function adamUpdate(w: Float32Array, g: Float32Array, m: Float32Array, v: Float32Array, out: Float32Array, a: AdamStep): void {
+export function adamUpdate(w: Float32Array, g: Float32Array, m: Float32Array, v: Float32Array, a: AdamStep): Float32Array {
   const n = w.length;
   const [wo, go, mo, vo] = linalg.layout([n, n, n, n]);
   linalg.view(wo, n).set(w);
@@ -228,7 +236,7 @@ export function adamUpdate(w: Float32Array, g: Float32Array, m: Float32Array, v:
   linalg.view(mo, n).set(m);
   linalg.view(vo, n).set(v);
   linalg.exports.adam_update(n, wo, go, mo, vo, a.beta1, a.beta2, a.step, a.epsilon);
-  out.set(linalg.view(wo, n));
   m.set(linalg.view(mo, n));
   v.set(linalg.view(vo, n));
+  return linalg.view(wo, n);
 }

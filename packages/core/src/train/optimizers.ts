@@ -49,9 +49,9 @@ export class DenseAdam {
         s = { m: new Float32Array(variable.size), v: new Float32Array(variable.size) };
         this.state.set(variable, s);
       }
-      const out = new Float32Array(variable.size);
-      adamUpdate(valuesOf(variable), valuesOf(gradient), s.m, s.v, out, a);
-      const next = tf.tensor(out, variable.shape, 'float32');
+      const updated = adamUpdate(valuesOf(variable), valuesOf(gradient), s.m, s.v, a);
+      // wasm copies the values into its heap; other backends keep the array, so they get a copy
+      const next = tf.tensor(tf.getBackend() === 'wasm' ? updated : updated.slice(), variable.shape, 'float32');
       variable.assign(next);
       next.dispose();
     }
