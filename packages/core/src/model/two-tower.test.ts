@@ -65,7 +65,7 @@ describe('TwoTowerModel', () => {
         for (const e of model.embeddings()) e.grads.recording = true;
         const vars = model.denseVariables();
         const { value, grads } = tf.variableGrads(() => model.loss(batch).total, [...vars, ...model.embeddings().map((e) => e.anchor)]);
-        const out = { loss: value.dataSync()[0]!, grads: vars.map((v) => grads[v.name]!.dataSync().slice()), rows: model.embeddings().map((e) => e.grads.touched.grads.slice(0, e.grads.touched.rows.length * e.dim)) };
+        const out = { loss: value.dataSync()[0]!, grads: vars.map((v) => grads[v.name]!.dataSync().slice() as Float32Array), rows: model.embeddings().map((e) => e.grads.touched.grads.slice(0, e.grads.touched.rows.length * e.dim)) };
         tf.dispose([value, ...Object.values(grads)]);
         model.dispose();
         return out;

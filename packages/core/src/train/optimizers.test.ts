@@ -42,7 +42,7 @@ describe('DenseAdam', () => {
       return out;
     };
     const ref = tf.train.adam(0.05, 0.9, 0.999, 1e-7);
-    const want = run((_, grads) => ref.applyGradients(grads));
+    const want = run((vars, grads) => ref.applyGradients(vars.map((v) => ({ name: v.name, tensor: grads[v.name]! }))));
     ref.dispose();
     const ours = new DenseAdam();
     const before = tf.memory().numTensors;
