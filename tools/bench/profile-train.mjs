@@ -7,7 +7,7 @@
 // (engine bookkeeping, the tape, typed-array work such as collecting embedding-row gradients).
 // Each part is measured in its own pass over the same batches, so the timers do not slow the others.
 //
-//   node tools/bench/profile-train.mjs [--history] [--fill full|data] [--steps 40] [--root <tree>]
+//   node tools/bench/profile-train.mjs [--history] [--fill full|data] [--steps 40] [--root <tree>] [--clock wall|cpu]
 // (after `npx tsc -b packages/cli/tsconfig.lib.json`; --history: the sketch's setting, 3 layers,
 // 4 heads, H 50; --root: the built packages of another checkout, e.g. an older commit's, profiled
 // the same way). Prints one JSON line.
@@ -16,7 +16,14 @@ import { createRequire } from 'node:module';
 import { loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
 
-const { values: opt } = parseArgs({ options: { history: { type: 'boolean', default: false }, fill: { type: 'string', default: 'full' }, steps: { type: 'string' }, root: { type: 'string' } } });
+const { values: opt } = parseArgs({ options: { history: { type: 'boolean', default: false }, fill: { type: 'string', default: 'full' }, steps: { type: 'string' }, root: { type: 'string' }, clock: { type: 'string', default: 'wall' } } });
+// --clock cpu: every timer reads the process's CPU time instead of the wall clock, so a busy machine
+// (this process descheduled) does not inflate the parts; run it with TT_KERNEL_THREADS=1 so the
+// worker threads' CPU does not count twice
+const now = opt.clock === 'cpu' ? () => {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1000;
+} : () => performance.now();
 const require = createRequire(opt.root ? `${opt.root.replace(/\/$/, '')}/tools/bench/` : import.meta.url);
 const core = require('../../packages/core/dist/index.js');
 const linalg = (() => {
@@ -87,11 +94,11 @@ const wrap = (obj, key, add) => {
   const f = obj[key];
   obj[key] = function (...args) {
     const depth = engine.state.kernelDepth;
-    const t = performance.now();
+    const t = now();
     try {
       return f.apply(this, args);
     } finally {
-      add(performance.now() - t, args, depth);
+      add(now() - t, args, depth);
     }
   };
 };
@@ -99,11 +106,11 @@ const optimizer = (key) => (obj) => {
   const f = obj.apply;
   obj.apply = function (...args) {
     inOptimizer = true;
-    const t = performance.now();
+    const t = now();
     try {
       return f.apply(this, args);
     } finally {
-      phase[key] += performance.now() - t;
+      phase[key] += now() - t;
       inOptimizer = false;
     }
   };
@@ -130,11 +137,11 @@ Object.defineProperty(proto, 'exports', {
       for (const [name, f] of Object.entries(raw)) {
         w[name] = typeof f === 'function' ? (...a) => {
           const depth = engine.state.kernelDepth;
-          const t = performance.now();
+          const t = now();
           try {
             return f(...a);
           } finally {
-            addKernel(name, performance.now() - t, depth);
+            addKernel(name, now() - t, depth);
           }
         } : f;
       }
@@ -160,9 +167,9 @@ wrap(engine, 'runKernelFunc', (ms, [params], depth) => {
 });
 let stepMs = 0;
 pass((b) => {
-  const t = performance.now();
+  const t = now();
   trainer.step(b);
-  stepMs += performance.now() - t;
+  stepMs += now() - t;
 });
 // freeze pass 2's numbers: the timers stay installed through pass 3
 const ours = structuredClone(kernels);
@@ -191,7 +198,7 @@ for (let s = 0; s < steps; s++) {
 const round = (o) => Object.fromEntries(Object.entries(o).sort((a, b) => b[1].ms - a[1].ms).map(([n, k]) => [n, { msPerStep: perStep(k.ms), callsPerStep: k.calls / steps }]));
 const fwdBwd = stepMs - phases.denseAdam - phases.sparseAdam;
 console.log(JSON.stringify({
-  setting: opt.history ? { stage: 'history', layers: 3, heads: 4, H: 50, fill: opt.fill } : { stage: 'base' },
+  setting: opt.history ? { stage: 'history', layers: 3, heads: 4, H: 50, fill: opt.fill } : { stage: 'base' }, clock: opt.clock,
   backend: backend.name, kernelThreads: linalg.linalg?.threads ?? null, steps, loadavg: loadavg().map((x) => Number(x.toFixed(2))),
   msPerStepMedian: Number(wall.toFixed(3)), msPerStepTimedPass: perStep(stepMs),
   mainThreadCpuMsPerStep: cpuMain, allThreadsCpuMsPerStep: perStep((allCpu.user + allCpu.system) / 1000),
