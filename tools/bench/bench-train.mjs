@@ -13,6 +13,7 @@
 //                                              every row at 50 items (--history-fill both), then the
 //                                              reference (full-length histories)
 //   --repeat N                                 pairs to run (default 3)
+//   --reference FILE                           two_tower_ref.py (default ../shared/reference/ beside the repo)
 //
 // Progress goes to stderr; the last stdout line is one JSON object:
 // {"runs":[{"tt":{examplesPerSec,msPerStep,backend,...},"reference":{examplesPerSec,...}|null,"ratio",
@@ -35,6 +36,7 @@ const { values: opt } = parseArgs({
     history: { type: 'boolean', default: false },
     repeat: { type: 'string', default: '3' },
     python: { type: 'string', default: '/usr/bin/python3' },
+    reference: { type: 'string' },
   },
 });
 const repeat = Number(opt.repeat);
@@ -53,7 +55,7 @@ const lastJson = (text) => {
   throw new Error(`no JSON object in:\n${text.slice(-500)}`);
 };
 const tt = (...args) => lastJson(execFileSync(process.execPath, [join(root, 'packages/cli/bin/tt.js'), 'bench', 'train', '--json', ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] }));
-const refScript = resolve(root, '../shared/reference/two_tower_ref.py');
+const refScript = resolve(opt.reference ?? join(root, '../shared/reference/two_tower_ref.py'));
 const haveReference = !opt['skip-reference'] && existsSync(refScript) && existsSync(opt.python);
 if (!opt['skip-reference'] && !haveReference) process.stderr.write(`bench-train: no reference (${refScript} or ${opt.python} missing); pass --skip-reference\n`);
 const reference = () => {
