@@ -19,6 +19,8 @@ class TotalsReporter {
         passed: results.numPassedTests,
         failed: results.numFailedTests + brokenSuites,
         skipped: results.numPendingTests + results.numTodoTests,
+        // titles of the skipped tests: a skip says why in its title (e.g. a module that cannot install here)
+        skippedTitles: results.testResults.flatMap((r) => r.testResults.filter((t) => t.status === 'pending' || t.status === 'todo').map((t) => t.fullName)),
       }),
     );
   }

@@ -18,15 +18,18 @@ const run = spawnSync(
 let passed = 0;
 let failed = 0;
 let skipped = 0;
+const skippedTitles = [];
 for (const f of readdirSync(resultsDir)) {
   const r = JSON.parse(readFileSync(join(resultsDir, f), 'utf8'));
   passed += r.passed;
   failed += r.failed;
   skipped += r.skipped;
+  skippedTitles.push(...(r.skippedTitles ?? []));
 }
 rmSync(resultsDir, { recursive: true, force: true });
 // a project whose jest never reported (crashed before running) still fails the run
 if (run.status !== 0 && failed === 0) failed = 1;
+for (const t of skippedTitles) console.log(`skipped: ${t}`);
 if (skipped) console.log(`${skipped} skipped`);
 console.log(`${passed} passed, ${failed} failed`);
 process.exit(run.status === 0 && failed === 0 ? 0 : 1);

@@ -232,13 +232,22 @@ describe('tt', () => {
     await expect(tt('demo', '--scale', '3')).rejects.toMatchObject({ field: '--scale' });
   }, 600_000);
 
-  it('bench train --json reports throughput', async () => {
+  it('bench train --json reports throughput of the pinned reference-shaped model', async () => {
     const s = lastJson(await tt('bench', 'train', '--steps', '3', '--warmup', '1', '--json'));
-    expect(s).toMatchObject({ examplesPerSec: expect.any(Number), msPerStep: expect.any(Number), peakRssMb: expect.any(Number), backend: expect.any(String), histories: 'none' });
-    // the history stage on the reference's full-length histories: the same keys, every slot valid
-    const h = lastJson(await tt('bench', 'train', '--stages', 'history', '--history-len', '6', '--histories', 'full', '--batch-size', '64', '--steps', '2', '--warmup', '1', '--json'));
-    expect(Object.keys(h).sort()).toEqual(Object.keys(s).sort());
-    expect(h).toMatchObject({ stages: ['history'], historyLength: 6, histories: 'full', meanValidHistory: 6 });
+    expect(s).toMatchObject({ examplesPerSec: expect.any(Number), msPerStep: expect.any(Number), peakRssMb: expect.any(Number), backend: expect.any(String), historyFill: 'none', batchSize: 512 });
+    expect(s['model']).toMatchObject({ dim: 64, hidden: 256, mixedNegatives: 0 });
+    // the history stage: the data's own histories, then every row at H items, in one run
+    const h = lastJson(await tt('bench', 'train', '--stages', 'history', '--history-len', '6', '--batch-size', '64', '--steps', '2', '--warmup', '1', '--json'));
+    expect(h).toMatchObject({ stages: ['history'], historyLength: 6, historyFill: 'both', meanValidHistory: 6 });
+    expect(h['byFill'].full).toMatchObject({ meanValidHistory: 6, examplesPerSec: expect.any(Number) });
+    expect(h['byFill'].data.meanValidHistory).toBeLessThan(6);
+    // one fill; --histories is the former name of --history-fill
+    const f = lastJson(await tt('bench', 'train', '--stages', 'history', '--history-len', '6', '--history-fill', 'full', '--batch-size', '64', '--steps', '2', '--warmup', '1', '--json'));
+    expect(f).toMatchObject({ historyFill: 'full', meanValidHistory: 6 });
+    expect(Object.keys(f['byFill'])).toEqual(['full']);
+    const old = lastJson(await tt('bench', 'train', '--stages', 'history', '--history-len', '6', '--histories', 'data', '--batch-size', '64', '--steps', '2', '--warmup', '1', '--json'));
+    expect(old).toMatchObject({ historyFill: 'data' });
+    await expect(tt('bench', 'train', '--history-fill', 'full', '--steps', '1', '--json')).rejects.toMatchObject({ field: '--history-fill' });
     await expect(tt('bench', 'train', '--histories', 'full', '--steps', '1', '--json')).rejects.toMatchObject({ field: '--histories' });
   });
 });

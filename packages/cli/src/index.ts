@@ -12,6 +12,6 @@ export { demo, type DemoOptions, type DemoStageRow, type DemoUnit } from './comm
 export { baseline, type BaselineCliOptions } from './commands/baseline.js';
 export { benchStages, STAGE_ROWS, type BenchStagesOptions, type StageRow, type StageRun } from './commands/bench-stages.js';
 export { exportWorld, listWorlds } from './commands/world.js';
-export { benchTrain, type BenchTrainOptions } from './commands/bench.js';
+export { benchTrain, BENCH_MODEL, BENCH_TRAINING, type BenchTrainOptions, type HistoryFill } from './commands/bench.js';
 export { loadData, DATA_HELP, type LoadDataOptions } from './data-spec.js';
 export { stageDefinitions, stagesFromFlags, type StageFlags } from './stages.js';

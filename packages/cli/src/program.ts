@@ -181,7 +181,8 @@ export function buildProgram(): Command {
     .option('--warmup <n>', 'untimed steps first', int('--warmup'))
     .option('--user-rows <n>', 'user-id table rows (e.g. 1000000)', int('--user-rows'))
     .option('--batch-size <n>', 'rows per step', int('--batch-size'))
-    .addOption(new Option('--histories <kind>', "history stage: 'data', each row's earlier positives; 'full', every row --history-len random items (the PyTorch reference's fixed histories)").choices(['data', 'full']));
+    .addOption(new Option('--history-fill <kind>', "history stage: 'data', each row's earlier positives; 'full', every row --history-len random items (the PyTorch reference's fixed histories); 'both' (default) times both").choices(['data', 'full', 'both']))
+    .addOption(new Option('--histories <kind>', 'the former name of --history-fill').choices(['data', 'full']).hideHelp());
   withStageOptions(benchTrainCmd)
     .addOption(backendOption())
     .option('--json', 'print a JSON summary as the last line')

@@ -71,6 +71,238 @@ void matmul_tn(int K, int M, int N, int m0, int m1, const float *a, const float 
   }
 }
 
+/*
+ * gemm: rows [m0, m1) of out = act(a B + bias), a [M, K] (row stride lda), B packed by pack_b
+ * into panels of 8 columns. Each output row is computed the same way whichever block or thread
+ * computes it (k ascending, multiply then add), so a split over threads changes no bit.
+ */
+#define NR 8
+
+/* B [K, N] (b[k*ldb + n], or with trans b[n*ldb + k]) as ceil(N/8) panels of [K][8], zero padded */
+__attribute__((export_name("pack_b")))
+void pack_b(int K, int N, const float *b, int ldb, int trans, float *out) {
+  for (int n0 = 0; n0 < N; n0 += NR) {
+    float *panel = out + (long)(n0 / NR) * K * NR;
+    const int w = N - n0 < NR ? N - n0 : NR;
+    for (int k = 0; k < K; k++) {
+      float *dst = panel + k * NR;
+      if (!trans && w == NR) {
+        wasm_v128_store(dst, wasm_v128_load(b + (long)k * ldb + n0));
+        wasm_v128_store(dst + 4, wasm_v128_load(b + (long)k * ldb + n0 + 4));
+        continue;
+      }
+      for (int j = 0; j < NR; j++) dst[j] = j < w ? (trans ? b[(long)(n0 + j) * ldb + k] : b[(long)k * ldb + n0 + j]) : 0.0f;
+    }
+  }
+}
+
+static inline f4 epilogue(f4 c, f4 bias, int relu) {
+  c = wasm_f32x4_add(c, bias);
+  return relu ? wasm_f32x4_max(c, wasm_f32x4_splat(0.0f)) : c;
+}
+
+static inline void store_row(float *c, int w, f4 c0, f4 c1) {
+  if (w == NR) {
+    wasm_v128_store(c, c0);
+    wasm_v128_store(c + 4, c1);
+    return;
+  }
+  float t[NR];
+  wasm_v128_store(t, c0);
+  wasm_v128_store(t + 4, c1);
+  for (int j = 0; j < w; j++) c[j] = t[j];
+}
+
+static inline void bias_of(const float *bias, int n0, int w, f4 *b0, f4 *b1) {
+  float t[NR] = {0};
+  if (bias) for (int j = 0; j < w; j++) t[j] = bias[n0 + j];
+  *b0 = wasm_v128_load(t);
+  *b1 = wasm_v128_load(t + 4);
+}
+
+/* rows in blocks of 6 (A's block stays in L1), every panel of B per block (B stays in L2) */
+__attribute__((export_name("gemm")))
+void gemm(int N, int K, int m0, int m1, const float *a, int lda, const float *bp, float *c, int ldc, const float *bias, int relu) {
+  int m = m0;
+  for (; m + 6 <= m1; m += 6) {
+    const float *a0 = a + (long)m * lda, *a1 = a0 + lda, *a2 = a1 + lda, *a3 = a2 + lda, *a4 = a3 + lda, *a5 = a4 + lda;
+    for (int n0 = 0; n0 < N; n0 += NR) {
+      const int w = N - n0 < NR ? N - n0 : NR;
+      f4 c00 = wasm_f32x4_splat(0.0f), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00;
+      f4 c30 = c00, c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00;
+      const float *p = bp + (long)(n0 / NR) * K * NR;
+      for (int k = 0; k < K; k++, p += NR) {
+        const f4 p0 = wasm_v128_load(p), p1 = wasm_v128_load(p + 4);
+        f4 x = wasm_f32x4_splat(a0[k]);
+        c00 = madd(c00, x, p0); c01 = madd(c01, x, p1);
+        x = wasm_f32x4_splat(a1[k]);
+        c10 = madd(c10, x, p0); c11 = madd(c11, x, p1);
+        x = wasm_f32x4_splat(a2[k]);
+        c20 = madd(c20, x, p0); c21 = madd(c21, x, p1);
+        x = wasm_f32x4_splat(a3[k]);
+        c30 = madd(c30, x, p0); c31 = madd(c31, x, p1);
+        x = wasm_f32x4_splat(a4[k]);
+        c40 = madd(c40, x, p0); c41 = madd(c41, x, p1);
+        x = wasm_f32x4_splat(a5[k]);
+        c50 = madd(c50, x, p0); c51 = madd(c51, x, p1);
+      }
+      f4 b0, b1;
+      bias_of(bias, n0, w, &b0, &b1);
+      float *o = c + (long)m * ldc + n0;
+      store_row(o, w, epilogue(c00, b0, relu), epilogue(c01, b1, relu)); o += ldc;
+      store_row(o, w, epilogue(c10, b0, relu), epilogue(c11, b1, relu)); o += ldc;
+      store_row(o, w, epilogue(c20, b0, relu), epilogue(c21, b1, relu)); o += ldc;
+      store_row(o, w, epilogue(c30, b0, relu), epilogue(c31, b1, relu)); o += ldc;
+      store_row(o, w, epilogue(c40, b0, relu), epilogue(c41, b1, relu)); o += ldc;
+      store_row(o, w, epilogue(c50, b0, relu), epilogue(c51, b1, relu));
+    }
+  }
+  for (; m < m1; m++) {
+    const float *a0 = a + (long)m * lda;
+    for (int n0 = 0; n0 < N; n0 += NR) {
+      const int w = N - n0 < NR ? N - n0 : NR;
+      f4 c00 = wasm_f32x4_splat(0.0f), c01 = c00;
+      const float *p = bp + (long)(n0 / NR) * K * NR;
+      for (int k = 0; k < K; k++, p += NR) {
+        const f4 x = wasm_f32x4_splat(a0[k]);
+        c00 = madd(c00, x, wasm_v128_load(p));
+        c01 = madd(c01, x, wasm_v128_load(p + 4));
+      }
+      f4 b0, b1;
+      bias_of(bias, n0, w, &b0, &b1);
+      store_row(c + (long)m * ldc + n0, w, epilogue(c00, b0, relu), epilogue(c01, b1, relu));
+    }
+  }
+}
+
+static inline float hsum(f4 v) {
+  return wasm_f32x4_extract_lane(v, 0) + wasm_f32x4_extract_lane(v, 1) + wasm_f32x4_extract_lane(v, 2) + wasm_f32x4_extract_lane(v, 3);
+}
+
+static inline float hmax(f4 v) {
+  const float a = wasm_f32x4_extract_lane(v, 0), b = wasm_f32x4_extract_lane(v, 1), c = wasm_f32x4_extract_lane(v, 2), d = wasm_f32x4_extract_lane(v, 3);
+  const float m = a > b ? a : b, m2 = c > d ? c : d;
+  return m > m2 ? m : m2;
+}
+
+/* e^x for x <= 0 (after a row max is subtracted): the Cephes expf polynomial, exactly 0 below -87
+ * (masked entries); the same routine as history-encoder's attention kernel. */
+static inline f4 exp_neg(f4 x) {
+  const f4 lo = wasm_f32x4_splat(-87.0f);
+  f4 keep = wasm_f32x4_ge(x, lo);
+  x = wasm_f32x4_max(x, lo);
+  f4 k = wasm_f32x4_nearest(wasm_f32x4_mul(x, wasm_f32x4_splat(1.44269504088896341f)));
+  f4 r = wasm_f32x4_sub(x, wasm_f32x4_mul(k, wasm_f32x4_splat(0.693359375f)));
+  r = wasm_f32x4_sub(r, wasm_f32x4_mul(k, wasm_f32x4_splat(-2.12194440e-4f)));
+  f4 y = wasm_f32x4_splat(1.9875691500e-4f);
+  y = madd(wasm_f32x4_splat(1.3981999507e-3f), y, r);
+  y = madd(wasm_f32x4_splat(8.3334519073e-3f), y, r);
+  y = madd(wasm_f32x4_splat(4.1665795894e-2f), y, r);
+  y = madd(wasm_f32x4_splat(1.6666665459e-1f), y, r);
+  y = madd(wasm_f32x4_splat(5.0000001201e-1f), y, r);
+  f4 r2 = wasm_f32x4_mul(r, r);
+  y = wasm_f32x4_add(wasm_f32x4_add(wasm_f32x4_mul(y, r2), r), wasm_f32x4_splat(1.0f));
+  v128_t bits = wasm_i32x4_shl(wasm_i32x4_add(wasm_i32x4_trunc_sat_f32x4(k), wasm_i32x4_splat(127)), 23);
+  return wasm_v128_and(wasm_f32x4_mul(y, bits), keep);
+}
+
+/*
+ * Softmax cross-entropy over rows, forward, rows [r0, r1): logits s = scale * q c^T + colbias
+ * (q [B, D], c^T packed by pack_b, colbias [C]), with the entries listed in masked (flat indices
+ * r * C + j, rows ascending; row r's at masked[mstart[r] .. mstart[r + 1])) set to -1e9; writes
+ * e = exp(s - rowmax) into e [B, C] (row stride C), and per row its max, the sum of e, and s at
+ * column `row` (the row's own positive). The caller finishes log-sum-exp: lse = max + log(sum).
+ */
+__attribute__((export_name("softmax_rows_forward")))
+void softmax_rows_forward(int C, int D, int r0, int r1, const float *q, const float *cp, const float *colbias, const int *masked,
+                          const int *mstart, float scale, float *e, float *rowmax, float *rowsum, float *positive) {
+  gemm(C, D, r0, r1, q, D, cp, e, C, 0, 0);
+  const int C4 = C & ~3;
+  const f4 sc = wasm_f32x4_splat(scale);
+  for (int r = r0; r < r1; r++) {
+    float *er = e + (long)r * C;
+    int j = 0;
+    for (; j < C4; j += 4) wasm_v128_store(er + j, madd(wasm_v128_load(colbias + j), sc, wasm_v128_load(er + j)));
+    for (; j < C; j++) er[j] = colbias[j] + scale * er[j];
+    for (int k = mstart[r]; k < mstart[r + 1]; k++) e[masked[k]] = -1e9f;
+    f4 mv = wasm_f32x4_splat(-3.0e38f);
+    for (j = 0; j < C4; j += 4) mv = wasm_f32x4_max(mv, wasm_v128_load(er + j));
+    float m = hmax(mv);
+    for (j = C4; j < C; j++) if (er[j] > m) m = er[j];
+    positive[r] = r < C ? er[r] : 0.0f;
+    const f4 mm = wasm_f32x4_splat(m);
+    f4 sv = wasm_f32x4_splat(0.0f);
+    for (j = 0; j < C4; j += 4) {
+      const f4 x = exp_neg(wasm_f32x4_sub(wasm_v128_load(er + j), mm));
+      wasm_v128_store(er + j, x);
+      sv = wasm_f32x4_add(sv, x);
+    }
+    float sum = hsum(sv);
+    for (; j < C; j++) {
+      float t[4] = {er[j] - m, 0.0f, 0.0f, 0.0f};
+      er[j] = wasm_f32x4_extract_lane(exp_neg(wasm_v128_load(t)), 0);
+      sum += er[j];
+    }
+    rowmax[r] = m;
+    rowsum[r] = sum;
+  }
+}
+
+/*
+ * Backward, rows [r0, r1): the logits' gradient ds = scale * dy[r] * (e / rowsum[r] - [j == r])
+ * in place of e, then dq = ds c for those rows (c packed by pack_b, not transposed).
+ */
+__attribute__((export_name("softmax_rows_backward")))
+void softmax_rows_backward(int C, int D, int r0, int r1, float *e, const float *rowsum, const float *dy, float scale,
+                           const float *cp, float *dq) {
+  const int C4 = C & ~3;
+  for (int r = r0; r < r1; r++) {
+    float *er = e + (long)r * C;
+    const float a = scale * dy[r];
+    const f4 f = wasm_f32x4_splat(a / rowsum[r]);
+    int j = 0;
+    for (; j < C4; j += 4) wasm_v128_store(er + j, wasm_f32x4_mul(f, wasm_v128_load(er + j)));
+    for (; j < C; j++) er[j] = (a / rowsum[r]) * er[j];
+    if (r < C) er[r] -= a;
+  }
+  gemm(D, C, r0, r1, e, C, cp, dq, D, 0, 0);
+}
+
+/* out = dy where y > 0, else 0 (the gradient through a ReLU, from its output) */
+__attribute__((export_name("relu_mask")))
+void relu_mask(int n, const float *dy, const float *y, float *out) {
+  const int n4 = n & ~3;
+  const f4 zero = wasm_f32x4_splat(0.0f);
+  int i = 0;
+  for (; i < n4; i += 4) wasm_v128_store(out + i, wasm_v128_and(wasm_v128_load(dy + i), wasm_f32x4_gt(wasm_v128_load(y + i), zero)));
+  for (; i < n; i++) out[i] = y[i] > 0.0f ? dy[i] : 0.0f;
+}
+
+/* Adam on n weights in place: m = b1 m + (1 - b1) g; v = b2 v + (1 - b2) g^2; w -= step m / (sqrt(v) + eps)
+ * (the bias corrections folded into step and eps by the caller) */
+__attribute__((export_name("adam_update")))
+void adam_update(int n, float *w, const float *g, float *m, float *v, float b1, float b2, float step, float eps) {
+  const f4 B1 = wasm_f32x4_splat(b1), B1c = wasm_f32x4_splat(1.0f - b1), B2 = wasm_f32x4_splat(b2), B2c = wasm_f32x4_splat(1.0f - b2);
+  const f4 S = wasm_f32x4_splat(step), E = wasm_f32x4_splat(eps);
+  const int n4 = n & ~3;
+  int i = 0;
+  for (; i < n4; i += 4) {
+    const f4 gi = wasm_v128_load(g + i);
+    const f4 mi = wasm_f32x4_add(wasm_f32x4_mul(B1, wasm_v128_load(m + i)), wasm_f32x4_mul(B1c, gi));
+    const f4 vi = wasm_f32x4_add(wasm_f32x4_mul(B2, wasm_v128_load(v + i)), wasm_f32x4_mul(B2c, wasm_f32x4_mul(gi, gi)));
+    wasm_v128_store(m + i, mi);
+    wasm_v128_store(v + i, vi);
+    const f4 d = wasm_f32x4_div(wasm_f32x4_mul(S, mi), wasm_f32x4_add(wasm_f32x4_sqrt(vi), E));
+    wasm_v128_store(w + i, wasm_f32x4_sub(wasm_v128_load(w + i), d));
+  }
+  for (; i < n; i++) {
+    const float gi = g[i];
+    const float mi = m[i] = b1 * m[i] + (1.0f - b1) * gi;
+    const float vi = v[i] = b2 * v[i] + (1.0f - b2) * (gi * gi);
+    w[i] -= (step * mi) / (__builtin_sqrtf(vi) + eps);
+  }
+}
+
 __attribute__((export_name("colsum")))
 void colsum(int K, int N, const float *a, float *out) {
   for (int n = 0; n < N; n++) out[n] = 0.0f;

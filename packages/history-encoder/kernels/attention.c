@@ -8,12 +8,12 @@
  * Here one call does a whole (user, head) block in cache: scores, masked softmax and the value
  * product forward; the four products of the backward pass from the saved probabilities.
  *
- * Layouts (floats; all row strides in floats):
- *   q   [n, Lq, heads, dh]   row (n, i) at q + (n*Lq + i)*qs, head h at + h*dh
- *   kv  [n, L, 2, heads, dh] keys at column 0, values at column vOff of each row, row stride kvs
- *   bias[n, L]               added to every score of key j (0, or a large negative for padding)
- *   o   [n, Lq, heads, dh]   dense, row stride heads*dh
- *   p   [n, heads, Lq, Lp]   the probabilities, Lp = L rounded up to 4 (padding columns are 0)
+ * Layouts (floats; all row strides in floats); rows are ragged (see below the helpers):
+ *   q   [rows, heads, dh]    row i at q + i*qs, head h at + h*dh
+ *   kv  [rows, 2, heads, dh] keys at column 0, values at column vOff of each row, row stride kvs
+ *   bias[kv rows]            added to every score of that key (0, or a large negative for a hole)
+ *   o   [q rows, heads, dh]  dense, row stride heads*dh
+ *   p   [n, heads, Lq, Lp]   the probabilities, Lp = Lmax rounded up to 4 (padding columns are 0)
  * Gradients dq, dkv have the layouts of q (dense) and kv (dense, stride 2*heads*dh).
  */
 #include <wasm_simd128.h>
@@ -174,24 +174,35 @@ static void weighted_cols(float *y, int ys, const float *w, int ws, const float 
 static inline int round4(int x) { return (x + 3) & ~3; }
 
 /*
- * Forward for rows [b0, b1) (threads split the rows; each passes its own scratch of
- * (dh + 1) * Lp floats).
+ * Rows are ragged: row b has lens[b] keys (its valid prefix; 0 for a row without history) at
+ * kv rows [offs[b], offs[b] + lens[b]), and either one query (q1: q row b) or one per key (q rows
+ * as kv's). Padding after a row's prefix is never stored or computed; holes inside it are masked by
+ * bias. p keeps fixed strides: [n, heads, q1 ? 1 : Lmax, round4(Lmax)].
  */
+static inline long qrow(int q1, int b, const int *offs) { return q1 ? b : offs[b]; }
+
+/* Forward for rows [b0, b1) (threads split the rows; each passes its own scratch of (dh + 1) * round4(Lmax) floats). */
 __attribute__((export_name("attention_forward")))
-void attention_forward(int b0, int b1, int heads, int Lq, int L, int dh, float scale,
+void attention_forward(int b0, int b1, int heads, int q1, int Lmax, int dh, float scale,
                        const float *q, int qs, const float *kv, int kvs, int vOff,
-                       const float *bias, float *o, float *p, float *scratch) {
-  const int Lp = round4(L), D = heads * dh;
-  float *kt = scratch, *brow = scratch + dh * Lp;
+                       const float *bias, float *o, float *p, float *scratch, const int *lens, const int *offs) {
+  const int D = heads * dh, LqMax = q1 ? 1 : Lmax, LpMax = round4(Lmax);
+  float *kt = scratch, *brow = scratch + dh * LpMax;
   for (int b = b0; b < b1; b++) {
-    for (int j = 0; j < L; j++) brow[j] = bias[b * L + j];
+    const int L = lens[b], Lp = round4(L), Lq = q1 ? 1 : L;
+    const long q0 = qrow(q1, b, offs);
+    if (L == 0) {
+      if (q1) for (int d = 0; d < D; d++) o[q0 * D + d] = 0.0f;
+      continue;
+    }
+    for (int j = 0; j < L; j++) brow[j] = bias[offs[b] + j];
     for (int j = L; j < Lp; j++) brow[j] = -1e30f;
     for (int h = 0; h < heads; h++) {
-      const float *kb = kv + (long)b * L * kvs + h * dh;
+      const float *kb = kv + (long)offs[b] * kvs + h * dh;
       pack_transposed(kt, kb, L, Lp, dh, kvs);
       for (int i = 0; i < Lq; i++) {
-        float *prow = p + (((long)b * heads + h) * Lq + i) * Lp;
-        row_times_packed(prow, brow, q + ((long)b * Lq + i) * qs + h * dh, kt, Lp, dh, scale);
+        float *prow = p + (((long)b * heads + h) * LqMax + i) * LpMax;
+        row_times_packed(prow, brow, q + (q0 + i) * qs + h * dh, kt, Lp, dh, scale);
         f4 mv = wasm_v128_load(prow);
         for (int j = 4; j < Lp; j += 4) mv = wasm_f32x4_max(mv, wasm_v128_load(prow + j));
         f4 m = splat(hmax(mv)), sv = wasm_f32x4_splat(0);
@@ -202,46 +213,52 @@ void attention_forward(int b0, int b1, int heads, int Lq, int L, int dh, float s
         }
         f4 inv = splat(1.0f / hsum(sv));
         for (int j = 0; j < Lp; j += 4) wasm_v128_store(prow + j, wasm_f32x4_mul(wasm_v128_load(prow + j), inv));
-        weighted_rows(o + ((long)b * Lq + i) * D + h * dh, prow, kb + vOff, L, dh, kvs, 1.0f);
+        weighted_rows(o + (q0 + i) * D + h * dh, prow, kb + vOff, L, dh, kvs, 1.0f);
       }
     }
   }
 }
 
 /*
- * Backward for rows [b0, b1) from the saved probabilities p. dq is [n*Lq, D] (dense), dkv
- * [n*L, 2D] (keys' gradient at column 0, values' at column D). scratch: (dh + Lq + 1) * Lp floats.
+ * Backward for rows [b0, b1) from the saved probabilities p. dq has q's rows (dense, D wide), dkv
+ * kv's (keys' gradient at column 0, values' at column D). scratch: (dh + LqMax + 1) * round4(Lmax) floats.
  */
 __attribute__((export_name("attention_backward")))
-void attention_backward(int b0, int b1, int heads, int Lq, int L, int dh, float scale,
+void attention_backward(int b0, int b1, int heads, int q1, int Lmax, int dh, float scale,
                         const float *q, int qs, const float *kv, int kvs, int vOff,
-                        const float *p, const float *dout, float *dq, float *dkv, float *scratch) {
-  const int Lp = round4(L), D = heads * dh;
-  float *vt = scratch, *zero = vt + dh * Lp, *ds = zero + Lp;
-  for (int j = 0; j < Lp; j++) zero[j] = 0.0f;
+                        const float *p, const float *dout, float *dq, float *dkv, float *scratch, const int *lens, const int *offs) {
+  const int D = heads * dh, LqMax = q1 ? 1 : Lmax, LpMax = round4(Lmax);
+  float *vt = scratch, *zero = vt + dh * LpMax, *ds = zero + LpMax;
+  for (int j = 0; j < LpMax; j++) zero[j] = 0.0f;
   for (int b = b0; b < b1; b++) {
+    const int L = lens[b], Lp = round4(L), Lq = q1 ? 1 : L;
+    const long q0 = qrow(q1, b, offs);
+    if (L == 0) {
+      if (q1) for (int d = 0; d < D; d++) dq[q0 * D + d] = 0.0f;
+      continue;
+    }
     for (int h = 0; h < heads; h++) {
-      const float *kb = kv + (long)b * L * kvs + h * dh;
-      const float *pb = p + ((long)b * heads + h) * Lq * Lp;
-      const float *gb = dout + (long)b * Lq * D + h * dh;
-      const float *qb = q + (long)b * Lq * qs + h * dh;
+      const float *kb = kv + (long)offs[b] * kvs + h * dh;
+      const float *pb = p + ((long)b * heads + h) * LqMax * LpMax;
+      const float *gb = dout + q0 * D + h * dh;
+      const float *qb = q + q0 * qs + h * dh;
       pack_transposed(vt, kb + vOff, L, Lp, dh, kvs);
       for (int i = 0; i < Lq; i++) {
-        const float *prow = pb + i * Lp;
+        const float *prow = pb + (long)i * LpMax;
         float *dsi = ds + i * Lp;
         /* dP = dO V^T; D_i = sum_j P dP; dS = P (dP - D_i) */
-        row_times_packed(dsi, zero, gb + i * D, vt, Lp, dh, 1.0f);
+        row_times_packed(dsi, zero, gb + (long)i * D, vt, Lp, dh, 1.0f);
         f4 acc = wasm_f32x4_splat(0);
         for (int j = 0; j < Lp; j += 4) acc = madd(acc, wasm_v128_load(prow + j), wasm_v128_load(dsi + j));
         f4 Di = splat(hsum(acc));
         for (int j = 0; j < Lp; j += 4) wasm_v128_store(dsi + j, wasm_f32x4_mul(wasm_v128_load(prow + j), wasm_f32x4_sub(wasm_v128_load(dsi + j), Di)));
         /* dQ_i = scale dS_i K */
-        weighted_rows(dq + ((long)b * Lq + i) * D + h * dh, dsi, kb, L, dh, kvs, scale);
+        weighted_rows(dq + (q0 + i) * D + h * dh, dsi, kb, L, dh, kvs, scale);
       }
       /* dK = scale dS^T Q, dV = P^T dO */
-      float *dkb = dkv + (long)b * L * 2 * D + h * dh;
+      float *dkb = dkv + (long)offs[b] * 2 * D + h * dh;
       weighted_cols(dkb, 2 * D, ds, Lp, qb, qs, Lq, L, dh, scale);
-      weighted_cols(dkb + D, 2 * D, pb, Lp, gb, D, Lq, L, dh, 1.0f);
+      weighted_cols(dkb + D, 2 * D, pb, LpMax, gb, D, Lq, L, dh, 1.0f);
     }
   }
 }

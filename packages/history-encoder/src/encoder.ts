@@ -9,14 +9,16 @@
  *   with a feed-forward (SASRec-style: `x += MHA(LN(x)); x += FFN(LN(x))`, final LN)
  * - output `[x[:, 0], m]`, `[n, 2D]`; a row without history gives zeros
  *
- * Cost: positions after the longest history in the batch are all padding, so they are cut before
- * the attention (exact: they are masked keys and their query outputs are unused); the last
- * layer computes only the query at position 0, the one the output reads; the plain stack's first
- * layer projects each distinct item once and gathers; attention runs as one fused kernel
- * (fused-attention.ts) except on tfjs-node.
+ * Cost: each row's slots after its last item are padding; they are neither stored nor computed
+ * (rows are ragged: every projection, the attention and the pooling run over the kept slots only,
+ * exact, since padded keys are masked and their queries unused); the last layer computes only the
+ * query at each row's first slot, the one the output reads; the plain stack's first layer projects
+ * each distinct item once and gathers; attention runs as one fused kernel (fused-attention.ts)
+ * except on tfjs-node, where tfjs ops run on the rows padded back to the longest.
  */
-import { ConfigError, StageOptions, tf, weightedPositionSum, type Rng, type Stage, type StageContext, type StageDefinition, type UserInput, type UserInputEncoder } from '@tt/core';
+import { ConfigError, denseLayer, StageOptions, tf, type Rng, type Stage, type StageContext, type StageDefinition, type UserInput, type UserInputEncoder } from '@tt/core';
 import { fusedAttention } from './fused-attention.js';
+import { weightedRowSum } from './pooling.js';
 
 /** Options of the `history` stage. */
 export interface HistoryEncoderOptions {
@@ -86,7 +88,7 @@ class Linear {
     this.b = ctx.params.addDense(`${name}.b`, [outDim], new Float32Array(outDim));
   }
   apply(x: tf.Tensor2D): tf.Tensor2D {
-    return tf.fused.matMul({ a: x, b: this.w, bias: this.b, activation: this.activation }) as tf.Tensor2D;
+    return denseLayer(x, this.w as tf.Tensor2D, this.b as tf.Tensor1D, this.activation);
   }
 }
 
@@ -177,45 +179,28 @@ export class HistoryEncoder implements UserInputEncoder {
     if (!history || stride < H) {
       throw new ConfigError('history', `the history stage needs ${H} history items per user (newest first, -1 padded), got ${history ? stride : 'none'}`);
     }
-    // L: up to the last valid position of any row; later positions are padding everywhere
-    let L = 0;
-    for (let r = 0; r < n; r++) {
-      for (let j = H - 1; j >= L; j--) {
-        if (history[r * stride + j]! >= 0) {
-          L = j + 1;
-          break;
-        }
-      }
-    }
-    if (L === 0) return tf.zeros([n, 2 * D]);
-    const ids = new Int32Array(n * L);
-    const valid = new Float32Array(n * L);
-    const bias = new Float32Array(n * L);
+    const slots = raggedSlots(history, n, H, stride);
+    if (slots.count === 0) return tf.zeros([n, 2 * D]);
+    const { lengths, offsets, ids, position, valid, L } = slots;
+    const e = this.ctx.itemEmbedding.lookup(ids, [slots.count]) as tf.Tensor2D;
+    const weights = new Float32Array(slots.count);
     const has = new Float32Array(n);
-    const inverseCount = new Float32Array(n);
     for (let r = 0; r < n; r++) {
       let c = 0;
-      for (let j = 0; j < L; j++) {
-        const id = history[r * stride + j]!;
-        ids[r * L + j] = id;
-        if (id >= 0) {
-          valid[r * L + j] = 1;
-          c++;
-        } else bias[r * L + j] = MASK;
-      }
+      for (let s = offsets[r]!; s < offsets[r]! + lengths[r]!; s++) c += valid[s]!;
+      for (let s = offsets[r]!; s < offsets[r]! + lengths[r]!; s++) weights[s] = c > 0 ? valid[s]! / c : 0;
       has[r] = c > 0 ? 1 : 0;
-      inverseCount[r] = c > 0 ? 1 / c : 0;
     }
-    const e = this.ctx.itemEmbedding.lookup(ids, [n, L]) as tf.Tensor3D;
-    const mean = weightedPositionSum(e, valid.map((v, i) => v * inverseCount[Math.floor(i / L)]!));
+    const mean = weightedRowSum(e, weights, offsets, lengths);
     const positions = tf.tensor2d(this.positions.subarray(0, L * D), [L, D]);
-    const fused = this.options.attention === 'fused' || (this.options.attention === 'auto' && tf.getBackend() !== 'tensorflow');
-    const keyBias = fused ? bias : tf.tensor4d(bias, [n, 1, 1, L]);
+    const positionIndex = tf.tensor1d(position, 'int32');
     const prenorm = this.options.block === 'prenorm';
-    const firstRow = (t: tf.Tensor2D) => tf.reshape(tf.slice(tf.reshape(t, [n, L, D]), [0, 0, 0], [n, 1, D]), [n, D]) as tf.Tensor2D;
+    // each row's first slot (its newest item); a row without slots reads slot 0, zeroed by `has`
+    const firstSlot = tf.tensor1d(Int32Array.from(offsets, (o, r) => (lengths[r]! > 0 ? o : 0)), 'int32');
+    const firstRow = (t: tf.Tensor2D) => tf.gather(t, firstSlot) as tf.Tensor2D;
     // the plain stack's first layer projects E[id] + P[position]: per distinct item, then gathered
-    const byItem = !prenorm && this.layers.length > 0 ? this.distinctItems(ids, n * L) : undefined;
-    let x = byItem ? undefined : (tf.reshape(tf.add(tf.mul(e, tf.tensor3d(valid, [n, L, 1])), positions), [n * L, D]) as tf.Tensor2D);
+    const byItem = !prenorm && this.layers.length > 0 ? this.distinctItems(ids, slots.count) : undefined;
+    let x = byItem ? undefined : (tf.add(tf.mul(e, tf.tensor2d(valid, [slots.count, 1])), tf.gather(positions, positionIndex)) as tf.Tensor2D);
     let first: tf.Tensor2D | undefined;
     for (let l = 0; l < this.layers.length; l++) {
       const layer = this.layers[l]!;
@@ -223,15 +208,15 @@ export class HistoryEncoder implements UserInputEncoder {
       let q: tf.Tensor2D;
       let kv: tf.Tensor2D;
       if (x === undefined) {
-        // the last layer only needs the query at position 0
-        q = last ? layer.q.apply(this.newestInput(ids, valid, positions, n, L)) : this.projectByItem(layer.q, byItem!, positions, n, L);
-        kv = this.projectByItem(layer.kv, byItem!, positions, n, L);
+        // the last layer only needs the query at each row's first slot
+        q = last ? layer.q.apply(this.newestInput(ids, valid, offsets, lengths, positions)) : this.projectByItem(layer.q, byItem!, positions, positionIndex);
+        kv = this.projectByItem(layer.kv, byItem!, positions, positionIndex);
       } else {
         const h = prenorm ? layer.norm1!.apply(x) : x;
         q = layer.q.apply(last ? firstRow(h) : h);
         kv = layer.kv.apply(h);
       }
-      let a = layer.out.apply(this.attention(q, kv, keyBias, n, last ? 1 : L, L));
+      let a = layer.out.apply(this.attention(q, kv, slots, last));
       if (training && this.options.dropout > 0) a = tf.dropout(a, this.options.dropout) as tf.Tensor2D;
       let y: tf.Tensor2D;
       if (prenorm) {
@@ -269,45 +254,134 @@ export class HistoryEncoder implements UserInputEncoder {
   }
 
   /**
-   * The first layer's input at position 0, `E[newest] + P[0]` (zero embedding without history), `[n, D]`:
-   * a lookup of its own, since slicing it out of `[n, L, D]` pads its gradient back to the whole tensor.
+   * The first layer's input at each row's first slot, `E[newest] + P[0]` (zero embedding at a
+   * hole, and for a row without history), `[n, D]`: a lookup of its own, so its gradient does not
+   * pad back to every slot.
    */
-  private newestInput(ids: Int32Array, valid: Float32Array, positions: tf.Tensor2D, n: number, L: number): tf.Tensor2D {
-    const newest = Int32Array.from({ length: n }, (_, r) => ids[r * L]!);
+  private newestInput(ids: Int32Array, valid: Float32Array, offsets: Int32Array, lengths: Int32Array, positions: tf.Tensor2D): tf.Tensor2D {
+    const n = offsets.length;
+    const newest = Int32Array.from({ length: n }, (_, r) => (lengths[r]! > 0 ? ids[offsets[r]!]! : -1));
     const e0 = this.ctx.itemEmbedding.lookup(newest, [n]);
-    return tf.add(tf.mul(e0, tf.tensor2d(Float32Array.from({ length: n }, (_, r) => valid[r * L]!), [n, 1])), tf.slice(positions, [0, 0], [1, this.D])) as tf.Tensor2D;
+    const keep = Float32Array.from({ length: n }, (_, r) => (lengths[r]! > 0 ? valid[offsets[r]!]! : 0));
+    return tf.add(tf.mul(e0, tf.tensor2d(keep, [n, 1])), tf.slice(positions, [0, 0], [1, this.D])) as tf.Tensor2D;
   }
 
   /**
-   * `linear(E[id] + P[position])` for every slot (zero embedding at padding) as
-   * `gather(E_distinct W) + P W + b`: the product runs over the distinct items, not every slot.
+   * `linear(E[id] + P[position])` for every slot (zero embedding at a hole) as
+   * `gather(E_distinct W) + gather(P W + b)`: the product runs over the distinct items, not every slot.
    */
-  private projectByItem(linear: Linear, byItem: { readonly items: Int32Array; readonly slot: Int32Array }, positions: tf.Tensor2D, n: number, L: number): tf.Tensor2D {
+  private projectByItem(linear: Linear, byItem: { readonly items: Int32Array; readonly slot: Int32Array }, positions: tf.Tensor2D, positionIndex: tf.Tensor1D): tf.Tensor2D {
     const width = linear.w.shape[1]!;
-    const rows = byItem.items.length + 1; // the last row, for padding, is zeroed
+    const rows = byItem.items.length + 1; // the last row, for holes, is zeroed
     const distinct = this.ctx.itemEmbedding.lookup([...byItem.items, -1], [rows]) as tf.Tensor2D;
-    const table = tf.mul(tf.matMul(distinct, linear.w), tf.tensor2d(Float32Array.from({ length: rows }, (_, r) => (r < rows - 1 ? 1 : 0)), [rows, 1]));
-    const perSlot = tf.reshape(tf.gather(table, tf.tensor1d(byItem.slot, 'int32')), [n, L, width]);
-    return tf.reshape(tf.add(perSlot, linear.apply(positions)), [n * L, width]) as tf.Tensor2D;
+    const keep = tf.tensor2d(Float32Array.from({ length: rows }, (_, r) => (r < rows - 1 ? 1 : 0)), [rows, 1]);
+    const table = denseLayer(tf.mul(distinct, keep) as tf.Tensor2D, linear.w as tf.Tensor2D, tf.zeros([width]) as tf.Tensor1D, 'linear');
+    const perSlot = tf.gather(table, tf.tensor1d(byItem.slot, 'int32'));
+    return tf.add(perSlot, tf.gather(linear.apply(positions), positionIndex)) as tf.Tensor2D;
   }
 
   /**
-   * Multi-head attention of projected queries `q [n*Lq, D]` over keys and values `kv [n*L, 2D]`;
-   * returns `[n*Lq, D]` (before the output projection). `keyBias` (0 or MASK per key) as an array
-   * selects the fused kernel, as a `[n, 1, 1, L]` tensor tfjs ops.
+   * Multi-head attention over ragged rows: queries `q` (a row per slot, or per row in the last
+   * layer) over keys and values `kv [slots, 2D]`; returns q's shape (before the output projection).
+   * The fused kernel reads the ragged rows as they are; tfjs ops get them padded to `[n, L]`.
    */
-  private attention(q: tf.Tensor2D, kv: tf.Tensor2D, keyBias: Float32Array | tf.Tensor4D, n: number, Lq: number, L: number): tf.Tensor2D {
-    const D = this.D;
+  private attention(q: tf.Tensor2D, kv: tf.Tensor2D, slots: RaggedSlots, last: boolean): tf.Tensor2D {
+    const { n, L, lengths, keyBias } = slots;
+    const fused = this.options.attention === 'fused' || (this.options.attention === 'auto' && tf.getBackend() !== 'tensorflow');
     const heads = this.options.heads;
-    if (keyBias instanceof Float32Array) return fusedAttention(q, kv, { n, heads, queries: Lq, keys: L, keyBias });
+    // keys at least 2, so that `queries` tells a query per key from one per row also when L is 1
+    const keys = Math.max(L, 2);
+    if (fused) return fusedAttention(q, kv, { n, heads, queries: last ? 1 : keys, keys, keyBias, lengths });
+    const D = this.D;
     const dh = D / heads;
+    const Lq = last ? 1 : L;
+    // padded layout: slot (r, j) -> its ragged row, or the zero row appended at the end
+    const { padIndex, padBias } = slots.padded();
+    const pad = (t: tf.Tensor2D) => tf.gather(tf.concat([t, tf.zeros([1, t.shape[1]])], 0), padIndex) as tf.Tensor2D;
+    const qPadded = last ? q : pad(q);
     const toHeads = (t: tf.Tensor2D, len: number) => tf.reshape(tf.transpose(tf.reshape(t, [n, len, heads, dh]), [0, 2, 1, 3]), [n * heads, len, dh]) as tf.Tensor3D;
-    const [k, v] = tf.split(kv, 2, 1) as [tf.Tensor2D, tf.Tensor2D];
-    const scores = tf.matMul(toHeads(tf.mul(q, 1 / Math.sqrt(dh)) as tf.Tensor2D, Lq), toHeads(k, L), false, true);
-    const p = tf.softmax(tf.add(tf.reshape(scores, [n, heads, Lq, L]), keyBias)) as tf.Tensor4D;
+    const [k, v] = tf.split(pad(kv), 2, 1) as [tf.Tensor2D, tf.Tensor2D];
+    const scores = tf.matMul(toHeads(tf.mul(qPadded, 1 / Math.sqrt(dh)) as tf.Tensor2D, Lq), toHeads(k, L), false, true);
+    const p = tf.softmax(tf.add(tf.reshape(scores, [n, heads, Lq, L]), tf.tensor4d(padBias, [n, 1, 1, L]))) as tf.Tensor4D;
     const o = tf.matMul(tf.reshape(p, [n * heads, Lq, L]) as tf.Tensor3D, toHeads(v, L));
-    return tf.reshape(tf.transpose(tf.reshape(o, [n, heads, Lq, dh]), [0, 2, 1, 3]), [n * Lq, D]) as tf.Tensor2D;
+    const out = tf.reshape(tf.transpose(tf.reshape(o, [n, heads, Lq, dh]), [0, 2, 1, 3]), [n * Lq, D]) as tf.Tensor2D;
+    return last ? out : (tf.gather(out, tf.tensor1d(slots.slotIndex, 'int32')) as tf.Tensor2D);
   }
+}
+
+/** A batch's histories as ragged rows: each row's slots up to its last item, stored one after another. */
+interface RaggedSlots {
+  /** rows */
+  readonly n: number;
+  /** slots kept in all */
+  readonly count: number;
+  /** the longest row's slots (later positions are padding everywhere) */
+  readonly L: number;
+  /** `[n]` slots of each row: up to and including its last item (0 without history) */
+  readonly lengths: Int32Array;
+  /** `[n]` each row's first slot */
+  readonly offsets: Int32Array;
+  /** `[count]` item id per slot (-1 at a hole) */
+  readonly ids: Int32Array;
+  /** `[count]` the slot's position in its row (0 = newest) */
+  readonly position: Int32Array;
+  /** `[count]` 1 for an item, 0 for a hole */
+  readonly valid: Float32Array;
+  /** `[count]` 0 for an item, -1e9 for a hole (masked as a key) */
+  readonly keyBias: Float32Array;
+  /** `[count]` each slot's index in the padded `[n, L]` layout */
+  readonly slotIndex: Int32Array;
+  /** The padded `[n, L]` layout: per padded slot its ragged row (`count` = a zero row), and the key bias. */
+  padded(): { padIndex: Int32Array; padBias: Float32Array };
+}
+
+/** The ragged slots of histories `[n * H]` (newest first, -1 padded). */
+function raggedSlots(history: Int32Array, n: number, H: number, stride: number): RaggedSlots {
+  const lengths = new Int32Array(n);
+  const offsets = new Int32Array(n);
+  let count = 0;
+  let L = 0;
+  for (let r = 0; r < n; r++) {
+    let len = 0;
+    for (let j = H - 1; j >= 0; j--) {
+      if (history[r * stride + j]! >= 0) {
+        len = j + 1;
+        break;
+      }
+    }
+    lengths[r] = len;
+    offsets[r] = count;
+    count += len;
+    if (len > L) L = len;
+  }
+  const ids = new Int32Array(count);
+  const position = new Int32Array(count);
+  const valid = new Float32Array(count);
+  const keyBias = new Float32Array(count);
+  const slotIndex = new Int32Array(count);
+  for (let r = 0; r < n; r++) {
+    for (let j = 0; j < lengths[r]!; j++) {
+      const s = offsets[r]! + j;
+      const id = history[r * stride + j]!;
+      ids[s] = id;
+      position[s] = j;
+      slotIndex[s] = r * L + j;
+      if (id >= 0) valid[s] = 1;
+      else keyBias[s] = MASK;
+    }
+  }
+  return {
+    n, count, L, lengths, offsets, ids, position, valid, keyBias, slotIndex,
+    padded() {
+      const padIndex = new Int32Array(n * L).fill(count);
+      const padBias = new Float32Array(n * L).fill(MASK);
+      for (let s = 0; s < count; s++) {
+        padIndex[slotIndex[s]!] = s;
+        padBias[slotIndex[s]!] = keyBias[s]!;
+      }
+      return { padIndex, padBias };
+    },
+  };
 }
 
 /** The `history` stage: `stages: [historyEncoder]`, `model.stages: [{ name: 'history', options }]`. */

@@ -70,6 +70,44 @@ describe.each(['wasm', 'cpu'] as const)('fused attention on %s', (backend) => {
     tf.dispose([q, kv, noise, kv2, a, b]);
   });
 
+  test.each([{ Lq: 7 }, { Lq: 1 }])('ragged rows (padding neither stored nor computed) equal the padded layout with masks, value and gradients (%o)', ({ Lq }) => {
+    const [n, heads, D, L] = [5, 2, 12, 7];
+    const lengths = Int32Array.from([7, 0, 3, 1, 5]);
+    const oneQuery = Lq === 1;
+    // padded layout: keys after a row's length masked; a hole inside row 4's prefix, masked in both
+    const padded = new Float32Array(n * L);
+    const offsets: number[] = [];
+    let rows = 0;
+    for (let r = 0; r < n; r++) {
+      offsets.push(rows);
+      rows += lengths[r]!;
+      for (let j = lengths[r]!; j < L; j++) padded[r * L + j] = MASK;
+    }
+    padded[4 * L + 1] = MASK;
+    const ragged = new Float32Array(rows);
+    ragged[offsets[4]! + 1] = MASK;
+    const slots = Array.from({ length: n }, (_, r) => Array.from({ length: lengths[r]! }, (_, j) => r * L + j)).flat();
+    const qRows = oneQuery ? Array.from({ length: n }, (_, r) => r) : slots;
+    const qFull = tf.randomNormal([n * Lq, D], 0, 2, 'float32', 7) as tf.Tensor2D;
+    const kvFull = tf.randomNormal([n * L, 2 * D], 0, 2, 'float32', 8) as tf.Tensor2D;
+    const w = tf.randomNormal([n * Lq, D], 0, 1, 'float32', 9) as tf.Tensor2D;
+    const qIdx = tf.tensor1d(qRows, 'int32');
+    const kvIdx = tf.tensor1d(slots, 'int32');
+    // rows with keys only: a row without any gives zeros ragged, uniform attention padded
+    const kept = tf.tensor2d(qRows.map((i) => (lengths[Math.floor(i / Lq)]! > 0 ? 1 : 0)), [qRows.length, 1]);
+    const loss = (f: (a: tf.Tensor2D, b: tf.Tensor2D) => tf.Tensor2D) => (a: tf.Tensor, b: tf.Tensor) => tf.sum(tf.mul(tf.mul(f(a as tf.Tensor2D, b as tf.Tensor2D), tf.gather(w, qIdx)), kept));
+    const raggedOut = (a: tf.Tensor2D, b: tf.Tensor2D) => fusedAttention(tf.gather(a, qIdx), tf.gather(b, kvIdx), { n, heads, queries: Lq, keys: L, keyBias: ragged, lengths });
+    const paddedOut = (a: tf.Tensor2D, b: tf.Tensor2D) => tf.gather(fusedAttention(a, b, { n, heads, queries: Lq, keys: L, keyBias: padded }), qIdx);
+    const got = tf.valueAndGrads(loss(raggedOut))([qFull, kvFull]);
+    const want = tf.valueAndGrads(loss(paddedOut))([qFull, kvFull]);
+    expect(Math.abs(got.value.dataSync()[0]! - want.value.dataSync()[0]!)).toBeLessThan(1e-4);
+    expect(maxDiff(got.grads[0]!, want.grads[0]!)).toBeLessThan(1e-4);
+    expect(maxDiff(got.grads[1]!, want.grads[1]!)).toBeLessThan(1e-4);
+    const zeroRow = tf.tidy(() => raggedOut(qFull, kvFull));
+    if (oneQuery) expect(Array.from(zeroRow.dataSync().subarray(D, 2 * D))).toEqual(new Array(D).fill(0)); // row 1 has no keys
+    tf.dispose([qFull, kvFull, w, qIdx, kvIdx, kept, got.value, ...got.grads, want.value, ...want.grads, zeroRow]);
+  });
+
   test('no tensors leak across forward and backward passes', () => {
     const [n, heads, D, L] = [3, 2, 8, 6];
     const keyBias = padding(n, L);
@@ -88,7 +126,9 @@ describe.each(['wasm', 'cpu'] as const)('fused attention on %s', (backend) => {
     const kv = tf.zeros([6, 16]) as tf.Tensor2D;
     const shape = { n: 2, heads: 2, queries: 3, keys: 3, keyBias: new Float32Array(6) };
     expect(fusedAttention(q, kv, shape).shape).toEqual([6, 8]);
-    expect(() => fusedAttention(q, kv, { ...shape, queries: 2 })).toThrow(ShapeError);
+    expect(() => fusedAttention(q, kv, { ...shape, queries: 2 })).toThrow(ConfigError);
+    expect(() => fusedAttention(q, kv, { ...shape, lengths: Int32Array.from([3, 4]) })).toThrow(expect.objectContaining({ field: 'lengths[1]' }));
+    expect(() => fusedAttention(q, kv, { ...shape, lengths: Int32Array.from([3, 2]) })).toThrow(ShapeError);
     expect(() => fusedAttention(q, tf.zeros([6, 8]) as tf.Tensor2D, shape)).toThrow(expect.objectContaining({ field: 'kv' }));
     expect(() => fusedAttention(q, kv, { ...shape, keyBias: new Float32Array(5) })).toThrow(expect.objectContaining({ field: 'keyBias' }));
     expect(() => fusedAttention(q, kv, { ...shape, heads: 3 })).toThrow(ConfigError);

@@ -14,17 +14,31 @@ import { ConfigError, ShapeError, storageView, tf, WasmKernelModule } from '@tt/
 import { ATTENTION_WASM_BASE64 } from './attention-wasm.js';
 
 interface AttentionKernels {
-  attention_forward(b0: number, b1: number, heads: number, Lq: number, L: number, dh: number, scale: number,
-    q: number, qs: number, kv: number, kvs: number, vOff: number, bias: number, o: number, p: number, scratch: number): void;
-  attention_backward(b0: number, b1: number, heads: number, Lq: number, L: number, dh: number, scale: number,
-    q: number, qs: number, kv: number, kvs: number, vOff: number, p: number, dout: number, dq: number, dkv: number, scratch: number): void;
+  attention_forward(b0: number, b1: number, heads: number, q1: number, Lmax: number, dh: number, scale: number,
+    q: number, qs: number, kv: number, kvs: number, vOff: number, bias: number, o: number, p: number, scratch: number, lens: number, offs: number): void;
+  attention_backward(b0: number, b1: number, heads: number, q1: number, Lmax: number, dh: number, scale: number,
+    q: number, qs: number, kv: number, kvs: number, vOff: number, p: number, dout: number, dq: number, dkv: number, scratch: number, lens: number, offs: number): void;
 }
 
 const kernels = new WasmKernelModule<AttentionKernels>(ATTENTION_WASM_BASE64);
 
-/** Rows `[b0, b1)` of part `part` of `parts`. */
-function rows(part: number, parts: number, n: number): [number, number] {
-  return [Math.floor((part * n) / parts), Math.floor(((part + 1) * n) / parts)];
+/**
+ * Row ranges of `parts` parts with about equal work (a row's work grows with its keys squared
+ * for full queries, linearly for one); the split changes no result, only who computes it.
+ */
+function splitByWork(lengths: Int32Array, parts: number, oneQuery: boolean): (part: number) => [number, number] {
+  const n = lengths.length;
+  const cum = new Float64Array(n + 1);
+  for (let r = 0; r < n; r++) cum[r + 1] = cum[r]! + (oneQuery ? lengths[r]! : lengths[r]! * lengths[r]!) + 1;
+  const bounds = [0];
+  for (let p = 1; p < parts; p++) {
+    const target = (cum[n]! * p) / parts;
+    let r = bounds[p - 1]!;
+    while (r < n && cum[r + 1]! <= target) r++;
+    bounds.push(r);
+  }
+  bounds.push(n);
+  return (part) => [bounds[part]!, bounds[part + 1]!];
 }
 
 /** Copies `t` into the kernel module at `offset` (straight from the backend's storage where it can). */
@@ -44,57 +58,86 @@ export interface FusedAttentionShape {
   readonly n: number;
   /** attention heads: `q`, keys and values split into `heads` blocks of `dh = D / heads` */
   readonly heads: number;
-  /** queries per row (the keys' length, or 1 where only the first position is read) */
+  /** queries per row: `keys` (every position), or 1 (only the first position is read; with `keys` 1 this is what 1 means) */
   readonly queries: number;
-  /** keys per row */
+  /** keys per row (the longest row's, with `lengths`) */
   readonly keys: number;
-  /** key padding: `[n * keys]`, added to every score of that key (0, or a large negative) */
+  /** added to every score of a key (0, or a large negative for padding); one value per row of `kv` */
   readonly keyBias: Float32Array;
+  /**
+   * ragged rows: row r has `lengths[r]` keys (0 to `keys`), stored one after another in `kv`
+   * (and, with `queries` = keys, in `q`), so padding after a row's keys is neither stored nor
+   * computed; with one query, `q` has a row per row and rows without keys give zeros.
+   * Default: every row has `keys` keys.
+   */
+  readonly lengths?: Int32Array;
 }
 
 /**
  * `softmax(q k^T / sqrt(dh) + keyBias) v` per head.
- * @param q `[n * queries, D]`, each row `heads` blocks of `dh = D / heads`
- * @param kv `[n * keys, 2D]`: keys in columns `[0, D)`, values in `[D, 2D)`
- * @returns `[n * queries, D]`, heads side by side as in `q`
+ * @param q `[n * queries, D]` (ragged: `[sum(lengths), D]`, or `[n, D]` with one query), each row `heads` blocks of `dh = D / heads`
+ * @param kv `[n * keys, 2D]` (ragged: `[sum(lengths), 2D]`): keys in columns `[0, D)`, values in `[D, 2D)`
+ * @returns q's shape, heads side by side as in `q`
+ * @throws ConfigError for a bad count; ShapeError when q, kv, keyBias or lengths do not fit
  */
 export function fusedAttention(q: tf.Tensor2D, kv: tf.Tensor2D, shape: FusedAttentionShape): tf.Tensor2D {
-  const { n, heads, queries: Lq, keys: L, keyBias } = shape;
+  const { n, heads, queries, keys: L, keyBias } = shape;
   const D = q.shape[1];
-  for (const [field, v] of [['n', n], ['heads', heads], ['queries', Lq], ['keys', L]] as const) {
+  for (const [field, v] of [['n', n], ['heads', heads], ['queries', queries], ['keys', L]] as const) {
     if (!Number.isInteger(v) || v < 1) throw new ConfigError(field, `must be a positive integer, got ${v}`);
   }
+  if (queries !== 1 && queries !== L) throw new ConfigError('queries', `must be 1 or keys (${L}), got ${queries}`);
   if (D % heads !== 0) throw new ConfigError('heads', `must divide q's width ${D}, got ${heads}`);
-  if (q.shape[0] !== n * Lq) throw new ShapeError('q', `[${n * Lq}, D] (n x queries rows)`, `[${q.shape.join(', ')}]`);
-  if (kv.shape[0] !== n * L || kv.shape[1] !== 2 * D) throw new ShapeError('kv', `[${n * L}, ${2 * D}] (n x keys rows, keys then values)`, `[${kv.shape.join(', ')}]`);
-  if (keyBias.length !== n * L) throw new ShapeError('keyBias', `${n * L} values (n x keys)`, `${keyBias.length}`);
+  const lengths = shape.lengths ?? new Int32Array(n).fill(L);
+  if (lengths.length !== n) throw new ShapeError('lengths', `${n} values (one per row)`, `${lengths.length}`);
+  const offsets = new Int32Array(n);
+  let rows = 0;
+  for (let r = 0; r < n; r++) {
+    const len = lengths[r]!;
+    if (!Number.isInteger(len) || len < 0 || len > L) throw new ShapeError(`lengths[${r}]`, `an integer in [0, ${L}]`, `${len}`);
+    offsets[r] = rows;
+    rows += len;
+  }
+  const oneQuery = queries === 1;
+  const qRows = oneQuery ? n : rows;
+  if (q.shape[0] !== qRows) throw new ShapeError('q', `[${qRows}, D] (${oneQuery ? 'one row per row' : 'a row per key'})`, `[${q.shape.join(', ')}]`);
+  if (kv.shape[0] !== rows || kv.shape[1] !== 2 * D) throw new ShapeError('kv', `[${rows}, ${2 * D}] (a row per key, keys then values)`, `[${kv.shape.join(', ')}]`);
+  if (keyBias.length !== rows) throw new ShapeError('keyBias', `${rows} values (one per key)`, `${keyBias.length}`);
   if (q.dtype !== 'float32' || kv.dtype !== 'float32') throw new ShapeError('q, kv', 'float32', `${q.dtype}, ${kv.dtype}`);
   const dh = D / heads;
   const Lp = (L + 3) & ~3;
+  const LqMax = oneQuery ? 1 : L;
   const scale = 1 / Math.sqrt(dh);
+  const q1 = oneQuery ? 1 : 0;
   const op = tf.customGrad(((qT: tf.Tensor2D, kvT: tf.Tensor2D, save: (ts: tf.Tensor[]) => void) => {
     const parts = Math.min(kernels.threads, n);
+    const split = splitByWork(lengths, parts, oneQuery);
     const scratch = (dh + 1) * Lp;
-    const [qo, kvo, bo, oo, po, so] = kernels.layout([n * Lq * D, n * L * 2 * D, n * L, n * Lq * D, n * heads * Lq * Lp, parts * scratch]);
+    const pSize = n * heads * LqMax * Lp;
+    const [qo, kvo, bo, oo, po, so, lo, fo] = kernels.layout([qRows * D, rows * 2 * D, rows, qRows * D, pSize, parts * scratch, n, n]);
     put(qo, qT);
     put(kvo, kvT);
-    kernels.view(bo, n * L).set(keyBias);
-    kernels.parallel('attention_forward', parts, (part) => [...rows(part, parts, n), heads, Lq, L, dh, scale, qo, D, kvo, 2 * D, D, bo, oo, po, so + part * scratch * 4]);
+    kernels.view(bo, rows).set(keyBias);
+    kernels.int32View(lo, n).set(lengths);
+    kernels.int32View(fo, n).set(offsets);
+    kernels.parallel('attention_forward', parts, (part) => [...split(part), heads, q1, L, dh, scale, qo, D, kvo, 2 * D, D, bo, oo, po, so + part * scratch * 4, lo, fo]);
     // the probabilities stay in plain memory for the backward pass: a saved tensor would be cloned
-    const probabilities = kernels.view(po, n * heads * Lq * Lp).slice();
+    const probabilities = kernels.view(po, pSize).slice();
     save([qT, kvT]);
     return {
-      value: tensorOf(oo, [n * Lq, D]),
+      value: tensorOf(oo, [qRows, D]),
       gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
         const [sq, skv] = saved as [tf.Tensor2D, tf.Tensor2D];
-        const scratchB = (dh + Lq + 1) * Lp;
-        const [qb, kvb, pb, gb, dqb, dkvb, sb] = kernels.layout([n * Lq * D, n * L * 2 * D, n * heads * Lq * Lp, n * Lq * D, n * Lq * D, n * L * 2 * D, parts * scratchB]);
+        const scratchB = (dh + LqMax + 1) * Lp;
+        const [qb, kvb, pb, gb, dqb, dkvb, sb, lb, fb] = kernels.layout([qRows * D, rows * 2 * D, pSize, qRows * D, qRows * D, rows * 2 * D, parts * scratchB, n, n]);
         put(qb, sq);
         put(kvb, skv);
-        kernels.view(pb, probabilities.length).set(probabilities);
+        kernels.view(pb, pSize).set(probabilities);
         put(gb, dy);
-        kernels.parallel('attention_backward', parts, (part) => [...rows(part, parts, n), heads, Lq, L, dh, scale, qb, D, kvb, 2 * D, D, pb, gb, dqb, dkvb, sb + part * scratchB * 4]);
-        return [tensorOf(dqb, [n * Lq, D]), tensorOf(dkvb, [n * L, 2 * D])];
+        kernels.int32View(lb, n).set(lengths);
+        kernels.int32View(fb, n).set(offsets);
+        kernels.parallel('attention_backward', parts, (part) => [...split(part), heads, q1, L, dh, scale, qb, D, kvb, 2 * D, D, pb, gb, dqb, dkvb, sb + part * scratchB * 4, lb, fb]);
+        return [tensorOf(dqb, [qRows, D]), tensorOf(dkvb, [rows, 2 * D])];
       },
     };
   }) as unknown as Parameters<typeof tf.customGrad>[0]);

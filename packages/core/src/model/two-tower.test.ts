@@ -50,6 +50,39 @@ describe('TwoTowerModel', () => {
     expect(cpu[cpu.length - 1]!).toBeLessThan(cpu[0]!);
   });
 
+  it.each(['wasm', 'cpu'] as const)('fused kernels give the loss and every gradient of tfjs\'s own ops (%s; logQ, masks, mixed negatives)', async (backend) => {
+    await initBackend({ backend, log: false });
+    const schema = tinySchema();
+    const data = tinyData(schema);
+    const run = (fused: boolean) => {
+      const saved = process.env['TT_FUSED_OPS'];
+      process.env['TT_FUSED_OPS'] = fused ? '1' : '0';
+      try {
+        const model = TwoTowerModel.create(resolveConfig(schema, { dim: 8, hidden: 16, seed: 5, mixedNegatives: 6 }), data);
+        const batch = tinyBatch(schema, data, 24, 7);
+        batch.item[3] = batch.item[1]!; // an accidental hit
+        model.observeBatch(batch);
+        for (const e of model.embeddings()) e.grads.recording = true;
+        const vars = model.denseVariables();
+        const { value, grads } = tf.variableGrads(() => model.loss(batch).total, [...vars, ...model.embeddings().map((e) => e.anchor)]);
+        const out = { loss: value.dataSync()[0]!, grads: vars.map((v) => grads[v.name]!.dataSync().slice() as Float32Array), rows: model.embeddings().map((e) => e.grads.touched.grads.slice(0, e.grads.touched.rows.length * e.dim)) };
+        tf.dispose([value, ...Object.values(grads)]);
+        model.dispose();
+        return out;
+      } finally {
+        if (saved === undefined) delete process.env['TT_FUSED_OPS'];
+        else process.env['TT_FUSED_OPS'] = saved;
+      }
+    };
+    const fused = run(true);
+    const ops = run(false);
+    expect(fused.loss).toBeCloseTo(ops.loss, 4);
+    const close = (a: Float32Array, b: Float32Array) => a.forEach((x, i) => expect(Math.abs(x - b[i]!)).toBeLessThan(1e-4 * Math.max(1, Math.abs(b[i]!))));
+    expect(fused.grads.length).toBe(ops.grads.length);
+    fused.grads.forEach((g, i) => close(g, ops.grads[i]!));
+    fused.rows.forEach((g, i) => close(g, ops.rows[i]!));
+  });
+
   it('keeps tf.memory().numTensors constant across steps', async () => {
     await initBackend({ backend: 'wasm', log: false });
     losses(1); // warm kernels

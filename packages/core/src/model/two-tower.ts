@@ -9,6 +9,8 @@
  */
 import * as tf from '../runtime/tf.js';
 import { stopGradient } from '../runtime/stop-gradient.js';
+import { l2NormalizeRows, softmaxCrossEntropyRows } from '../runtime/fused-ops.js';
+import type { LogitTerms } from '../runtime/linalg.js';
 import { ConfigError, ShapeError, ValueError } from '../errors.js';
 import type { Batch, ItemId } from '../data/types.js';
 import { gatherRows } from '../data/batches.js';
@@ -62,24 +64,6 @@ export interface LossTerms {
 }
 
 const MASK = -1e9; // finite: -Infinity turns a fully masked row into NaN
-
-/**
- * log(sum(exp(x))) per row, with its gradient (softmax(x) * dy) written out: tfjs's own
- * logSumExp differentiates through max, whose Equal mask costs ~30 ms on wasm at B = 512.
- */
-const logSumExpRows = tf.customGrad(((x: tf.Tensor2D, save: (ts: tf.Tensor[]) => void) => {
-  const m = tf.max(x, 1, true);
-  const lse = tf.add(tf.log(tf.sum(tf.exp(tf.sub(x, m)), 1, true)), m);
-  save([x, lse]);
-  return {
-    value: tf.reshape(lse, [-1]),
-    gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => [tf.mul(tf.exp(tf.sub(saved[0]!, saved[1]!)), tf.reshape(dy, [-1, 1]))],
-  };
-}) as unknown as Parameters<typeof tf.customGrad>[0]) as unknown as (x: tf.Tensor2D) => tf.Tensor1D;
-
-function l2Normalize(x: tf.Tensor2D): tf.Tensor2D {
-  return tf.mul(x, tf.rsqrt(tf.add(tf.sum(tf.square(x), 1, true), 1e-12))) as tf.Tensor2D;
-}
 
 /**
  * The two-tower retrieval model: user and item towers into one space, trained by weighted in-batch softmax.
@@ -194,7 +178,7 @@ export class TwoTowerModel {
   /** Query embeddings `[n, DI]` of a user tower input (normalised when configured). */
   queryFromInput(x: tf.Tensor2D): tf.Tensor2D {
     const q = this.userProjection.apply(x);
-    return this.config.normalize ? l2Normalize(q) : q;
+    return this.config.normalize ? l2NormalizeRows(q) : q;
   }
 
   /** Query embeddings `[n, DI]` in the retrieval space. */
@@ -206,7 +190,7 @@ export class TwoTowerModel {
   itemEmbeddings(items: Int32Array, features?: Float32Array): tf.Tensor2D {
     return tf.tidy(() => {
       const v = this.itemProjection.apply(this.itemTowerInput(items, features ?? this.itemFeaturesOf(items)));
-      return this.config.normalize ? l2Normalize(v) : v;
+      return this.config.normalize ? l2NormalizeRows(v) : v;
     });
   }
 
@@ -239,8 +223,8 @@ export class TwoTowerModel {
     const x = this.userTowerInput(batch, true);
     const qRaw = this.userProjection.apply(x);
     const vRaw = this.itemProjection.apply(this.itemTowerInput(batch.item, batch.itemFeatures));
-    const q = config.normalize ? l2Normalize(qRaw) : qRaw;
-    const v = config.normalize ? l2Normalize(vRaw) : vRaw;
+    const q = config.normalize ? l2NormalizeRows(qRaw) : qRaw;
+    const v = config.normalize ? l2NormalizeRows(vRaw) : vRaw;
 
     // candidates: the batch's items, then optional uniform extra negatives
     const M = config.mixedNegatives;
@@ -251,14 +235,14 @@ export class TwoTowerModel {
     if (M > 0) {
       const extra = candItems.subarray(B);
       const vExtraRaw = this.itemProjection.apply(this.itemTowerInput(extra, this.itemFeaturesOf(extra)));
-      candidates = tf.concat([v, config.normalize ? l2Normalize(vExtraRaw) : vExtraRaw], 0);
+      candidates = tf.concat([v, config.normalize ? l2NormalizeRows(vExtraRaw) : vExtraRaw], 0);
     }
-    const { bias, diagonal } = this.logitBias(batch.item, candItems);
+    const logitTerms = this.logitTerms(batch.item, candItems);
     const invT = 1 / config.temperature;
-    const logits = tf.add(tf.mul(tf.matMul(q, candidates, false, true), invT), tf.tensor2d(bias, [B, B + M])) as tf.Tensor2D;
+    // one kernel each way; the logits themselves are made only for a stage that reads them
+    const crossEntropy = softmaxCrossEntropyRows(q, candidates, logitTerms, invT);
+    // each row's own score (for weighting stages that read the towers' relevance)
     const pairScore = tf.mul(tf.sum(tf.mul(q, v), 1), invT) as tf.Tensor1D;
-    const positive = tf.add(pairScore, tf.tensor1d(diagonal)) as tf.Tensor1D;
-    const crossEntropy = tf.sub(logSumExpRows(logits), positive);
 
     // nuv = labels . w, clamped and scaled by the batch max (constants of the loss)
     const w = config.valueWeights;
@@ -287,7 +271,14 @@ export class TwoTowerModel {
     const reweighted = terms.size > 0 || this.stages.some((s) => s.weighting);
     const hasValue = maxNuv > 0 || (reweighted && (tf.max(weights).dataSync()[0] ?? 0) > 0);
     if (hasValue) terms.set('softmax', tf.div(tf.sum(tf.mul(crossEntropy, weights)), B) as tf.Scalar);
-    const lossArgs = { userInput: x, q, v, logits, weights, batch: tensors };
+    let logits: tf.Tensor2D | undefined;
+    const lossArgs = {
+      userInput: x, q, v, weights, batch: tensors,
+      get logits(): tf.Tensor2D {
+        logits ??= logitsOf(q, candidates, logitTerms, invT);
+        return logits;
+      },
+    };
     for (const s of this.stages) {
       if (s.auxiliaryHead) terms.set(`${s.name}.head`, s.auxiliaryHead.loss(lossArgs));
       if (s.batchLoss) terms.set(`${s.name}.batch`, s.batchLoss.loss(lossArgs));
@@ -372,23 +363,18 @@ export class TwoTowerModel {
     return gatherRows(this.data.itemFeatures, this.config.schema.itemFeatureDim, items);
   }
 
-  /** Additive logit terms: -log Q(j) per candidate, and -1e9 on accidental hits. */
-  private logitBias(rowItems: Int32Array, candItems: Int32Array): { bias: Float32Array; diagonal: Float32Array } {
+  /** Additive logit terms: -log Q(j) per candidate, and the accidental hits to mask (-1e9). */
+  private logitTerms(rowItems: Int32Array, candItems: Int32Array): LogitTerms {
     const B = rowItems.length;
     const C = candItems.length;
     const { logQ, removeAccidentalHits, schema, mixedNegatives } = this.config;
-    const colBias = new Float32Array(C);
+    const columnBias = new Float32Array(C);
     if (logQ) {
-      for (let j = 0; j < B; j++) colBias[j] = -this.frequency.logProbability(candItems[j]!);
+      for (let j = 0; j < B; j++) columnBias[j] = -this.frequency.logProbability(candItems[j]!);
       const uniform = -Math.log(mixedNegatives / schema.numItems);
-      for (let j = B; j < C; j++) colBias[j] = uniform;
+      for (let j = B; j < C; j++) columnBias[j] = uniform;
     }
-    const bias = new Float32Array(B * C);
-    const diagonal = new Float32Array(B);
-    for (let i = 0; i < B; i++) {
-      bias.set(colBias, i * C);
-      diagonal[i] = colBias[i]!;
-    }
+    const masked: number[] = [];
     if (removeAccidentalHits) {
       // rows sharing a positive item: bucket by item, mask the other members' columns
       const rowsOf = new Map<number, number[]>();
@@ -399,15 +385,25 @@ export class TwoTowerModel {
       }
       for (const rows of rowsOf.values()) {
         if (rows.length < 2) continue;
-        for (const i of rows) for (const j of rows) if (i !== j) bias[i * C + j] = MASK;
+        for (const i of rows) for (const j of rows) if (i !== j) masked.push(i * C + j);
       }
       for (let j = B; j < C; j++) {
         const rows = rowsOf.get(candItems[j]!);
-        if (rows) for (const i of rows) bias[i * C + j] = MASK;
+        if (rows) for (const i of rows) masked.push(i * C + j);
       }
     }
-    return { bias, diagonal };
+    return { columnBias, masked: Int32Array.from(masked).sort() };
   }
+}
+
+/** The logits `[B, C]` of the in-batch softmax as a tensor (for stages that read them). */
+function logitsOf(q: tf.Tensor2D, candidates: tf.Tensor2D, terms: LogitTerms, scale: number): tf.Tensor2D {
+  const [B] = q.shape;
+  const C = candidates.shape[0];
+  const bias = new Float32Array(B * C);
+  for (let r = 0; r < B; r++) bias.set(terms.columnBias, r * C);
+  for (const k of terms.masked) bias[k] = MASK;
+  return tf.add(tf.mul(tf.matMul(q, candidates, false, true), scale), tf.tensor2d(bias, [B, C])) as tf.Tensor2D;
 }
 
 function checkData(config: TwoTowerConfig, data: ModelData): void {

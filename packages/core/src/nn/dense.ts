@@ -1,7 +1,8 @@
 /**
  * Dense layers and MLPs over named variables in a {@link ParameterStore}.
  */
-import * as tf from '../runtime/tf.js';
+import type * as tf from '../runtime/tf.js';
+import { denseLayer } from '../runtime/fused-ops.js';
 import { glorotUniform } from './init.js';
 import type { ParameterStore } from './params.js';
 
@@ -29,7 +30,7 @@ export class Dense {
   }
   /** `[n, outputDim]` of `x [n, inputDim]`. */
   apply(x: tf.Tensor2D): tf.Tensor2D {
-    return tf.fused.matMul({ a: x, b: this.w, bias: this.b, activation: this.activation }) as tf.Tensor2D;
+    return denseLayer(x, this.w as tf.Tensor2D, this.b as tf.Tensor1D, this.activation);
   }
 }
 

@@ -8,6 +8,7 @@
  * variable, so the table itself never enters a dense gradient.
  */
 import * as tf from '../runtime/tf.js';
+import { storageView } from '../runtime/storage.js';
 import { OutOfRangeError, ShapeError } from '../errors.js';
 
 /** Row gradients of one table, summed per row, for one step. */
@@ -136,7 +137,8 @@ export class Embedding {
     const f = tf.customGrad(((anchor: tf.Tensor) => ({
       value: read(),
       gradFunc: (dy: tf.Tensor) => {
-        grads.add(rows, tf.reshape(dy, [rows.length, dim]).dataSync());
+        // the backend's storage where it can be read in place: a copy per lookup is garbage to collect
+        grads.add(rows, storageView(dy) ?? tf.reshape(dy, [rows.length, dim]).dataSync());
         return [tf.zerosLike(anchor)];
       },
     })) as unknown as Parameters<typeof tf.customGrad>[0]);

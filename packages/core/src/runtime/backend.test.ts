@@ -17,7 +17,7 @@ describe('initBackend', () => {
     expect(info.name).toBe(process.env['TT_BACKEND'] || 'wasm');
     if (info.name === 'wasm') {
       expect(info.skipped[0]).toMatch(/^tensorflow: /);
-      expect([...info.patches].sort()).toEqual(['BatchMatMul@wasm', 'GatherV2@wasm', 'Sum@wasm', 'UnsortedSegmentSum@wasm', '_FusedMatMul@wasm']);
+      expect([...info.patches].sort()).toEqual(['BatchMatMul@wasm', 'GatherV2@wasm', 'Identity@wasm', 'Sum@wasm', 'Transpose@wasm', 'UnsortedSegmentSum@wasm', '_FusedMatMul@wasm']);
       expect(info.disabledPatches).toEqual([]);
     }
     expect(lines).toHaveLength(1);

@@ -8,7 +8,7 @@
  */
 import * as tf from './tf.js';
 import { ConfigError } from '@tt/mips';
-import { selfTestPatch, unsortedSegmentSumPatch, wasmGatherPatch, wasmMatMulPatches, wasmSumPatch, type KernelPatch } from './kernel-patches.js';
+import { selfTestPatch, unsortedSegmentSumPatch, wasmGatherPatch, wasmIdentityPatch, wasmMatMulPatches, wasmSumPatch, wasmTransposePatch, type KernelPatch } from './kernel-patches.js';
 
 /** A compute backend tt can run on. */
 export type BackendName = 'tensorflow' | 'wasm' | 'cpu';
@@ -63,7 +63,7 @@ async function tryBackend(name: BackendName): Promise<string | undefined> {
 }
 
 function patchesFor(name: BackendName): KernelPatch[] {
-  if (name === 'wasm') return [unsortedSegmentSumPatch('wasm'), ...wasmMatMulPatches(), wasmGatherPatch(), wasmSumPatch()];
+  if (name === 'wasm') return [unsortedSegmentSumPatch('wasm'), ...wasmMatMulPatches(), wasmGatherPatch(), wasmSumPatch(), wasmIdentityPatch(), wasmTransposePatch()];
   if (name === 'cpu') return [unsortedSegmentSumPatch('cpu')];
   return [];
 }

@@ -5,20 +5,24 @@
  *   gradient): a typed-array kernel (SIMD on wasm), so the stock `tf.gather` gradient works and is fast.
  * - wasm `BatchMatMul` / `_FusedMatMul`: XNNPACK runs only untransposed batch-1 products and
  *   every gradient product is transposed; transposing first keeps them on the fast path (~10x).
- * - wasm `BatchMatMul` with `a` transposed (a dense layer's weight gradient, x^T dy): our own SIMD
- *   kernel (kernels/linalg.c). XNNPACK repacks the whole `[K, N]` operand on every call, which
- *   costs 3x the product itself at K = 25,600 rows (history attention's projections).
+ * - wasm `BatchMatMul` with `a` transposed (a dense layer's weight gradient, x^T dy) or `b`
+ *   transposed (scores `q v^T`, input gradients `dy w^T`), with `_FusedMatMul`'s bias and relu:
+ *   our own SIMD kernels (kernels/linalg.c), split over threads. XNNPACK repacks the whole
+ *   `[K, N]` operand on every call, which costs 3x the product itself at K = 25,600 rows.
  * - wasm `Sum` over leading axes (bias gradients): a SIMD column sum; the stock kernel transposes.
  * - wasm `GatherV2`: row copies on heap views instead of the generic kernel (~28x).
+ * - wasm `Transpose` by the identity permutation (two per gather gradient): shares storage too.
+ * - wasm `Identity` (`tf.clone`, and every tensor a gradient saves for the backward pass): shares
+ *   the storage by reference count, as wasm's own Reshape does and the cpu backend's Identity,
+ *   instead of copying it (a history step saved ~100 tensors of up to 13 MB each).
  *
  * Each patch is an override registered with `tf.registerKernel` that falls back to the original
  * kernel for cases it does not handle, and each is checked by a self-test against values computed
  * in plain JavaScript; a patch that disagrees is removed again (the original kernel restored).
  */
 import * as tf from './tf.js';
-import { LINALG_WASM_BASE64 } from './linalg-wasm.js';
+import { gemm, gemmTransposedA, linalg } from './linalg.js';
 import { wasmHeapView, type WasmInternals } from './storage.js';
-import { WasmKernelModule } from './wasm-kernels.js';
 
 type KernelFunc = tf.KernelConfig['kernelFunc'];
 type KernelArgs = Parameters<KernelFunc>[0];
@@ -56,13 +60,6 @@ function override(kernelName: string, backend: string, make: (orig: tf.KernelCon
 }
 
 const product = (xs: readonly number[]) => xs.reduce((a, b) => a * b, 1);
-
-interface LinalgKernels {
-  matmul_tn(K: number, M: number, N: number, m0: number, m1: number, a: number, b: number, out: number): void;
-  colsum(K: number, N: number, a: number, out: number): void;
-  segment_sum(rows: number, dim: number, x: number, ids: number, numSegments: number, out: number): void;
-}
-const linalg = new WasmKernelModule<LinalgKernels>(LINALG_WASM_BASE64);
 
 /**
  * UnsortedSegmentSum: sums rows of x into numSegments rows by segment id (the gradient of a
@@ -105,26 +102,33 @@ function heapView(be: WasmBackendInternals, t: Info): Float32Array {
   return wasmHeapView(be, t.dataId, product(t.shape), Float32Array)!;
 }
 
+/** Most floats a product may stage in the kernel module (its memory never shrinks): 256 MB. */
+const STAGED_MAX = 1 << 26;
+
 /** `a^T b` for batch-1 float32 `a [.., K, M]`, `b [.., K, N]` on the linalg module. */
 function matMulTransposedA(be: WasmBackendInternals, a: Info, b: Info): Info {
   const [K, M] = a.shape.slice(-2) as [number, number];
   const N = b.shape[b.shape.length - 1]!;
   const batch = (a.shape.length >= b.shape.length ? a.shape : b.shape).slice(0, -2);
   const out = be.makeOutput([...batch, M, N], 'float32');
-  const [ao, bo, oo] = linalg.layout([K * M, K * N, M * N]);
-  linalg.view(ao, K * M).set(heapView(be, a));
-  linalg.view(bo, K * N).set(heapView(be, b));
-  // threads split the output's rows (in fours) once the product is worth a wake-up (~50 us)
-  const parts = K * M * N >= 1 << 23 ? Math.min(linalg.threads, Math.ceil(M / 4)) : 1;
-  const rowsOf = (p: number) => Math.min(M, 4 * Math.ceil((p * M) / parts / 4));
-  linalg.parallel('matmul_tn', parts, (p) => [K, M, N, rowsOf(p), rowsOf(p + 1), ao, bo, oo]);
-  heapView(be, out).set(linalg.view(oo, M * N));
+  gemmTransposedA(heapView(be, a), heapView(be, b), heapView(be, out), K, M, N);
+  return out;
+}
+
+/** `act(a b^T + bias)` for batch-1 float32 `a [.., M, K]`, `b [.., N, K]` on the linalg module. */
+function matMulTransposedB(be: WasmBackendInternals, a: Info, b: Info, bias: Info | undefined, relu: boolean): Info {
+  const [M, K] = a.shape.slice(-2) as [number, number];
+  const N = b.shape[b.shape.length - 2]!;
+  const batch = (a.shape.length >= b.shape.length ? a.shape : b.shape).slice(0, -2);
+  const out = be.makeOutput([...batch, M, N], 'float32');
+  gemm(heapView(be, a), heapView(be, b), heapView(be, out), M, K, N, { transB: true, bias: bias && heapView(be, bias), relu });
   return out;
 }
 
 /**
- * wasm matmul: `a^T b` on our kernel (plain BatchMatMul); every other transposed product is
- * transposed explicitly, then run on the untransposed (XNNPACK) kernel.
+ * wasm matmul: `a^T b` and `a b^T` (with a fused bias and relu) on our threaded kernels; other
+ * transposed products are transposed explicitly, then run on the untransposed (XNNPACK) kernel,
+ * which keeps untransposed products (it caches packed weights across calls).
  */
 export function wasmMatMulPatches(): KernelPatch[] {
   return ['BatchMatMul', '_FusedMatMul'].map((kernelName) =>
@@ -132,14 +136,24 @@ export function wasmMatMulPatches(): KernelPatch[] {
       if (!orig) throw new Error(`${kernelName} is not registered for wasm`);
       const transpose = tf.getKernel('Transpose', 'wasm')!.kernelFunc;
       return (args: KernelArgs) => {
-        const inputs = args.inputs as { a: Info; b: Info };
-        const attrs = args.attrs as { transposeA: boolean; transposeB: boolean };
+        const inputs = args.inputs as { a: Info; b: Info; bias?: Info; preluActivationWeights?: Info };
+        const attrs = args.attrs as { transposeA: boolean; transposeB: boolean; activation?: string };
         const { a, b } = inputs;
         const batchOne = product(a.shape.slice(0, -2)) === 1 && product(b.shape.slice(0, -2)) === 1;
         if ((!attrs.transposeA && !attrs.transposeB) || !batchOne) return orig.kernelFunc(args);
         const be = args.backend as unknown as WasmBackendInternals;
-        if (kernelName === 'BatchMatMul' && attrs.transposeA && !attrs.transposeB && a.dtype === 'float32' && b.dtype === 'float32') {
+        const f32 = a.dtype === 'float32' && b.dtype === 'float32';
+        const outer = (t: Info, transposed: boolean) => t.shape[t.shape.length - (transposed ? 1 : 2)]!;
+        const staged = product(a.shape) + 2 * product(b.shape) + outer(a, attrs.transposeA) * outer(b, !attrs.transposeB);
+        if (f32 && staged <= STAGED_MAX && kernelName === 'BatchMatMul' && attrs.transposeA && !attrs.transposeB) {
           return matMulTransposedA(be, a, b);
+        }
+        const activation = attrs.activation ?? 'linear';
+        const bias = inputs.bias;
+        const n = b.shape[b.shape.length - 2]!;
+        const simpleBias = !bias || (bias.dtype === 'float32' && product(bias.shape) === n && bias.shape[bias.shape.length - 1] === n);
+        if (f32 && staged <= STAGED_MAX && !attrs.transposeA && attrs.transposeB && simpleBias && !inputs.preluActivationWeights && (activation === 'linear' || activation === 'relu')) {
+          return matMulTransposedB(be, a, b, bias, activation === 'relu');
         }
         const swapLast = (rank: number) => [...Array(rank - 2).keys(), rank - 1, rank - 2];
         const temps: Info[] = [];
@@ -217,6 +231,33 @@ export function wasmGatherPatch(): KernelPatch {
   });
 }
 
+/** wasm Transpose with the identity permutation (tfjs's gather gradient makes two per lookup): shares storage; others fall back. */
+export function wasmTransposePatch(): KernelPatch {
+  return override('Transpose', 'wasm', (orig) => {
+    if (!orig) throw new Error('Transpose is not registered for wasm');
+    return (args: KernelArgs) => {
+      const { x } = args.inputs as { x: Info };
+      const { perm } = args.attrs as { perm: number[] };
+      if (x.dtype === 'string' || !perm.every((p, i) => p === i)) return orig.kernelFunc(args);
+      (args.backend as unknown as { incRef(id: object): void }).incRef(x.dataId);
+      return { dataId: x.dataId, shape: x.shape, dtype: x.dtype };
+    };
+  });
+}
+
+/** wasm Identity: the same storage under a second reference (tensors are immutable). */
+export function wasmIdentityPatch(): KernelPatch {
+  return override('Identity', 'wasm', (orig) => {
+    if (!orig) throw new Error('Identity is not registered for wasm');
+    return (args: KernelArgs) => {
+      const { x } = args.inputs as { x: Info };
+      if (x.dtype === 'string') return orig.kernelFunc(args);
+      (args.backend as unknown as { incRef(id: object): void }).incRef(x.dataId);
+      return { dataId: x.dataId, shape: x.shape, dtype: x.dtype };
+    };
+  });
+}
+
 // ---- self-tests: each patched op against values computed in plain JavaScript
 
 function seeded(n: number, seed: number): Float32Array {
@@ -266,6 +307,24 @@ export function selfTestPatch(patch: KernelPatch): boolean {
         const got = tf.gather(tf.tensor2d(table, [6, 4]), tf.tensor2d(ids, [2, 3], 'int32')).dataSync();
         const want = Float32Array.from(ids.flatMap((i) => Array.from(table.subarray(i * 4, i * 4 + 4))));
         return close(got, want, 0);
+      }
+      if (kernel === 'Transpose') {
+        const x = tf.tensor2d(seeded(6, 8), [2, 3]);
+        const same = tf.transpose(x, [0, 1]);
+        const flipped = tf.transpose(x, [1, 0]).dataSync();
+        const v = x.dataSync();
+        return close(same.dataSync(), v, 0) && close(flipped, [v[0]!, v[3]!, v[1]!, v[4]!, v[2]!, v[5]!], 0);
+      }
+      if (kernel === 'Identity') {
+        // a clone outlives its source and the source its clone
+        const values = seeded(10, 7);
+        const a = tf.tensor1d(values);
+        const b = tf.clone(a);
+        a.dispose();
+        const c = tf.clone(b);
+        const ok = close(b.dataSync(), values, 0);
+        b.dispose();
+        return ok && close(c.dataSync(), values, 0);
       }
       if (kernel === 'Sum') {
         // leading axes (the patched case, with a remainder column) and an inner axis (the fallback)

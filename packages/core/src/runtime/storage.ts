@@ -3,7 +3,9 @@
  * (RUNTIME.md section 4: O(rows touched) instead of an O(table) copy per step).
  *
  * Safe only for tensors read through `gather` (our embedding tables): wasm's XNNPACK caches
- * packed matMul weights by data id, so an in-place write to a matMul operand would go unseen.
+ * packed matMul weights by data id, so an in-place write to a matMul operand would go unseen;
+ * and clones share storage (cpu's Identity, and wasm's with our patch), so a clone of a table
+ * sees the writes too.
  */
 import * as tf from './tf.js';
 

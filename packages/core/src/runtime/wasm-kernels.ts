@@ -8,8 +8,10 @@
  *
  * A module built with shared memory (it imports `env.memory`) can also run one call split over
  * worker threads (`parallel`): each worker instantiates the same module over the same memory and
- * runs its part while the calling thread runs the first; the caller blocks until all are done, so
- * to the rest of the program a call is as synchronous as a single-threaded one.
+ * runs its part while the calling thread runs the first; a part whose worker has not started it
+ * when the caller is done with its own (the worker's thread not scheduled, as on a busy machine)
+ * is taken back and run by the caller. The caller blocks until every part is done, so to the rest
+ * of the program a call is as synchronous as a single-threaded one.
  */
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
@@ -34,31 +36,38 @@ const wasmApi = () => (globalThis as unknown as { WebAssembly: WasmApi }).WebAss
 
 /** Pages of 64 KiB: the 2 GiB the kernels are linked for. */
 const MAX_PAGES = 32768;
-/** Per worker: [job counter, done counter, export index, argument count, failed, ready], then the arguments. */
+/** Per worker: [state, export index, argument count, failed, ready], then the arguments. */
 const CONTROL_INTS = 8;
 const MAX_ARGS = 32;
+/** A worker's job state; the caller moves IDLE -> POSTED and DONE -> IDLE, or takes a job back POSTED -> IDLE. */
+const IDLE = 0;
+const POSTED = 1;
+const RUNNING = 2;
+const DONE = 3;
 
-/** The worker's loop: wait for a job, run the export on its arguments, signal done. */
+/**
+ * The worker's loop: wait for a posted job, claim it (unless the caller took it back first), run
+ * the export on its arguments, signal done.
+ */
 const WORKER_SOURCE = `
 const { workerData } = require('node:worker_threads');
 const { bytes, memory, control, names } = workerData;
 const exports = new WebAssembly.Instance(new WebAssembly.Module(bytes), { env: { memory } }).exports;
 const ctrl = new Int32Array(control, 0, ${CONTROL_INTS});
 const args = new Float64Array(control, ${CONTROL_INTS * 4}, ${MAX_ARGS});
-Atomics.store(ctrl, 5, 1);
-Atomics.notify(ctrl, 5);
-let seen = 0;
+Atomics.store(ctrl, 4, 1);
+Atomics.notify(ctrl, 4);
 for (;;) {
-  Atomics.wait(ctrl, 0, seen);
-  seen = Atomics.load(ctrl, 0);
+  for (let s = Atomics.load(ctrl, 0); s !== ${POSTED}; s = Atomics.load(ctrl, 0)) Atomics.wait(ctrl, 0, s);
+  if (Atomics.compareExchange(ctrl, 0, ${POSTED}, ${RUNNING}) !== ${POSTED}) continue;
   try {
-    exports[names[ctrl[2]]](...args.subarray(0, ctrl[3]));
-    ctrl[4] = 0;
+    exports[names[ctrl[1]]](...args.subarray(0, ctrl[2]));
+    ctrl[3] = 0;
   } catch (e) {
-    ctrl[4] = 1;
+    ctrl[3] = 1;
   }
-  Atomics.store(ctrl, 1, seen);
-  Atomics.notify(ctrl, 1);
+  Atomics.store(ctrl, 0, ${DONE});
+  Atomics.notify(ctrl, 0);
 }
 `;
 
@@ -142,31 +151,45 @@ export class WasmKernelModule<E> {
   parallel(name: keyof E & string, parts: number, argsOf: (part: number) => number[]): void {
     const run = (this.module() as unknown as Record<string, (...a: number[]) => void>)[name]!;
     const workers = parts > 1 ? this.startWorkers(parts - 1) : [];
-    const started: KernelWorker[] = [];
+    const started: Array<{ w: KernelWorker; args: number[] }> = [];
+    let failed = false;
+    let cause: unknown;
+    const runHere = (args: number[]) => {
+      try {
+        run(...args);
+      } catch (e) {
+        failed = true;
+        cause ??= e;
+      }
+    };
     for (let p = 1; p < parts; p++) {
       const w = workers[p - 1];
       const args = argsOf(p);
       if (!w) {
-        run(...args);
+        runHere(args);
         continue;
       }
       if (args.length > MAX_ARGS) throw new Error(`${name}: at most ${MAX_ARGS} arguments`);
       w.args.set(args);
-      w.ctrl[2] = this.names.indexOf(name);
-      w.ctrl[3] = args.length;
-      Atomics.add(w.ctrl, 0, 1);
+      w.ctrl[1] = this.names.indexOf(name);
+      w.ctrl[2] = args.length;
+      Atomics.store(w.ctrl, 0, POSTED);
       Atomics.notify(w.ctrl, 0);
-      started.push(w);
+      started.push({ w, args });
     }
-    run(...argsOf(0));
-    let failed = false;
-    for (const w of started) {
-      const job = Atomics.load(w.ctrl, 0);
-      // wait on the value read: a done signal between the read and the wait returns at once
-      for (let done = Atomics.load(w.ctrl, 1); done !== job; done = Atomics.load(w.ctrl, 1)) Atomics.wait(w.ctrl, 1, done);
-      failed ||= w.ctrl[4] !== 0;
+    runHere(argsOf(0));
+    // every posted part is settled before returning (or throwing): the next call reuses the memory
+    for (const { w, args } of started) {
+      // a part no worker has begun yet (its thread not scheduled: a busy machine) runs here instead
+      if (Atomics.compareExchange(w.ctrl, 0, POSTED, IDLE) === POSTED) {
+        runHere(args);
+        continue;
+      }
+      for (let s = Atomics.load(w.ctrl, 0); s !== DONE; s = Atomics.load(w.ctrl, 0)) Atomics.wait(w.ctrl, 0, s);
+      failed ||= w.ctrl[3] !== 0;
+      Atomics.store(w.ctrl, 0, IDLE);
     }
-    if (failed) throw new Error(`${name}: a worker's part failed`);
+    if (failed) throw new Error(`${name}: a part failed`, { cause });
   }
 
   /** Workers for up to `count` parts (fewer where threads are fewer); started once. */
@@ -182,7 +205,7 @@ export class WasmKernelModule<E> {
           worker.on('error', () => undefined);
           const ctrl = new Int32Array(control, 0, CONTROL_INTS);
           // a worker takes jobs once it said it is ready; one that does not in 10 s is not used
-          if (Atomics.wait(ctrl, 5, 0, 10_000) === 'timed-out' && Atomics.load(ctrl, 5) === 0) {
+          if (Atomics.wait(ctrl, 4, 0, 10_000) === 'timed-out' && Atomics.load(ctrl, 4) === 0) {
             void worker.terminate();
             break;
           }

@@ -1,6 +1,6 @@
 import * as tf from '../runtime/tf.js';
 import { initBackend, type BackendName } from '../runtime/backend.js';
-import { Embedding } from '../nn/embedding.js';
+import { Embedding, variableOf } from '../nn/embedding.js';
 import { DenseAdam, SparseRowOptimizer } from './optimizers.js';
 
 /** Three steps of sum(rows(ids) * w) through a lookup, updated row-sparsely. */
@@ -20,6 +20,39 @@ function sparseRun(ids: number[], kind: 'adam' | 'adagrad'): Float32Array {
   e.dispose();
   return out;
 }
+
+describe('DenseAdam', () => {
+  afterAll(async () => {
+    await initBackend({ log: false });
+  });
+
+  it.each<BackendName>(['wasm', 'cpu'])('follows tf.train.adam step for step, and keeps the tensor count (%s)', async (backend) => {
+    await initBackend({ backend, log: false });
+    const init = [Float32Array.from({ length: 12 }, (_, i) => Math.sin(i)), Float32Array.from({ length: 3 }, (_, i) => Math.cos(i))];
+    const x = tf.tensor2d(Float32Array.from({ length: 20 }, (_, i) => Math.cos(3 * i)), [5, 4]);
+    const run = (update: (vars: tf.Variable[], grads: tf.NamedTensorMap) => void) => {
+      const vars = [variableOf(tf.tensor2d(init[0]!, [4, 3]), true), variableOf(tf.tensor1d(init[1]!), true)];
+      for (let s = 0; s < 4; s++) {
+        const { value, grads } = tf.variableGrads(() => tf.sum(tf.square(tf.add(tf.matMul(x, vars[0]!), vars[1]!))) as tf.Scalar, vars);
+        update(vars, grads);
+        tf.dispose([value, ...Object.values(grads)]);
+      }
+      const out = vars.map((v) => v.dataSync().slice());
+      tf.dispose(vars);
+      return out;
+    };
+    const ref = tf.train.adam(0.05, 0.9, 0.999, 1e-7);
+    const want = run((vars, grads) => ref.applyGradients(vars.map((v) => ({ name: v.name, tensor: grads[v.name]! }))));
+    ref.dispose();
+    const ours = new DenseAdam();
+    const before = tf.memory().numTensors;
+    const got = run((vars, grads) => ours.apply(new Map(vars.map((v) => [v, grads[v.name]!])), 0.05));
+    expect(tf.memory().numTensors).toBe(before);
+    got.forEach((g, i) => g.forEach((v, j) => expect(Math.abs(v - want[i]![j]!)).toBeLessThan(1e-5)));
+    ours.dispose();
+    x.dispose();
+  });
+});
 
 describe('row-sparse optimizers', () => {
   afterAll(async () => {

@@ -6,6 +6,7 @@
  */
 import * as tf from '../runtime/tf.js';
 import { storageView } from '../runtime/storage.js';
+import { adamUpdate, type AdamStep } from '../runtime/linalg.js';
 import { ConfigError, ShapeError } from '../errors.js';
 import type { Embedding } from '../nn/embedding.js';
 
@@ -19,12 +20,17 @@ export interface AdamOptions {
   readonly epsilon?: number;
 }
 
-/** Adam over dense variables; state lives in backend tensors. */
+/**
+ * Adam over dense variables, one vectorised kernel call per variable (runtime/linalg.ts): the
+ * moments live in typed arrays, the gradient and the weights are read from the backend's storage
+ * where it can be reached, and each variable gets its new values as one fresh tensor (a new data
+ * id, so no backend cache of the old weights survives). tfjs's ops take ~10 kernels per variable.
+ */
 export class DenseAdam {
   private readonly beta1: number;
   private readonly beta2: number;
   private readonly epsilon: number;
-  private readonly state = new Map<tf.Variable, { m: tf.Variable; v: tf.Variable }>();
+  private readonly state = new Map<tf.Variable, { m: Float32Array; v: Float32Array }>();
   private t = 0;
 
   constructor(options: AdamOptions = {}) {
@@ -36,33 +42,23 @@ export class DenseAdam {
   /** One update of every variable in `grads` (the gradients are not disposed here). */
   apply(grads: ReadonlyMap<tf.Variable, tf.Tensor>, learningRate: number): void {
     this.t++;
-    const c1 = 1 - this.beta1 ** this.t;
-    const c2 = 1 - this.beta2 ** this.t;
-    // bias corrections folded into one step size: lr * sqrt(c2) / c1, epsilon scaled to match
-    const step = (learningRate * Math.sqrt(c2)) / c1;
-    const eps = this.epsilon * Math.sqrt(c2);
-    tf.tidy(() => {
-      for (const [variable, g] of grads) {
-        let s = this.state.get(variable);
-        if (!s) {
-          s = { m: tf.variable(tf.zerosLike(variable), false), v: tf.variable(tf.zerosLike(variable), false) };
-          this.state.set(variable, s);
-        }
-        const m = tf.add(tf.mul(s.m, this.beta1), tf.mul(g, 1 - this.beta1));
-        const v = tf.add(tf.mul(s.v, this.beta2), tf.mul(tf.square(g), 1 - this.beta2));
-        s.m.assign(m);
-        s.v.assign(v);
-        variable.assign(tf.sub(variable, tf.div(tf.mul(m, step), tf.add(tf.sqrt(v), eps))));
+    const a = adamStep(this.beta1, this.beta2, this.epsilon, learningRate, this.t);
+    for (const [variable, gradient] of grads) {
+      let s = this.state.get(variable);
+      if (!s) {
+        s = { m: new Float32Array(variable.size), v: new Float32Array(variable.size) };
+        this.state.set(variable, s);
       }
-    });
+      const updated = adamUpdate(valuesOf(variable), valuesOf(gradient), s.m, s.v, a);
+      // wasm copies the values into its heap; other backends keep the array, so they get a copy
+      const next = tf.tensor(tf.getBackend() === 'wasm' ? updated : updated.slice(), variable.shape, 'float32');
+      variable.assign(next);
+      next.dispose();
+    }
   }
 
-  /** Frees the moment tensors; the variables are not touched. */
+  /** Frees the moments; the variables are not touched. */
   dispose(): void {
-    for (const s of this.state.values()) {
-      s.m.dispose();
-      s.v.dispose();
-    }
     this.state.clear();
   }
 
@@ -79,7 +75,7 @@ export class DenseAdam {
     }>;
   } {
     const moments = new Map<tf.Variable, { m: Float32Array; v: Float32Array }>();
-    for (const [variable, s] of this.state) moments.set(variable, { m: s.m.dataSync() as Float32Array, v: s.v.dataSync() as Float32Array });
+    for (const [variable, s] of this.state) moments.set(variable, { m: s.m.slice(), v: s.v.slice() });
     return { t: this.t, moments };
   }
 
@@ -92,10 +88,21 @@ export class DenseAdam {
     this.t = state.t;
     for (const [variable, { m, v }] of state.moments) {
       if (m.length !== variable.size || v.length !== variable.size) throw new ShapeError(`adam moments of ${variable.name}`, `${variable.size} values`, `${m.length} and ${v.length}`);
-      // inside tidy: the initial-value tensors go, the variables (not tracked by tidy) stay
-      this.state.set(variable, tf.tidy(() => ({ m: tf.variable(tf.tensor(m, variable.shape), false), v: tf.variable(tf.tensor(v, variable.shape), false) })));
+      this.state.set(variable, { m: Float32Array.from(m), v: Float32Array.from(v) });
     }
   }
+}
+
+/** Adam's step constants at step `t`: the bias corrections folded into the step size and epsilon. */
+function adamStep(beta1: number, beta2: number, epsilon: number, learningRate: number, t: number): AdamStep {
+  const c1 = 1 - beta1 ** t;
+  const c2 = 1 - beta2 ** t;
+  return { beta1, beta2, step: (learningRate * Math.sqrt(c2)) / c1, epsilon: epsilon * Math.sqrt(c2) };
+}
+
+/** A float32 tensor's values: its storage where the backend allows, else a copy. */
+function valuesOf(t: tf.Tensor): Float32Array {
+  return storageView(t) ?? (t.dataSync() as Float32Array);
 }
 
 /** Row-sparse optimizer of the embedding tables: lazy Adam, or row-wise Adagrad (one accumulator per row, less memory). */
@@ -170,11 +177,9 @@ export class SparseRowOptimizer {
   }
 
   private adam(rows: readonly number[], g: Float32Array, w: Float32Array, rowOffset: (slot: number) => number, lr: number): void {
-    const b1 = this.options.beta1 ?? 0.9;
-    const b2 = this.options.beta2 ?? 0.999;
-    const eps = this.options.epsilon ?? 1e-7;
-    const c1 = 1 - b1 ** this.t;
-    const c2 = 1 - b2 ** this.t;
+    // one JS pass over the touched rows: a vectorised kernel would first have to gather the rows'
+    // weights and moments into its memory and scatter them back, which costs more than it saves
+    const { beta1: b1, beta2: b2, step, epsilon: eps } = adamStep(this.options.beta1 ?? 0.9, this.options.beta2 ?? 0.999, this.options.epsilon ?? 1e-7, lr, this.t);
     const m = this.m!;
     const v = this.v;
     const d = this.embedding.dim;
@@ -186,7 +191,7 @@ export class SparseRowOptimizer {
         const gk = g[go + k]!;
         const mk = (m[o + k] = b1 * m[o + k]! + (1 - b1) * gk);
         const vk = (v[o + k] = b2 * v[o + k]! + (1 - b2) * gk * gk);
-        w[wo + k]! -= (lr * (mk / c1)) / (eps + Math.sqrt(vk / c2));
+        w[wo + k]! -= (step * mk) / (Math.sqrt(vk) + eps);
       }
     }
   }
