@@ -83,13 +83,14 @@ export function fitOptionsOf(o: TrainCliOptions): FitOptions {
   };
 }
 
-/** Saves the model with its index and the users' seen items. */
+/** Saves the model with its index, the users' seen items and histories, and item popularity (for serving). */
 export async function saveWithIndex(dir: string, model: TwoTowerModel, dataset: InteractionDataset, metadata: Record<string, unknown>): Promise<void> {
   const index = await buildItemIndex(model);
   try {
     const H = model.historyLength;
     const histories = H > 0 ? latestHistories(trainingLog(dataset), dataset.schema.numUsers, dataset.valueWeights, H) : undefined;
-    await saveCheckpoint(dir, model, { index, seen: trainingItems(dataset), histories, metadata });
+    const popularity = popularityScores(trainingLog(dataset), dataset.schema.numItems, dataset.valueWeights, dataset.schema.tasks.length);
+    await saveCheckpoint(dir, model, { index, seen: trainingItems(dataset), histories, popularity, metadata });
   } finally {
     await index.dispose();
   }
