@@ -9,6 +9,7 @@ import { benchStages } from './commands/bench-stages.js';
 import { demo } from './commands/demo.js';
 import { evaluate } from './commands/evaluate.js';
 import { retrieve } from './commands/retrieve.js';
+import { serve } from './commands/serve.js';
 import { train } from './commands/train.js';
 import { exportWorld, listWorlds } from './commands/world.js';
 
@@ -24,6 +25,16 @@ function num(name: string) {
     if (!Number.isFinite(x)) throw new InvalidArgumentError(`${name} must be a number`);
     return x;
   };
+}
+function positive(name: string) {
+  return (v: string) => {
+    if (!/^\d+$/.test(v) || Number(v) < 1) throw new InvalidArgumentError(`${name} must be a positive integer`);
+    return Number(v);
+  };
+}
+function port(v: string): number {
+  if (!/^\d+$/.test(v) || Number(v) > 65535) throw new InvalidArgumentError('--port must be an integer in [0, 65535]');
+  return Number(v);
 }
 function seedList(v: string): number[] {
   const seeds = v.split(',').map((x) => x.trim());
@@ -113,6 +124,18 @@ export function buildProgram(): Command {
     .addOption(backendOption())
     .action(async (o) => {
       await retrieve(o);
+    });
+
+  program.command('serve')
+    .description('serve a checkpoint over HTTP: POST /retrieve (by user id, features or history; cold start), /retrieve/batch, GET /health, /metrics; SIGHUP or POST /admin/reload swaps in a new checkpoint')
+    .requiredOption('--checkpoint <dir>', 'checkpoint directory')
+    .option('--port <n>', 'TCP port (0: any free port)', port, 8080)
+    .option('--host <address>', 'address to listen on (0.0.0.0: every interface; there is no authentication)', '127.0.0.1')
+    .option('--body-limit <bytes>', 'largest request body (larger: 413)', positive('--body-limit'), 1024 * 1024)
+    .option('--max-batch <n>', 'most requests in one POST /retrieve/batch', positive('--max-batch'), 1000)
+    .addOption(backendOption())
+    .action(async (o) => {
+      await serve(o);
     });
 
   program.command('demo')
