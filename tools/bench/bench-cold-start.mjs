@@ -14,6 +14,8 @@
 //   features          features (zero id vector), base model
 //   features+history  features and history, model with `--stages history` (history encoder)
 //   history           history only, history model (features left at the average user's)
+// and two alternatives to the zero id vector, on the base model: the mean of the trained id rows
+// (with the features), and the mean of the history items' embeddings as the query.
 //
 //   node tools/bench/bench-cold-start.mjs [--seeds 0,1,2] [--held-out 0.2] [--drift 0]
 //
@@ -108,6 +110,51 @@ function heldOutCases(world, held) {
   return cases;
 }
 
+/** recall@K of the index searched with given queries (`[cases * D]`), the same exclusions. */
+async function recallOfQueries(index, cases, queries) {
+  const hits = Object.fromEntries(KS.map((k) => [k, 0]));
+  const found = await index.search(queries, Math.max(...KS), { exclude: cases.map((c) => c.exclude) });
+  found.forEach((f, i) => {
+    const at = f.ids.indexOf(cases[i].target);
+    for (const k of KS) if (at >= 0 && at < k) hits[k]++;
+  });
+  return Object.fromEntries(KS.map((k) => [`recall@${k}`, +(hits[k] / cases.length).toFixed(4)]));
+}
+
+/**
+ * The alternatives the zero id vector was chosen over (base model): the mean of the trained id
+ * rows with the features, and the mean of the history items' embeddings (normalised) as the query.
+ */
+async function variants(model, index, cases) {
+  const tf = core.tf;
+  const D = model.config.dim;
+  const meanId = tf.tidy(() => tf.mean(model.userEmbedding.table, 0, true));
+  const input = { size: cases.length, user: new Int32Array(cases.length).fill(-1), userFeatures: Float32Array.from(cases.flatMap((c) => c.features)), historyLength: 0 };
+  const q = tf.tidy(() => {
+    const x = model.userTowerInput(input, false);
+    const rest = tf.slice(x, [0, D], [cases.length, x.shape[1] - D]);
+    return model.queryFromInput(tf.concat([tf.tile(meanId, [cases.length, 1]), rest], 1));
+  });
+  const meanIdQueries = q.dataSync().slice();
+  tf.dispose([q, meanId]);
+  const withHistory = cases.filter((c) => c.history.length > 0);
+  const V = model.catalogueEmbeddings();
+  const historyQueries = new Float32Array(withHistory.length * D);
+  withHistory.forEach((c, r) => {
+    const row = historyQueries.subarray(r * D, (r + 1) * D);
+    for (const id of c.history.slice(0, 20)) {
+      const i = model.itemIndex(id);
+      for (let d = 0; d < D; d++) row[d] += V[i * D + d];
+    }
+    const norm = Math.hypot(...row) || 1;
+    for (let d = 0; d < D; d++) row[d] /= norm;
+  });
+  return {
+    'features, mean id vector': await recallOfQueries(index, cases, meanIdQueries),
+    'mean of history item vectors': await recallOfQueries(index, withHistory, historyQueries),
+  };
+}
+
 async function recallOf(retriever, cases, request, expectPath) {
   const hits = Object.fromEntries(KS.map((k) => [k, 0]));
   const paths = {};
@@ -145,6 +192,7 @@ for (const seed of seeds) {
       row.popularity = await recallOf(retriever, cases, (c) => ({ userId: c.userId }), 'popularity');
       row.features = await recallOf(retriever, cases, (c) => ({ userId: c.userId, userFeatures: c.features }), 'features');
       row.baseEpochs = result.epochs;
+      Object.assign(row, await variants(model, retriever.index, cases));
     } else {
       const withHistory = cases.filter((c) => c.history.length > 0);
       row['features+history'] = await recallOf(retriever, withHistory, (c) => ({ userId: c.userId, userFeatures: c.features, history: c.history }), 'features+history');
@@ -169,7 +217,7 @@ const stat = (xs) => {
   return { mean: +mean.toFixed(4), sd: +sd.toFixed(4) };
 };
 const summary = {};
-for (const path of ['popularity', 'features', 'features (history model)', 'popularity (users with history)', 'features+history', 'history']) {
+for (const path of ['popularity', 'features', 'features, mean id vector', 'features (history model)', 'popularity (users with history)', 'features+history', 'history', 'mean of history item vectors']) {
   summary[path] = Object.fromEntries(KS.map((k) => [`recall@${k}`, stat(perSeed.map((r) => r[path][`recall@${k}`]))]));
 }
 const paired = (path, against) => stat(perSeed.map((r) => r[path]['recall@20'] - r[against]['recall@20']));
