@@ -12,11 +12,25 @@ export interface ServeCliOptions extends ServeOptions {
   readonly backend?: 'tensorflow' | 'wasm' | 'cpu';
 }
 
-/** `tt serve`: loads the checkpoint, listens, and runs until SIGINT / SIGTERM (then exit code 130). */
+/**
+ * `tt serve`: loads the checkpoint, listens, and runs until SIGINT / SIGTERM (then exit code 130).
+ * A port it cannot listen on sets exit code 1 (one line on stderr).
+ */
 export async function serve(o: ServeCliOptions): Promise<void> {
   await initBackend({ backend: o.backend });
   const server = await createServer(o);
-  const url = await server.listen();
+  let url: string;
+  try {
+    url = await server.listen();
+  } catch (e) {
+    await server.close();
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code !== 'EADDRINUSE' && code !== 'EACCES' && code !== 'EADDRNOTAVAIL') throw e;
+    // a runtime failure of this machine, not of the command line: one line, exit 1
+    process.stderr.write(`tt: error [${code}] cannot listen on ${o.host ?? '127.0.0.1'}:${o.port ?? 8080}\n`);
+    process.exitCode = 1;
+    return;
+  }
   process.stderr.write(`[tt] listening on ${url} (POST /retrieve, POST /retrieve/batch, GET /health, GET /metrics, POST /admin/reload; SIGHUP reloads)\n`);
   const onHup = () => {
     server.reload().catch(() => undefined); // logged by the server; the old checkpoint keeps serving

@@ -8,6 +8,7 @@ import {
 } from '@tt/core';
 import { historyEncoder } from '@tt/history-encoder';
 import { createServer, type TtServer } from './server.js';
+import { serve } from '../commands/serve.js';
 
 let root: string;
 let world: InteractionDataset;
@@ -129,6 +130,19 @@ describe('createServer (real HTTP on 127.0.0.1)', () => {
     expect(value('tt_retrievals_total{path="features"}')).toBeGreaterThanOrEqual(3);
     expect(value('tt_retrievals_total{path="popularity"}')).toBeGreaterThanOrEqual(2);
     expect(value('process_resident_memory_bytes')).toBeGreaterThan(0);
+  });
+
+  it('tt serve on a port already taken: one error line, exit code 1', async () => {
+    const port = Number(new URL(url).port);
+    const err = jest.spyOn(process.stderr, 'write').mockImplementation(() => true);
+    try {
+      await serve({ checkpoint: a, port, log: silent });
+      expect(process.exitCode).toBe(1);
+      expect(err.mock.calls.map((c) => String(c[0])).join('')).toMatch(/tt: error \[EADDRINUSE\] cannot listen on 127.0.0.1:\d+/);
+    } finally {
+      err.mockRestore();
+      process.exitCode = 0;
+    }
   });
 
   it('hot-swaps a new checkpoint under load without failing a request, and keeps the old one when a load fails', async () => {
