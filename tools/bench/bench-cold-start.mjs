@@ -17,7 +17,11 @@
 // and two alternatives to the zero id vector, on the base model: the mean of the trained id rows
 // (with the features), and the mean of the history items' embeddings as the query.
 //
-//   node tools/bench/bench-cold-start.mjs [--seeds 0,1,2] [--held-out 0.2] [--drift 0]
+//   node tools/bench/bench-cold-start.mjs [--seeds 0,1,2] [--held-out 0.2] [--drift 0] [--id-dropout 0]
+//
+// `--id-dropout p` trains with the model option `userIdDropout` (each training row's id vector
+// zeroed with probability p, so the tower learns the input a cold user gets); the known users'
+// loo-full recall of each model is printed beside, for what it costs them.
 //
 // Needs the built packages (`npx tsc -b packages/cli/tsconfig.lib.json`). Progress on stderr; one
 // JSON line on stdout: per seed and path recall@10/20/50, and the mean, sd and paired difference
@@ -34,11 +38,13 @@ const { values: opt } = parseArgs({
     seeds: { type: 'string', default: '0,1,2' },
     'held-out': { type: 'string', default: '0.2' },
     drift: { type: 'string', default: '0' },
+    'id-dropout': { type: 'string', default: '0' },
     epochs: { type: 'string' },
   },
 });
 const seeds = opt.seeds.split(',').map(Number);
 const heldShare = Number(opt['held-out']);
+const idDropout = Number(opt['id-dropout']);
 const log = (m) => process.stderr.write(`[bench:cold-start] ${m}\n`);
 const KS = [10, 20, 50];
 await core.initBackend({ log: false });
@@ -184,7 +190,9 @@ for (const seed of seeds) {
   const epochs = opt.epochs ? Number(opt.epochs) : undefined;
   for (const [name, stages] of [['base', []], ['history', [{ name: 'history' }]]]) {
     const t0 = performance.now();
-    const { model, result } = await core.fitTwoTower(train, { seed, epochs, progress: 'none', model: { stages }, stages: stages.length ? [historyEncoder] : [] });
+    const { model, result } = await core.fitTwoTower(train, { seed, epochs, progress: 'none', model: { stages, userIdDropout: idDropout }, stages: stages.length ? [historyEncoder] : [] });
+    // what id dropout costs the users the model knows: loo-full on the training users' test rows
+    row[`known users (${name} model)`] = Object.fromEntries(Object.entries(await core.evaluateModel(model, train)).filter(([key]) => KS.some((k) => key === `recall@${k}`)).map(([key, v]) => [key, +v.toFixed(4)]));
     const retriever = await core.Retriever.build(model, { data: { popularity } });
     // every held-out id is unknown to the model: the cold path serves them
     if (cases.some((c) => model.hasUser(c.userId))) throw new Error('a held-out user is in the vocabulary');
@@ -217,7 +225,7 @@ const stat = (xs) => {
   return { mean: +mean.toFixed(4), sd: +sd.toFixed(4) };
 };
 const summary = {};
-for (const path of ['popularity', 'features', 'features, mean id vector', 'features (history model)', 'popularity (users with history)', 'features+history', 'history', 'mean of history item vectors']) {
+for (const path of ['popularity', 'features', 'features, mean id vector', 'features (history model)', 'popularity (users with history)', 'features+history', 'history', 'mean of history item vectors', 'known users (base model)', 'known users (history model)']) {
   summary[path] = Object.fromEntries(KS.map((k) => [`recall@${k}`, stat(perSeed.map((r) => r[path][`recall@${k}`]))]));
 }
 const paired = (path, against) => stat(perSeed.map((r) => r[path]['recall@20'] - r[against]['recall@20']));
@@ -226,4 +234,4 @@ summary.pairedRecall20 = {
   'features+history - popularity (users with history)': paired('features+history', 'popularity (users with history)'),
   'history - popularity (users with history)': paired('history', 'popularity (users with history)'),
 };
-process.stdout.write(`${JSON.stringify({ seeds, heldOut: heldShare, drift: Number(opt.drift), perSeed, summary })}\n`);
+process.stdout.write(`${JSON.stringify({ seeds, heldOut: heldShare, drift: Number(opt.drift), userIdDropout: idDropout, perSeed, summary })}\n`);

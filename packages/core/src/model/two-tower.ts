@@ -81,6 +81,7 @@ export class TwoTowerModel {
   private readonly itemProjection: Dense;
   private readonly frequency: FrequencyEstimator;
   private readonly negativeRng: Rng;
+  private readonly idDropoutRng: Rng | undefined;
   private readonly itemIndexById = new Map<ItemId, number>();
   private readonly userIndexById = new Map<ItemId, number>();
 
@@ -121,6 +122,9 @@ export class TwoTowerModel {
     this.frequency = new FrequencyEstimator(Math.min(config.itemRows, 1 << 22), config.logQAlpha, 100);
     data.itemIds.forEach((id, i) => this.itemIndexById.set(id, i));
     data.userIds.forEach((id, i) => this.userIndexById.set(id, i));
+    // forked last and only when used: every other stream stays as it was without id dropout
+    // (checkpoints written before the option existed have no field: off)
+    this.idDropoutRng = (config.userIdDropout ?? 0) > 0 ? rng.fork(3) : undefined;
   }
 
   /**
@@ -204,7 +208,13 @@ export class TwoTowerModel {
    */
   userTowerInput(input: UserInput, training = false): tf.Tensor2D {
     let id = this.userEmbedding.lookup(input.user) as tf.Tensor2D;
-    if (input.user.some((u) => u < 0)) id = tf.mul(id, tf.tensor2d(Float32Array.from(input.user, (u) => (u < 0 ? 0 : 1)), [input.size, 1]));
+    let keep = input.user.some((u) => u < 0) ? Float32Array.from(input.user, (u) => (u < 0 ? 0 : 1)) : undefined;
+    if (training && this.idDropoutRng) {
+      // id dropout: these rows train the cold-start input (zero id vector), unscaled, as served
+      keep ??= new Float32Array(input.size).fill(1);
+      for (let i = 0; i < input.size; i++) if (this.idDropoutRng.uniform() < this.config.userIdDropout) keep[i] = 0;
+    }
+    if (keep) id = tf.mul(id, tf.tensor2d(keep, [input.size, 1]));
     const parts: tf.Tensor2D[] = [id];
     if (this.userMlp) parts.push(this.userMlp.apply(tf.tensor2d(input.userFeatures, [input.size, this.config.schema.userFeatureDim])));
     if (this.config.historyPooling > 0) parts.push(this.pooledHistory(input));
