@@ -34,6 +34,8 @@ export interface TrainCliOptions extends StageFlags {
   readonly mixedNegatives?: number;
   /** false (`--no-logq`) turns off the logQ correction */
   readonly logq?: boolean;
+  /** share of training rows without their user-id vector (cold-start training) */
+  readonly userIdDropout?: number;
   /** seed of the synthetic world, initialisation and shuffling */
   readonly seed?: number;
   /** early-stopping patience in epochs */
@@ -78,6 +80,7 @@ export function fitOptionsOf(o: TrainCliOptions): FitOptions {
       ...(o.temperature !== undefined ? { temperature: o.temperature } : {}),
       ...(o.mixedNegatives !== undefined ? { mixedNegatives: o.mixedNegatives } : {}),
       ...(o.logq === false ? { logQ: false } : {}),
+      ...(o.userIdDropout !== undefined ? { userIdDropout: o.userIdDropout } : {}),
       ...(o.seed !== undefined ? { seed: o.seed } : {}),
     },
   };
