@@ -17,7 +17,9 @@
 // --rss-every seconds (default 5), --dir (default $TMPDIR/tt-bench-serve), --build-only (make the
 // checkpoints and stop).
 // Needs the built CLI (`npx tsc -b packages/cli/tsconfig.lib.json`). Progress on stderr, one JSON
-// line on stdout: requests/s, latency p50/p90/p99/max (ms), errors and non-2xx, RSS samples, swap.
+// line on stdout: requests/s, latency p50/p90/p99/max (ms), errors and non-2xx, the server's CPU
+// per request (ms; 1000 / it = what one core of the server answers, however busy the machine) and
+// the CPU shares of server and load generator, RSS samples, swap.
 import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { tmpdir, cpus, loadavg } from 'node:os';
@@ -109,6 +111,11 @@ if (!url) {
 }
 log(`server ${url} (pid ${server.pid}), ${numItems} items, ${opt.index}, k ${k}, ${connections} connections, ${duration} s`);
 
+/** CPU seconds the server process has used (user + system), from /proc. */
+const serverCpuS = () => {
+  const f = readFileSync(`/proc/${server.pid}/stat`, 'utf8').split(') ')[1].split(' ');
+  return (Number(f[11]) + Number(f[12])) / 100; // utime, stime in clock ticks (USER_HZ = 100)
+};
 const rssMb = () => {
   const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${server.pid}/status`, 'utf8'));
   return m ? Math.round(Number(m[1]) / 1024) : NaN;
@@ -136,10 +143,14 @@ const swapTimer = ckB && setTimeout(async () => {
   log(`hot swap: ${JSON.stringify(swap)}`);
 }, (duration * 1000) / 2);
 const load = [...loadavg()];
+const cpuBefore = serverCpuS();
+const clientCpuBefore = process.cpuUsage();
 const result = await autocannon({
   url: `${url}/retrieve`, connections, duration,
   requests: [{ method: 'POST', headers: { 'content-type': 'application/json' }, setupRequest: (r) => ({ ...r, body: body() }) }],
 });
+const serverCpu = serverCpuS() - cpuBefore;
+const clientCpu = process.cpuUsage(clientCpuBefore);
 clearInterval(sampler);
 clearTimeout(swapTimer);
 rss.push({ t: Math.round((performance.now() - t0) / 1000), mb: rssMb() });
@@ -155,6 +166,11 @@ const out = {
   requests: result.requests.total, requestsPerSec: Math.round(result.requests.average),
   latencyMs: { p50: result.latency.p50, p90: result.latency.p90, p99: result.latency.p99, max: result.latency.max, mean: +result.latency.average.toFixed(2) },
   errors: result.errors, timeouts: result.timeouts, non2xx: result.non2xx,
+  // what a request costs the server in CPU, whatever else the machine runs: 1000 / this is the
+  // requests/s one core of the server can answer
+  serverCpuMsPerRequest: +((1000 * serverCpu) / result.requests.total).toFixed(3),
+  serverCpuShare: +(serverCpu / duration).toFixed(2),
+  clientCpuShare: +((clientCpu.user + clientCpu.system) / 1e6 / duration).toFixed(2),
   microBatchMean: +(series('tt_retrieve_batch_size_sum') / series('tt_retrieve_batch_size_count')).toFixed(2),
   rssMb: { first: mbs[0], last: mbs[mbs.length - 1], min: Math.min(...mbs), max: Math.max(...mbs), steadySpreadPct: steady.length ? +((100 * (Math.max(...steady) - Math.min(...steady))) / Math.min(...steady)).toFixed(1) : null, samples: rss },
   swap, serverExit: exitCode,
