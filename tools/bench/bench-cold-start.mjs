@@ -11,11 +11,13 @@
 // first); the target is their last positive; every item of their earlier rows is excluded (as
 // loo-full removes training items), for every path alike. Paths measured:
 //   popularity        the request carries only the unknown id
-//   features          features (zero id vector), base model
-//   features+history  features and history, model with `--stages history` (history encoder)
-//   history           history only, history model (features left at the average user's)
+//   features          features (zero id vector, an empty history)
+//   features+history  features and history (the base model pools the history; the other model
+//                     has `--stages history`, the history encoder)
+//   history           history only (features left at the average user's)
 // and two alternatives to the zero id vector, on the base model: the mean of the trained id rows
-// (with the features), and the mean of the history items' embeddings as the query.
+// (with the features), and the mean of the history items' embeddings as the query. The history
+// paths are measured on the held-out users who have a history, beside popularity on the same users.
 //
 //   node tools/bench/bench-cold-start.mjs [--seeds 0,1,2] [--held-out 0.2] [--drift 0] [--id-dropout 0]
 //
@@ -135,7 +137,11 @@ async function variants(model, index, cases) {
   const tf = core.tf;
   const D = model.config.dim;
   const meanId = tf.tidy(() => tf.mean(model.userEmbedding.table, 0, true));
-  const input = { size: cases.length, user: new Int32Array(cases.length).fill(-1), userFeatures: Float32Array.from(cases.flatMap((c) => c.features)), historyLength: 0 };
+  const H = model.historyLength;
+  const input = {
+    size: cases.length, user: new Int32Array(cases.length).fill(-1), userFeatures: Float32Array.from(cases.flatMap((c) => c.features)),
+    history: H > 0 ? new Int32Array(cases.length * H).fill(-1) : undefined, historyLength: H,
+  };
   const q = tf.tidy(() => {
     const x = model.userTowerInput(input, false);
     const rest = tf.slice(x, [0, D], [cases.length, x.shape[1] - D]);
@@ -196,20 +202,19 @@ for (const seed of seeds) {
     const retriever = await core.Retriever.build(model, { data: { popularity } });
     // every held-out id is unknown to the model: the cold path serves them
     if (cases.some((c) => model.hasUser(c.userId))) throw new Error('a held-out user is in the vocabulary');
+    const withHistory = cases.filter((c) => c.history.length > 0);
+    const at = (path) => `${path} (${name} model)`;
     if (name === 'base') {
       row.popularity = await recallOf(retriever, cases, (c) => ({ userId: c.userId }), 'popularity');
-      row.features = await recallOf(retriever, cases, (c) => ({ userId: c.userId, userFeatures: c.features }), 'features');
-      row.baseEpochs = result.epochs;
-      Object.assign(row, await variants(model, retriever.index, cases));
-    } else {
-      const withHistory = cases.filter((c) => c.history.length > 0);
-      row['features+history'] = await recallOf(retriever, withHistory, (c) => ({ userId: c.userId, userFeatures: c.features, history: c.history }), 'features+history');
-      row.history = await recallOf(retriever, withHistory, (c) => ({ userId: c.userId, history: c.history }), 'history');
-      row['features (history model)'] = await recallOf(retriever, cases, (c) => ({ userId: c.userId, userFeatures: c.features }), 'features');
-      row.historyUsers = withHistory.length;
-      row.historyEpochs = result.epochs;
-      // popularity on the same users as the history paths, for the paired comparison
       row['popularity (users with history)'] = await recallOf(retriever, withHistory, (c) => ({ userId: c.userId }), 'popularity');
+      row.historyUsers = withHistory.length;
+      Object.assign(row, await variants(model, retriever.index, cases));
+    }
+    row[at('epochs')] = result.epochs;
+    row[at('features')] = await recallOf(retriever, cases, (c) => ({ userId: c.userId, userFeatures: c.features }), 'features');
+    if (model.historyLength > 0) {
+      row[at('features+history')] = await recallOf(retriever, withHistory, (c) => ({ userId: c.userId, userFeatures: c.features, history: c.history }), 'features+history');
+      row[at('history')] = await recallOf(retriever, withHistory, (c) => ({ userId: c.userId, history: c.history }), 'history');
     }
     log(`seed ${seed} ${name}: ${result.epochs} epochs, ${((performance.now() - t0) / 1000).toFixed(0)} s`);
     await retriever.dispose();
@@ -225,13 +230,12 @@ const stat = (xs) => {
   return { mean: +mean.toFixed(4), sd: +sd.toFixed(4) };
 };
 const summary = {};
-for (const path of ['popularity', 'features', 'features, mean id vector', 'features (history model)', 'popularity (users with history)', 'features+history', 'history', 'mean of history item vectors', 'known users (base model)', 'known users (history model)']) {
-  summary[path] = Object.fromEntries(KS.map((k) => [`recall@${k}`, stat(perSeed.map((r) => r[path][`recall@${k}`]))]));
+const paths = [...new Set(perSeed.flatMap((r) => Object.keys(r).filter((key) => typeof r[key] === 'object')))];
+for (const path of paths) summary[path] = Object.fromEntries(KS.map((k) => [`recall@${k}`, stat(perSeed.map((r) => r[path][`recall@${k}`]))]));
+const paired = (path, against) => ({ ...stat(perSeed.map((r) => r[path]['recall@20'] - r[against]['recall@20'])), seedsAbove: perSeed.filter((r) => r[path]['recall@20'] > r[against]['recall@20']).length });
+summary.pairedRecall20 = {};
+for (const path of paths.filter((p) => /^(features|history|features\+history) \(/.test(p))) {
+  const against = path.startsWith('features (') ? 'popularity' : 'popularity (users with history)';
+  summary.pairedRecall20[`${path} - ${against}`] = paired(path, against);
 }
-const paired = (path, against) => stat(perSeed.map((r) => r[path]['recall@20'] - r[against]['recall@20']));
-summary.pairedRecall20 = {
-  'features - popularity': paired('features', 'popularity'),
-  'features+history - popularity (users with history)': paired('features+history', 'popularity (users with history)'),
-  'history - popularity (users with history)': paired('history', 'popularity (users with history)'),
-};
 process.stdout.write(`${JSON.stringify({ seeds, heldOut: heldShare, drift: Number(opt.drift), userIdDropout: idDropout, perSeed, summary })}\n`);

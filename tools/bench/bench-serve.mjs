@@ -5,7 +5,8 @@
 // The checkpoint is a real one that `tt serve` loads, built without training: a two-tower model
 // over a synthetic catalogue whose item-id table holds `syntheticEmbeddings` (256 clusters,
 // shaped like trained item vectors), 10,000 users with 16 dense features, D = 64, item popularity
-// (zipf) and each user's 20 "seen" items (excluded from answers), saved with an exact or HNSW
+// (zipf) and each user's 20 "seen" items (excluded from answers; also their history, pooled into
+// the user tower by the default `historyPooling`), saved with an exact or HNSW
 // index. It is built once per (items, index) into --dir and reused.
 //
 //   node tools/bench/bench-serve.mjs --items 100000 --index hnsw --k 10 --duration 20
@@ -82,7 +83,11 @@ async function buildCheckpoint(dir, seed) {
   const index = await core.buildItemIndex(model, { index: opt.index });
   const popularity = Float32Array.from({ length: numItems }, (_, i) => 1e6 / (1 + ((i * 2654435761) % numItems)));
   const seen = Array.from({ length: numUsers }, () => Int32Array.from({ length: 20 }, () => Math.floor(rand() * numItems)));
-  await core.saveCheckpoint(dir, model, { index, popularity, seen, metadata: { bench: 'bench-serve', items: numItems, index: opt.index, seed } });
+  // the users' latest histories, pooled into the user tower (historyPooling, 20 by default): their seen items
+  const H = model.historyLength;
+  const histories = H > 0 ? new Int32Array(numUsers * H).fill(-1) : undefined;
+  if (histories) seen.forEach((items, u) => histories.set(items.subarray(0, H), u * H));
+  await core.saveCheckpoint(dir, model, { index, popularity, seen, histories, metadata: { bench: 'bench-serve', items: numItems, index: opt.index, seed } });
   await index.dispose();
   model.dispose();
   log(`built ${dir} in ${((performance.now() - t0) / 1000).toFixed(1)} s`);

@@ -81,7 +81,7 @@ describe('tt', () => {
   it('answers users the model does not know (cold start, popularity) and counts them; names bad input', async () => {
     writeFileSync(join(dir, 'mixed.txt'), 'u999\nu3\n{"user_id": "new", "history": ["i3", "i4"], "k": 2}\n');
     const lines = (await tt('retrieve', '--checkpoint', 'ck', '--users', 'mixed.txt', '--k', '3')).map((l) => JSON.parse(l));
-    expect(lines.map((l) => [l.user_id, l.path, l.items.length])).toEqual([['u999', 'popularity', 3], ['u3', 'id', 3], ['new', 'popularity', 2]]);
+    expect(lines.map((l) => [l.user_id, l.path, l.items.length])).toEqual([['u999', 'popularity', 3], ['u3', 'id', 3], ['new', 'history', 2]]);
     // a new user's history items are not served back to it
     expect(lines[2].items).not.toContain('i3');
     writeFileSync(join(dir, 'typo.txt'), '{"userid": "u1"}\n');

@@ -94,9 +94,10 @@ describe('HnswIndex', () => {
     const truth = new ExactIndex({ dim, threads: 2 });
     truth.add(ids, items);
     const widened = new HnswIndex({ dim });
-    const narrow = new HnswIndex({ dim, searchWidening: 1 });
     widened.add(ids, items);
-    narrow.add(ids, items);
+    // the same graph searched with ef = k: searchWidening is a search-time setting, given at load
+    await widened.save(join(dir, 'widening'));
+    const narrow = await HnswIndex.load(join(dir, 'widening'), { searchWidening: 1 });
     expect(widened.params.searchWidening).toBe(2);
     for (const k of [500, 1000]) {
       const want = await truth.search(users, k);

@@ -42,7 +42,7 @@ export interface HnswIndexOptions {
   readonly searchWidening?: number;
   /** storage precision of the graph's vectors; default f32 */
   readonly quantization?: HnswQuantization;
-  /** threads for adds and batch searches; default: all available cores */
+  /** threads for adds and for searches of 64 queries or more; default: all available cores */
   readonly threads?: number;
 }
 
@@ -70,6 +70,9 @@ const SCALAR: Record<HnswQuantization, ScalarKind> = {
 };
 
 const GRAPH_FILE = 'graph.usearch';
+
+/** Queries in one search from which it is split over `threads` (below: the calling thread only). */
+const PARALLEL_SEARCH_ROWS = 64;
 
 function withTempFile(use: (path: string) => void): void {
   const path = join(tmpdir(), `tt-hnsw-${process.pid}-${randomBytes(4).toString('hex')}.usearch`);
@@ -200,8 +203,12 @@ export class HnswIndex implements MipsIndex {
     // searches with ef = max(expansionSearch, candidates asked for), and a beam of ef = k alone
     // misses ~6% of the top 500 (README)
     const fetch = Math.min(Math.max(k + req.maxExcluded, Math.ceil(this.paramsValue.searchWidening * k)), this.size);
+    // usearch starts and joins fresh OS threads on every batch call: worth it for a batch job, not
+    // for a server's few queries per call, where on a busy machine the join also waits for the
+    // new thread to be scheduled while the event loop is blocked
+    const threads = req.rows >= PARALLEL_SEARCH_ROWS ? this.paramsValue.threads : 1;
     // usearch returns Matches for one query and BatchMatches (rows of `fetch`) for several
-    const raw = this.graph.search(req.data, fetch, this.paramsValue.threads);
+    const raw = this.graph.search(req.data, fetch, threads);
     const found =
       raw instanceof BatchMatches ? raw : { keys: raw.keys, distances: raw.distances, counts: [BigInt(raw.keys.length)] };
     const results: SearchResult[] = [];
