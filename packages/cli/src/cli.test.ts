@@ -1,7 +1,7 @@
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ConfigError, MismatchError, UnknownIdError } from '@tt/core';
+import { ConfigError, CorruptFileError, MismatchError } from '@tt/core';
 import { buildProgram } from './program.js';
 import { DEMO_ROWS, DEMO_WORLDS } from './stages.js';
 
@@ -78,10 +78,20 @@ describe('tt', () => {
     }
   });
 
-  it('names bad input: an unknown --data kind, an unknown user, another catalogue', async () => {
+  it('answers users the model does not know (cold start, popularity) and counts them; names bad input', async () => {
+    writeFileSync(join(dir, 'mixed.txt'), 'u999\nu3\n{"user_id": "new", "history": ["i3", "i4"], "k": 2}\n');
+    const lines = (await tt('retrieve', '--checkpoint', 'ck', '--users', 'mixed.txt', '--k', '3')).map((l) => JSON.parse(l));
+    expect(lines.map((l) => [l.user_id, l.path, l.items.length])).toEqual([['u999', 'popularity', 3], ['u3', 'id', 3], ['new', 'history', 2]]);
+    // a new user's history items are not served back to it
+    expect(lines[2].items).not.toContain('i3');
+    writeFileSync(join(dir, 'typo.txt'), '{"userid": "u1"}\n');
+    await expect(tt('retrieve', '--checkpoint', 'ck', '--users', 'typo.txt')).rejects.toMatchObject({ code: 'E_VALUE', field: 'typo.txt:1.userid' });
+    await expect(tt('retrieve', '--checkpoint', 'ck', '--users', 'missing.txt')).rejects.toThrow(CorruptFileError);
+    // id dropout (cold-start training) is a model option, stored in the checkpoint
+    await tt('train', '--data', `csv:${join(dir, 'log.csv')}`, '--epochs', '1', '--user-id-dropout', '0.3', '--checkpoint', 'ck-dropout');
+    expect(JSON.parse(readFileSync(join(dir, 'ck-dropout', 'checkpoint.json'), 'utf8')).model.userIdDropout).toBe(0.3);
+    await expect(tt('train', '--data', `csv:${join(dir, 'log.csv')}`, '--user-id-dropout', '1')).rejects.toMatchObject({ code: 'E_CONFIG', field: 'userIdDropout' });
     await expect(tt('train', '--data', 'parquet:x')).rejects.toThrow(ConfigError);
-    writeFileSync(join(dir, 'nobody.txt'), 'u999\n');
-    await expect(tt('retrieve', '--checkpoint', 'ck', '--users', 'nobody.txt')).rejects.toThrow(UnknownIdError);
     writeFileSync(join(dir, 'other.csv'), 'user_id,item_id,label_like\na,b,1\na,c,1\n');
     await expect(tt('eval', '--checkpoint', 'ck', '--data', `csv:${join(dir, 'other.csv')}`)).rejects.toThrow(MismatchError);
   });
@@ -91,6 +101,10 @@ describe('tt', () => {
     expect(typeof s['metrics']['recall@20']).toBe('number');
     const lines = (await tt('retrieve', '--checkpoint', 'ckh', '--users', 'users.txt', '--k', '2')).map((l) => JSON.parse(l));
     expect(lines.map((l) => l.items.length)).toEqual([2, 2]);
+    // a new user with recent items is embedded by the history encoder
+    writeFileSync(join(dir, 'new-users.txt'), '{"user_id": "new", "history": ["i3", "i4", "gone"]}\n');
+    const [cold] = (await tt('retrieve', '--checkpoint', 'ckh', '--users', 'new-users.txt', '--k', '2')).map((l) => JSON.parse(l));
+    expect(cold).toMatchObject({ user_id: 'new', path: 'history', unknown_history: 1 });
     await expect(tt('train', '--data', `csv:${join(dir, 'log.csv')}`, '--stages', 'nope')).rejects.toThrow(/unknown stage "nope"/);
   });
 

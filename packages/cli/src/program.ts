@@ -11,6 +11,7 @@ import { demo } from './commands/demo.js';
 import { evaluate } from './commands/evaluate.js';
 import { inspect } from './commands/inspect.js';
 import { retrieve } from './commands/retrieve.js';
+import { serve } from './commands/serve.js';
 import { OUTPUT_FLAGS, train } from './commands/train.js';
 import { exportWorld, listWorlds } from './commands/world.js';
 import { EXIT_CODES_HELP, Interrupted } from './exit-codes.js';
@@ -27,6 +28,16 @@ function num(name: string) {
     if (!Number.isFinite(x)) throw new InvalidArgumentError(`${name} must be a number`);
     return x;
   };
+}
+function positive(name: string) {
+  return (v: string) => {
+    if (!/^\d+$/.test(v) || Number(v) < 1) throw new InvalidArgumentError(`${name} must be a positive integer`);
+    return Number(v);
+  };
+}
+function port(v: string): number {
+  if (!/^\d+$/.test(v) || Number(v) > 65535) throw new InvalidArgumentError('--port must be an integer in [0, 65535]');
+  return Number(v);
 }
 function seedList(v: string): number[] {
   const seeds = v.split(',').map((x) => x.trim());
@@ -72,6 +83,7 @@ export function buildProgram(): Command {
     .option('--temperature <x>', 'softmax temperature', num('--temperature'))
     .option('--mixed-negatives <n>', 'extra uniform negatives per batch', int('--mixed-negatives'))
     .option('--no-logq', 'turn off the logQ sampling-bias correction')
+    .option('--user-id-dropout <x>', 'share of training rows trained without their user-id vector, so new users (cold start) are served better; 0..1, default 0', num('--user-id-dropout'))
     .option('--patience <n>', 'early-stopping patience in epochs', int('--patience'))
     .option('--monitor <metric>', "the validation metric early stopping watches (default: what the model's stages are for; recall@20 for the base model)")
     .option('--no-restore-best', 'keep the last epoch\'s weights instead of the best validation epoch\'s')
@@ -137,6 +149,18 @@ export function buildProgram(): Command {
     .addOption(backendOption())
     .action(async (o) => {
       await retrieve(o);
+    });
+
+  program.command('serve')
+    .description('serve a checkpoint over HTTP: POST /retrieve (by user id, features or history; cold start), /retrieve/batch, GET /health, /metrics; SIGHUP or POST /admin/reload swaps in a new checkpoint')
+    .requiredOption('--checkpoint <dir>', 'checkpoint directory')
+    .option('--port <n>', 'TCP port (0: any free port)', port, 8080)
+    .option('--host <address>', 'address to listen on (0.0.0.0: every interface; there is no authentication)', '127.0.0.1')
+    .option('--body-limit <bytes>', 'largest request body (larger: 413)', positive('--body-limit'), 1024 * 1024)
+    .option('--max-batch <n>', 'most requests in one POST /retrieve/batch', positive('--max-batch'), 1000)
+    .addOption(backendOption())
+    .action(async (o) => {
+      await serve(o);
     });
 
   program.command('demo')

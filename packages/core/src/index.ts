@@ -70,4 +70,7 @@ export {
   encodeSafetensors, decodeSafetensors, readSafetensors, writeSafetensors, type SafetensorsEntry, type SafetensorsDtype, type SafetensorsFile, type DecodeOptions,
 } from './io/safetensors.js';
 export { saveCheckpoint, loadCheckpoint, checkCheckpointTarget, type LoadedCheckpoint, type SaveCheckpointOptions, type TrainingRecord } from './io/checkpoint.js';
-export { Retriever, buildItemIndex, type RetrieverOptions, type RetrievalResult, type RetrieveOptions } from './serve/retriever.js';
+export {
+  Retriever, buildItemIndex, SERVING_PATHS, type RetrieverOptions, type RetrievalResult, type RetrieveOptions, type ServingData, type ServingPath, type UserRequest,
+  type ServedResult,
+} from './serve/retriever.js';

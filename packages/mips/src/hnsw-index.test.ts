@@ -80,6 +80,35 @@ describe('HnswIndex', () => {
     await low.dispose();
   });
 
+  it('widens its search with k (searchWidening): recall@500 and @1000 of unit vectors >= 0.98, above a beam of ef = k', async () => {
+    const unit = (m: Float32Array) => {
+      for (let i = 0; i < m.length / dim; i++) {
+        const row = m.subarray(i * dim, (i + 1) * dim);
+        const norm = Math.hypot(...row);
+        row.forEach((x, j) => (row[j] = x / norm));
+      }
+      return m;
+    };
+    const items = unit(corpus.slice());
+    const users = unit(queries.slice(0, 50 * dim));
+    const truth = new ExactIndex({ dim, threads: 2 });
+    truth.add(ids, items);
+    const widened = new HnswIndex({ dim });
+    widened.add(ids, items);
+    // the same graph searched with ef = k: searchWidening is a search-time setting, given at load
+    await widened.save(join(dir, 'widening'));
+    const narrow = await HnswIndex.load(join(dir, 'widening'), { searchWidening: 1 });
+    expect(widened.params.searchWidening).toBe(2);
+    for (const k of [500, 1000]) {
+      const want = await truth.search(users, k);
+      const wide = recall(await widened.search(users, k), want);
+      expect(wide).toBeGreaterThanOrEqual(0.98);
+      expect(wide).toBeGreaterThan(recall(await narrow.search(users, k), want));
+    }
+    expect(() => new HnswIndex({ dim, searchWidening: 0.5 })).toThrow(ConfigError);
+    await Promise.all([truth.dispose(), widened.dispose(), narrow.dispose()]);
+  });
+
   it('excludes ids per query and still returns k', async () => {
     const [first] = await hnsw.search(queries.subarray(0, dim), 10);
     const [r] = await hnsw.search(queries.subarray(0, dim), 10, { exclude: [first!.ids.slice(0, 5)], includeVectors: true });

@@ -39,6 +39,8 @@ export interface TrainCliOptions extends StageFlags {
   readonly mixedNegatives?: number;
   /** false (`--no-logq`) turns off the logQ correction */
   readonly logq?: boolean;
+  /** share of training rows without their user-id vector (cold-start training) */
+  readonly userIdDropout?: number;
   /** seed of the synthetic world, initialisation and shuffling */
   readonly seed?: number;
   /** early-stopping patience in epochs */
@@ -97,14 +99,16 @@ export function fitOptionsOf(o: TrainCliOptions): FitOptions {
       ...(o.temperature !== undefined ? { temperature: o.temperature } : {}),
       ...(o.mixedNegatives !== undefined ? { mixedNegatives: o.mixedNegatives } : {}),
       ...(o.logq === false ? { logQ: false } : {}),
+      ...(o.userIdDropout !== undefined ? { userIdDropout: o.userIdDropout } : {}),
       ...(o.seed !== undefined ? { seed: o.seed } : {}),
     },
   };
 }
 
 /**
- * Saves the model with its index and the users' seen items (`force`: over a directory holding
- * other files; `training`: an interrupted run's state, to resume from).
+ * Saves the model with its index, the users' seen items and histories, and item popularity (for
+ * serving); `force`: over a directory holding other files; `training`: an interrupted run's state,
+ * to resume from.
  */
 export async function saveWithIndex(
   dir: string, model: TwoTowerModel, dataset: InteractionDataset, metadata: Record<string, unknown>, force = false, training?: TrainerState,
@@ -113,7 +117,8 @@ export async function saveWithIndex(
   try {
     const H = model.historyLength;
     const histories = H > 0 ? latestHistories(trainingLog(dataset), dataset.schema.numUsers, dataset.valueWeights, H) : undefined;
-    await saveCheckpoint(dir, model, { index, seen: trainingItems(dataset), histories, metadata, force, training });
+    const popularity = popularityScores(trainingLog(dataset), dataset.schema.numItems, dataset.valueWeights, dataset.schema.tasks.length);
+    await saveCheckpoint(dir, model, { index, seen: trainingItems(dataset), histories, popularity, metadata, force, training });
   } finally {
     await index.dispose();
   }

@@ -8,6 +8,7 @@ import { chronologicalOrder, concatLogs, sliceLog } from '../data/split.js';
 import { mulberry32 } from '@tt/mips';
 import { gatherRows, positivesByUser, requestStarts, rowValue, sampleHistory, seenItemsByUser, type HistoryOrder } from '../data/batches.js';
 import { spearman } from './correlation.js';
+import { MismatchError, ValueError } from '../errors.js';
 import type { TwoTowerModel } from '../model/two-tower.js';
 import type { Candidates, ReRanker, UserInput } from '../model/stages.js';
 import { evaluateRetrieval, type RetrievalMetrics } from './retrieval.js';
@@ -129,7 +130,7 @@ export async function evaluateScores(
   dataset: InteractionDataset, score: (users: Int32Array) => Float32Array, split: 'test' | 'validation' = 'test', seen?: readonly Int32Array[],
 ): Promise<RetrievalMetrics> {
   const log = split === 'test' ? dataset.test : dataset.validation;
-  if (!log) throw new Error(`dataset ${dataset.name} has no ${split} split`);
+  if (!log) throw new ValueError(`dataset.${split}`, `evaluating the ${split} split needs a dataset with one; ${dataset.name} has none`);
   return evaluateRetrieval({
     numItems: dataset.schema.numItems,
     test: log,
@@ -140,8 +141,19 @@ export async function evaluateScores(
   });
 }
 
-/** loo-full metrics of `model`; histories as of the split (validation rows precede test rows). */
+/** The model must serve the dataset's vocabulary: the same users and items, in the same order. */
+function checkSameVocabulary(model: TwoTowerModel, dataset: InteractionDataset): void {
+  const { userIds, itemIds } = model.data;
+  if (userIds.length !== dataset.schema.numUsers) throw new MismatchError('dataset.userIds', `the model's ${userIds.length} users`, `${dataset.schema.numUsers}`);
+  if (itemIds.length !== dataset.schema.numItems) throw new MismatchError('dataset.itemIds', `the model's ${itemIds.length} items`, `${dataset.schema.numItems}`);
+}
+
+/**
+ * loo-full metrics of `model`; histories as of the split (validation rows precede test rows).
+ * @throws ValueError when the dataset has no such split; MismatchError when the model was built for another vocabulary
+ */
 export async function evaluateModel(model: TwoTowerModel, dataset: InteractionDataset, split: 'test' | 'validation' = 'test'): Promise<RetrievalMetrics> {
+  checkSameVocabulary(model, dataset);
   const history = split === 'test' ? trainingLog(dataset) : dataset.train;
   const seen = seenItemsByUser(history, dataset.schema.numUsers);
   const scorer = new CatalogueScorer(model, history, seen);
@@ -152,9 +164,16 @@ export async function evaluateModel(model: TwoTowerModel, dataset: InteractionDa
   }
 }
 
-/** Funnel metrics (alignment@10/100, value@10) of `model` on a synthetic world with truth. */
+/**
+ * Funnel metrics (alignment@10/100, value@10) of `model` on a synthetic world with truth.
+ * @throws ValueError when the dataset has no ground truth (`dataset.truth`, which `syntheticWorld`
+ *   provides and loaded logs do not); MismatchError when the model was built for another vocabulary
+ */
 export async function evaluateModelFunnel(model: TwoTowerModel, dataset: InteractionDataset, users?: Int32Array): Promise<FunnelMetrics> {
-  if (!dataset.truth) throw new Error(`dataset ${dataset.name} has no ground truth`);
+  if (!dataset.truth) {
+    throw new ValueError('dataset.truth', `funnel metrics need the true value of every item for every user (a synthetic world's \`truth\`); ${dataset.name} has none: use evaluateModel (loo-full) for a logged dataset`);
+  }
+  checkSameVocabulary(model, dataset);
   const history = trainingLog(dataset);
   const seen = seenItemsByUser(history, dataset.schema.numUsers);
   const scorer = new CatalogueScorer(model, history, seen);

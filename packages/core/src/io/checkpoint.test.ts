@@ -30,17 +30,18 @@ async function saved(name: string): Promise<string> {
   const dir = join(root, name);
   const m = model();
   const index = await buildItemIndex(m);
-  await saveCheckpoint(dir, m, { index, seen: [Int32Array.from([1, 2]), new Int32Array(0)], metadata: { note: 'x' } });
+  await saveCheckpoint(dir, m, { index, seen: [Int32Array.from([1, 2]), new Int32Array(0)], popularity: Float32Array.from({ length: schema.numItems }, (_, i) => i % 7), metadata: { note: 'x' } });
   await index.dispose();
   m.dispose();
   return dir;
 }
 
 describe('checkpoints', () => {
-  it('rebuild their own model: same embeddings, catalogue, index and seen lists', async () => {
+  it('rebuild their own model: same embeddings, catalogue, index, seen lists and popularity', async () => {
     const dir = await saved('ok');
     const original = model();
-    const { model: loaded, index, seen, metadata } = await loadCheckpoint(dir);
+    const { model: loaded, index, seen, popularity, metadata } = await loadCheckpoint(dir);
+    expect(Array.from(popularity!)).toEqual(Array.from({ length: schema.numItems }, (_, i) => i % 7));
     const users = Int32Array.from([0, 5, 9]);
     const a = original.queryEmbeddings(original.userInputOf(users));
     const b = loaded.queryEmbeddings(loaded.userInputOf(users));

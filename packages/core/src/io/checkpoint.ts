@@ -4,6 +4,8 @@
  *   checkpoint.json      format, the model config, training notes, size + SHA-256 of each file
  *   weights.safetensors  every parameter by name (readable by PyTorch's safetensors)
  *   catalogue.safetensors + catalogue.json  feature tables and the user/item vocabularies
+ *   seen / histories / popularity.safetensors  for serving: per-user training items, latest
+ *                        histories, item popularity (each optional)
  *   index/               the @tt/mips index of the catalogue (optional)
  *   training.safetensors an interrupted run's state (current parameters, optimizer moments, logQ
  *                        estimate), with `training` in checkpoint.json: where it stopped
@@ -78,6 +80,8 @@ export interface SaveCheckpointOptions {
   readonly seen?: readonly Int32Array[];
   /** `[numUsers * H]` each user's latest history (newest first, -1 padded), for history encoders */
   readonly histories?: Int32Array;
+  /** `[numItems]` item popularity (training counts): what serving answers a user it cannot embed */
+  readonly popularity?: Float32Array;
   /** free-form notes stored in `checkpoint.json` (epochs, metrics, backend...) */
   readonly metadata?: Record<string, unknown>;
   /** replace `dir` even when it holds something other than a tt checkpoint (default false) */
@@ -99,6 +103,8 @@ export interface LoadedCheckpoint {
   readonly seen?: Int32Array[];
   /** `[numUsers * H]` the users' latest histories, when stored */
   readonly histories?: Int32Array;
+  /** `[numItems]` item popularity, when stored */
+  readonly popularity?: Float32Array;
   /** the notes given at save time (empty when none) */
   readonly metadata: Record<string, unknown>;
   /** an interrupted run's state, when the checkpoint was saved by one (else undefined: a finished run) */
@@ -205,6 +211,7 @@ export async function saveCheckpoint(dir: string, model: TwoTowerModel, options:
       const H = options.histories.length / Math.max(1, data.userIds.length);
       put(files, tmp, 'histories.safetensors', encodeSafetensors({ histories: { dtype: 'I32', shape: [data.userIds.length, H], data: options.histories } }));
     }
+    if (options.popularity) put(files, tmp, 'popularity.safetensors', encodeSafetensors({ popularity: { dtype: 'F32', shape: [options.popularity.length], data: options.popularity } }));
     if (options.index) await options.index.save(join(tmp, 'index'));
     let training: TrainingRecord | undefined;
     if (options.training) {
@@ -399,8 +406,15 @@ export async function loadCheckpoint(dir: string, options: { stages?: readonly S
       }
       training = { progress: m.training.progress, arrays: decodeSafetensors(readVerified(dir, m, 'training.safetensors'), path).tensors };
     }
+    let popularity: Float32Array | undefined;
+    if (m.files['popularity.safetensors']) {
+      const path = join(dir, 'popularity.safetensors');
+      const p = decodeSafetensors(readVerified(dir, m, 'popularity.safetensors'), path).tensors['popularity'];
+      if (!p || !(p.data instanceof Float32Array) || p.data.length !== ids.itemIds.length) throw new CorruptFileError(path, `needs an F32 tensor "popularity" of shape [${ids.itemIds.length}]`);
+      popularity = p.data;
+    }
     const index = m.hasIndex && (options.loadIndex ?? true) ? await loadIndex(join(dir, 'index'), { dim: m.model.dim }) : undefined;
-    return { model, index, seen, histories, metadata: m.metadata ?? {}, training };
+    return { model, index, seen, histories, popularity, metadata: m.metadata ?? {}, training };
   } catch (e) {
     model.dispose();
     throw e;

@@ -47,6 +47,12 @@ export interface TwoTowerConfig {
   readonly historyPooling: number;
   /** `w [T]` of `nuv = labels . w` */
   readonly valueWeights: readonly number[];
+  /**
+   * share of training rows whose user-id vector is zeroed (id dropout), so the user tower also
+   * learns to answer from features and history alone: the input a user without an id row gets
+   * at serving (cold start). 0 (default): off
+   */
+  readonly userIdDropout: number;
   /** seed of parameter initialisation and negative sampling */
   readonly seed: number;
   /** the stages plugged into the model, in order */
@@ -76,6 +82,8 @@ export const MODEL_DEFAULTS = {
   mixedNegatives: 0,
   /** the latest 20 positives pooled into the user tower (MovieLens-100K and Amazon Games: 20 as good as 50, 1.5x faster) */
   historyPooling: 20,
+  /** no id dropout */
+  userIdDropout: 0,
   /** initialisation and sampling seed */
   seed: 0,
 } as const;
@@ -100,6 +108,8 @@ export function resolveConfig(schema: DatasetSchema, options: TwoTowerOptions = 
   if (!Number.isInteger(mixedNegatives) || mixedNegatives < 0) throw new ConfigError('mixedNegatives', `must be an integer >= 0, got ${mixedNegatives}`);
   const historyPooling = options.historyPooling ?? MODEL_DEFAULTS.historyPooling;
   if (!Number.isInteger(historyPooling) || historyPooling < 0) throw new ConfigError('historyPooling', `must be an integer >= 0, got ${historyPooling}`);
+  const userIdDropout = options.userIdDropout ?? MODEL_DEFAULTS.userIdDropout;
+  if (!(userIdDropout >= 0 && userIdDropout < 1)) throw new ConfigError('userIdDropout', `must be in [0, 1), got ${userIdDropout}`);
   const stages = options.stages ?? [];
   for (const [i, s] of stages.entries()) {
     if (!s || typeof s.name !== 'string' || !s.name) throw new ConfigError(`stages[${i}].name`, 'must be a non-empty string');
@@ -119,6 +129,7 @@ export function resolveConfig(schema: DatasetSchema, options: TwoTowerOptions = 
     mixedNegatives,
     historyPooling,
     valueWeights: [...valueWeights],
+    userIdDropout,
     seed: options.seed ?? MODEL_DEFAULTS.seed,
     stages: stages.map((s) => ({ name: s.name, options: { ...(s.options ?? {}) } })),
   };

@@ -171,6 +171,32 @@ describe('TwoTowerModel', () => {
     model.dispose();
   });
 
+  it('zeroes the id vector of a userIdDropout share of training rows, never at inference, and leaves every stream as it was at 0', async () => {
+    await initBackend({ backend: 'wasm', log: false });
+    const schema = tinySchema();
+    const data = tinyData(schema);
+    const model = TwoTowerModel.create(resolveConfig(schema, { dim: 8, hidden: 8, historyPooling: 0, userIdDropout: 0.5 }), data);
+    const users = Int32Array.from({ length: 400 }, (_, i) => i % schema.numUsers);
+    const zeroRows = (training: boolean) => tf.tidy(() => {
+      const id = tf.slice(model.userTowerInput(model.userInputOf(users), training), [0, 0], [users.length, 8]);
+      return Array.from(tf.sum(tf.abs(id), 1).dataSync()).filter((x) => x === 0).length;
+    });
+    expect(zeroRows(false)).toBe(0);
+    const dropped = zeroRows(true);
+    expect(dropped).toBeGreaterThan(150);
+    expect(dropped).toBeLessThan(250);
+    model.dispose();
+    // the same initial parameters with and without id dropout (its random stream is forked last)
+    const off = TwoTowerModel.create(resolveConfig(schema, { dim: 8, hidden: 8, seed: 4 }), data);
+    const on = TwoTowerModel.create(resolveConfig(schema, { dim: 8, hidden: 8, seed: 4, userIdDropout: 0.3 }), data);
+    const values = (m: TwoTowerModel) => [...m.params.snapshot()].map(([name, v]) => [name, Array.from(v.values)]);
+    expect(values(on)).toEqual(values(off));
+    off.dispose();
+    on.dispose();
+    expect(() => resolveConfig(schema, { userIdDropout: 1 })).toThrow(ConfigError);
+    expect(() => resolveConfig(schema, { userIdDropout: -0.1 })).toThrow(ConfigError);
+  });
+
   it('names a stage it has no definition for', () => {
     const schema = tinySchema();
     expect(() => TwoTowerModel.create(resolveConfig(schema, { stages: [{ name: 'debias' }] }), tinyData(schema))).toThrow(ConfigError);

@@ -11,7 +11,7 @@ import * as tf from '../runtime/tf.js';
 import { stopGradient } from '../runtime/stop-gradient.js';
 import { l2NormalizeRows, softmaxCrossEntropyRows } from '../runtime/fused-ops.js';
 import type { LogitTerms } from '../runtime/linalg.js';
-import { ConfigError, ShapeError, ValueError } from '../errors.js';
+import { ConfigError, OutOfRangeError, ShapeError, UnknownIdError, ValueError } from '../errors.js';
 import type { Batch, ItemId } from '../data/types.js';
 import { gatherRows } from '../data/batches.js';
 import { Dense, Mlp } from '../nn/dense.js';
@@ -85,6 +85,7 @@ export class TwoTowerModel {
   private readonly itemProjection: Dense;
   private readonly frequency: FrequencyEstimator;
   private readonly negativeRng: Rng;
+  private readonly idDropoutRng: Rng | undefined;
   private readonly itemIndexById = new Map<ItemId, number>();
   private readonly userIndexById = new Map<ItemId, number>();
 
@@ -125,6 +126,9 @@ export class TwoTowerModel {
     this.frequency = new FrequencyEstimator(Math.min(config.itemRows, 1 << 22), config.logQAlpha, 100);
     data.itemIds.forEach((id, i) => this.itemIndexById.set(id, i));
     data.userIds.forEach((id, i) => this.userIndexById.set(id, i));
+    // forked last and only when used: every other stream stays as it was without id dropout
+    // (checkpoints written before the option existed have no field: off)
+    this.idDropoutRng = (config.userIdDropout ?? 0) > 0 ? rng.fork(3) : undefined;
   }
 
   /**
@@ -150,25 +154,72 @@ export class TwoTowerModel {
     return [...this.params.embeddings.values()];
   }
 
-  /** The user index of a vocabulary id, or undefined. */
-  userIndex(id: ItemId): number | undefined {
-    return this.userIndexById.get(id) ?? (typeof id === 'string' && /^-?\d+$/.test(id) ? this.userIndexById.get(Number(id)) : undefined);
+  /** Whether `id` has a row in the user vocabulary (a numeric string also finds an integer id). */
+  hasUser(id: ItemId): boolean {
+    return lookupId(this.userIndexById, id) !== undefined;
   }
 
-  /** The item index of a catalogue id, or undefined. */
-  itemIndex(id: ItemId): number | undefined {
-    return this.itemIndexById.get(id);
+  /**
+   * The user index of a vocabulary id (a numeric string also finds an integer id).
+   * @throws UnknownIdError for an id without a row: check {@link hasUser} first, or serve through
+   *   `Retriever.serve`, which answers unknown users by cold start
+   */
+  userIndex(id: ItemId): number {
+    const u = lookupId(this.userIndexById, id);
+    if (u === undefined) throw new UnknownIdError('userId', id);
+    return u;
   }
 
-  /** The user side of `users` from the stored feature table (no history). */
+  /** Whether `id` is in the catalogue (a numeric string also finds an integer id). */
+  hasItem(id: ItemId): boolean {
+    return lookupId(this.itemIndexById, id) !== undefined;
+  }
+
+  /**
+   * The item index of a catalogue id (a numeric string also finds an integer id).
+   * @throws UnknownIdError for an id not in the catalogue (check {@link hasItem} first)
+   */
+  itemIndex(id: ItemId): number {
+    const i = lookupId(this.itemIndexById, id);
+    if (i === undefined) throw new UnknownIdError('itemId', id);
+    return i;
+  }
+
+  /**
+   * The user side of `users` from the stored feature table (no history). A user index of -1 is a
+   * user without an id row (cold start): zero features here, a zero id vector in the tower.
+   * @throws OutOfRangeError for an index outside [-1, numUsers)
+   */
   userInputOf(users: Int32Array, history?: Int32Array, historyLength = 0): UserInput {
-    const userFeatures = gatherRows(this.data.userFeatures, this.config.schema.userFeatureDim, users);
+    const n = this.data.userIds.length;
+    let cold = false;
+    for (let i = 0; i < users.length; i++) {
+      const u = users[i]!;
+      if (!Number.isInteger(u) || u < -1 || u >= n) throw new OutOfRangeError('users', `user index ${u} at ${i} is outside [-1, ${n})`);
+      if (u < 0) cold = true;
+    }
+    const IU = this.config.schema.userFeatureDim;
+    const userFeatures = gatherRows(this.data.userFeatures, IU, cold ? users.map((u) => Math.max(u, 0)) : users);
+    if (cold) users.forEach((u, i) => u < 0 && userFeatures.fill(0, i * IU, (i + 1) * IU));
     return { size: users.length, user: users, userFeatures, history, historyLength };
   }
 
-  /** `[n, user tower input width]`: id embedding, feature MLP, pooled history, encoder columns. */
+  /**
+   * `[n, user tower input width]`: id embedding, feature MLP, pooled history, encoder columns. A
+   * user index of -1 (no id row: a new user) gets a zero id vector, so its query comes from its
+   * features and history alone (the serving cold-start path; the README of `@tt/core` has the
+   * measurement).
+   */
   userTowerInput(input: UserInput, training = false): tf.Tensor2D {
-    const parts: tf.Tensor2D[] = [this.userEmbedding.lookup(input.user) as tf.Tensor2D];
+    let id = this.userEmbedding.lookup(input.user) as tf.Tensor2D;
+    let keep = input.user.some((u) => u < 0) ? Float32Array.from(input.user, (u) => (u < 0 ? 0 : 1)) : undefined;
+    if (training && this.idDropoutRng) {
+      // id dropout: these rows train the cold-start input (zero id vector), unscaled, as served
+      keep ??= new Float32Array(input.size).fill(1);
+      for (let i = 0; i < input.size; i++) if (this.idDropoutRng.uniform() < this.config.userIdDropout) keep[i] = 0;
+    }
+    if (keep) id = tf.mul(id, tf.tensor2d(keep, [input.size, 1]));
+    const parts: tf.Tensor2D[] = [id];
     if (this.userMlp) parts.push(this.userMlp.apply(tf.tensor2d(input.userFeatures, [input.size, this.config.schema.userFeatureDim])));
     if (this.config.historyPooling > 0) parts.push(this.pooledHistory(input));
     for (const s of this.stages) if (s.userInput) parts.push(s.userInput.encode(input, training));
@@ -404,6 +455,11 @@ function logitsOf(q: tf.Tensor2D, candidates: tf.Tensor2D, terms: LogitTerms, sc
   for (let r = 0; r < B; r++) bias.set(terms.columnBias, r * C);
   for (const k of terms.masked) bias[k] = MASK;
   return tf.add(tf.mul(tf.matMul(q, candidates, false, true), scale), tf.tensor2d(bias, [B, C])) as tf.Tensor2D;
+}
+
+/** A vocabulary lookup that also finds an integer id given as its decimal string (ids from text or JSON). */
+function lookupId(byId: ReadonlyMap<ItemId, number>, id: ItemId): number | undefined {
+  return byId.get(id) ?? (typeof id === 'string' && /^-?\d+$/.test(id) ? byId.get(Number(id)) : undefined);
 }
 
 function checkData(config: TwoTowerConfig, data: ModelData): void {
