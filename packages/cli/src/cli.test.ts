@@ -1,7 +1,7 @@
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ConfigError, CorruptFileError, MismatchError } from '@tt/core';
+import { ConfigError, FileSystemError, MismatchError } from '@tt/core';
 import { buildProgram } from './program.js';
 import { DEMO_ROWS, DEMO_WORLDS } from './stages.js';
 
@@ -86,7 +86,7 @@ describe('tt', () => {
     expect(lines[2].items).not.toContain('i3');
     writeFileSync(join(dir, 'typo.txt'), '{"userid": "u1"}\n');
     await expect(tt('retrieve', '--checkpoint', 'ck', '--users', 'typo.txt')).rejects.toMatchObject({ code: 'E_VALUE', field: 'typo.txt:1.userid' });
-    await expect(tt('retrieve', '--checkpoint', 'ck', '--users', 'missing.txt')).rejects.toThrow(CorruptFileError);
+    await expect(tt('retrieve', '--checkpoint', 'ck', '--users', 'missing.txt')).rejects.toThrow(FileSystemError);
     // id dropout (cold-start training) is a model option, stored in the checkpoint
     await tt('train', '--data', `csv:${join(dir, 'log.csv')}`, '--epochs', '1', '--user-id-dropout', '0.3', '--checkpoint', 'ck-dropout');
     expect(JSON.parse(readFileSync(join(dir, 'ck-dropout', 'checkpoint.json'), 'utf8')).model.userIdDropout).toBe(0.3);

@@ -18,7 +18,8 @@ const silent = () => undefined;
 async function checkpoint(name: string, seed: number, history = false): Promise<string> {
   const dir = join(root, name);
   const stages = history ? [{ name: 'history', options: { maxLength: 5, layers: 0 } }] : [];
-  const model = TwoTowerModel.create(resolveConfig(world.schema, { dim: 8, hidden: 8, seed, stages }), world, history ? [historyEncoder] : []);
+  // no history pooling in the base tower: the first checkpoint reads no history, the second only its encoder's 5
+  const model = TwoTowerModel.create(resolveConfig(world.schema, { dim: 8, hidden: 8, historyPooling: 0, seed, stages }), world, history ? [historyEncoder] : []);
   const index = await buildItemIndex(model, { threads: 1 });
   const popularity = popularityScores(trainingLog(world), world.schema.numItems, world.valueWeights, world.schema.tasks.length);
   await saveCheckpoint(dir, model, { index, seen: trainingItems(world), popularity });
@@ -183,7 +184,7 @@ describe('createServer (real HTTP on 127.0.0.1)', () => {
     const still = await post(`${url}/retrieve`, { user_id: 11, k: 5 });
     expect([still.status, still.generation]).toEqual([200, '2']);
     expect(still.body.items).toEqual(after.body.items);
-    await expect(server.reload(join(root, 'nowhere'))).rejects.toMatchObject({ code: 'E_CORRUPT' });
+    await expect(server.reload(join(root, 'nowhere'))).rejects.toMatchObject({ code: 'E_FILE' });
     expect(server.info().generation).toBe(2);
     const text = await (await fetch(`${url}/metrics`)).text();
     expect(text).toMatch(/^tt_checkpoint_loads_total\{result="failed"\} 2$/m);
