@@ -9,7 +9,7 @@ module.exports = {
   transform: {
     // isolatedModules (tsconfig.base.json) makes ts-jest transpile only: types are checked once by the `typecheck` target
     '^.+\\.ts$': ['ts-jest', { tsconfig: '<rootDir>/tsconfig.spec.json' }],
-    [`/node_modules/(${esmOnly.join('|')})/.+\\.js$`]: ['ts-jest', { tsconfig: { allowJs: true, module: 'commonjs', target: 'ES2022', isolatedModules: true, skipLibCheck: true } }],
+    [`/node_modules/(${esmOnly.join('|')})/.+\\.js$`]: ['ts-jest', { tsconfig: require('node:path').join(__dirname, 'tools/scripts/tsconfig.jest-esm.json') }],
   },
   transformIgnorePatterns: [`/node_modules/(?!(${esmOnly.join('|')})/)`],
   moduleNameMapper: { '^(\\.{1,2}/.*)\\.js$': '$1' }, // strip .js from relative specifiers

@@ -1,11 +1,12 @@
 /**
  * Serving: the item tower over the whole catalogue fills a `@tt/mips` index (ids are the
- * catalogue's own item ids); a request runs the user tower, searches the index excluding what
- * the user has seen, and lets a stage's re-ranker re-order the candidates when the model has one.
+ * catalogue's own item ids) or any other {@link SearchIndex} (a vector engine's table); a request
+ * runs the user tower, searches the index excluding what the user has seen, and lets a stage's
+ * re-ranker re-order the candidates when the model has one.
  */
-import { ExactIndex, HnswIndex, type HnswIndexOptions, type ItemId, type MipsIndex } from '@tt/mips';
+import { ExactIndex, HnswIndex, type HnswIndexOptions, type ItemId, type MipsIndex, type SearchIndex } from '@tt/mips';
 import * as tf from '../runtime/tf.js';
-import { ConfigError, OutOfRangeError } from '../errors.js';
+import { ConfigError, MismatchError, OutOfRangeError } from '../errors.js';
 import type { TwoTowerModel } from '../model/two-tower.js';
 import type { Candidates } from '../model/stages.js';
 
@@ -54,7 +55,7 @@ export class Retriever {
     /** the model whose user tower (and re-ranker, if any) answers requests */
     readonly model: TwoTowerModel,
     /** the index of the model's catalogue embeddings */
-    readonly index: MipsIndex,
+    readonly index: SearchIndex,
   ) {}
 
   /** A retriever over a fresh index of the model's catalogue. */
@@ -62,8 +63,11 @@ export class Retriever {
     return new Retriever(model, await buildItemIndex(model, options));
   }
 
-  /** A retriever over an existing index (e.g. loaded with a checkpoint). */
-  static over(model: TwoTowerModel, index: MipsIndex): Retriever {
+  /**
+   * A retriever over an existing index: one loaded with a checkpoint, or any {@link SearchIndex}
+   * holding the model's catalogue embeddings under its item ids (e.g. a `@tt/lancedb` table).
+   */
+  static over(model: TwoTowerModel, index: SearchIndex): Retriever {
     if (index.dim !== model.config.dim) throw new ConfigError('index', `has dim ${index.dim}, the model ${model.config.dim}`);
     return new Retriever(model, index);
   }
@@ -92,7 +96,11 @@ export class Retriever {
       const found = await this.index.search(queries, fetch, { exclude, includeVectors: reranker !== undefined });
       if (!reranker?.reranker) return found.map((r) => ({ items: r.ids.slice(0, k), scores: r.scores.slice(0, k) }));
       const candidates: Candidates[] = found.map((r) => ({
-        items: Int32Array.from(r.ids, (id) => model.itemIndex(id)!),
+        items: Int32Array.from(r.ids, (id) => {
+          const i = model.itemIndex(id);
+          if (i === undefined) throw new MismatchError('index', 'the ids of the model\'s catalogue', `id ${JSON.stringify(id)}, which the catalogue lacks`);
+          return i;
+        }),
         scores: r.scores,
         vectors: r.vectors!,
       }));
