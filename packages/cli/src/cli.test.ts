@@ -79,7 +79,7 @@ describe('tt', () => {
   });
 
   it('names bad input: an unknown --data kind, an unknown user, another catalogue', async () => {
-    await expect(tt('train', '--data', 'parquet:x')).rejects.toThrow(ConfigError);
+    await expect(tt('train', '--data', 'orc:x')).rejects.toThrow(ConfigError);
     writeFileSync(join(dir, 'nobody.txt'), 'u999\n');
     await expect(tt('retrieve', '--checkpoint', 'ck', '--users', 'nobody.txt')).rejects.toThrow(UnknownIdError);
     writeFileSync(join(dir, 'other.csv'), 'user_id,item_id,label_like\na,b,1\na,c,1\n');
