@@ -21,6 +21,32 @@ export interface RawRecord {
   readonly file?: string;
 }
 
+/**
+ * Records in blocks, so readers hand over a row group (or a run of CSV records) per step of an
+ * async iteration rather than one promise per row. `at(i)` may return one reused object: it is
+ * valid until the next call.
+ */
+export interface RecordBlock {
+  /** records in the block */
+  readonly size: number;
+  /** record `i` of the block */
+  at(i: number): RawRecord;
+}
+
+/** Single records grouped into blocks of up to `size` (for the CSV readers). */
+export async function* recordBlocks(records: AsyncIterable<RawRecord>, size = 256): AsyncGenerator<RecordBlock> {
+  let list: RawRecord[] = [];
+  for await (const rec of records) {
+    list.push(rec);
+    if (list.length === size) {
+      const full = list;
+      yield { size: full.length, at: (i) => full[i]! };
+      list = [];
+    }
+  }
+  if (list.length > 0) yield { size: list.length, at: (i) => list[i]! };
+}
+
 /** Where a record is, for messages: `path line N` (CSV) or `file row N` (Parquet). */
 export function recordAt(cols: Columns, rec: RawRecord): string {
   return rec.file !== undefined ? `${rec.file} row ${rec.line}` : `${cols.path} line ${rec.line}`;

@@ -2,6 +2,7 @@
  * Streaming an interaction CSV (EVAL.md section 3) from disk every epoch: the CSV reader under
  * the format-independent streaming source of stream.ts.
  */
+import { recordBlocks } from './columns.js';
 import { csvRecords } from './csv-records.js';
 import { streamingRecordSource, type StreamingOptions, type StreamingSource } from './stream.js';
 
@@ -20,5 +21,5 @@ export type StreamingCsvSource = StreamingSource;
  */
 export async function streamingCsvSource(path: string, options: StreamingCsvOptions): Promise<StreamingCsvSource> {
   // exact line numbers on the validating pass only (they double csv-parse's cost)
-  return streamingRecordSource(path, (firstPass) => csvRecords(path, firstPass), options);
+  return streamingRecordSource(path, (firstPass) => recordBlocks(csvRecords(path, firstPass)), options);
 }

@@ -33,7 +33,7 @@
 import { basename } from 'node:path';
 import { EmptyError } from '../errors.js';
 import { csvRecords } from './csv-records.js';
-import { interactionColumns, LabelStats, newRowValues, parseRow, weightsFor, type Columns, type RawRecord, type RowValues } from './columns.js';
+import { interactionColumns, LabelStats, newRowValues, parseRow, recordBlocks, weightsFor, type Columns, type RecordBlock, type RowValues } from './columns.js';
 import { chronologicalOrder, sliceLog, splitDataset, type ValidationHoldout } from './split.js';
 import { featureTable, readFeatureFile, Vocabulary } from './vocabulary.js';
 import type { DatasetSchema, InteractionDataset, InteractionLog } from './types.js';
@@ -83,10 +83,11 @@ interface RawLog {
   readonly stats: LabelStats;
 }
 
-async function readInteractions(path: string, records: AsyncIterable<RawRecord>, stats: LabelStats | undefined, tasks?: readonly string[]): Promise<RawLog> {
+async function readInteractions(path: string, blocks: AsyncIterable<RecordBlock>, stats: LabelStats | undefined, tasks?: readonly string[]): Promise<RawLog> {
   let raw: RawLog | undefined;
   let row: RowValues | undefined;
-  for await (const rec of records) {
+  for await (const block of blocks) for (let b = 0; b < block.size; b++) {
+    const rec = block.at(b);
     if (!raw) {
       const cols = interactionColumns(path, rec.fields as string[], tasks);
       raw = { cols, users: [], items: [], labels: [], rankers: [], positions: [], timestamps: [], stats: stats ?? new LabelStats(cols.tasks.length) };
@@ -156,14 +157,14 @@ function toLog(raw: RawLog, users: Vocabulary, items: Vocabulary, T: number, kee
  * @throws EmptyError a file without rows; DuplicateIdError an id twice in a feature file
  */
 export async function loadInteractionCsv(options: InteractionCsvOptions): Promise<CsvDataset> {
-  return loadInteractionRecords(`csv:${basename(options.train)}`, (path) => csvRecords(path), options);
+  return loadInteractionRecords(`csv:${basename(options.train)}`, (path) => recordBlocks(csvRecords(path)), options);
 }
 
 /**
- * The in-memory loader over any record reader (`open(path)` yields the header, then the rows):
- * {@link loadInteractionCsv} and the Parquet loader share it.
+ * The in-memory loader over any record reader (`open(path)` yields the header, then the rows, in
+ * blocks): {@link loadInteractionCsv} and the Parquet loader share it.
  */
-export async function loadInteractionRecords(name: string, open: (path: string) => AsyncIterable<RawRecord>, options: InteractionCsvOptions): Promise<CsvDataset> {
+export async function loadInteractionRecords(name: string, open: (path: string) => AsyncIterable<RecordBlock>, options: InteractionCsvOptions): Promise<CsvDataset> {
   const warnings: string[] = [];
   const train = await readInteractions(options.train, open(options.train), undefined);
   const { tasks } = train.cols;

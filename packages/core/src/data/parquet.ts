@@ -13,7 +13,7 @@ import { existsSync, readdirSync, statSync } from 'node:fs';
 import { basename, join, relative, sep } from 'node:path';
 import { asyncBufferFromFile, parquetMetadataAsync, parquetRead, type AsyncBuffer, type DecodedArray, type FileMetaData } from 'hyparquet';
 import { CorruptFileError, EmptyError, TtError, ValueError } from '../errors.js';
-import { headerText, isInteractionColumn, type RawRecord, type RawValue } from './columns.js';
+import { headerText, isInteractionColumn, type RawRecord, type RawValue, type RecordBlock } from './columns.js';
 import { loadInteractionRecords, type CsvDataset, type InteractionCsvOptions } from './csv.js';
 import { streamingRecordSource, type StreamingOptions, type StreamingSource } from './stream.js';
 
@@ -162,13 +162,13 @@ async function readRowGroup(f: OpenFile, columns: readonly string[], rowStart: n
 }
 
 /**
- * The records of a Parquet log: the header (the first file's top-level columns), then every row
- * of every file, one row group at a time (the row's `line` is its 1-based row in `file`). Only
+ * The records of a Parquet log in blocks: the header (the first file's top-level columns), then
+ * one block per row group of every file (a record's `line` is its 1-based row in `file`). Only
  * the columns with a role are decoded; the others stay undefined in `fields`.
  * @throws ValueError a later file lacks a column of the first (field = the column);
  *   CorruptFileError a file that is not Parquet (field = its path)
  */
-export async function* parquetRecords(spec: string, files: readonly string[] = parquetFiles(spec)): AsyncGenerator<RawRecord> {
+export async function* parquetRecords(spec: string, files: readonly string[] = parquetFiles(spec)): AsyncGenerator<RecordBlock> {
   let header: string[] | undefined;
   let wanted: string[] = [];
   let slots: number[] = [];
@@ -178,26 +178,34 @@ export async function* parquetRecords(spec: string, files: readonly string[] = p
       header = f.names;
       wanted = header.filter(isInteractionColumn);
       slots = wanted.map((c) => header!.indexOf(c));
-      yield { fields: header, line: 0, file: path };
+      const headerRecord: RawRecord = { fields: header, line: 0, file: path };
+      yield { size: 1, at: () => headerRecord };
     } else {
       const has = new Set(f.names);
       const missing = wanted.find((c) => !has.has(c));
       if (missing !== undefined) throw new ValueError(missing, `${path} has no column ${JSON.stringify(missing)}, which ${files[0]} has; ${headerText(f.names)}`);
     }
+    // one record object, refilled for each row the consumer asks for
     const fields: RawValue[] = new Array<RawValue>(header.length);
+    const record = { fields, line: 0, file: path };
     let start = 0;
     for (const group of f.metadata.row_groups) {
       const n = Number(group.num_rows);
       if (n === 0) continue;
       const columns = await readRowGroup(f, wanted, start, start + n);
       const views = wanted.map((c) => columns.get(c)!);
-      for (let r = 0; r < n; r++) {
-        for (let k = 0; k < views.length; k++) {
-          const v = views[k]!;
-          fields[slots[k]!] = v.data[v.offset + r] as RawValue;
-        }
-        yield { fields, line: start + r + 1, file: path };
-      }
+      const first = start;
+      yield {
+        size: n,
+        at: (r: number) => {
+          for (let k = 0; k < views.length; k++) {
+            const v = views[k]!;
+            fields[slots[k]!] = v.data[v.offset + r] as RawValue;
+          }
+          record.line = first + r + 1;
+          return record;
+        },
+      };
       start += n;
     }
   }
@@ -229,7 +237,7 @@ export async function streamingParquetSource(spec: string, options: StreamingOpt
   return streamingRecordSource(spec, () => checkedRecords(spec, files), options);
 }
 
-async function* checkedRecords(spec: string, files: readonly string[]): AsyncGenerator<RawRecord> {
+async function* checkedRecords(spec: string, files: readonly string[]): AsyncGenerator<RecordBlock> {
   for (const f of files) if (!existsSync(f)) throw new CorruptFileError(f, `missing: ${spec} changed since the source was opened`);
   try {
     yield* parquetRecords(spec, files);

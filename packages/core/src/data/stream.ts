@@ -5,16 +5,17 @@
  */
 import { mulberry32 } from '@tt/mips';
 import { ConfigError, CorruptFileError, EmptyError } from '../errors.js';
-import { interactionColumns, LabelStats, newRowValues, parseRow, recordAt, weightsFor, type Columns, type RawRecord, type RowValues } from './columns.js';
+import { interactionColumns, LabelStats, newRowValues, parseRow, recordAt, weightsFor, type Columns, type RecordBlock, type RowValues } from './columns.js';
 import { gatherRows } from './batches.js';
 import { featureTable, readFeatureFile, Vocabulary } from './vocabulary.js';
 import type { Batch, BatchSource, DatasetSchema, ItemId } from './types.js';
 
 /**
- * The records of an interaction log, the header (column names) first. `firstPass` is true for
- * the pass that validates and builds the vocabulary (a reader may report exact positions only then).
+ * The records of an interaction log in blocks, the header (column names) first. `firstPass` is
+ * true for the pass that validates and builds the vocabulary (a reader may report exact
+ * positions only then).
  */
-export type RecordSource = (firstPass: boolean) => AsyncIterable<RawRecord>;
+export type RecordSource = (firstPass: boolean) => AsyncIterable<RecordBlock>;
 
 /** Options of the streaming sources (`streamingCsvSource`, `streamingParquetSource`). */
 export interface StreamingOptions {
@@ -106,18 +107,21 @@ export async function streamingRecordSource(path: string, records: RecordSource,
   const userRaw = new Set<string>();
   const itemRaw = new Set<string>();
   let rows = 0;
-  for await (const rec of records(true)) {
-    if (!cols) {
-      cols = interactionColumns(path, rec.fields as string[]);
-      row = newRowValues(cols.tasks.length);
-      stats = new LabelStats(cols.tasks.length);
-      continue;
+  for await (const block of records(true)) {
+    for (let b = 0; b < block.size; b++) {
+      const rec = block.at(b);
+      if (!cols) {
+        cols = interactionColumns(path, rec.fields as string[]);
+        row = newRowValues(cols.tasks.length);
+        stats = new LabelStats(cols.tasks.length);
+        continue;
+      }
+      parseRow(cols, rec, row!);
+      stats!.add(row!, cols.position >= 0);
+      userRaw.add(row!.user);
+      itemRaw.add(row!.item);
+      rows++;
     }
-    parseRow(cols, rec, row!);
-    stats!.add(row!, cols.position >= 0);
-    userRaw.add(row!.user);
-    itemRaw.add(row!.item);
-    rows++;
   }
   if (!cols) throw new EmptyError(path, 'the log is empty (no header)');
   if (rows === 0) throw new EmptyError(path, 'the log has a header but no rows');
@@ -175,55 +179,58 @@ export async function streamingRecordSource(path: string, records: RecordSource,
       const head = new Int32Array(H > 0 ? schema.numUsers : 0);
       const count = new Int32Array(H > 0 ? schema.numUsers : 0);
       let seenHeader = false;
-      for await (const rec of records(false)) {
-        if (!seenHeader) {
-          if (rec.fields.join('\u0000') !== header.join('\u0000')) throw new CorruptFileError(path, 'the header changed since the source was opened');
-          seenHeader = true;
-          continue;
-        }
-        parseRow(cols, rec, parsed);
-        const u = users.indexOf(parsed.user);
-        const it = items.indexOf(parsed.item);
-        if (u === undefined || it === undefined) throw new CorruptFileError(path, `${recordAt(cols, rec)}: an id not seen when the source was opened; the log changed`);
-        one.user[0] = u;
-        one.item[0] = it;
-        let value = 0;
-        for (let t = 0; t < T; t++) {
-          one.labels[t] = parsed.labels[t]!;
-          value += parsed.labels[t]! * valueWeights[t]!;
-          if (hasRanker) one.rankerScores![t] = parsed.rankers[t]!;
-        }
-        if (hasPosition) one.position![0] = parsed.position;
-        if (ring) {
-          const base = u * H;
-          let slot = head[u]!;
-          for (let j = 0; j < H; j++) {
-            if (j < count[u]!) {
-              slot = slot === 0 ? H - 1 : slot - 1;
-              one.history![j] = ring[base + slot]!;
-            } else one.history![j] = -1;
+      for await (const block of records(false)) {
+        for (let b = 0; b < block.size; b++) {
+          const rec = block.at(b);
+          if (!seenHeader) {
+            if (rec.fields.join('\u0000') !== header.join('\u0000')) throw new CorruptFileError(path, 'the header changed since the source was opened');
+            seenHeader = true;
+            continue;
           }
-          if (value > 0) {
-            ring[base + head[u]!] = it;
-            head[u] = (head[u]! + 1) % H;
-            count[u] = Math.min(H, count[u]! + 1);
+          parseRow(cols, rec, parsed);
+          const u = users.indexOf(parsed.user);
+          const it = items.indexOf(parsed.item);
+          if (u === undefined || it === undefined) throw new CorruptFileError(path, `${recordAt(cols, rec)}: an id not seen when the source was opened; the log changed`);
+          one.user[0] = u;
+          one.item[0] = it;
+          let value = 0;
+          for (let t = 0; t < T; t++) {
+            one.labels[t] = parsed.labels[t]!;
+            value += parsed.labels[t]! * valueWeights[t]!;
+            if (hasRanker) one.rankerScores![t] = parsed.rankers[t]!;
           }
-        }
-        // route the row: straight into the batch, into a free buffer slot, or swap with a random slot
-        if (buffered < capacity) {
-          one.copyTo(0, buffer, buffered++);
-          continue;
-        }
-        if (capacity === 0) one.copyTo(0, batch, inBatch++);
-        else {
-          const j = Math.floor(rand() * capacity);
-          buffer.copyTo(j, batch, inBatch++);
-          one.copyTo(0, buffer, j);
-        }
-        if (inBatch === B) {
-          yield finish(batch, B);
-          batch = store(B);
-          inBatch = 0;
+          if (hasPosition) one.position![0] = parsed.position;
+          if (ring) {
+            const base = u * H;
+            let slot = head[u]!;
+            for (let j = 0; j < H; j++) {
+              if (j < count[u]!) {
+                slot = slot === 0 ? H - 1 : slot - 1;
+                one.history![j] = ring[base + slot]!;
+              } else one.history![j] = -1;
+            }
+            if (value > 0) {
+              ring[base + head[u]!] = it;
+              head[u] = (head[u]! + 1) % H;
+              count[u] = Math.min(H, count[u]! + 1);
+            }
+          }
+          // route the row: straight into the batch, into a free buffer slot, or swap with a random slot
+          if (buffered < capacity) {
+            one.copyTo(0, buffer, buffered++);
+            continue;
+          }
+          if (capacity === 0) one.copyTo(0, batch, inBatch++);
+          else {
+            const j = Math.floor(rand() * capacity);
+            buffer.copyTo(j, batch, inBatch++);
+            one.copyTo(0, buffer, j);
+          }
+          if (inBatch === B) {
+            yield finish(batch, B);
+            batch = store(B);
+            inBatch = 0;
+          }
         }
       }
       // drain the buffer in a random order
