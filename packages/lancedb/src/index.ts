@@ -6,6 +6,6 @@
  */
 export {
   LanceIndex, sqlLiteral,
-  type LanceIndexOptions, type LanceSearchOptions, type LanceColumnType, type LanceColumnValues, type AnnIndexOptions, type AnnIndexType, type AnnSearchOptions, type UpsertResult,
+  type LanceIndexOptions, type LanceSearchOptions, type LanceColumnType, type LanceColumnValues, type AnnIndexOptions, type AnnIndexType, type AnnSearchOptions, type UpsertResult, type StoredVectors, type IndexInfo,
 } from './lance-index.js';
 export { syncCatalogue, lanceRetriever, type SyncCatalogueOptions, type SyncCatalogueResult } from './catalogue.js';

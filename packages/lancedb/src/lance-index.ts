@@ -103,7 +103,7 @@ export interface AnnSearchOptions {
   readonly nprobes?: number;
   /** PQ indexes: re-rank `k * refineFactor` candidates by their stored vectors (default none) */
   readonly refineFactor?: number;
-  /** HNSW indexes: candidates kept while searching the graph (default 1.5 k): more = higher recall */
+  /** HNSW indexes: candidates kept while searching the graph (default 1.5 k; at least k x refineFactor): more = higher recall */
   readonly ef?: number;
   /** search every row exactly, ignoring the ANN index (for recall measurements) */
   readonly exact?: boolean;
@@ -152,6 +152,28 @@ export interface UpsertResult {
   readonly inserted: number;
   /** rows whose id was present (vector and given columns replaced) */
   readonly updated: number;
+}
+
+/** What {@link LanceIndex.getVectors} returns. */
+export interface StoredVectors {
+  /** row-major `[ids.length, dim]`; zeros for absent ids */
+  readonly vectors: Float32Array;
+  /** per id: whether the table holds it */
+  readonly found: boolean[];
+}
+
+/** One index of the table, as {@link LanceIndex.indexes} lists it. */
+export interface IndexInfo {
+  /** LanceDB's name for it (e.g. `vector_idx`) */
+  readonly name: string;
+  /** LanceDB's type (e.g. `IvfPq`, `IvfHnswSq`, `BTree`) */
+  readonly type: string;
+  /** the indexed columns */
+  readonly columns: string[];
+  /** rows the index covers */
+  readonly indexedRows?: number;
+  /** rows added since, searched without it until `optimize` */
+  readonly unindexedRows?: number;
 }
 
 /** A value as a SQL literal for `where` filters: strings quoted (quotes doubled), numbers and booleans as they are. */
@@ -410,7 +432,7 @@ export class LanceIndex implements SearchIndex {
    * The stored vectors of `ids`, row-major `[ids.length, dim]`, and which ids were found
    * (rows of absent ids are zeros).
    */
-  async getVectors(ids: readonly ItemId[]): Promise<{ vectors: Float32Array; found: boolean[] }> {
+  async getVectors(ids: readonly ItemId[]): Promise<StoredVectors> {
     this.live();
     const vectors = new Float32Array(ids.length * this.dim);
     const found = new Array<boolean>(ids.length).fill(false);
@@ -452,12 +474,14 @@ export class LanceIndex implements SearchIndex {
     return mapConcurrent(queryRows, this.options.concurrency ?? 8, async (r) => {
       const q = data.subarray(r * D, (r + 1) * D);
       const excluded = new Set<ItemId>(options.exclude?.[r] ?? []);
-      let query = table.vectorSearch(q).column('vector').distanceType(this.annDistance).limit(k + excluded.size).select(['id', 'vector', '_distance']);
+      const limit = k + excluded.size;
+      let query = table.vectorSearch(q).column('vector').distanceType(this.annDistance).limit(limit).select(['id', 'vector', '_distance']);
       if (options.where) query = query.where(options.where);
       if (ann.exact) query = query.bypassVectorIndex();
       if (ann.nprobes !== undefined) query = query.nprobes(ann.nprobes);
       if (ann.refineFactor !== undefined) query = query.refineFactor(ann.refineFactor);
-      if (ann.ef !== undefined) query = query.ef(ann.ef);
+      // LanceDB needs ef >= the candidates it is asked for (limit x refineFactor)
+      if (ann.ef !== undefined) query = query.ef(Math.max(ann.ef, limit * (ann.refineFactor ?? 1)));
       let found: Array<{ id: unknown; vector: { toArray(): Float32Array } }>;
       try {
         found = await query.toArray();
@@ -551,10 +575,10 @@ export class LanceIndex implements SearchIndex {
   }
 
   /** The table's indexes: name, type, columns and how many rows each covers. */
-  async indexes(): Promise<{ name: string; type: string; columns: string[]; indexedRows?: number; unindexedRows?: number }[]> {
+  async indexes(): Promise<IndexInfo[]> {
     this.live();
     if (!this.table) return [];
-    const out = [];
+    const out: IndexInfo[] = [];
     for (const i of await this.table.listIndices()) {
       const stats = await this.table.indexStats(i.name);
       out.push({ name: i.name, type: i.indexType, columns: i.columns, indexedRows: stats?.numIndexedRows, unindexedRows: stats?.numUnindexedRows });
