@@ -9,11 +9,13 @@
 // 122,880 rows, DuckDB's default; INT64 user_id, item_id, timestamp and a 0/1 label_click), over
 // a fixed vocabulary (--users, --items, skewed item popularity), into --dir (kept between runs).
 // Then each run is a child process, back to back, so its peak RSS is its own:
-//   memory:  the same rows generated in memory, one epoch through inMemorySource
-//   parquet: streamingParquetSource over the part files: the validating first pass, then one epoch
-// Runs: memory and parquet at the smallest size, parquet at every size, memory at the largest
-// size for --memory-steps steps only (what holding the whole log costs), then the smallest size's
-// memory and parquet runs again. Same model everywhere: no features, --dim, logQ, batch --batch-size.
+//   memory:  the same rows generated into memory (the whole log), then --steps steps of
+//            inMemorySource's epoch
+//   parquet: streamingParquetSource over the part files: its first pass reads and validates every
+//            row of every file, then --steps steps of the streamed, shuffled epoch
+// For each round (--rounds), memory then parquet at each size. Same model everywhere: no
+// features, --dim, logQ, batch --batch-size. (A full epoch is the same loop for longer: the
+// streamed epoch holds one row group and the shuffle buffer whatever its position in the log.)
 // Throughput is reported per wall second and per CPU second of the process (on a shared machine
 // the second is what the run got). The last stdout line is one JSON object:
 // {"runs":[...], "parquetOverMemory":{...}, "parquetOverMemoryCpu":{...}, "loadavg":...}.
@@ -32,7 +34,8 @@ const { values: opt } = parseArgs({
     items: { type: 'string', default: '20000' },
     dim: { type: 'string', default: '32' },
     'batch-size': { type: 'string', default: '512' },
-    'memory-steps': { type: 'string', default: '3906' },
+    steps: { type: 'string', default: '1000' },
+    rounds: { type: 'string', default: '2' },
     dir: { type: 'string', default: '/tmp/tt-bench-parquet' },
     child: { type: 'string' },
     json: { type: 'boolean', default: false },
@@ -135,7 +138,7 @@ async function child() {
   const openS = (performance.now() - t0) / 1000;
   const rssAfterOpenMb = process.memoryUsage().rss / 2 ** 20;
   const model = modelFor(source);
-  const maxSteps = opt['memory-steps'] && mode === 'memory-limited' ? Number(opt['memory-steps']) : undefined;
+  const maxSteps = Number(opt.steps);
   const trainer = new Trainer(model, { epochs: 1, progress: 'none', log: () => undefined, maxSteps });
   const t1 = performance.now();
   const cpu0 = process.cpuUsage();
@@ -165,19 +168,11 @@ async function parent() {
     }
   }
   const script = fileURLToPath(import.meta.url);
-  const small = sizes[0];
-  const large = sizes[sizes.length - 1];
-  const plan = [
-    ['memory', String(small)],
-    ['parquet', join(opt.dir, `log-${small}`)],
-    ...sizes.slice(1).map((n) => ['parquet', join(opt.dir, `log-${n}`)]),
-    ...(large !== small ? [['memory-limited', String(large)]] : []),
-    ['memory', String(small)],
-    ['parquet', join(opt.dir, `log-${small}`)],
-  ];
+  const plan = [];
+  for (let round = 0; round < Number(opt.rounds); round++) for (const n of sizes) plan.push(['memory', String(n)], ['parquet', join(opt.dir, `log-${n}`)]);
   const runs = [];
   for (const [mode, arg] of plan) {
-    const args = [script, '--child', mode === 'memory-limited' ? 'memory-limited' : mode, '--rows', arg, '--users', opt.users, '--items', opt.items, '--dim', opt.dim, '--batch-size', opt['batch-size'], '--memory-steps', opt['memory-steps']];
+    const args = [script, '--child', mode, '--rows', arg, '--users', opt.users, '--items', opt.items, '--dim', opt.dim, '--batch-size', opt['batch-size'], '--steps', opt.steps];
     process.stderr.write(`[bench] ${mode} ${arg} (load ${readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')}) ...\n`);
     const r = spawnSync(process.execPath, args, { encoding: 'utf8', maxBuffer: 1 << 24, stdio: ['ignore', 'pipe', 'inherit'] });
     if (r.status !== 0) throw new Error(`child ${mode} ${arg} failed (${r.status})`);
@@ -186,13 +181,14 @@ async function parent() {
     runs.push(run);
   }
   const mean = (xs) => xs.reduce((a, b) => a + b, 0) / xs.length;
-  const ratio = (key) => {
-    const memory = mean(runs.filter((r) => r.mode === 'memory' && r.rows === small).map((r) => r[key]));
-    return Object.fromEntries(sizes.map((n) => [n, Number((mean(runs.filter((r) => r.mode === 'parquet' && r.rows === n).map((r) => r[key])) / memory).toFixed(3))]));
-  };
+  // parquet over memory at the same size, runs paired within a round
+  const ratio = (key) => Object.fromEntries(sizes.map((n) => {
+    const of = (mode) => runs.filter((r) => r.mode === mode && r.rows === n).map((r) => r[key]);
+    return [n, Number((mean(of('parquet')) / mean(of('memory'))).toFixed(3))];
+  }));
   const summary = {
-    dim, batchSize: B, users: U, items: I, runs,
-    // parquet ex/s over in-memory ex/s (the smallest size's memory runs): wall clock, and per CPU second
+    dim, batchSize: B, users: U, items: I, steps: Number(opt.steps), runs,
+    // parquet ex/s over in-memory ex/s at the same size: wall clock, and per CPU second
     // (the machine is shared: CPU time is what a run got, wall time includes what others took)
     parquetOverMemory: ratio('examplesPerSec'),
     parquetOverMemoryCpu: ratio('examplesPerCpuSec'),
@@ -202,6 +198,5 @@ async function parent() {
   else console.log(summary);
 }
 
-// children: `parquet`, `memory`, and `memory-limited` (memory capped at --memory-steps steps)
 if (opt.child) await child();
 else await parent();

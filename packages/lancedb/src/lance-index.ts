@@ -264,8 +264,8 @@ export class LanceIndex implements SearchIndex {
    * Opens the table `options.table` at `options.uri`, or prepares a new one (created on the
    * first upsert, when the id type is known).
    * @throws MismatchError (field `vector`) when the table holds vectors of another dimension,
-   *   (field = the column) when a declared metadata column is missing or of another type;
-   *   CorruptFileError when the table is not an item table (no `id` / `vector`); ConfigError for bad options
+   *   (field = the column) when a declared metadata column is missing or of another type, (field
+   *   `id`) when the table is not an item table (no int or string `id`, no `vector`); ConfigError for bad options
    */
   static async open(options: LanceIndexOptions): Promise<LanceIndex> {
     const { dim } = options;
