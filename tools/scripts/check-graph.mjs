@@ -21,6 +21,7 @@ export const ALLOWED_TT_DEPS = {
   '@tt/reward-align': ['@tt/core', '@tt/mips'],
   '@tt/light-ranker': ['@tt/core', '@tt/mips'],
   '@tt/distill': ['@tt/light-ranker', '@tt/core', '@tt/mips'],
+  '@tt/lancedb': ['@tt/core', '@tt/mips'], // serving from a LanceDB table; only its users install the native client
   '@tt/cli': ['*'],
   '@tt/test-utils': ['*'],
   '@tt/release-tools': [], // private (tools/release): tests of the release flow, no @tt/* imports

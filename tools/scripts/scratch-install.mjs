@@ -20,7 +20,9 @@ function ttClosure(name, acc = new Set()) {
   if (acc.has(name)) return acc;
   acc.add(name);
   const { pkg } = byName.get(name);
-  for (const dep of Object.keys({ ...pkg.dependencies, ...pkg.peerDependencies })) if (byName.has(dep)) ttClosure(dep, acc);
+  // optional peers stay out: the package must install and run without them (e.g. @tt/cli without @tt/lancedb)
+  const optional = new Set(Object.entries(pkg.peerDependenciesMeta ?? {}).filter(([, m]) => m.optional).map(([n]) => n));
+  for (const dep of Object.keys({ ...pkg.dependencies, ...pkg.peerDependencies })) if (byName.has(dep) && !optional.has(dep)) ttClosure(dep, acc);
   return acc;
 }
 

@@ -1,11 +1,12 @@
 /**
- * `--data` values: `synthetic`, `world:<name>`, `movielens:<dir>`, `csv:<train.csv>[,<test.csv>]`, `sequence:<file>`.
+ * `--data` values: `synthetic`, `world:<name>`, `movielens:<dir>`, `csv:<train.csv>[,<test.csv>]`,
+ * `parquet:<file|dir|glob>[,<test>]`, `sequence:<file>`.
  */
 import { resolve } from 'node:path';
-import { ConfigError, loadInteractionCsv, loadMovieLens, loadSequenceFile, syntheticWorld, worldByName, type InteractionDataset } from '@tt/core';
+import { ConfigError, loadInteractionCsv, loadInteractionParquet, loadMovieLens, loadSequenceFile, syntheticWorld, worldByName, type InteractionDataset } from '@tt/core';
 
 /** The `--data` help text: the dataset specs {@link loadData} reads. */
-export const DATA_HELP = 'synthetic | world:<name> (a world of the suite, `tt world list`) | movielens:<dir> | csv:<train.csv>[,<test.csv>] | sequence:<file> ("user item" per line, in time order)';
+export const DATA_HELP = 'synthetic | world:<name> (a world of the suite, `tt world list`) | movielens:<dir> | csv:<train.csv>[,<test.csv>] | parquet:<file|dir|glob>[,<test>] | sequence:<file> ("user item" per line, in time order)';
 
 /** Options of {@link loadData}. */
 export interface LoadDataOptions {
@@ -13,11 +14,11 @@ export interface LoadDataOptions {
   readonly validation?: boolean;
   /** seed of a synthetic world and of a random validation holdout */
   readonly seed?: number;
-  /** `--user-features`: CSV `user_id` + numeric columns (csv data only) */
+  /** `--user-features`: CSV `user_id` + numeric columns (csv and parquet data only) */
   readonly userFeatures?: string;
-  /** `--item-features`: CSV `item_id` + numeric columns (csv data only) */
+  /** `--item-features`: CSV `item_id` + numeric columns (csv and parquet data only) */
   readonly itemFeatures?: string;
-  /** `--value-weights`: w per label column of a CSV (other data: the model's weights only) */
+  /** `--value-weights`: w per label column of a CSV or Parquet log (other data: the model's weights only) */
   readonly valueWeights?: readonly number[];
   /** a world's users and impressions times this, its catalogue unchanged (a quick look at a suite world; default 1) */
   readonly scale?: number;
@@ -27,9 +28,9 @@ export interface LoadDataOptions {
 export async function loadData(spec: string, options: LoadDataOptions = {}): Promise<InteractionDataset> {
   const validation = options.validation ?? true;
   const kind0 = spec.split(':')[0];
-  if (kind0 !== 'csv') {
+  if (kind0 !== 'csv' && kind0 !== 'parquet') {
     for (const [flag, v] of [['--user-features', options.userFeatures], ['--item-features', options.itemFeatures]] as const) {
-      if (v !== undefined) throw new ConfigError(flag, `reads features for --data csv: only (got --data ${spec})`);
+      if (v !== undefined) throw new ConfigError(flag, `reads features for --data csv: or parquet: only (got --data ${spec})`);
     }
   }
   if (spec === 'synthetic') return syntheticWorld({ seed: options.seed ?? 0, validation });
@@ -49,10 +50,12 @@ export async function loadData(spec: string, options: LoadDataOptions = {}): Pro
     return { ...syntheticWorld({ ...sized, seed: options.seed ?? 0, validation }), name: `world:${world.name}` };
   }
   if (kind === 'movielens' && rest) return loadMovieLens(rest, { validation });
-  if (kind === 'csv' && rest) {
+  if ((kind === 'csv' || kind === 'parquet') && rest) {
     const [train, test, ...extra] = rest.split(',');
-    if (extra.length || !train) throw new ConfigError('--data', `csv takes <train.csv>[,<test.csv>], got ${JSON.stringify(rest)}`);
-    return loadInteractionCsv({
+    const shape = kind === 'csv' ? '<train.csv>[,<test.csv>]' : '<file|dir|glob>[,<test>]';
+    if (extra.length || !train) throw new ConfigError('--data', `${kind} takes ${shape}, got ${JSON.stringify(rest)}`);
+    const load = kind === 'csv' ? loadInteractionCsv : loadInteractionParquet;
+    return load({
       train, test: test || undefined, validation, seed: options.seed,
       userFeatures: options.userFeatures, itemFeatures: options.itemFeatures, valueWeights: options.valueWeights,
     }).catch((e: unknown) => {
@@ -74,7 +77,7 @@ export function absoluteDataSpec(spec: string, cwd = process.cwd()): string {
   if (colon < 0) return spec;
   const kind = spec.slice(0, colon);
   const rest = spec.slice(colon + 1);
-  if (!rest || !['csv', 'movielens', 'sequence'].includes(kind)) return spec;
-  const paths = kind === 'csv' ? rest.split(',') : [rest];
+  if (!rest || !['csv', 'parquet', 'movielens', 'sequence'].includes(kind)) return spec;
+  const paths = kind === 'csv' || kind === 'parquet' ? rest.split(',') : [rest];
   return `${kind}:${paths.map((p) => (p ? resolve(cwd, p) : p)).join(',')}`;
 }

@@ -9,6 +9,8 @@ import { benchTrain } from './commands/bench.js';
 import { benchStages } from './commands/bench-stages.js';
 import { demo } from './commands/demo.js';
 import { evaluate } from './commands/evaluate.js';
+import { exportCheckpoint } from './commands/export.js';
+import { importTorch } from './commands/import.js';
 import { inspect } from './commands/inspect.js';
 import { retrieve } from './commands/retrieve.js';
 import { serve } from './commands/serve.js';
@@ -161,6 +163,31 @@ export function buildProgram(): Command {
     .addOption(backendOption())
     .action(async (o) => {
       await serve(o);
+    });
+
+  program.command('export')
+    .description('a checkpoint\'s item ids + embeddings and its users (ids, tower inputs, query vectors) for vector engines')
+    .requiredOption('--checkpoint <dir>', 'checkpoint directory')
+    .requiredOption('--format <format>', 'npy | parquet | lancedb:<uri> (a directory, s3://..., db://...)')
+    .option('--out <dir>', 'output directory of npy and parquet (default tt-export)')
+    .option('--table <name>', 'LanceDB table (default items)')
+    .option('--ann <kind>', 'LanceDB ANN index to build: ivf_pq, hnsw_pq, hnsw_sq, ivf_flat or none (default none)')
+    .addOption(backendOption())
+    .option('--json', 'print a JSON summary as the last line')
+    .action(async (o) => {
+      await exportCheckpoint(o);
+    });
+
+  program.command('import')
+    .description('a two-tower trained in PyTorch (safetensors of its state_dict) into a checkpoint, config and catalogue from --like')
+    .requiredOption('--weights <file>', 'safetensors of the PyTorch module\'s state_dict (tools/pytorch/tt_torch.py names)')
+    .requiredOption('--like <dir>', 'the checkpoint whose config and catalogue the weights belong to')
+    .requiredOption('--checkpoint <dir>', 'where to write the new checkpoint')
+    .option('--partial', 'parameters the file lacks keep the --like checkpoint\'s values')
+    .addOption(backendOption())
+    .option('--json', 'print a JSON summary as the last line')
+    .action(async (o) => {
+      await importTorch(o);
     });
 
   program.command('demo')

@@ -31,6 +31,10 @@ export {
   loadInteractionCsv, type InteractionCsvOptions, type CsvDataset,
 } from './data/csv.js';
 export { streamingCsvSource, type StreamingCsvOptions, type StreamingCsvSource } from './data/csv-stream.js';
+export type { StreamingOptions, StreamingSource } from './data/stream.js';
+export {
+  loadInteractionParquet, streamingParquetSource, parquetFiles, type InteractionParquetOptions,
+} from './data/parquet.js';
 export { loadSequenceFile, type SequenceFileOptions } from './data/sequence.js';
 export { splitDataset, type SplitOptions, type DatasetSplit, type ValidationHoldout } from './data/split.js';
 export { syntheticWorld, type SyntheticWorldOptions } from './data/synthetic.js';

@@ -27,14 +27,31 @@ export interface SearchResult {
   readonly vectors?: Float32Array;
 }
 
-/** Exact and approximate indexes share this surface. */
-export interface MipsIndex {
-  /** which implementation this is: exact search or the HNSW graph */
-  readonly kind: 'exact' | 'hnsw';
+/**
+ * The search side every index shares, including indexes kept outside this package (e.g.
+ * `@tt/lancedb`'s table in a vector engine): what a retriever needs to serve from it.
+ */
+export interface SearchIndex {
+  /** which implementation this is (`exact`, `hnsw`, `lancedb`...) */
+  readonly kind: string;
   /** vector dimension */
   readonly dim: number;
-  /** number of vectors in the index */
+  /** number of vectors in the index (as last seen, for an index shared with other writers) */
   readonly size: number;
+  /**
+   * Top-k by inner product for each query (`[q, dim]`, flat or one array per query).
+   * @throws ShapeError, ValueError (NaN/Infinity), EmptyError (empty index or no query),
+   *   OutOfRangeError (k < 1 or k > size)
+   */
+  search(queries: VectorsInput, k: number, options?: SearchOptions): Promise<SearchResult[]>;
+  /** Frees what the index holds (workers, native memory, connections). Unusable afterwards. */
+  dispose(): Promise<void>;
+}
+
+/** Exact and approximate indexes share this surface. */
+export interface MipsIndex extends SearchIndex {
+  /** which implementation this is: exact search or the HNSW graph */
+  readonly kind: 'exact' | 'hnsw';
   /** `int` or `string`, fixed by the first id added; undefined while empty */
   readonly idKind: IdKind | undefined;
 
@@ -49,15 +66,6 @@ export interface MipsIndex {
   /** The stored vectors of present ids, row-major `[ids.length, dim]`. */
   getVectors(ids: readonly ItemId[]): Float32Array;
 
-  /**
-   * Top-k by inner product for each query (`[q, dim]`, flat or one array per query).
-   * @throws ShapeError, ValueError (NaN/Infinity), EmptyError (empty index or no query),
-   *   OutOfRangeError (k < 1 or k > size)
-   */
-  search(queries: VectorsInput, k: number, options?: SearchOptions): Promise<SearchResult[]>;
-
   /** Writes the index to a directory, atomically (a crash leaves the old directory or none). */
   save(dir: string): Promise<void>;
-  /** Frees workers and native memory. The index is unusable afterwards. */
-  dispose(): Promise<void>;
 }

@@ -46,21 +46,37 @@ export interface BenchTrainOptions extends StageFlags {
  * written out so that changes to the library's defaults do not change what is measured.
  */
 export const BENCH_MODEL = {
+  /** embedding dimension D (the reference's 64) */
   dim: 64,
+  /** hidden width of the tower MLPs (the reference's 256) */
   hidden: 256,
+  /** L2-normalised embeddings: cosine scores */
   normalize: true,
+  /** softmax temperature of the cosine scores */
   temperature: 0.05,
+  /** logQ correction of in-batch negatives */
   logQ: true,
+  /** learning rate of the streaming item-frequency estimate behind logQ */
   logQAlpha: 0.05,
+  /** accidental hits (a row's own positive among its negatives) masked */
   removeAccidentalHits: true,
+  /** no extra uniformly sampled negatives */
   mixedNegatives: 0,
-  // the reference's user tower has no history pooling
+  /** no history pooling: the reference's user tower has none */
   historyPooling: 0,
+  /** initialisation seed */
   seed: 0,
 } as const satisfies TwoTowerOptions;
 
 /** The training settings `tt bench train` times (the reference's: B 512, Adam 1e-3). */
-export const BENCH_TRAINING = { batchSize: 512, learningRate: 1e-3, sparseOptimizer: 'adam' } as const;
+export const BENCH_TRAINING = {
+  /** examples per step (the reference's B 512) */
+  batchSize: 512,
+  /** Adam's learning rate (the reference's 1e-3) */
+  learningRate: 1e-3,
+  /** lazy Adam on the embedding rows */
+  sparseOptimizer: 'adam',
+} as const;
 
 /** Throughput of one timed run. */
 interface Timing {

@@ -18,6 +18,7 @@
 import { resolve as resolvePath } from 'node:path';
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply } from 'fastify';
 import { loadCheckpoint, Retriever, StateError, TtError, type ItemId, type ServedResult, type TwoTowerModel, type UserRequest } from '@tt/core';
+import type { MipsIndex } from '@tt/mips';
 import { stageDefinitions } from '../stages.js';
 import { answerToJson, requestFromJson, type RequestJson } from './requests.js';
 import { createMetrics, type ServerMetrics } from './metrics.js';
@@ -80,7 +81,7 @@ export interface TtServer {
 
 /** A loaded checkpoint and the requests using it (freed once retired and idle). */
 interface Serving {
-  readonly retriever: Retriever;
+  readonly retriever: Retriever<MipsIndex>;
   readonly model: TwoTowerModel;
   readonly info: ServingInfo;
   inFlight: number;
@@ -169,7 +170,7 @@ function errorBody(e: unknown, single: boolean): { statusCode: number; code: str
 
 async function load(dir: string, generation: number): Promise<Serving> {
   const checkpoint = await loadCheckpoint(dir, { stages: stageDefinitions });
-  let retriever: Retriever | undefined;
+  let retriever: Retriever<MipsIndex> | undefined;
   try {
     retriever = await Retriever.fromCheckpoint(checkpoint);
     const { model } = checkpoint;

@@ -33,7 +33,7 @@
 import { basename } from 'node:path';
 import { EmptyError } from '../errors.js';
 import { csvRecords } from './csv-records.js';
-import { interactionColumns, LabelStats, newRowValues, parseRow, weightsFor, type Columns, type RowValues } from './columns.js';
+import { interactionColumns, LabelStats, newRowValues, parseRow, recordBlocks, weightsFor, type Columns, type RecordBlock, type RowValues } from './columns.js';
 import { chronologicalOrder, sliceLog, splitDataset, type ValidationHoldout } from './split.js';
 import { featureTable, readFeatureFile, Vocabulary } from './vocabulary.js';
 import type { DatasetSchema, InteractionDataset, InteractionLog, SourceFacts } from './types.js';
@@ -83,12 +83,13 @@ interface RawLog {
   readonly stats: LabelStats;
 }
 
-async function readInteractions(path: string, stats: LabelStats | undefined, tasks?: readonly string[]): Promise<RawLog> {
+async function readInteractions(path: string, blocks: AsyncIterable<RecordBlock>, stats: LabelStats | undefined, tasks?: readonly string[]): Promise<RawLog> {
   let raw: RawLog | undefined;
   let row: RowValues | undefined;
-  for await (const rec of csvRecords(path)) {
+  for await (const block of blocks) for (let b = 0; b < block.size; b++) {
+    const rec = block.at(b);
     if (!raw) {
-      const cols = interactionColumns(path, rec.fields, tasks);
+      const cols = interactionColumns(path, rec.fields as string[], tasks);
       raw = { cols, users: [], items: [], labels: [], rankers: [], positions: [], timestamps: [], stats: stats ?? new LabelStats(cols.tasks.length) };
       row = newRowValues(cols.tasks.length);
       continue;
@@ -102,8 +103,8 @@ async function readInteractions(path: string, stats: LabelStats | undefined, tas
     if (raw.cols.position >= 0) raw.positions.push(row!.position);
     if (raw.cols.timestamp >= 0) raw.timestamps.push(row!.timestamp);
   }
-  if (!raw) throw new EmptyError(path, 'the file is empty (no header)');
-  if (raw.users.length === 0) throw new EmptyError(path, 'the file has a header but no rows');
+  if (!raw) throw new EmptyError(path, 'the log is empty (no header)');
+  if (raw.users.length === 0) throw new EmptyError(path, 'the log has a header but no rows');
   return raw;
 }
 
@@ -156,12 +157,20 @@ function toLog(raw: RawLog, users: Vocabulary, items: Vocabulary, T: number, kee
  * @throws EmptyError a file without rows; DuplicateIdError an id twice in a feature file
  */
 export async function loadInteractionCsv(options: InteractionCsvOptions): Promise<CsvDataset> {
+  return loadInteractionRecords(`csv:${basename(options.train)}`, (path) => recordBlocks(csvRecords(path)), options);
+}
+
+/**
+ * The in-memory loader over any record reader (`open(path)` yields the header, then the rows, in
+ * blocks): {@link loadInteractionCsv} and the Parquet loader share it.
+ */
+export async function loadInteractionRecords(name: string, open: (path: string) => AsyncIterable<RecordBlock>, options: InteractionCsvOptions): Promise<CsvDataset> {
   const warnings: string[] = [];
-  const train = await readInteractions(options.train, undefined);
+  const train = await readInteractions(options.train, open(options.train), undefined);
   const { tasks } = train.cols;
   const T = tasks.length;
   const { stats } = train;
-  const test = options.test ? await readInteractions(options.test, stats, tasks) : undefined;
+  const test = options.test ? await readInteractions(options.test, open(options.test), stats, tasks) : undefined;
   const userFile = options.userFeatures ? await readFeatureFile(options.userFeatures, 'user_id') : undefined;
   const itemFile = options.itemFeatures ? await readFeatureFile(options.itemFeatures, 'item_id') : undefined;
   for (const f of [train, test]) if (f?.cols.ignored.length) warnings.push(`${f.cols.path}: ignored columns ${f.cols.ignored.join(', ')}`);
@@ -203,7 +212,7 @@ export async function loadInteractionCsv(options: InteractionCsvOptions): Promis
     labelMax: stats.labelMax(),
   };
   return {
-    name: `csv:${basename(options.train)}`,
+    name,
     schema,
     userIds: users.ids,
     itemIds: items.ids,

@@ -1,7 +1,8 @@
 /**
  * Serving: the item tower over the whole catalogue fills a `@tt/mips` index (ids are the
- * catalogue's own item ids); a request runs the user tower, searches the index excluding what
- * the user has seen, and lets a stage's re-ranker re-order the candidates when the model has one.
+ * catalogue's own item ids) or any other {@link SearchIndex} (a vector engine's table); a request
+ * runs the user tower, searches the index excluding what the user has seen, and lets a stage's
+ * re-ranker re-order the candidates when the model has one.
  *
  * {@link Retriever.serve} answers requests by id, and answers users without an id row too (cold
  * start): a new user is embedded from what the request carries (dense features, recent items for
@@ -11,9 +12,9 @@
  * Not done here: filtering inside the HNSW graph (an allow-list is scored exactly over its own
  * items), per-request re-ranker settings.
  */
-import { ExactIndex, HnswIndex, type HnswIndexOptions, type ItemId, type MipsIndex } from '@tt/mips';
+import { ExactIndex, HnswIndex, type HnswIndexOptions, type ItemId, type MipsIndex, type SearchIndex } from '@tt/mips';
 import * as tf from '../runtime/tf.js';
-import { ConfigError, OutOfRangeError, ShapeError, StateError, ValueError } from '../errors.js';
+import { ConfigError, MismatchError, OutOfRangeError, ShapeError, StateError, ValueError } from '../errors.js';
 import { gatherRows } from '../data/batches.js';
 import type { TwoTowerModel } from '../model/two-tower.js';
 import type { Candidates, UserInput } from '../model/stages.js';
@@ -131,8 +132,12 @@ interface Resolved {
   readonly k: number;
 }
 
-/** Serves a trained model: top-k catalogue items per user through a `@tt/mips` index. */
-export class Retriever {
+/**
+ * Serves a trained model: top-k catalogue items per user through a `@tt/mips` index (or any
+ * {@link SearchIndex}: `I` is the index's type, a `MipsIndex` for {@link Retriever.build} and
+ * {@link Retriever.fromCheckpoint}).
+ */
+export class Retriever<I extends SearchIndex = SearchIndex> {
   private readonly data: ServingData;
   private popularityOrder: Int32Array | undefined;
   private popularityValues: Float32Array | undefined;
@@ -142,7 +147,7 @@ export class Retriever {
     /** the model whose user tower (and re-ranker, if any) answers requests */
     readonly model: TwoTowerModel,
     /** the index of the model's catalogue embeddings */
-    readonly index: MipsIndex,
+    readonly index: I,
     data: ServingData = {},
   ) {
     const { userIds, itemIds } = model.data;
@@ -155,15 +160,16 @@ export class Retriever {
   }
 
   /** A retriever over a fresh index of the model's catalogue. */
-  static async build(model: TwoTowerModel, options: RetrieverOptions = {}): Promise<Retriever> {
+  static async build(model: TwoTowerModel, options: RetrieverOptions = {}): Promise<Retriever<MipsIndex>> {
     return new Retriever(model, await buildItemIndex(model, options), options.data);
   }
 
   /**
-   * A retriever over an existing index (e.g. loaded with a checkpoint).
+   * A retriever over an existing index: one loaded with a checkpoint, or any {@link SearchIndex}
+   * holding the model's catalogue embeddings under its item ids (e.g. a `@tt/lancedb` table).
    * @throws ConfigError when the index's dimension is not the model's
    */
-  static over(model: TwoTowerModel, index: MipsIndex, data?: ServingData): Retriever {
+  static over<I extends SearchIndex>(model: TwoTowerModel, index: I, data?: ServingData): Retriever<I> {
     if (index.dim !== model.config.dim) throw new ConfigError('index', `has dim ${index.dim}, the model ${model.config.dim}`);
     return new Retriever(model, index, data);
   }
@@ -172,7 +178,7 @@ export class Retriever {
    * A retriever over a loaded checkpoint: its index (built when it has none), its users' seen
    * items and histories, and its popularity list. Disposing the retriever frees the index.
    */
-  static async fromCheckpoint(checkpoint: LoadedCheckpoint, options: Omit<RetrieverOptions, 'data'> = {}): Promise<Retriever> {
+  static async fromCheckpoint(checkpoint: LoadedCheckpoint, options: Omit<RetrieverOptions, 'data'> = {}): Promise<Retriever<MipsIndex>> {
     const data: ServingData = { seen: checkpoint.seen, histories: checkpoint.histories, popularity: checkpoint.popularity };
     return checkpoint.index ? Retriever.over(checkpoint.model, checkpoint.index, data) : Retriever.build(checkpoint.model, { ...options, data });
   }
@@ -347,7 +353,10 @@ export class Retriever {
       allowed?.forEach((ids, r) => ids && (found[r] = this.scoreAllowed(queries.subarray(r * D, (r + 1) * D), ids, fetch)));
       if (!reranker?.reranker) return found.map((r) => ({ items: r.ids.slice(0, k), scores: r.scores.slice(0, k) }));
       const candidates: Candidates[] = found.map((r) => ({
-        items: Int32Array.from(r.ids, (id) => model.itemIndex(id)),
+        items: Int32Array.from(r.ids, (id) => {
+          if (!model.hasItem(id)) throw new MismatchError('index', 'the ids of the model\'s catalogue', `id ${JSON.stringify(id)}, which the catalogue lacks`);
+          return model.itemIndex(id);
+        }),
         scores: r.scores,
         vectors: r.vectors!,
       }));
@@ -358,10 +367,14 @@ export class Retriever {
     }
   }
 
-  /** Exact top `fetch` of an allow-list (its vectors from the index), with vectors for a re-ranker. */
+  /**
+   * Exact top `fetch` of an allow-list, with vectors for a re-ranker: the vectors come from a
+   * `@tt/mips` index, or from the model's item tower for any other {@link SearchIndex} (which
+   * holds the model's catalogue embeddings).
+   */
   private scoreAllowed(query: Float32Array, ids: ItemId[], fetch: number): { ids: ItemId[]; scores: Float32Array; vectors: Float32Array } {
     const D = query.length;
-    const vectors = ids.length > 0 ? this.index.getVectors(ids) : new Float32Array(0);
+    const vectors = ids.length === 0 ? new Float32Array(0) : this.allowedVectors(ids);
     const scores = Float32Array.from(ids, (_, j) => {
       let s = 0;
       for (let d = 0; d < D; d++) s += query[d]! * vectors[j * D + d]!;
@@ -369,6 +382,19 @@ export class Retriever {
     });
     const order = Array.from(ids, (_, j) => j).sort((a, b) => scores[b]! - scores[a]! || a - b).slice(0, fetch);
     return { ids: order.map((j) => ids[j]!), scores: Float32Array.from(order, (j) => scores[j]!), vectors: gatherRows(vectors, D, order) };
+  }
+
+  /** The vectors of catalogue ids, `[ids.length, dim]`. */
+  private allowedVectors(ids: readonly ItemId[]): Float32Array {
+    const index: SearchIndex & Partial<Pick<MipsIndex, 'getVectors'>> = this.index;
+    if (typeof index.getVectors === 'function') return index.getVectors(ids);
+    const items = Int32Array.from(ids, (id) => this.model.itemIndex(id));
+    const v = this.model.itemEmbeddings(items);
+    try {
+      return v.dataSync() as Float32Array;
+    } finally {
+      v.dispose();
+    }
   }
 
   /** The most popular items not excluded (and allowed, under a filter). */

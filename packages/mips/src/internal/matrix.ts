@@ -21,7 +21,12 @@ export function toMatrix(
   field: string,
   context: string,
   expectedRows?: number,
-): { data: Float32Array; rows: number } {
+): {
+  /** the vectors, row-major `[rows, dim]` */
+  data: Float32Array;
+  /** how many vectors */
+  rows: number;
+} {
   let data: Float32Array;
   let rows: number;
   if (input instanceof Float32Array || input instanceof Float64Array) {
