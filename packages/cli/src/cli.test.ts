@@ -92,7 +92,7 @@ describe('tt', () => {
     expect(JSON.parse(readFileSync(join(dir, 'ck-dropout', 'checkpoint.json'), 'utf8')).model.userIdDropout).toBe(0.3);
     await expect(tt('train', '--data', `csv:${join(dir, 'log.csv')}`, '--user-id-dropout', '1')).rejects.toMatchObject({ code: 'E_CONFIG', field: 'userIdDropout' });
     await expect(tt('train', '--data', 'orc:x')).rejects.toThrow(ConfigError);
-    await expect(tt('train', '--data', 'parquet:missing.parquet')).rejects.toThrow(CorruptFileError);
+    await expect(tt('train', '--data', 'parquet:missing.parquet')).rejects.toThrow(FileSystemError);
     writeFileSync(join(dir, 'other.csv'), 'user_id,item_id,label_like\na,b,1\na,c,1\n');
     await expect(tt('eval', '--checkpoint', 'ck', '--data', `csv:${join(dir, 'other.csv')}`)).rejects.toThrow(MismatchError);
   });

@@ -2,7 +2,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parquetWriteFile, type ColumnSource } from 'hyparquet-writer';
-import { CorruptFileError, EmptyError, OutOfRangeError, TtError, ValueError } from '../errors.js';
+import { CorruptFileError, EmptyError, FileSystemError, OutOfRangeError, TtError, ValueError } from '../errors.js';
 import { loadInteractionCsv } from './csv.js';
 import { streamingCsvSource } from './csv-stream.js';
 import { loadInteractionParquet, parquetFiles, streamingParquetSource } from './parquet.js';
@@ -111,7 +111,7 @@ describe('loadInteractionParquet', () => {
     const notParquet = await errorOf(loadInteractionParquet({ train: join(dir, 'c.parquet') }));
     expect(notParquet).toBeInstanceOf(CorruptFileError);
     expect(notParquet.field).toBe(join(dir, 'c.parquet'));
-    expect(await errorOf(loadInteractionParquet({ train: join(dir, 'none.parquet') }))).toBeInstanceOf(CorruptFileError);
+    expect(await errorOf(loadInteractionParquet({ train: join(dir, 'none.parquet') }))).toBeInstanceOf(FileSystemError);
     mkdirSync(join(dir, 'empty'));
     expect(await errorOf(loadInteractionParquet({ train: join(dir, 'empty') }))).toBeInstanceOf(EmptyError);
     // a later part file without a label column the first one has

@@ -12,7 +12,7 @@
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { basename, join, relative, sep } from 'node:path';
 import { asyncBufferFromFile, parquetMetadataAsync, parquetRead, type AsyncBuffer, type DecodedArray, type FileMetaData } from 'hyparquet';
-import { CorruptFileError, EmptyError, TtError, ValueError } from '../errors.js';
+import { CorruptFileError, EmptyError, FileSystemError, TtError, ValueError } from '../errors.js';
 import { headerText, isInteractionColumn, type RawRecord, type RawValue, type RecordBlock } from './columns.js';
 import { loadInteractionRecords, type CsvDataset, type InteractionCsvOptions } from './csv.js';
 import { streamingRecordSource, type StreamingOptions, type StreamingSource } from './stream.js';
@@ -65,7 +65,7 @@ function globRegExp(pattern: string): RegExp {
  * The Parquet files a spec names, in path order: the file itself; every `*.parquet` under a
  * directory (recursively, skipping `_SUCCESS`, `_metadata`, hidden and `.crc` files); or the files
  * a glob matches (`*`, `?`, `[...]` within a name, `**` across directories).
- * @throws CorruptFileError (field = the spec) when nothing exists there; EmptyError when a
+ * @throws FileSystemError (path = the spec) when nothing exists there; EmptyError when a
  *   directory or glob holds no Parquet file
  */
 export function parquetFiles(spec: string): string[] {
@@ -73,7 +73,7 @@ export function parquetFiles(spec: string): string[] {
     const parts = spec.split(/[\\/]/);
     const fixed = parts.findIndex((p) => GLOB.test(p));
     const base = parts.slice(0, fixed).join('/') || (spec.startsWith('/') ? '/' : '.');
-    if (!existsSync(base)) throw new CorruptFileError(spec, `directory ${base} is missing`);
+    if (!existsSync(base)) throw new FileSystemError(base, 'read', 'directory is missing', { systemCode: 'ENOENT' });
     const match = globRegExp(parts.slice(fixed).join('/'));
     const all: string[] = [];
     walk(base, all);
@@ -81,7 +81,7 @@ export function parquetFiles(spec: string): string[] {
     if (files.length === 0) throw new EmptyError(spec, 'no file matches the pattern');
     return files;
   }
-  if (!existsSync(spec)) throw new CorruptFileError(spec, 'file or directory is missing');
+  if (!existsSync(spec)) throw new FileSystemError(spec, 'read', 'file or directory is missing', { systemCode: 'ENOENT' });
   if (!statSync(spec).isDirectory()) return [spec];
   const all: string[] = [];
   walk(spec, all);
