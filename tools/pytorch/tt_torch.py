@@ -2,7 +2,8 @@
 """tt_torch: tt's two-tower model in PyTorch, for handing training to PyTorch and back.
 
 A reference module (not a package): it rebuilds a tt checkpoint's towers (MODEL.md sections 1
-and 2: user and item towers, the history encoder's plain and pre-norm stacks) from the
+and 2: user and item towers with the base tower's history pooling, the history encoder's plain
+and pre-norm stacks) from the
 checkpoint's config and safetensors, computes the same user and item embeddings as tt, trains
 them with tt's weighted in-batch softmax, and saves the state_dict for `tt import`.
 
@@ -206,13 +207,42 @@ class HistoryEncoder(nn.Module):
         return torch.cat([first, mean], dim=1)
 
 
+class PositionLogits(nn.Module):
+    """tt's `user.history.positions` [H] (key `user.history.positions.weight`)."""
+
+    def __init__(self, H):
+        super().__init__()
+        self.weight = nn.Parameter(torch.zeros(H))
+
+
+class HistoryPooling(nn.Module):
+    """The base user tower's history pooling (config `historyPooling`, model/two-tower.ts): the
+    item embeddings of the newest H history entries averaged with weights softmax(a) over the
+    valid positions (a [H] learned); zeros for a row without history."""
+
+    def __init__(self, H):
+        super().__init__()
+        self.H = H
+        self.positions = PositionLogits(H)
+
+    def forward(self, history, item_embedding):
+        h = history[:, :self.H]
+        valid = h >= 0
+        logits = self.positions.weight[None, :h.shape[1]].to(item_embedding.weight.dtype).expand(h.shape)
+        logits = logits.masked_fill(~valid, -1e9)
+        w = torch.softmax(logits, 1) * valid.any(1, keepdim=True).to(logits.dtype)
+        return (w[..., None] * item_embedding(h.clamp(min=0))).sum(1)
+
+
 class Tower(nn.Module):
-    def __init__(self, rows, D, feature_dim, hidden, extra):
+    def __init__(self, rows, D, feature_dim, hidden, extra, history_pooling=0):
         super().__init__()
         self.embedding = nn.Embedding(rows, D)
         if feature_dim > 0:
             self.mlp = Mlp([feature_dim, hidden, D])
-        self.projection = _linear(D + (D if feature_dim > 0 else 0) + extra, D)
+        if history_pooling > 0:
+            self.history = HistoryPooling(history_pooling)
+        self.projection = _linear(D + (D if feature_dim > 0 else 0) + (D if history_pooling > 0 else 0) + extra, D)
 
 
 class TwoTower(nn.Module):
@@ -224,7 +254,7 @@ class TwoTower(nn.Module):
         D, hidden, schema = config['dim'], config['hidden'], config['schema']
         stages = [s for s in config.get('stages', []) if s['name'] == 'history']
         extra = 2 * D if stages else 0
-        self.user = Tower(config['userRows'], D, schema['userFeatureDim'], hidden, extra)
+        self.user = Tower(config['userRows'], D, schema['userFeatureDim'], hidden, extra, config.get('historyPooling', 0))
         self.item = Tower(config['itemRows'], D, schema['itemFeatureDim'], hidden, 0)
         if stages:
             self.stages = nn.Module()
@@ -232,7 +262,9 @@ class TwoTower(nn.Module):
 
     @property
     def history_length(self):
-        return self.stages.history.H if hasattr(self, 'stages') else 0
+        """History entries per user the towers read (tt's `model.historyLength`)."""
+        pooled = self.user.history.H if hasattr(self.user, 'history') else 0
+        return max(pooled, self.stages.history.H if hasattr(self, 'stages') else 0)
 
     def _normalize(self, x):
         return x * torch.rsqrt((x * x).sum(1, keepdim=True) + 1e-12) if self.config['normalize'] else x
@@ -242,9 +274,11 @@ class TwoTower(nn.Module):
         parts = [self.user.embedding(table_rows(users, self.config['userRows']).to(self.user.embedding.weight.device))]
         if hasattr(self.user, 'mlp'):
             parts.append(self.user.mlp(features))
+        h = table_rows(history, self.config['itemRows']) if self.history_length else None
+        if hasattr(self.user, 'history'):
+            parts.append(self.user.history(h, self.item.embedding))
         if hasattr(self, 'stages'):
-            h = table_rows(history, self.config['itemRows'])
-            parts.append(self.stages.history(h, self.item.embedding))
+            parts.append(self.stages.history(h[:, :self.stages.history.H], self.item.embedding))
         return self._normalize(self.user.projection(torch.cat(parts, 1)))
 
     def item_embeddings(self, items, features=None):

@@ -54,9 +54,10 @@ async function python(...args: string[]): Promise<Record<string, any>> {
 }
 
 /** Trains a small model on the world (one epoch) and saves it as a checkpoint. */
-async function checkpoint(name: string, options: { dim: number; history?: Record<string, unknown> }): Promise<string> {
+async function checkpoint(name: string, options: { dim: number; history?: Record<string, unknown>; historyPooling?: number }): Promise<string> {
   const stages = options.history ? [{ name: 'history', options: options.history }] : [];
-  const { model } = await fitTwoTower(world, { epochs: 1, batchSize: 128, model: { dim: options.dim, hidden: 16, stages }, stages: [historyEncoder], progress: 'none', log: () => undefined });
+  const model0 = { dim: options.dim, hidden: 16, stages, ...(options.historyPooling !== undefined ? { historyPooling: options.historyPooling } : {}) };
+  const { model } = await fitTwoTower(world, { epochs: 1, batchSize: 128, model: model0, stages: [historyEncoder], progress: 'none', log: () => undefined });
   try {
     await saveWithIndex(join(dir, name), model, world, { dataset: world.name });
   } finally {
@@ -70,8 +71,10 @@ beforeAll(async () => {
   await initBackend({ backend: 'wasm', log: false });
   // dense features on both sides, so every part of both towers is exercised
   world = syntheticWorld({ seed: 4, numUsers: 150, numItems: 120, impressions: 4000, userFeatureDim: 5, itemFeatureDim: 3, validation: false });
+  // base and prenorm pool the latest 20 positives in the user tower (the default); history reads
+  // its 6 through the encoder only
   await checkpoint('base', { dim: 16 });
-  await checkpoint('history', { dim: 16, history: { maxLength: 6, heads: 2, layers: 2 } });
+  await checkpoint('history', { dim: 16, history: { maxLength: 6, heads: 2, layers: 2 }, historyPooling: 0 });
   await checkpoint('prenorm', { dim: 16, history: { maxLength: 6, heads: 4, layers: 2, block: 'prenorm' } });
   await checkpoint('small', { dim: 8 });
 }, 300_000);
@@ -188,7 +191,7 @@ describe('tt import', () => {
   it('reads a state_dict (PyTorch names) into a checkpoint that retrieves as the original', async () => {
     const file = torchFile(join(dir, 'base'), join(dir, 'base.safetensors'));
     const s = lastJson(await tt('import', '--weights', file, '--like', join(dir, 'base'), '--checkpoint', join(dir, 'imported'), '--json'));
-    expect(s).toMatchObject({ parameters: 14, imported: 14, kept: 0 }); // two tables, two 2-layer feature MLPs, two projections
+    expect(s).toMatchObject({ parameters: 15, imported: 15, kept: 0 }); // two tables, two 2-layer feature MLPs, two projections, the history pooling's position logits
     writeFileSync(join(dir, 'users.txt'), `${world.userIds.slice(0, 5).join('\n')}\n`);
     const a = await tt('retrieve', '--checkpoint', join(dir, 'base'), '--users', join(dir, 'users.txt'), '--k', '5');
     const b = await tt('retrieve', '--checkpoint', join(dir, 'imported'), '--users', join(dir, 'users.txt'), '--k', '5');
@@ -209,7 +212,7 @@ describe('tt import', () => {
     const history = torchFile(join(dir, 'history'), join(dir, 'history.safetensors'));
     const extra = await tt('import', '--weights', history, '--like', join(dir, 'base'), '--checkpoint', join(dir, 'bad')).catch((x: unknown) => x);
     expect(extra).toBeInstanceOf(MismatchError);
-    expect((extra as MismatchError).field).toMatch(/^(stages\.history\.|user\.projection)/);
+    expect((extra as MismatchError).field).toMatch(/^(stages\.history\.|user\.projection|user\.history\.)/);
     // a missing tensor, unless --partial keeps the template's
     const partial = torchFile(join(dir, 'base'), join(dir, 'partial.safetensors'), (t) => delete t['item.projection.bias']);
     await expect(tt('import', '--weights', partial, '--like', join(dir, 'base'), '--checkpoint', join(dir, 'bad'))).rejects.toMatchObject({ field: 'item.projection.bias' });
@@ -225,7 +228,7 @@ describe('tt import', () => {
     const out = join(dir, `npy-${name}`);
     await tt('export', '--checkpoint', join(dir, name), '--format', 'npy', '--out', out);
     const r = await python('check', '--checkpoint', join(dir, name), '--against', out);
-    expect(r).toMatchObject({ users: 150, items: 120, historyLength: name === 'base' ? 0 : 6, ok: true });
+    expect(r).toMatchObject({ users: 150, items: 120, historyLength: name === 'history' ? 6 : 20, ok: true });
     expect(r['userMaxAbsDiff']).toBeLessThanOrEqual(1e-5);
     expect(r['itemMaxAbsDiff']).toBeLessThanOrEqual(1e-5);
   });
