@@ -25,6 +25,12 @@ try {
     if (!k) throw new Error(`unknown kernel ${name}; known: ${Object.keys(KERNELS).join(', ')}`);
     const out = join(dir, `${name}.wasm`);
     execFileSync(process.env.CC ?? 'clang', [...FLAGS, ...(k.shared ? SHARED : []), '-o', out, join(root, k.source)], { stdio: 'inherit' });
+    if (k.shared) {
+      // threads share the linear memory and every instance starts its C stack at the same address:
+      // a kernel that puts anything on that stack (a local array) races with itself
+      const asm = execFileSync(process.env.CC ?? 'clang', ['--target=wasm32', '-O3', '-msimd128', '-ffreestanding', '-matomics', '-mbulk-memory', '-S', '-o', '-', join(root, k.source)]).toString();
+      if (asm.includes('__stack_pointer')) throw new Error(`${k.source} uses the C stack (a local array?): not safe across the threads of a parallel call`);
+    }
     const bytes = readFileSync(out);
     const imports = WebAssembly.Module.imports(new WebAssembly.Module(bytes)).map((i) => `${i.module}.${i.name}`);
     if (imports.join() !== (k.shared ? 'env.memory' : '')) throw new Error(`${k.source} must import ${k.shared ? 'only env.memory' : 'nothing'} (got ${imports.join(', ')})`);

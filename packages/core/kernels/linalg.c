@@ -101,23 +101,49 @@ static inline f4 epilogue(f4 c, f4 bias, int relu) {
   return relu ? wasm_f32x4_max(c, wasm_f32x4_splat(0.0f)) : c;
 }
 
+/* No arrays on the stack in any kernel: the C stack lives in the linear memory, which is shared
+ * by the threads of a `parallel` call, and every instance starts its stack pointer at the same
+ * address, so two threads' stack arrays would be one array (a race: wrong numbers). Partial
+ * vectors are written and read lane by lane instead. */
+
+/* the first w (0-4) lanes of v to c */
+static inline void store_lanes(float *c, int w, f4 v) {
+  if (w > 0) c[0] = wasm_f32x4_extract_lane(v, 0);
+  if (w > 1) c[1] = wasm_f32x4_extract_lane(v, 1);
+  if (w > 2) c[2] = wasm_f32x4_extract_lane(v, 2);
+  if (w > 3) c[3] = wasm_f32x4_extract_lane(v, 3);
+}
+
+/* the first w (0-4) floats of p, zeros after (never reads past them) */
+static inline f4 load_lanes(const float *p, int w) {
+  return wasm_f32x4_make(w > 0 ? p[0] : 0.0f, w > 1 ? p[1] : 0.0f, w > 2 ? p[2] : 0.0f, w > 3 ? p[3] : 0.0f);
+}
+
 static inline void store_row(float *c, int w, f4 c0, f4 c1) {
   if (w == NR) {
     wasm_v128_store(c, c0);
     wasm_v128_store(c + 4, c1);
-    return;
+  } else if (w >= 4) {
+    wasm_v128_store(c, c0);
+    store_lanes(c + 4, w - 4, c1);
+  } else {
+    store_lanes(c, w, c0);
   }
-  float t[NR];
-  wasm_v128_store(t, c0);
-  wasm_v128_store(t + 4, c1);
-  for (int j = 0; j < w; j++) c[j] = t[j];
 }
 
 static inline void bias_of(const float *bias, int n0, int w, f4 *b0, f4 *b1) {
-  float t[NR] = {0};
-  if (bias) for (int j = 0; j < w; j++) t[j] = bias[n0 + j];
-  *b0 = wasm_v128_load(t);
-  *b1 = wasm_v128_load(t + 4);
+  if (!bias) {
+    *b0 = *b1 = wasm_f32x4_splat(0.0f);
+  } else if (w == NR) {
+    *b0 = wasm_v128_load(bias + n0);
+    *b1 = wasm_v128_load(bias + n0 + 4);
+  } else if (w >= 4) {
+    *b0 = wasm_v128_load(bias + n0);
+    *b1 = load_lanes(bias + n0 + 4, w - 4);
+  } else {
+    *b0 = load_lanes(bias + n0, w);
+    *b1 = wasm_f32x4_splat(0.0f);
+  }
 }
 
 /* rows in blocks of 6 (A's block stays in L1), every panel of B per block (B stays in L2) */
@@ -239,8 +265,7 @@ void softmax_rows_forward(int C, int D, int r0, int r1, const float *q, const fl
     }
     float sum = hsum(sv);
     for (; j < C; j++) {
-      float t[4] = {er[j] - m, 0.0f, 0.0f, 0.0f};
-      er[j] = wasm_f32x4_extract_lane(exp_neg(wasm_v128_load(t)), 0);
+      er[j] = wasm_f32x4_extract_lane(exp_neg(wasm_f32x4_make(er[j] - m, 0.0f, 0.0f, 0.0f)), 0);
       sum += er[j];
     }
     rowmax[r] = m;
