@@ -24,7 +24,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync } 
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { initBackend, inMemorySource, resolveConfig, streamingParquetSource, Trainer, TwoTowerModel } from '@tt/core';
+import { initBackend, inMemorySource, MODEL_DEFAULTS, resolveConfig, streamingParquetSource, Trainer, TwoTowerModel } from '@tt/core';
 import { mulberry32 } from '@tt/mips';
 
 const { values: opt } = parseArgs({
@@ -45,6 +45,8 @@ const U = Number(opt.users);
 const I = Number(opt.items);
 const B = Number(opt['batch-size']);
 const dim = Number(opt.dim);
+// the default user tower pools each user's latest positives: both sources carry them
+const H = MODEL_DEFAULTS.historyPooling;
 const PART = 2_500_000;
 const GROUP = 122_880;
 
@@ -105,7 +107,7 @@ async function child() {
   let source;
   let rows;
   if (mode === 'parquet') {
-    source = await streamingParquetSource(arg, { batchSize: B, seed: 0 });
+    source = await streamingParquetSource(arg, { batchSize: B, seed: 0, historyLength: H });
     rows = source.rowsPerEpoch;
   } else {
     rows = Number(arg);
@@ -133,7 +135,7 @@ async function child() {
       name: 'generated', schema, userIds, itemIds, userFeatures: new Float32Array(0), itemFeatures: new Float32Array(0), valueWeights: Float32Array.from([1]),
       train: { size: rows, user, item, labels, timestamp }, test: empty,
     };
-    source = Object.assign(inMemorySource(dataset, { batchSize: B, seed: 0 }), { userIds, itemIds });
+    source = Object.assign(inMemorySource(dataset, { batchSize: B, seed: 0, historyLength: H }), { userIds, itemIds });
   }
   const openS = (performance.now() - t0) / 1000;
   const rssAfterOpenMb = process.memoryUsage().rss / 2 ** 20;
