@@ -2,28 +2,12 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ConfigError, FileSystemError, MismatchError } from '@tt/core';
-import { buildProgram } from './program.js';
 import { DEMO_ROWS, DEMO_WORLDS } from './stages.js';
+import { ttLines } from './testing/in-process.js';
 
 let dir: string;
-let out: string[];
 
-/** Runs `tt ...args` in-process; returns stdout lines. */
-async function tt(...args: string[]): Promise<string[]> {
-  out = [];
-  const write = jest.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => {
-    out.push(...String(chunk).split('\n').filter(Boolean));
-    return true;
-  });
-  const err = jest.spyOn(process.stderr, 'write').mockImplementation(() => true);
-  try {
-    await buildProgram().exitOverride().parseAsync(['node', 'tt', ...args]);
-  } finally {
-    write.mockRestore();
-    err.mockRestore();
-  }
-  return out;
-}
+const tt = ttLines;
 
 const lastJson = (lines: string[]) => JSON.parse(lines[lines.length - 1]!) as Record<string, any>;
 

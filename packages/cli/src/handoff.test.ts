@@ -16,8 +16,8 @@ import {
 import { historyEncoder } from '@tt/history-encoder';
 import { LanceIndex } from '@tt/lancedb';
 import { readNpy } from '@tt/mips';
-import { buildProgram } from './program.js';
 import { saveWithIndex } from './commands/train.js';
+import { ttLines } from './testing/in-process.js';
 
 const PYTHON = '/usr/bin/python3';
 const SCRIPT = resolve(__dirname, '../../../tools/pytorch/tt_torch.py');
@@ -31,21 +31,7 @@ if (!hasTorch) {
 let dir: string;
 let world: InteractionDataset;
 
-async function tt(...args: string[]): Promise<string[]> {
-  const out: string[] = [];
-  const write = jest.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => {
-    out.push(...String(chunk).split('\n').filter(Boolean));
-    return true;
-  });
-  const err = jest.spyOn(process.stderr, 'write').mockImplementation(() => true);
-  try {
-    await buildProgram().exitOverride().parseAsync(['node', 'tt', ...args]);
-  } finally {
-    write.mockRestore();
-    err.mockRestore();
-  }
-  return out;
-}
+const tt = ttLines;
 const lastJson = (lines: string[]) => JSON.parse(lines[lines.length - 1]!) as Record<string, any>;
 
 async function python(...args: string[]): Promise<Record<string, any>> {
