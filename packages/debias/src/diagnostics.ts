@@ -4,6 +4,7 @@
  */
 import { tf, type TwoTowerModel } from '@tt/core';
 import { DebiasStage } from './stages.js';
+import type { ItemExposureSummary } from './item-exposure.js';
 
 /** The distribution of the users' propensity estimates (raw, before the floor). */
 export interface PropensityQuantiles {
@@ -45,6 +46,10 @@ export interface DebiasDiagnostics {
   readonly userPropensity?: PropensityQuantiles;
   /** rows whose position fell outside the table so far (this process) */
   readonly clampedRows: number;
+  /** how much the layout depended on the item in the impressions trained on (`correction: 'item'`, this process) */
+  readonly itemExposure?: ItemExposureSummary;
+  /** what the stage says about the log (see `Stage.notes`) */
+  readonly notes: readonly string[];
 }
 
 /** Options of {@link debiasDiagnostics}. */
@@ -128,7 +133,8 @@ export function debiasDiagnostics(model: TwoTowerModel, options: DiagnosticsOpti
       max: round(sorted[sorted.length - 1] ?? Number.NaN), mean: round(sum / Math.max(values.length, 1)), atFloor: round(atFloor / Math.max(values.length, 1)),
     };
   }
-  return { stage: stage.name, kind: stage.kind, floor: stage.floor, positionCurve, relativePositionCurve, userPropensity, clampedRows: stage.clampedRows };
+  return { stage: stage.name, kind: stage.kind, floor: stage.floor, positionCurve, relativePositionCurve, userPropensity, clampedRows: stage.clampedRows,
+    itemExposure: stage.itemExposureSummary(), notes: stage.notes() };
 }
 
 /** One line of a chart, with an optional band (e.g. bootstrap intervals) around it. */

@@ -5,8 +5,10 @@
  * @packageDocumentation
  */
 export {
-  debiasPosition, debiasUser, debias, debiasStages, DebiasStage, DEBIAS_DEFAULTS, setDebiasWarningHandler, type DebiasKind, type DebiasOptions, type ExaminationSettings,
+  debiasPosition, debiasUser, debias, debiasStages, DebiasStage, DEBIAS_DEFAULTS, setDebiasWarningHandler, UNIFORM_CORRECTION_SPREAD, type DebiasKind, type DebiasOptions,
+  type ExaminationSettings,
 } from './stages.js';
+export { ItemExposure, type ItemExposureSummary } from './item-exposure.js';
 export { ExaminationModel, type RelevanceModel } from './examination.js';
 export {
   debiasDiagnostics, renderSvgChart, type ChartOptions, type ChartSeries, type DebiasDiagnostics, type DiagnosticsOptions, type PropensityQuantiles,

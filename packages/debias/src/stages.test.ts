@@ -168,8 +168,8 @@ describe('debias stages', () => {
   });
 
   it("divides by the slot's exposure (correction 'row') or by the item's mean exposure so far ('item')", () => {
-    const weigh = (correction: string) => {
-      const model = modelWith({ name: 'debias-position', options: { correction, relativeFloor: 0, normalizeWeights: false } });
+    const weigh = (correction: string, shrink = false) => {
+      const model = modelWith({ name: 'debias-position', options: { correction, shrink, relativeFloor: 0, normalizeWeights: false } });
       const stage = stageOf(model);
       // exposure sigmoid(alpha_p + 1): alpha = logit(theta) - 1 for theta = 0.8, 0.4, 0.2, 0.1, 0.1
       const theta = [0.8, 0.4, 0.2, 0.1, 0.1];
@@ -189,6 +189,41 @@ describe('debias stages', () => {
     };
     [1 / 0.8, 1 / 0.4, 1 / 0.2, 1 / 0.8].forEach((x, i) => expect(weigh('row')[i]).toBeCloseTo(x, 3));
     [2 / 1.2, 2 / 1.2, 2 / 1.0, 2 / 1.0].forEach((x, i) => expect(weigh('item')[i]).toBeCloseTo(x, 3));
+    // shrunk (the default): the two items' divisors move towards their common mean
+    const shrunk = weigh('item', true);
+    expect(Math.abs(shrunk[0]! - shrunk[2]!)).toBeLessThan(2 / 1.0 - 2 / 1.2);
+  });
+
+  it('says when the layout does not depend on the item (its correction leaves the weights ~uniform), and not when it does', () => {
+    const notesAfter = (slotOf: (item: number, r: number) => number) => {
+      const model = modelWith({ name: 'debias-position' });
+      const stage = stageOf(model);
+      tf.tidy(() => stage.exam!.positionTable!.table.assign(tf.tensor2d([[2], [0.5], [-0.5], [-1], [-1.5]])));
+      expect(stage.notes()).toEqual([]); // nothing to say before training
+      const rng = new Rng(3);
+      for (let b = 0; b < 40; b++) {
+        const batch = batchOf(model.data, 64, 100 + b);
+        (batch as { position: Int32Array }).position = Int32Array.from(batch.item, (i, r) => slotOf(i, rng.int(1000) + r));
+        tf.tidy(() => {
+          const nuv = tf.ones([64]) as tf.Tensor1D;
+          stage.weighting!.weigh({
+            weights: nuv, nuv, q: tf.zeros([64, 8]) as tf.Tensor2D, pairScore: tf.zeros([64]) as tf.Tensor1D,
+            batch: { batch, labels: tf.tensor2d(batch.labels, [64, 2]), position: tf.tensor1d(batch.position!, 'int32') },
+          });
+        });
+      }
+      const out = { notes: stage.notes(), summary: stage.itemExposureSummary()!, diagnostics: debiasDiagnostics(model) };
+      model.dispose();
+      return out;
+    };
+    const random = notesAfter((_, r) => r % 5);
+    expect(random.notes).toHaveLength(1);
+    expect(random.notes[0]).toMatch(/no bias confounded with the items/);
+    expect(random.diagnostics.notes).toEqual(random.notes);
+    expect(random.summary.impressions).toBe(40 * 64);
+    const byItem = notesAfter((item) => item % 5); // each item always in the same slot
+    expect(byItem.notes).toEqual([]);
+    expect(byItem.summary.itemShare).toBeGreaterThan(0.5);
   });
 
   it('diagnostics read the examination model: the exposure curve, 1 at the top', () => {

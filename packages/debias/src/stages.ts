@@ -27,6 +27,7 @@ import {
   ConfigError, Dense, StageOptions, stopGradient, tf, ValueError, type Embedding, type Stage, type StageContext, type StageDefinition, type StageTrainingState,
 } from '@tt/core';
 import { ExaminationModel, type RelevanceModel } from './examination.js';
+import { ItemExposure, type ItemExposureSummary } from './item-exposure.js';
 
 /** What a debiasing stage estimates: the position effect, the user's propensity, or both. */
 export type DebiasKind = 'position' | 'user' | 'both';
@@ -67,6 +68,11 @@ export interface DebiasOptions {
    * layout does not depend on the item)
    */
   readonly correction?: 'row' | 'item';
+  /**
+   * shrink each item's mean exposure towards the overall mean by how much of it is the item's
+   * rather than chance (empirical Bayes, see item-exposure.ts); `correction: 'item'` only
+   */
+  readonly shrink?: boolean;
 }
 
 /** The defaults of {@link DebiasOptions} (`userFloor` is `floor`'s default for `debias-user`). */
@@ -95,9 +101,17 @@ export const DEBIAS_DEFAULTS = {
   towersDim: 16,
   /** by the item's mean exposure */
   correction: 'item',
+  /** shrunk towards the overall mean */
+  shrink: true,
 } as const;
 
-const KNOWN_OPTIONS = ['positions', 'lossWeight', 'floor', 'relativeFloor', 'init', 'normalizeWeights', 'detachQuery', 'estimator', 'relevance', 'towersDim', 'correction'];
+/**
+ * Below this spread of the item correction (sd of the weights' divisor over the impressions,
+ * relative to its mean) the stage says that it leaves the weights nearly as they are.
+ */
+export const UNIFORM_CORRECTION_SPREAD = 0.05;
+
+const KNOWN_OPTIONS = ['positions', 'lossWeight', 'floor', 'relativeFloor', 'init', 'normalizeWeights', 'detachQuery', 'estimator', 'relevance', 'towersDim', 'correction', 'shrink'];
 
 /** Where a warning goes (console.warn unless replaced, e.g. by the CLI or a test). */
 let warnHandler: (message: string) => void = (m) => console.warn(m);
@@ -117,6 +131,8 @@ export interface ExaminationSettings {
   readonly towersDim: number;
   /** divide by the slot's exposure, or by the item's mean exposure */
   readonly correction: 'row' | 'item';
+  /** shrink the item means towards the overall mean (`correction: 'item'`; default true) */
+  readonly shrink?: boolean;
 }
 
 /** A created debiasing stage; {@link debiasDiagnostics} reads its parts. */
@@ -136,8 +152,7 @@ export class DebiasStage implements Stage {
   readonly exam: ExaminationModel | undefined;
   /** divide by the row's own exposure, or by its item's mean exposure */
   readonly correction: 'row' | 'item' = 'row';
-  private readonly itemThetaSum: Float64Array | undefined;
-  private readonly itemCount: Float64Array | undefined;
+  private readonly itemExposure: ItemExposure | undefined;
   private warned = false;
   /** the clamp count and its one warning carry over into a resumed run */
   readonly trainingState: StageTrainingState = {
@@ -179,10 +194,7 @@ export class DebiasStage implements Stage {
     if (examination) {
       this.exam = new ExaminationModel(name, ctx, kind === 'user' ? 0 : positions, kind !== 'position', examination.relevance, examination.towersDim);
       this.correction = examination.correction;
-      if (this.correction === 'item') {
-        this.itemThetaSum = new Float64Array(ctx.config.itemRows);
-        this.itemCount = new Float64Array(ctx.config.itemRows);
-      }
+      if (this.correction === 'item') this.itemExposure = new ItemExposure(ctx.config.itemRows, examination.shrink ?? DEBIAS_DEFAULTS.shrink);
       this.positionTable = undefined;
       this.estimator = undefined;
       this.weighting = { weigh: (args) => this.weighExamination(args) };
@@ -289,32 +301,33 @@ export class DebiasStage implements Stage {
     const buckets = exam.positionTable ? this.bucketsOf(this.needPositions(batch.batch.position)) : undefined;
     const click = tf.clipByValue(tf.reshape(tf.slice(batch.labels, [0, 0], [-1, 1]), [-1]), 0, 1) as tf.Tensor1D;
     const { theta, loss } = exam.fit(exam.exposureLogit(q, buckets), exam.relevanceLogit(args, this.ctx), click);
-    const est = this.correction === 'item' ? this.itemExposure(batch.batch.item, theta) : theta;
+    const est = this.correction === 'item' ? this.itemExposureOf(batch.batch.item, theta) : theta;
     return { weights: this.divided(weights, est), loss: tf.mul(loss, this.lossWeight) as tf.Scalar };
   }
 
   /**
-   * Each row's item's mean exposure over the impressions seen so far (`correction: 'item'`), the
-   * batch's own `theta` folded in first: clicks are divided by how favourably the item is usually
-   * shown, not by this impression's slot, so a layout independent of the item adds no variance.
+   * Each row's item's (shrunk) mean exposure over the impressions seen so far (`correction:
+   * 'item'`), the batch's own `theta` folded in first: clicks are divided by how favourably the
+   * item is usually shown, not by this impression's slot, so a layout independent of the item
+   * adds no variance.
    */
-  private itemExposure(items: Int32Array, theta: tf.Tensor1D): tf.Tensor1D {
-    const t = theta.dataSync();
-    const sum = this.itemThetaSum!;
-    const count = this.itemCount!;
-    const rows = sum.length;
-    const out = new Float32Array(items.length);
-    for (let r = 0; r < items.length; r++) {
-      const i = items[r]! % rows;
-      sum[i] = sum[i]! + t[r]!;
-      count[i] = count[i]! + 1;
-    }
-    for (let r = 0; r < items.length; r++) {
-      const i = items[r]! % rows;
-      out[r] = sum[i]! / count[i]!;
-    }
-    return tf.tensor1d(out);
+  private itemExposureOf(items: Int32Array, theta: tf.Tensor1D): tf.Tensor1D {
+    return tf.tensor1d(this.itemExposure!.add(items, theta.dataSync()));
   }
+
+  /** How much the layout depended on the item in the impressions trained on (`correction: 'item'`); undefined before training. */
+  itemExposureSummary(): ItemExposureSummary | undefined {
+    return this.itemExposure?.summary();
+  }
+
+  /** Says when the item correction left the weights nearly uniform: no position bias confounded with the items. */
+  readonly notes = (): string[] => {
+    const s = this.itemExposureSummary();
+    if (!s || s.correctionSpread >= UNIFORM_CORRECTION_SPREAD) return [];
+    return [`positions carried no bias confounded with the items in this log (the items' share of the exposure variance is ${(100 * s.itemShare).toFixed(1)}%; `
+      + `the item correction moves a weight by ${(100 * s.correctionSpread).toFixed(1)}% sd over ${s.impressions} impressions): debias left the example weights `
+      + 'nearly uniform, so expect the base model\'s retrieval stopped on the same monitor (--monitor ranker-agreement)'];
+  };
 
   /** `weights / max(stop(est), floor, relativeFloor x mean)`, self-normalised when configured; stopped. */
   private divided(weights: tf.Tensor1D, est: tf.Tensor1D): tf.Tensor1D {
@@ -358,8 +371,9 @@ function definition(name: string, kind: DebiasKind): StageDefinition {
       const relevance = o.oneOf('relevance', ['score', 'towers'] as const, DEBIAS_DEFAULTS.relevance);
       const towersDim = o.number('towersDim', DEBIAS_DEFAULTS.towersDim, { integer: true, min: 1 });
       const correction = o.oneOf('correction', ['row', 'item'] as const, DEBIAS_DEFAULTS.correction);
+      const shrink = o.boolean('shrink', DEBIAS_DEFAULTS.shrink);
       return new DebiasStage(name, kind, positions, floor, relativeFloor, lossWeight, normalizeWeights, detachQuery, ctx.config.valueWeights, ctx, init,
-        estimator === 'examination' ? { relevance, towersDim, correction } : undefined);
+        estimator === 'examination' ? { relevance, towersDim, correction, shrink } : undefined);
     },
   };
 }

@@ -13,7 +13,7 @@ import { loadData } from '../data-spec.js';
 import { printJson, table } from '../output.js';
 import { limited, runJsonChild } from '../children.js';
 import { formatSpread, meanAndSpread, signed, type Spread } from '../report.js';
-import { fitOptionsOf } from './train.js';
+import { fitOptionsOf, stageNotesOf } from './train.js';
 import { popularityFunnel } from './demo.js';
 
 /** A row of the benchmark: a name and the `--stages` (and `--monitor`) it trains with (defaults otherwise). */
@@ -63,6 +63,8 @@ export interface StageRun {
   readonly bestEpoch: number;
   /** training and evaluation time */
   readonly seconds: number;
+  /** what the stages said about the log (`Stage.notes`), when anything */
+  readonly notes?: readonly string[];
 }
 
 /** The flags of `tt bench stages`, parsed. */
@@ -121,9 +123,10 @@ async function runUnit(world: string, seed: number, rows: readonly StageRow[], s
     try {
       const recall = await evaluateModel(model, dataset, 'test');
       const funnel = await evaluateModelFunnel(model, dataset);
+      const notes = stageNotesOf(model).map((n) => `${n.stage}: ${n.note}`);
       const run: StageRun = {
         world, seed, row: row.name, 'recall@20': recall['recall@20'], 'alignment@10/100': funnel['alignment@10/100'], 'value@10': funnel['value@10'],
-        epochs: result.epochs, bestEpoch: result.bestEpoch + 1, seconds: (performance.now() - t0) / 1000,
+        epochs: result.epochs, bestEpoch: result.bestEpoch + 1, seconds: (performance.now() - t0) / 1000, ...(notes.length ? { notes } : {}),
       };
       log(`[tt] ${world} seed ${seed} ${row.name}: ${METRICS.map((m) => `${m} ${run[m].toFixed(4)}`).join(', ')} (${run.epochs} epochs, best ${run.bestEpoch})`);
       out.push(run);

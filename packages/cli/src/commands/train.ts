@@ -146,6 +146,11 @@ export function unreachableLines(report: DatasetReport): string[] {
   return [`unreachable: ${share}: the user already has the item in training, which full ranking removes, so no model can hit them`];
 }
 
+/** What each stage says about the log it trained on (`Stage.notes`), as `{ stage, note }`. */
+export function stageNotesOf(model: TwoTowerModel): { stage: string; note: string }[] {
+  return model.stages.flatMap((st) => (st.notes?.() ?? []).map((note) => ({ stage: st.name, note })));
+}
+
 /** The run a `--resume` checkpoint holds: its model (best weights so far), training state and options. */
 async function resumable(dir: string): Promise<{ loaded: LoadedCheckpoint & { training: TrainerState }; run: StoredRun }> {
   const loaded = await loadCheckpoint(dir, { stages: stageDefinitions, loadIndex: false });
@@ -240,13 +245,15 @@ async function trainUntilDone(cli: TrainCliOptions, signal: AbortSignal): Promis
       process.stdout.write(`${table(['model', ...keys], [['two-tower', ...keys.map((k) => metrics[k])], ['popularity', ...keys.map((k) => popularity[k])]])}\n`);
     } else process.stdout.write('metrics: none (the test split has no row to evaluate)\n');
     for (const line of unreachableLines(report)) process.stdout.write(`${line}\n`);
+    const stageNotes = stageNotesOf(model);
+    for (const n of stageNotes) process.stdout.write(`${n.stage}: ${n.note}\n`);
     process.stdout.write(`checkpoint: ${checkpoint}\n`);
     const diagnostics = o.diagnostics ? writeDiagnostics(o.diagnostics, model, dataset) : undefined;
     if (diagnostics) process.stdout.write(`diagnostics: ${diagnostics.length ? diagnostics.join(', ') : 'none (no stage with diagnostics)'}\n`);
     const out = {
       backend: backend.name, dataset: dataset.name, examplesPerSec: result.examplesPerSec, epochs: result.epochs, bestEpoch: result.bestEpoch + 1,
       users: metrics?.users ?? 0, metrics: metrics ? pick(metrics) : null, popularity: popularity ? pick(popularity) : null,
-      unreachableShare: report.test.unreachableShare, warnings: report.warnings, checkpoint, ...(diagnostics ? { diagnostics } : {}),
+      unreachableShare: report.test.unreachableShare, warnings: report.warnings, stageNotes, checkpoint, ...(diagnostics ? { diagnostics } : {}),
       ...(signal.aborted ? { interrupted: true } : {}),
     };
     if (o.json) printJson(out);

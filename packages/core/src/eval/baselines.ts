@@ -14,7 +14,7 @@
  */
 import { ConfigError, OutOfRangeError } from '../errors.js';
 import type { InteractionLog } from '../data/types.js';
-import { rowValue } from '../data/batches.js';
+import { gatherRows, rowValue } from '../data/batches.js';
 import { mulberry32 } from '@tt/mips';
 import * as tf from '../runtime/tf.js';
 import { invertSpdInPlace } from '../runtime/spd-inverse.js';
@@ -241,10 +241,13 @@ export function fitBprMf(log: InteractionLog, numUsers: number, numItems: number
   const scorer: BaselineScorer = {
     name: 'bpr-mf',
     score(users: Int32Array): Float32Array {
-      return tf.tidy(() => {
-        const pu = tf.tensor2d(Float32Array.from({ length: users.length * D }, (_, k) => P[users[Math.floor(k / D)]! * D + (k % D)]!), [users.length, D]);
-        return tf.matMul(pu, tf.tensor2d(Q, [numItems, D]), false, true).dataSync() as Float32Array;
-      });
+      // the typed array is read outside tidy: tidy walks a returned container element by element
+      const s = tf.tidy(() => tf.matMul(tf.tensor2d(gatherRows(P, D, users), [users.length, D]), tf.tensor2d(Q, [numItems, D]), false, true));
+      try {
+        return s.dataSync() as Float32Array;
+      } finally {
+        s.dispose();
+      }
     },
   };
   const order = Int32Array.from({ length: pairs }, (_, k) => k);

@@ -181,6 +181,12 @@ export interface Stage {
   readonly needsWholeRequests?: boolean;
   /** state the stage keeps between training steps besides its parameters (e.g. a step counter) */
   readonly trainingState?: StageTrainingState;
+  /**
+   * What the stage found about the log it trained on that a user should know, one sentence
+   * each (e.g. that an assumption it relies on does not hold there, so it changes little);
+   * `tt train` prints them after training. Empty when there is nothing to say.
+   */
+  readonly notes?: () => readonly string[];
 }
 
 /**
