@@ -44,7 +44,7 @@ afterAll(() => {
 describe('tt', () => {
   it('train --json prints the summary as its last line and saves a checkpoint; eval and retrieve read it', async () => {
     const s = lastJson(await tt('train', '--data', `csv:${join(dir, 'log.csv')}`, '--epochs', '2', '--checkpoint', 'ck', '--json', '--backend', 'wasm'));
-    expect(s).toMatchObject({ backend: 'wasm', epochs: expect.any(Number), examplesPerSec: expect.any(Number) });
+    expect(s).toMatchObject({ backend: 'wasm', epochs: expect.any(Number), examplesPerSec: expect.any(Number), peakRssMb: expect.any(Number) });
     for (const k of ['recall@10', 'recall@20', 'recall@50', 'ndcg@10']) {
       expect(typeof s['metrics'][k]).toBe('number');
       expect(typeof s['popularity'][k]).toBe('number');
@@ -124,6 +124,10 @@ describe('tt', () => {
     expect(s['diagnostics'].map((p: string) => p.slice(join(dir, 'diag').length + 1))).toEqual(['debias.json', 'debias-position-curve.svg', 'debias-user-propensity.svg']);
     const d = JSON.parse(readFileSync(join(dir, 'diag', 'debias.json'), 'utf8'));
     expect(d).toMatchObject({ stage: 'debias', kind: 'both', positionCurve: expect.any(Array), userPropensity: { users: 40 } });
+    // how much the layout depended on the item, and what the stage said about it (also in the run's summary)
+    expect(d.itemExposure).toMatchObject({ impressions: expect.any(Number), itemShare: expect.any(Number), correctionSpread: expect.any(Number) });
+    expect(d.itemExposure.impressions).toBeGreaterThan(0);
+    expect(s['stageNotes']).toEqual(d.notes.map((note: string) => ({ stage: 'debias', note })));
     expect(d.relativePositionCurve[0]).toBe(1);
     for (const f of ['debias-position-curve.svg', 'debias-user-propensity.svg']) expect(readFileSync(join(dir, 'diag', f), 'utf8')).toMatch(/^<svg[\s\S]*<polyline[\s\S]*<\/svg>\n$/);
     const k = lastJson(await tt('train', '--data', `csv:${join(dir, 'ranked.csv')}`, '--epochs', '1', '--stages', 'light-ranker,distill', '--ni', '8', '--diagnostics', 'diag-kd', '--checkpoint', 'ck-kd', '--json'));

@@ -12,7 +12,7 @@ import { absoluteDataSpec, loadData } from '../data-spec.js';
 import { checkDiagnosticsDir, writeDiagnostics } from '../diagnostics.js';
 import { checkingInput, checkingInputAsync } from '../exit-codes.js';
 import { withInterrupts } from '../interrupts.js';
-import { printJson, table } from '../output.js';
+import { peakRssMb, printJson, table } from '../output.js';
 import { stageDefinitions, stagesFromFlags, type StageFlags } from '../stages.js';
 
 /** The flags of `tt train`, parsed; unset fields take the defaults of `fitTwoTower` and the model config. */
@@ -251,7 +251,7 @@ async function trainUntilDone(cli: TrainCliOptions, signal: AbortSignal): Promis
     const diagnostics = o.diagnostics ? writeDiagnostics(o.diagnostics, model, dataset) : undefined;
     if (diagnostics) process.stdout.write(`diagnostics: ${diagnostics.length ? diagnostics.join(', ') : 'none (no stage with diagnostics)'}\n`);
     const out = {
-      backend: backend.name, dataset: dataset.name, examplesPerSec: result.examplesPerSec, epochs: result.epochs, bestEpoch: result.bestEpoch + 1,
+      backend: backend.name, dataset: dataset.name, examplesPerSec: result.examplesPerSec, peakRssMb: peakRssMb(), epochs: result.epochs, bestEpoch: result.bestEpoch + 1,
       users: metrics?.users ?? 0, metrics: metrics ? pick(metrics) : null, popularity: popularity ? pick(popularity) : null,
       unreachableShare: report.test.unreachableShare, warnings: report.warnings, stageNotes, checkpoint, ...(diagnostics ? { diagnostics } : {}),
       ...(signal.aborted ? { interrupted: true } : {}),
