@@ -2,6 +2,7 @@ import { ConfigError } from '../errors.js';
 import { historiesOf, inMemorySource, requestGroups, requestStarts, seenItemsByUser } from './batches.js';
 import type { Batch, InteractionDataset, InteractionLog } from './types.js';
 import { validateBatch } from './validate.js';
+import { collect } from '../model/test-fixtures.js';
 
 /** A log from `[user, item, label]` rows (T = 1). */
 function logOf(rows: readonly (readonly [number, number, number])[]): InteractionLog {
@@ -26,12 +27,6 @@ function datasetOf(log: InteractionLog, numUsers: number, numItems: number): Int
     train: log,
     test: logOf([]),
   };
-}
-
-async function collect(it: Iterable<Batch> | AsyncIterable<Batch>): Promise<Batch[]> {
-  const out: Batch[] = [];
-  for await (const b of it) out.push(b);
-  return out;
 }
 
 describe('historiesOf', () => {

@@ -1,12 +1,13 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CorruptFileError, DuplicateIdError, EmptyError, OutOfRangeError, TtError, ValueError } from '../errors.js';
+import { CorruptFileError, DuplicateIdError, EmptyError, OutOfRangeError, ValueError } from '../errors.js';
 import { historiesOf, inMemorySource } from './batches.js';
 import { loadInteractionCsv } from './csv.js';
 import { streamingCsvSource, type StreamingCsvSource } from './csv-stream.js';
 import type { Batch, InteractionDataset } from './types.js';
 import { validateBatch } from './validate.js';
+import { errorOf, collect } from '../model/test-fixtures.js';
 
 let dir = '';
 beforeEach(() => {
@@ -18,18 +19,6 @@ function file(name: string, lines: readonly string[]): string {
   const path = join(dir, name);
   writeFileSync(path, lines.join('\n') + '\n');
   return path;
-}
-
-async function errorOf(p: Promise<unknown>): Promise<TtError> {
-  const e = await p.then(() => undefined, (x: unknown) => x);
-  if (e instanceof TtError) return e;
-  throw new Error(`expected a TtError, got ${String(e)}`);
-}
-
-async function collect(it: Iterable<Batch> | AsyncIterable<Batch>): Promise<Batch[]> {
-  const out: Batch[] = [];
-  for await (const b of it) out.push(b);
-  return out;
 }
 
 /** Rows of batches as `user/item/labels/position/history` strings with external ids. */

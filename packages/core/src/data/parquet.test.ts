@@ -2,30 +2,18 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parquetWriteFile, type ColumnSource } from 'hyparquet-writer';
-import { CorruptFileError, EmptyError, FileSystemError, OutOfRangeError, TtError, ValueError } from '../errors.js';
+import { CorruptFileError, EmptyError, FileSystemError, OutOfRangeError, ValueError } from '../errors.js';
 import { loadInteractionCsv } from './csv.js';
 import { streamingCsvSource } from './csv-stream.js';
 import { loadInteractionParquet, parquetFiles, streamingParquetSource } from './parquet.js';
-import type { Batch } from './types.js';
 import { validateBatch } from './validate.js';
+import { errorOf, collect } from '../model/test-fixtures.js';
 
 let dir = '';
 beforeEach(() => {
   dir = mkdtempSync(join(tmpdir(), 'tt-parquet-'));
 });
 afterEach(() => rmSync(dir, { recursive: true, force: true }));
-
-async function errorOf(p: Promise<unknown>): Promise<TtError> {
-  const e = await p.then(() => undefined, (x: unknown) => x);
-  if (e instanceof TtError) return e;
-  throw new Error(`expected a TtError, got ${String(e)}`);
-}
-
-async function collect(it: Iterable<Batch> | AsyncIterable<Batch>): Promise<Batch[]> {
-  const out: Batch[] = [];
-  for await (const b of it) out.push(b);
-  return out;
-}
 
 /** A generated log of `n` rows (rows r0..r1 of it): 41 users, 29 items, time order. */
 function logRows(r0: number, r1: number) {

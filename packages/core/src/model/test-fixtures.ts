@@ -3,6 +3,7 @@
  */
 import { Rng } from '../nn/init.js';
 import type { Batch, DatasetSchema } from '../data/types.js';
+import { TtError } from '../errors.js';
 import type { ModelData } from './two-tower.js';
 import { MODEL_DEFAULTS } from './config.js';
 
@@ -58,4 +59,18 @@ export function tinyBatch(schema: DatasetSchema, data: ModelData, size: number, 
     userFeatures: gather(data.userFeatures, user, schema.userFeatureDim),
     itemFeatures: gather(data.itemFeatures, item, schema.itemFeatureDim),
   };
+}
+
+/** The tt error a promise rejects with. @throws when it resolves or rejects with anything else */
+export async function errorOf(p: Promise<unknown>): Promise<TtError> {
+  const e = await p.then(() => undefined, (x: unknown) => x);
+  if (e instanceof TtError) return e;
+  throw new Error(`expected a TtError, got ${String(e)}`);
+}
+
+/** Every batch of a (sync or async) batch source. */
+export async function collect(it: Iterable<Batch> | AsyncIterable<Batch>): Promise<Batch[]> {
+  const out: Batch[] = [];
+  for await (const b of it) out.push(b);
+  return out;
 }
