@@ -218,7 +218,7 @@ describe('debias stages', () => {
     };
     const random = notesAfter((_, r) => r % 5);
     expect(random.notes).toHaveLength(1);
-    expect(random.notes[0]).toMatch(/no bias confounded with the items/);
+    expect(random.notes[0]).toMatch(/exposure hardly depended on the item/);
     expect(random.diagnostics.notes).toEqual(random.notes);
     expect(random.summary.impressions).toBe(40 * 64);
     const byItem = notesAfter((item) => item % 5); // each item always in the same slot

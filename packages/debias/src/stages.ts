@@ -320,13 +320,13 @@ export class DebiasStage implements Stage {
     return this.itemExposure?.summary();
   }
 
-  /** Says when the item correction left the weights nearly uniform: no position bias confounded with the items. */
+  /** Says when the item correction left the weights nearly uniform: no exposure bias confounded with the items. */
   readonly notes = (): string[] => {
     const s = this.itemExposureSummary();
     if (!s || s.correctionSpread >= UNIFORM_CORRECTION_SPREAD) return [];
-    return [`positions carried no bias confounded with the items in this log (the items' share of the exposure variance is ${(100 * s.itemShare).toFixed(1)}%; `
-      + `the item correction moves a weight by ${(100 * s.correctionSpread).toFixed(1)}% sd over ${s.impressions} impressions): debias left the example weights `
-      + 'nearly uniform, so expect the base model\'s retrieval stopped on the same monitor (--monitor ranker-agreement)'];
+    return [`the examples' exposure hardly depended on the item in this log (the items' share of its variance is ${(100 * s.itemShare).toFixed(1)}%; `
+      + `the item correction moves a weight by ${(100 * s.correctionSpread).toFixed(1)}% sd over ${s.impressions} impressions), so there was little confounded `
+      + 'bias to correct: debias left the example weights nearly uniform; expect the base model\'s retrieval stopped on the same monitor (--monitor ranker-agreement)'];
   };
 
   /** `weights / max(stop(est), floor, relativeFloor x mean)`, self-normalised when configured; stopped. */

@@ -9,6 +9,7 @@
 import type { ChildProcess } from 'node:child_process';
 import { appendFileSync } from 'node:fs';
 import { ConfigError, evaluateModel, evaluateModelFunnel, fitTwoTower, HELD_OUT_WORLD, initBackend, worldByName, WORLD_SUITE } from '@tt/core';
+import { DebiasStage, type ItemExposureSummary } from '@tt/debias';
 import { loadData } from '../data-spec.js';
 import { printJson, table } from '../output.js';
 import { limited, runJsonChild } from '../children.js';
@@ -65,6 +66,8 @@ export interface StageRun {
   readonly seconds: number;
   /** what the stages said about the log (`Stage.notes`), when anything */
   readonly notes?: readonly string[];
+  /** a debias stage's finding: how much the layout depended on the item */
+  readonly itemExposure?: ItemExposureSummary;
 }
 
 /** The flags of `tt bench stages`, parsed. */
@@ -124,9 +127,11 @@ async function runUnit(world: string, seed: number, rows: readonly StageRow[], s
       const recall = await evaluateModel(model, dataset, 'test');
       const funnel = await evaluateModelFunnel(model, dataset);
       const notes = stageNotesOf(model).map((n) => `${n.stage}: ${n.note}`);
+      const itemExposure = model.stages.find((st): st is DebiasStage => st instanceof DebiasStage)?.itemExposureSummary();
       const run: StageRun = {
         world, seed, row: row.name, 'recall@20': recall['recall@20'], 'alignment@10/100': funnel['alignment@10/100'], 'value@10': funnel['value@10'],
-        epochs: result.epochs, bestEpoch: result.bestEpoch + 1, seconds: (performance.now() - t0) / 1000, ...(notes.length ? { notes } : {}),
+        epochs: result.epochs, bestEpoch: result.bestEpoch + 1, seconds: (performance.now() - t0) / 1000,
+        ...(notes.length ? { notes } : {}), ...(itemExposure ? { itemExposure } : {}),
       };
       log(`[tt] ${world} seed ${seed} ${row.name}: ${METRICS.map((m) => `${m} ${run[m].toFixed(4)}`).join(', ')} (${run.epochs} epochs, best ${run.bestEpoch})`);
       out.push(run);
