@@ -32,6 +32,15 @@ describe('evaluateRetrieval', () => {
   const seen = [Int32Array.of(0), undefined, undefined];
   const score = (users: Int32Array) => Float32Array.from([...users].flatMap((u) => scores[u]!));
 
+  it('gives the event loop a turn between calls (signal handlers run during a long evaluation)', async () => {
+    let calls = 0;
+    let ranAfter = -1;
+    setImmediate(() => (ranAfter = calls));
+    await evaluateRetrieval({ numItems, test, valueWeights: Float32Array.of(1), numTasks: 1, seen, score: (u) => (calls++, score(u)), usersPerCall: 1 });
+    expect(calls).toBe(2);
+    expect(ranAfter).toBe(1); // between the first call and the second
+  });
+
   it('computes recall@K and binary ndcg@10 on a hand-computed case', async () => {
     const m = await evaluateRetrieval({ numItems, test, valueWeights: Float32Array.of(1), numTasks: 1, seen, score, ks: [1, 2, 5], usersPerCall: 1 });
     expect(m.users).toBe(2);

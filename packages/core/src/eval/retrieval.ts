@@ -106,6 +106,8 @@ export async function evaluateRetrieval(args: EvaluateRetrievalArgs): Promise<Re
   const relevant = new Uint8Array(numItems);
 
   for (let start = 0; start < users.length; start += usersPerCall) {
+    // a turn of the event loop per call: a long evaluation (or a baseline's epochs around it) stays interruptible by SIGINT/SIGTERM
+    if (start > 0) await new Promise<void>((resolve) => setImmediate(resolve));
     const batch = users.subarray(start, Math.min(start + usersPerCall, users.length));
     const scores = await score(batch);
     if (scores.length !== batch.length * numItems) {
