@@ -75,6 +75,9 @@ describe('tt', () => {
     await tt('train', '--data', `csv:${join(dir, 'log.csv')}`, '--epochs', '1', '--user-id-dropout', '0.3', '--checkpoint', 'ck-dropout');
     expect(JSON.parse(readFileSync(join(dir, 'ck-dropout', 'checkpoint.json'), 'utf8')).model.userIdDropout).toBe(0.3);
     await expect(tt('train', '--data', `csv:${join(dir, 'log.csv')}`, '--user-id-dropout', '1')).rejects.toMatchObject({ code: 'E_CONFIG', field: 'userIdDropout' });
+    await tt('train', '--data', `csv:${join(dir, 'log.csv')}`, '--epochs', '1', '--user-id-dropout-rows', '5', '--checkpoint', 'ck-dropout-rows');
+    expect(JSON.parse(readFileSync(join(dir, 'ck-dropout-rows', 'checkpoint.json'), 'utf8')).model.userIdDropoutRows).toBe(5);
+    await expect(tt('train', '--data', `csv:${join(dir, 'log.csv')}`, '--user-id-dropout-rows', '-1')).rejects.toMatchObject({ code: 'E_CONFIG', field: 'userIdDropoutRows' });
     await expect(tt('train', '--data', 'orc:x')).rejects.toThrow(ConfigError);
     await expect(tt('train', '--data', 'parquet:missing.parquet')).rejects.toThrow(FileSystemError);
     writeFileSync(join(dir, 'other.csv'), 'user_id,item_id,label_like\na,b,1\na,c,1\n');

@@ -41,6 +41,8 @@ export interface TrainCliOptions extends StageFlags {
   readonly logq?: boolean;
   /** share of training rows without their user-id vector (cold-start training) */
   readonly userIdDropout?: number;
+  /** `--user-id-dropout-rows`: per-user id dropout `c / (c + rows)` (model option `userIdDropoutRows`) */
+  readonly userIdDropoutRows?: number;
   /** seed of the synthetic world, initialisation and shuffling */
   readonly seed?: number;
   /** early-stopping patience in epochs */
@@ -100,6 +102,7 @@ export function fitOptionsOf(o: TrainCliOptions): FitOptions {
       ...(o.mixedNegatives !== undefined ? { mixedNegatives: o.mixedNegatives } : {}),
       ...(o.logq === false ? { logQ: false } : {}),
       ...(o.userIdDropout !== undefined ? { userIdDropout: o.userIdDropout } : {}),
+      ...(o.userIdDropoutRows !== undefined ? { userIdDropoutRows: o.userIdDropoutRows } : {}),
       ...(o.seed !== undefined ? { seed: o.seed } : {}),
     },
   };

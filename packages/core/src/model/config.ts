@@ -53,6 +53,13 @@ export interface TwoTowerConfig {
    * at serving (cold start). 0 (default): off
    */
   readonly userIdDropout: number;
+  /**
+   * c > 0: each training row's user-id vector is zeroed with probability `c / (c + n_u)`, `n_u`
+   * the user's positive training rows, instead of the uniform `userIdDropout`: an id learned from a
+   * few rows is mostly noise beside the pooled history, one learned from hundreds is not (the
+   * weight an empirical-Bayes estimate gives n observations against a prior worth c). 0: off
+   */
+  readonly userIdDropoutRows: number;
   /** seed of parameter initialisation and negative sampling */
   readonly seed: number;
   /** the stages plugged into the model, in order */
@@ -84,6 +91,8 @@ export const MODEL_DEFAULTS = {
   historyPooling: 20,
   /** no id dropout */
   userIdDropout: 0,
+  /** no per-user id dropout */
+  userIdDropoutRows: 0,
   /** initialisation and sampling seed */
   seed: 0,
 } as const;
@@ -110,6 +119,8 @@ export function resolveConfig(schema: DatasetSchema, options: TwoTowerOptions = 
   if (!Number.isInteger(historyPooling) || historyPooling < 0) throw new ConfigError('historyPooling', `must be an integer >= 0, got ${historyPooling}`);
   const userIdDropout = options.userIdDropout ?? MODEL_DEFAULTS.userIdDropout;
   if (!(userIdDropout >= 0 && userIdDropout < 1)) throw new ConfigError('userIdDropout', `must be in [0, 1), got ${userIdDropout}`);
+  const userIdDropoutRows = options.userIdDropoutRows ?? MODEL_DEFAULTS.userIdDropoutRows;
+  if (!(userIdDropoutRows >= 0 && Number.isFinite(userIdDropoutRows))) throw new ConfigError('userIdDropoutRows', `must be a finite number >= 0, got ${userIdDropoutRows}`);
   const stages = options.stages ?? [];
   for (const [i, s] of stages.entries()) {
     if (!s || typeof s.name !== 'string' || !s.name) throw new ConfigError(`stages[${i}].name`, 'must be a non-empty string');
@@ -130,6 +141,7 @@ export function resolveConfig(schema: DatasetSchema, options: TwoTowerOptions = 
     historyPooling,
     valueWeights: [...valueWeights],
     userIdDropout,
+    userIdDropoutRows,
     seed: options.seed ?? MODEL_DEFAULTS.seed,
     stages: stages.map((s) => ({ name: s.name, options: { ...(s.options ?? {}) } })),
   };

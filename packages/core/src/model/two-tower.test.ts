@@ -1,6 +1,6 @@
 import * as tf from '../runtime/tf.js';
 import { initBackend, type BackendName } from '../runtime/backend.js';
-import { ConfigError, ShapeError } from '../errors.js';
+import { ConfigError, ShapeError, StateError } from '../errors.js';
 import { DenseAdam, SparseRowOptimizer } from '../train/optimizers.js';
 import { resolveConfig } from './config.js';
 import { TwoTowerModel } from './two-tower.js';
@@ -195,6 +195,26 @@ describe('TwoTowerModel', () => {
     on.dispose();
     expect(() => resolveConfig(schema, { userIdDropout: 1 })).toThrow(ConfigError);
     expect(() => resolveConfig(schema, { userIdDropout: -0.1 })).toThrow(ConfigError);
+  });
+
+  it('userIdDropoutRows drops the id of a user with few training rows often and of one with many rarely', async () => {
+    await initBackend({ backend: 'wasm', log: false });
+    const schema = tinySchema();
+    const model = TwoTowerModel.create(resolveConfig(schema, { dim: 8, hidden: 8, historyPooling: 0, userIdDropoutRows: 10 }), tinyData(schema));
+    const users = Int32Array.from({ length: 1000 }, (_, i) => i % 2); // users 0 and 1
+    const dropped = () => tf.tidy(() => {
+      const id = tf.slice(model.userTowerInput(model.userInputOf(users), true), [0, 0], [users.length, 8]);
+      const norms = tf.sum(tf.abs(id), 1).dataSync();
+      return [0, 1].map((u) => users.filter((x, i) => x === u && norms[i] === 0).length / 500);
+    });
+    expect(dropped).toThrow(StateError); // the counts are fitTwoTower's (or the caller's) to give
+    expect(() => model.setUserTrainingRows(new Int32Array(3))).toThrow(ShapeError);
+    model.setUserTrainingRows(Int32Array.from({ length: schema.numUsers }, (_, u) => (u === 0 ? 2 : 990)));
+    const [few, many] = dropped();
+    expect(few).toBeGreaterThan(0.75); // 10 / 12 = 0.83
+    expect(many).toBeLessThan(0.04); // 10 / 1000 = 0.01
+    model.dispose();
+    for (const bad of [-1, Number.NaN, Number.POSITIVE_INFINITY]) expect(() => resolveConfig(schema, { userIdDropoutRows: bad })).toThrow(ConfigError);
   });
 
   it('names a stage it has no definition for', () => {

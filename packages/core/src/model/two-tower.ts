@@ -11,7 +11,7 @@ import * as tf from '../runtime/tf.js';
 import { stopGradient } from '../runtime/stop-gradient.js';
 import { l2NormalizeRows, softmaxCrossEntropyRows } from '../runtime/fused-ops.js';
 import type { LogitTerms } from '../runtime/linalg.js';
-import { ConfigError, OutOfRangeError, ShapeError, UnknownIdError, ValueError } from '../errors.js';
+import { ConfigError, OutOfRangeError, ShapeError, StateError, UnknownIdError, ValueError } from '../errors.js';
 import type { Batch, ItemId } from '../data/types.js';
 import { gatherRows } from '../data/batches.js';
 import { Dense, Mlp } from '../nn/dense.js';
@@ -86,6 +86,7 @@ export class TwoTowerModel {
   private readonly frequency: FrequencyEstimator;
   private readonly negativeRng: Rng;
   private readonly idDropoutRng: Rng | undefined;
+  private userTrainingRows: Int32Array | undefined;
   private readonly itemIndexById = new Map<ItemId, number>();
   private readonly userIndexById = new Map<ItemId, number>();
 
@@ -128,7 +129,7 @@ export class TwoTowerModel {
     data.userIds.forEach((id, i) => this.userIndexById.set(id, i));
     // forked last and only when used: every other stream stays as it was without id dropout
     // (checkpoints written before the option existed have no field: off)
-    this.idDropoutRng = (config.userIdDropout ?? 0) > 0 ? rng.fork(3) : undefined;
+    this.idDropoutRng = (config.userIdDropout ?? 0) > 0 || (config.userIdDropoutRows ?? 0) > 0 ? rng.fork(3) : undefined;
   }
 
   /**
@@ -137,6 +138,16 @@ export class TwoTowerModel {
    */
   static create(config: TwoTowerConfig, data: ModelData, definitions: readonly StageDefinition[] = []): TwoTowerModel {
     return new TwoTowerModel(config, data, definitions);
+  }
+
+  /**
+   * Each user's positive training rows, `[numUsers]`, read by per-user id dropout
+   * (`userIdDropoutRows`); fitTwoTower sets them from the training log.
+   * @throws ShapeError when there is not one count per user
+   */
+  setUserTrainingRows(rows: Int32Array): void {
+    if (rows.length !== this.data.userIds.length) throw new ShapeError('userTrainingRows', `[${this.data.userIds.length}]`, `[${rows.length}]`);
+    this.userTrainingRows = rows;
   }
 
   /** History items per user the user tower reads (the longest any encoder asks for). */
@@ -216,7 +227,13 @@ export class TwoTowerModel {
     if (training && this.idDropoutRng) {
       // id dropout: these rows train the cold-start input (zero id vector), unscaled, as served
       keep ??= new Float32Array(input.size).fill(1);
-      for (let i = 0; i < input.size; i++) if (this.idDropoutRng.uniform() < this.config.userIdDropout) keep[i] = 0;
+      const c = this.config.userIdDropoutRows ?? 0;
+      const rows = this.userTrainingRows;
+      if (c > 0 && !rows) throw new StateError('userIdDropoutRows needs each user\'s training rows: call model.setUserTrainingRows before training (fitTwoTower does)');
+      for (let i = 0; i < input.size; i++) {
+        const rate = c > 0 && rows ? c / (c + rows[input.user[i]!]!) : this.config.userIdDropout;
+        if (this.idDropoutRng.uniform() < rate) keep[i] = 0;
+      }
     }
     if (keep) id = tf.mul(id, tf.tensor2d(keep, [input.size, 1]));
     const parts: tf.Tensor2D[] = [id];

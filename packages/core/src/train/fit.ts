@@ -5,7 +5,7 @@
  */
 import type { DatasetSchema, InteractionDataset, InteractionLog } from '../data/types.js';
 import { sliceLog } from '../data/split.js';
-import { inMemorySource, requestStarts, shuffledOrder } from '../data/batches.js';
+import { inMemorySource, positivesByUser, requestStarts, shuffledOrder } from '../data/batches.js';
 import { resolveConfig, type TwoTowerOptions } from '../model/config.js';
 import type { StageDefinition } from '../model/stages.js';
 import { TwoTowerModel } from '../model/two-tower.js';
@@ -156,6 +156,10 @@ export async function fitTwoTower(dataset: InteractionDataset, options: FitOptio
   } else {
     const config = resolveConfig(dataset.schema, { valueWeights: Array.from(dataset.valueWeights), seed, ...options.model });
     model = TwoTowerModel.create(config, dataset, options.stages ?? []);
+  }
+  if (model.config.userIdDropoutRows > 0) {
+    const pos = positivesByUser(dataset.train, dataset.schema.numUsers, dataset.valueWeights);
+    model.setUserTrainingRows(Int32Array.from({ length: dataset.schema.numUsers }, (_, u) => pos.start[u + 1]! - pos.start[u]!));
   }
   const log = options.log ?? ((line: string) => process.stderr.write(`${line}\n`));
   // an empty validation split (e.g. every user has one positive) has nothing to stop on
