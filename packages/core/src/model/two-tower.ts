@@ -231,7 +231,9 @@ export class TwoTowerModel {
       const rows = this.userTrainingRows;
       if (c > 0 && !rows) throw new StateError('userIdDropoutRows needs each user\'s training rows: call model.setUserTrainingRows before training (fitTwoTower does)');
       for (let i = 0; i < input.size; i++) {
-        const rate = c > 0 && rows ? c / (c + rows[input.user[i]!]!) : this.config.userIdDropout;
+        const u = input.user[i]!;
+        if (u < 0) continue; // no id row: already zero
+        const rate = c > 0 && rows ? c / (c + rows[u]!) : this.config.userIdDropout;
         if (this.idDropoutRng.uniform() < rate) keep[i] = 0;
       }
     }
