@@ -16,7 +16,7 @@ function impressions(count: number, items: number, itemEffect: (i: number) => nu
 
 /** Feeds `data` in batches of 256; returns the last batch's estimates. */
 function feed(e: ItemExposure, data: { item: Int32Array; exposure: Float32Array }): Float32Array {
-  let last = new Float32Array(0);
+  let last: Float32Array = new Float32Array(0);
   for (let s = 0; s < data.item.length; s += 256) last = e.add(data.item.subarray(s, s + 256), data.exposure.subarray(s, s + 256));
   return last;
 }
