@@ -28,7 +28,8 @@ try {
     if (k.shared) {
       // threads share the linear memory and every instance starts its C stack at the same address:
       // a kernel that puts anything on that stack (a local array) races with itself
-      const asm = execFileSync(process.env.CC ?? 'clang', ['--target=wasm32', '-O3', '-msimd128', '-ffreestanding', '-matomics', '-mbulk-memory', '-S', '-o', '-', join(root, k.source)]).toString();
+      const compileFlags = [...FLAGS, ...SHARED].filter((f) => !f.startsWith('-Wl,') && f !== '-nostdlib'); // the build's, less the link step's
+      const asm = execFileSync(process.env.CC ?? 'clang', [...compileFlags, '-S', '-o', '-', join(root, k.source)]).toString();
       if (asm.includes('__stack_pointer')) throw new Error(`${k.source} uses the C stack (a local array?): not safe across the threads of a parallel call`);
     }
     const bytes = readFileSync(out);
