@@ -18,6 +18,7 @@ import { gatherRows, rowValue } from '../data/batches.js';
 import { mulberry32 } from '@tt/mips';
 import * as tf from '../runtime/tf.js';
 import { invertSpdInPlace } from '../runtime/spd-inverse.js';
+import { takeValues } from '../runtime/storage.js';
 import { topKExcluding } from './topk.js';
 
 /** Which rows of a training log form the user-item matrix X. */
@@ -241,13 +242,7 @@ export function fitBprMf(log: InteractionLog, numUsers: number, numItems: number
   const scorer: BaselineScorer = {
     name: 'bpr-mf',
     score(users: Int32Array): Float32Array {
-      // the typed array is read outside tidy: tidy walks a returned container element by element
-      const s = tf.tidy(() => tf.matMul(tf.tensor2d(gatherRows(P, D, users), [users.length, D]), tf.tensor2d(Q, [numItems, D]), false, true));
-      try {
-        return s.dataSync() as Float32Array;
-      } finally {
-        s.dispose();
-      }
+      return takeValues(tf.tidy(() => tf.matMul(tf.tensor2d(gatherRows(P, D, users), [users.length, D]), tf.tensor2d(Q, [numItems, D]), false, true)));
     },
   };
   const order = Int32Array.from({ length: pairs }, (_, k) => k);

@@ -9,6 +9,7 @@ import { mulberry32 } from '@tt/mips';
 import { gatherRows, positivesByUser, requestStarts, rowValue, sampleHistory, seenItemsByUser, type HistoryOrder } from '../data/batches.js';
 import { spearman } from './correlation.js';
 import { MismatchError, ValueError } from '../errors.js';
+import { takeValues } from '../runtime/storage.js';
 import type { TwoTowerModel } from '../model/two-tower.js';
 import type { Candidates, ReRanker, UserInput } from '../model/stages.js';
 import { evaluateRetrieval, type RetrievalMetrics } from './retrieval.js';
@@ -72,9 +73,7 @@ export class CatalogueScorer {
     const x = tf.tidy(() => model.userTowerInput(input, false));
     const q = tf.tidy(() => model.queryFromInput(x));
     try {
-      const s = tf.matMul(q, this.items, false, true);
-      const out = s.dataSync() as Float32Array;
-      s.dispose();
+      const out = takeValues(tf.matMul(q, this.items, false, true));
       const stage = model.stages.find((st) => st.reranker);
       if (stage?.reranker) this.rerankInto(out, users, input, x, q, stage.reranker, stage.candidatesToRerank ?? 100);
       return out;

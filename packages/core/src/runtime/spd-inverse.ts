@@ -9,6 +9,7 @@
  */
 import * as tf from './tf.js';
 import { ShapeError, ValueError } from '../errors.js';
+import { takeValues } from './storage.js';
 
 /** Inverse of an SPD `b x b` matrix by Cholesky, in float64 (row-major in and out). */
 function smallSpdInverse(a: Float64Array, b: number, field: string): Float64Array {
@@ -72,19 +73,15 @@ export function invertSpdInPlace(a: Float32Array, n: number, field = 'matrix', b
       }
     }
     // R = pinv A[K, :], with R[:, K] = pinv: the new rows of K
-    const R = tf.tidy(() => tf.matMul(tf.tensor2d(pinv, [b, b]), tf.tensor2d(a.subarray(k0 * n, k1 * n), [b, n])));
-    const rows = R.dataSync() as Float32Array;
+    const rows = takeValues(tf.tidy(() => tf.matMul(tf.tensor2d(pinv, [b, b]), tf.tensor2d(a.subarray(k0 * n, k1 * n), [b, n]))));
     for (let i = 0; i < b; i++) rows.set(pinv.subarray(i * b, (i + 1) * b), i * n + k0);
-    R.dispose();
     const Rt = tf.tensor2d(rows, [b, n]);
     try {
       // every other row: A[I, :] -= C[I, :] R (which also sets A[I, K] = -C[I, :] pinv)
       for (let r0 = 0; r0 < n; r0 += tile) {
         const r1 = Math.min(n, r0 + tile);
         if (r0 >= k0 && r1 <= k1) continue;
-        const out = tf.tidy(() => tf.sub(tf.tensor2d(a.subarray(r0 * n, r1 * n), [r1 - r0, n]), tf.matMul(tf.tensor2d(C.subarray(r0 * b, r1 * b), [r1 - r0, b]), Rt)));
-        const values = out.dataSync() as Float32Array;
-        out.dispose();
+        const values = takeValues(tf.tidy(() => tf.sub(tf.tensor2d(a.subarray(r0 * n, r1 * n), [r1 - r0, n]), tf.matMul(tf.tensor2d(C.subarray(r0 * b, r1 * b), [r1 - r0, b]), Rt))));
         for (let i = r0; i < r1; i++) if (i < k0 || i >= k1) a.set(values.subarray((i - r0) * n, (i - r0 + 1) * n), i * n);
       }
     } finally {

@@ -45,3 +45,16 @@ export function storageView(t: tf.Tensor): Float32Array | undefined {
   }
   return undefined;
 }
+
+/**
+ * The values of a float32 tensor the caller is done with, as an array of their own, and the
+ * tensor disposed (also when reading fails). Read it outside `tf.tidy`: tidy would walk a
+ * returned typed array value by value looking for tensors.
+ */
+export function takeValues(t: tf.Tensor): Float32Array {
+  try {
+    return t.dataSync() as Float32Array;
+  } finally {
+    t.dispose();
+  }
+}

@@ -15,6 +15,7 @@
 import { ExactIndex, HnswIndex, type HnswIndexOptions, type ItemId, type MipsIndex, type SearchIndex } from '@tt/mips';
 import * as tf from '../runtime/tf.js';
 import { ConfigError, MismatchError, OutOfRangeError, ShapeError, StateError, ValueError } from '../errors.js';
+import { takeValues } from '../runtime/storage.js';
 import { gatherRows } from '../data/batches.js';
 import type { TwoTowerModel } from '../model/two-tower.js';
 import type { Candidates, UserInput } from '../model/stages.js';
@@ -389,12 +390,7 @@ export class Retriever<I extends SearchIndex = SearchIndex> {
     const index: SearchIndex & Partial<Pick<MipsIndex, 'getVectors'>> = this.index;
     if (typeof index.getVectors === 'function') return index.getVectors(ids);
     const items = Int32Array.from(ids, (id) => this.model.itemIndex(id));
-    const v = this.model.itemEmbeddings(items);
-    try {
-      return v.dataSync() as Float32Array;
-    } finally {
-      v.dispose();
-    }
+    return takeValues(this.model.itemEmbeddings(items));
   }
 
   /** The most popular items not excluded (and allowed, under a filter). */

@@ -5,7 +5,7 @@
  * Adam over a 1M-row table aborts the wasm heap).
  */
 import * as tf from '../runtime/tf.js';
-import { storageView } from '../runtime/storage.js';
+import { storageView, takeValues } from '../runtime/storage.js';
 import { adamUpdate, type AdamStep } from '../runtime/linalg.js';
 import { ConfigError, ShapeError } from '../errors.js';
 import type { Embedding } from '../nn/embedding.js';
@@ -100,16 +100,6 @@ function adamStep(beta1: number, beta2: number, epsilon: number, learningRate: n
   return { beta1, beta2, step: (learningRate * Math.sqrt(c2)) / c1, epsilon: epsilon * Math.sqrt(c2) };
 }
 
-/** A copy of `rows` of `table`, for backends that keep storage out of reach (tfjs-node). */
-function readRows(table: tf.Tensor, rows: tf.Tensor1D): Float32Array {
-  const gathered = tf.gather(table, rows);
-  try {
-    return (gathered.dataSync() as Float32Array).slice();
-  } finally {
-    gathered.dispose();
-  }
-}
-
 /** A float32 tensor's values: its storage where the backend allows, else a copy. */
 function valuesOf(t: tf.Tensor): Float32Array {
   return storageView(t) ?? (t.dataSync() as Float32Array);
@@ -146,7 +136,7 @@ export class SparseRowOptimizer {
     const view = storageView(this.embedding.table);
     // tfjs-node keeps tensors out of reach: read the rows, update, scatter them back
     const idx = view ? undefined : tf.tensor1d(Int32Array.from(rows), 'int32');
-    const target = view ?? readRows(this.embedding.table, idx!);
+    const target = view ?? takeValues(tf.gather(this.embedding.table, idx!));
     const rowOffset = (slot: number) => (view ? rows[slot]! * d : slot * d);
     this.t++;
     if (this.kind === 'adam') this.adam(rows, grads, target, rowOffset, learningRate);
