@@ -15,7 +15,7 @@ export * from './errors.js';
 export * as tf from './runtime/tf.js';
 export { initBackend, describeBackend, type BackendInfo, type BackendName, type InitBackendOptions } from './runtime/backend.js';
 export { stopGradient } from './runtime/stop-gradient.js';
-export { storageView } from './runtime/storage.js';
+export { storageView, takeValues } from './runtime/storage.js';
 export { denseLayer } from './runtime/fused-ops.js';
 export { WasmKernelModule, type WasmKernelModuleOptions } from './runtime/wasm-kernels.js';
 

@@ -2,7 +2,7 @@
  * What the debiasing stages learned, as JSON: the position curve and the distribution of the
  * users' propensity estimates; plus a small hand-written SVG line chart of a curve.
  */
-import { tf, type TwoTowerModel } from '@tt/core';
+import { takeValues, tf, type TwoTowerModel } from '@tt/core';
 import { DebiasStage } from './stages.js';
 import type { ItemExposureSummary } from './item-exposure.js';
 
@@ -90,8 +90,7 @@ export function debiasDiagnostics(model: TwoTowerModel, options: DiagnosticsOpti
     // examination estimator: the exposure probability at each position (user term 0)
     const exam = stage.exam;
     const curve = tf.tidy(() => tf.sigmoid(tf.add(tf.reshape(exam.positionTable!.table, [-1]), exam.exposureBias)));
-    positionCurve = Array.from(curve.dataSync(), round);
-    curve.dispose();
+    positionCurve = Array.from(takeValues(curve), round);
     relativePositionCurve = positionCurve.map((x) => round(x / Math.max(positionCurve![0]!, 1e-12)));
   } else if (stage.positionTable) {
     positionCurve = Array.from(stage.positionTable.table.dataSync(), round);
@@ -117,8 +116,7 @@ export function debiasDiagnostics(model: TwoTowerModel, options: DiagnosticsOpti
         // the examination model: the exposure probability at the reference position
         return stage.exam ? stage.examinationOf(q, pos) : stage.estimate(q, pos, undefined).est;
       });
-      values.set(est.dataSync() as Float32Array, start);
-      est.dispose();
+      values.set(takeValues(est), start);
     }
     const sorted = values.slice().sort();
     let sum = 0;

@@ -3,7 +3,7 @@
  * did not train on (EVAL.md section 2's held-out rows, which log the ranker's scores too).
  */
 import {
-  EmptyError, gatherRows, latestHistories, pearson, tf, trainingLog, ValueError,
+  EmptyError, gatherRows, latestHistories, pearson, takeValues, tf, trainingLog, ValueError,
   type InteractionDataset, type TwoTowerModel,
 } from '@tt/core';
 import { Distill } from './stage.js';
@@ -50,8 +50,7 @@ export function teacherAgreement(model: TwoTowerModel, dataset: InteractionDatas
     const v = tf.tensor2d(gatherRows(catalogue, model.config.dim, items), [items.length, model.config.dim]);
     return tf.sigmoid(stage.rowLogits({ userInput: x, q, v }, items));
   });
-  const p = predicted.dataSync() as Float32Array;
-  predicted.dispose();
+  const p = takeValues(predicted);
   const correlation: Record<string, number> = {};
   dataset.schema.tasks.forEach((task, t) => {
     const mine = Float32Array.from(rows, (_, j) => p[j * T + t]!);

@@ -8,7 +8,7 @@
  * changes and a retraining that leaves most items in place writes little. New rows are searched
  * by brute force until the ANN index folds them in (`optimize`, run at the end by default).
  */
-import { Retriever, type TwoTowerModel } from '@tt/core';
+import { Retriever, takeValues, type TwoTowerModel } from '@tt/core';
 import { ConfigError, MismatchError, type ItemId, type SearchIndex, type VectorsInput } from '@tt/mips';
 import type { LanceColumnValues, LanceIndex, LanceSearchOptions } from './lance-index.js';
 
@@ -74,9 +74,7 @@ export async function syncCatalogue(model: TwoTowerModel, index: LanceIndex, opt
   let unchanged = 0;
   for (let start = 0; start < rows.length; start += batch) {
     const chunk = rows.subarray(start, Math.min(rows.length, start + batch));
-    const v = model.itemEmbeddings(chunk);
-    const vectors = v.dataSync() as Float32Array;
-    v.dispose();
+    const vectors = takeValues(model.itemEmbeddings(chunk));
     let keep = Array.from(chunk.keys());
     if (tolerance !== undefined && index.size > 0) {
       const stored = await index.getVectors(Array.from(chunk, (i) => itemIds[i]!));

@@ -14,7 +14,7 @@
  * `log(value) + retrievalWeight * s / temperature`, see the option).
  */
 import {
-  bceWithLogits, Dense, Mlp, requestGroups, ShapeError, StageOptions, StateError, stopGradient, tf, topKExcluding,
+  bceWithLogits, Dense, Mlp, requestGroups, ShapeError, StageOptions, StateError, stopGradient, takeValues, tf, topKExcluding,
   type Candidates, type Embedding, type LossArgs, type ModelShapes, type ParameterStore, type ReRanker, type Stage, type StageDefinition, type TwoTowerConfig,
 } from '@tt/core';
 
@@ -261,8 +261,7 @@ export class LightRanker implements Stage {
       const z = this.features(this.userEmbeddings(args.userInput), tf.tensor3d(V, [n, M, D]), tf.tensor2d(s, [n, M]), items);
       return this.value(this.logits(z));
     });
-    const all = values.dataSync() as Float32Array;
-    values.dispose();
+    const all = takeValues(values);
     const beta = this.options.retrievalWeight / this.config.temperature;
     return candidates.map((c, r) => {
       // padding columns (users with fewer than M candidates) are cut off before the top-k

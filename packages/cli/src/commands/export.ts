@@ -5,7 +5,7 @@
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { ConfigError, initBackend, loadCheckpoint, type ItemId, type TwoTowerModel } from '@tt/core';
+import { ConfigError, initBackend, loadCheckpoint, takeValues, type ItemId, type TwoTowerModel } from '@tt/core';
 import { writeNpy } from '@tt/mips';
 import { parquetWriteFile } from 'hyparquet-writer';
 import { printJson } from '../output.js';
@@ -58,8 +58,7 @@ function userVectors(model: TwoTowerModel, histories: Int32Array | undefined, ch
     const users = Int32Array.from({ length: Math.min(chunk, n - start) }, (_, i) => start + i);
     const h = historiesOfUsers(users, histories, model.historyLength);
     const q = model.queryEmbeddings(model.userInputOf(users, h.history, h.historyLength ?? 0));
-    out.set(q.dataSync() as Float32Array, start * D);
-    q.dispose();
+    out.set(takeValues(q), start * D);
   }
   return out;
 }
