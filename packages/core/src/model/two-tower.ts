@@ -9,6 +9,7 @@
  */
 import * as tf from '../runtime/tf.js';
 import { stopGradient } from '../runtime/stop-gradient.js';
+import { takeValues } from '../runtime/storage.js';
 import { l2NormalizeRows, softmaxCrossEntropyRows } from '../runtime/fused-ops.js';
 import type { LogitTerms } from '../runtime/linalg.js';
 import { ConfigError, OutOfRangeError, ShapeError, StateError, UnknownIdError, ValueError } from '../errors.js';
@@ -270,9 +271,7 @@ export class TwoTowerModel {
     const out = new Float32Array(n * this.config.dim);
     for (let start = 0; start < n; start += chunk) {
       const items = new Int32Array(Math.min(chunk, n - start)).map((_, i) => start + i);
-      const v = this.itemEmbeddings(items);
-      out.set(v.dataSync(), start * this.config.dim);
-      v.dispose();
+      out.set(takeValues(this.itemEmbeddings(items)), start * this.config.dim);
     }
     return out;
   }
