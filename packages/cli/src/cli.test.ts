@@ -73,7 +73,9 @@ describe('tt', () => {
     await expect(tt('retrieve', '--checkpoint', 'ck', '--users', 'missing.txt')).rejects.toThrow(FileSystemError);
     // id dropout (cold-start training) is a model option, stored in the checkpoint
     await tt('train', '--data', `csv:${join(dir, 'log.csv')}`, '--epochs', '1', '--user-id-dropout', '0.3', '--checkpoint', 'ck-dropout');
-    expect(JSON.parse(readFileSync(join(dir, 'ck-dropout', 'checkpoint.json'), 'utf8')).model.userIdDropout).toBe(0.3);
+    expect(JSON.parse(readFileSync(join(dir, 'ck-dropout', 'checkpoint.json'), 'utf8')).model).toMatchObject({ userIdDropout: 0.3, userIdDropoutRows: 0 });
+    // without either flag, tt train drops ids per user (20 / (20 + rows)) at temperature 0.1
+    expect(JSON.parse(readFileSync(join(dir, 'ck', 'checkpoint.json'), 'utf8')).model).toMatchObject({ userIdDropout: 0, userIdDropoutRows: 20, temperature: 0.1 });
     await expect(tt('train', '--data', `csv:${join(dir, 'log.csv')}`, '--user-id-dropout', '1')).rejects.toMatchObject({ code: 'E_CONFIG', field: 'userIdDropout' });
     await tt('train', '--data', `csv:${join(dir, 'log.csv')}`, '--epochs', '1', '--user-id-dropout-rows', '5', '--checkpoint', 'ck-dropout-rows');
     expect(JSON.parse(readFileSync(join(dir, 'ck-dropout-rows', 'checkpoint.json'), 'utf8')).model.userIdDropoutRows).toBe(5);

@@ -77,8 +77,8 @@ export const MODEL_DEFAULTS = {
   hidden: 256,
   /** L2-normalise q and v */
   normalize: true,
-  /** softmax temperature */
-  temperature: 0.05,
+  /** softmax temperature (0.1: chosen on MovieLens-100K, Amazon Games, a sparse log and the world suite; docs/benchmarks.md) */
+  temperature: 0.1,
   /** apply the logQ correction */
   logQ: true,
   /** learning rate of the frequency estimator */
@@ -91,7 +91,7 @@ export const MODEL_DEFAULTS = {
   historyPooling: 20,
   /** no id dropout */
   userIdDropout: 0,
-  /** no per-user id dropout */
+  /** no per-user id dropout on a bare model: it needs each user's training rows; fitTwoTower, which has the log, defaults it to 20 */
   userIdDropoutRows: 0,
   /** initialisation and sampling seed */
   seed: 0,

@@ -3,7 +3,8 @@ import { initBackend } from '../runtime/backend.js';
 import { ConfigError } from '../errors.js';
 import { StageOptions } from '../model/stage-options.js';
 import type { StageDefinition } from '../model/stages.js';
-import { checkFitOptions, type FitOptions } from './fit.js';
+import { syntheticWorld } from '../data/synthetic.js';
+import { checkFitOptions, fitTwoTower, FIT_DEFAULTS, type FitOptions } from './fit.js';
 
 /** A stage whose one option, `rate`, must be in (0, 1]; it needs positions and ranker scores. */
 const picky: StageDefinition = {
@@ -49,5 +50,21 @@ describe('checkFitOptions', () => {
     checkFitOptions({});
     checkFitOptions({ epochs: 3, batchSize: 64, learningRate: 1e-3, patience: 0, model: { dim: 16, temperature: 0.1, userRows: 5_000_000, stages: [{ name: 'picky', options: { rate: 1 } }] }, stages: [picky] });
     expect(tf.memory().numTensors).toBe(before);
+  });
+});
+
+describe('fitTwoTower model defaults', () => {
+  it('drops ids per user (20 / (20 + rows)) unless the options set either id dropout', async () => {
+    const world = syntheticWorld({ seed: 3, numUsers: 60, numItems: 40, impressions: 1200, validation: false });
+    const fit = async (model: FitOptions['model']) => {
+      const { model: m } = await fitTwoTower(world, { epochs: 1, batchSize: 128, model: { dim: 8, hidden: 8, ...model }, progress: 'none', log: () => undefined });
+      const { userIdDropout, userIdDropoutRows, temperature } = m.config;
+      m.dispose();
+      return { userIdDropout, userIdDropoutRows, temperature };
+    };
+    expect(await fit({})).toEqual({ userIdDropout: 0, userIdDropoutRows: FIT_DEFAULTS.userIdDropoutRows, temperature: 0.1 });
+    expect(await fit({ userIdDropout: 0.3 })).toMatchObject({ userIdDropout: 0.3, userIdDropoutRows: 0 });
+    expect(await fit({ userIdDropoutRows: 0 })).toMatchObject({ userIdDropoutRows: 0 });
+    expect(await fit({ userIdDropoutRows: 5 })).toMatchObject({ userIdDropoutRows: 5 });
   });
 });
