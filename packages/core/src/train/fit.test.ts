@@ -54,7 +54,7 @@ describe('checkFitOptions', () => {
 });
 
 describe('fitTwoTower model defaults', () => {
-  it('drops ids per user (20 / (20 + rows)) unless the options set either id dropout', async () => {
+  it('drops ids per user (20 / (20 + rows)) unless the options set either id dropout, even to 0', async () => {
     const world = syntheticWorld({ seed: 3, numUsers: 60, numItems: 40, impressions: 1200, validation: false });
     const fit = async (model: FitOptions['model']) => {
       const { model: m } = await fitTwoTower(world, { epochs: 1, batchSize: 128, model: { dim: 8, hidden: 8, ...model }, progress: 'none', log: () => undefined });
@@ -65,6 +65,7 @@ describe('fitTwoTower model defaults', () => {
     expect(await fit({})).toEqual({ userIdDropout: 0, userIdDropoutRows: FIT_DEFAULTS.userIdDropoutRows, temperature: 0.1 });
     expect(await fit({ userIdDropout: 0.3 })).toMatchObject({ userIdDropout: 0.3, userIdDropoutRows: 0 });
     expect(await fit({ userIdDropoutRows: 0 })).toMatchObject({ userIdDropoutRows: 0 });
+    expect(await fit({ userIdDropout: 0 })).toMatchObject({ userIdDropout: 0, userIdDropoutRows: 0 });
     expect(await fit({ userIdDropoutRows: 5 })).toMatchObject({ userIdDropoutRows: 5 });
   });
 });
