@@ -19,7 +19,7 @@ import type { SparseOptimizerKind } from './optimizers.js';
 
 /** Options of {@link fitTwoTower}; unset fields take {@link FIT_DEFAULTS} or the trainer's defaults. */
 export interface FitOptions {
-  /** the model config fields to set (the rest: {@link MODEL_DEFAULTS}) */
+  /** the model config fields to set (the rest: {@link MODEL_DEFAULTS}, but per-user id dropout {@link FIT_DEFAULTS}.userIdDropoutRows) */
   readonly model?: TwoTowerOptions;
   /** definitions of the stages `model.stages` names (from their packages) */
   readonly stages?: readonly StageDefinition[];
