@@ -227,6 +227,8 @@ describe('logged weights', () => {
     });
     [1, 0.3, 0.7, 0.1].forEach((x, i) => expect(w[i]).toBeCloseTo(x, 6));
     expect(resolveRewardAlignOptions({ loggedWeights: false }).loggedWeights).toBe(false);
+    // so per-user id dropout counts a user's scored rows too (fitTwoTower reads this)
+    expect(stage.trainsOnScoredRows).toBe(true);
   });
 
   it('give a batch without any clicked row a softmax term (its rows have logged value)', () => {

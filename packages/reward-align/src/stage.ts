@@ -209,6 +209,8 @@ class RewardAlign implements RewardAlignStage {
   readonly name = 'reward-align';
   /** judged by agreement with the held-out ranker scores (when the log has them) */
   readonly monitor = 'ranker-agreement';
+  /** the logged values weigh every scored row, and the KL fits each user's query to the ranker's values */
+  readonly trainsOnScoredRows = true;
   readonly batchLoss = { loss: (args: LossArgs) => this.loss(args) };
   readonly weighting: Stage['weighting'];
   readonly proxy: RewardProxy | undefined;

@@ -1,5 +1,5 @@
 import { ConfigError } from '../errors.js';
-import { historiesOf, inMemorySource, requestGroups, requestStarts, seenItemsByUser } from './batches.js';
+import { historiesOf, inMemorySource, requestGroups, requestStarts, seenItemsByUser, trainingItemsPerUser } from './batches.js';
 import type { Batch, InteractionDataset, InteractionLog } from './types.js';
 import { validateBatch } from './validate.js';
 import { collect } from '../model/test-fixtures.js';
@@ -54,6 +54,16 @@ describe('historiesOf', () => {
     const log: InteractionLog = { size: 3, user: Int32Array.of(0, 0, 0), item: Int32Array.of(1, 2, 3), labels: Float32Array.of(1, 0, 0, 1, 0, 0) };
     expect(Array.from(historiesOf(log, [0, 1], 2, 2))).toEqual([-1, -1, -1, -1, 2, -1]);
     expect(() => historiesOf(log, [1], 2, 2)).toThrow(ConfigError);
+  });
+});
+
+describe('trainingItemsPerUser', () => {
+  it('counts distinct positive items, and with countScored also the items of scored rows', () => {
+    // user 0: item 1 twice (positive), item 2 scored only, item 3 neither; user 1: item 4 scored only
+    const log = { ...logOf([[0, 1, 1], [0, 1, 1], [0, 2, 0], [0, 3, 0], [1, 4, 0]]), rankerScores: Float32Array.of(0.5, 0.5, 0.2, Number.NaN, 0.1) };
+    expect(Array.from(trainingItemsPerUser(log, 3, [1], false))).toEqual([1, 0, 0]);
+    expect(Array.from(trainingItemsPerUser(log, 3, [1], true))).toEqual([2, 1, 0]);
+    expect(Array.from(trainingItemsPerUser(logOf([[0, 1, 0]]), 1, [1], true))).toEqual([0]); // no scores at all
   });
 });
 

@@ -74,6 +74,23 @@ export function sampleHistory(p: UserPositives, user: number, exclude: number, H
   for (let j = m; j < H; j++) out[offset + j] = -1;
 }
 
+/**
+ * Each user's distinct training items, `[numUsers]`: the items of positive rows (`labels . w > 0`),
+ * and with `countScored` also those of rows with a ranker score (any task), which train the user
+ * when a stage fits the ranker's values.
+ */
+export function trainingItemsPerUser(log: InteractionLog, numUsers: number, valueWeights: ArrayLike<number>, countScored: boolean): Int32Array {
+  const T = valueWeights.length;
+  const scores = countScored ? log.rankerScores : undefined;
+  const lists = Array.from({ length: numUsers }, () => new Set<number>());
+  for (let r = 0; r < log.size; r++) {
+    let counts = rowValue(log, r, valueWeights) > 0;
+    for (let t = 0; scores && !counts && t < T; t++) counts = !Number.isNaN(scores[r * T + t]!);
+    if (counts) lists[log.user[r]!]!.add(log.item[r]!);
+  }
+  return Int32Array.from(lists, (l) => l.size);
+}
+
 /** nuv = labels . w of one row of a log with `T = valueWeights.length` tasks. */
 export function rowValue(log: InteractionLog, row: number, valueWeights: ArrayLike<number>): number {
   const T = valueWeights.length;

@@ -55,7 +55,8 @@ export interface TwoTowerConfig {
   readonly userIdDropout: number;
   /**
    * c > 0: each training row's user-id vector is zeroed with probability `c / (c + n_u)`, `n_u`
-   * the user's positive training rows, instead of the uniform `userIdDropout`: an id learned from a
+   * the user's training items (its positives; with a stage that trains on every row the ranker
+   * scored, e.g. reward-align, those items too), instead of the uniform `userIdDropout`: an id learned from a
    * few rows is mostly noise beside the pooled history, one learned from hundreds is not (the
    * weight an empirical-Bayes estimate gives n observations against a prior worth c). 0: off
    */

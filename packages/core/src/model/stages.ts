@@ -179,6 +179,12 @@ export interface Stage {
    * requests (consecutive rows of one user and timestamp) instead of single rows
    */
   readonly needsWholeRequests?: boolean;
+  /**
+   * the stage's loss trains the user's query on every row the ranker scored, not only on positives
+   * (e.g. the ranker's values as targets): per-user id dropout (`userIdDropoutRows`) then counts
+   * those rows among the user's training rows, so a user the stage has many rows on keeps its id
+   */
+  readonly trainsOnScoredRows?: boolean;
   /** state the stage keeps between training steps besides its parameters (e.g. a step counter) */
   readonly trainingState?: StageTrainingState;
   /**

@@ -142,8 +142,9 @@ export class TwoTowerModel {
   }
 
   /**
-   * Each user's positive training rows, `[numUsers]`, read by per-user id dropout
-   * (`userIdDropoutRows`); fitTwoTower sets them from the training log.
+   * Each user's training items, `[numUsers]`, read by per-user id dropout (`userIdDropoutRows`);
+   * fitTwoTower counts them in the training log: positives, and the ranker's scored rows when a
+   * stage trains on them (`Stage.trainsOnScoredRows`).
    * @throws ShapeError when there is not one count per user
    */
   setUserTrainingRows(rows: Int32Array): void {

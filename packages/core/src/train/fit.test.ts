@@ -4,6 +4,8 @@ import { ConfigError } from '../errors.js';
 import { StageOptions } from '../model/stage-options.js';
 import type { StageDefinition } from '../model/stages.js';
 import { syntheticWorld } from '../data/synthetic.js';
+import { trainingItemsPerUser } from '../data/batches.js';
+import { TwoTowerModel } from '../model/two-tower.js';
 import { checkFitOptions, fitTwoTower, FIT_DEFAULTS, type FitOptions } from './fit.js';
 
 /** A stage whose one option, `rate`, must be in (0, 1]; it needs positions and ranker scores. */
@@ -67,5 +69,26 @@ describe('fitTwoTower model defaults', () => {
     expect(await fit({ userIdDropoutRows: 0 })).toMatchObject({ userIdDropoutRows: 0 });
     expect(await fit({ userIdDropout: 0 })).toMatchObject({ userIdDropout: 0, userIdDropoutRows: 0 });
     expect(await fit({ userIdDropoutRows: 5 })).toMatchObject({ userIdDropoutRows: 5 });
+  });
+
+  it('counts the scored rows among a user\'s training rows when a stage trains on them', async () => {
+    const world = syntheticWorld({ seed: 3, numUsers: 60, numItems: 40, impressions: 1200, validation: false });
+    const scoredRows: StageDefinition = { name: 'scored-rows', create: () => ({ name: 'scored-rows', trainsOnScoredRows: true }) };
+    const plain: StageDefinition = { name: 'plain', create: () => ({ name: 'plain' }) };
+    const rowsSet = async (stage: StageDefinition) => {
+      const spy = jest.spyOn(TwoTowerModel.prototype, 'setUserTrainingRows');
+      try {
+        const { model } = await fitTwoTower(world, { epochs: 1, batchSize: 128, model: { dim: 8, hidden: 8, stages: [{ name: stage.name }] }, stages: [stage], progress: 'none', log: () => undefined });
+        model.dispose();
+        return Array.from(spy.mock.calls[0]![0]);
+      } finally {
+        spy.mockRestore();
+      }
+    };
+    const positives = Array.from(trainingItemsPerUser(world.train, 60, world.valueWeights, false));
+    const scored = Array.from(trainingItemsPerUser(world.train, 60, world.valueWeights, true));
+    expect(scored.reduce((a, b) => a + b, 0)).toBeGreaterThan(positives.reduce((a, b) => a + b, 0));
+    expect(await rowsSet(plain)).toEqual(positives);
+    expect(await rowsSet(scoredRows)).toEqual(scored);
   });
 });
