@@ -50,6 +50,7 @@ describe('tt', () => {
       expect(typeof s['popularity'][k]).toBe('number');
     }
     expect(existsSync(join(s['checkpoint'], 'checkpoint.json'))).toBe(true);
+    expect(s['funnel']).toBeUndefined(); // a logged dataset has no true value to align with
 
     const e = lastJson(await tt('eval', '--checkpoint', 'ck', '--data', `csv:${join(dir, 'log.csv')}`, '--json'));
     expect(e['metrics']['recall@20']).toBeCloseTo(s['metrics']['recall@20'], 6);
@@ -159,6 +160,18 @@ describe('tt', () => {
     expect(JSON.stringify(saved)).toMatch(/"userFeatureDim":1,"itemFeatureDim":2/);
     await expect(tt('train', '--data', data, '--epochs', '1', '--monitor', 'recall@7')).rejects.toMatchObject({ field: 'monitor' });
     await expect(tt('train', '--data', 'synthetic', '--epochs', '1', '--item-features', join(dir, 'items.csv'))).rejects.toMatchObject({ field: '--item-features' });
+  });
+
+  it('train on a world also reports alignment and value against its true value, beside popularity', async () => {
+    const lines = await tt('train', '--data', 'synthetic', '--epochs', '1', '--dim', '8', '--checkpoint', 'ck-world', '--json');
+    expect(lines.join('\n')).toContain("against the world's true value");
+    const s = lastJson(lines);
+    for (const k of ['alignment@10/100', 'value@10']) {
+      for (const who of ['model', 'popularity']) {
+        expect(s['funnel'][k][who]).toBeGreaterThan(0);
+        expect(s['funnel'][k][who]).toBeLessThanOrEqual(1);
+      }
+    }
   });
 
   it('world list names the suite and the held-out world; world export writes CSV files tt train reads, and the truth', async () => {

@@ -14,8 +14,8 @@ import { loadData } from '../data-spec.js';
 import { printJson, table } from '../output.js';
 import { limited, runJsonChild } from '../children.js';
 import { formatSpread, meanAndSpread, signed, type Spread } from '../report.js';
+import { popularityRow } from './demo.js';
 import { fitOptionsOf, stageNotesOf } from './train.js';
-import { popularityFunnel } from './demo.js';
 
 /** A row of the benchmark: a name and the `--stages` (and `--monitor`) it trains with (defaults otherwise). */
 export interface StageRow {
@@ -117,7 +117,7 @@ async function runUnit(world: string, seed: number, rows: readonly StageRow[], s
   const data = `world:${world}`;
   const dataset = await loadData(data, { seed, scale });
   const out: StageRun[] = [];
-  const pop = await popularityFunnel(dataset);
+  const pop = await popularityRow(dataset);
   out.push({ world, seed, row: 'popularity', 'recall@20': pop['recall@20'], 'alignment@10/100': pop['alignment@10/100'], 'value@10': pop['value@10'], epochs: 0, bestEpoch: 0, seconds: 0 });
   for (const row of rows) {
     const t0 = performance.now();

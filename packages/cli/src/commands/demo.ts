@@ -12,8 +12,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import {
-  ConfigError, evaluateFunnel, evaluateModel, evaluateModelFunnel, fitTwoTower, initBackend, trainingItems, trainingLog, loadCheckpoint, popularityScores,
-  Retriever, topKExcluding, worldByName, type InteractionDataset, type TwoTowerModel,
+  ConfigError, evaluateModel, evaluateModelFunnel, fitTwoTower, initBackend, loadCheckpoint, Retriever, worldByName, type InteractionDataset, type TwoTowerModel,
 } from '@tt/core';
 import { writeFileAtomic } from '@tt/mips';
 import { limited, runJsonChild } from '../children.js';
@@ -21,7 +20,7 @@ import { loadData } from '../data-spec.js';
 import { printJson, table } from '../output.js';
 import { demoReport, formatSpread, meanAndSpread, signed, type DemoSummary, type RowSummary } from '../report.js';
 import { historiesOfUsers } from './retrieve.js';
-import { fitOptionsOf, saveWithIndex, popularityMetrics } from './train.js';
+import { fitOptionsOf, saveWithIndex, popularityFunnel, popularityMetrics } from './train.js';
 import { DEMO_ROWS, DEMO_SCALE, DEMO_WORLDS, stageDefinitions, type DemoMetric } from '../stages.js';
 
 const METRICS: readonly DemoMetric[] = ['recall@20', 'alignment@10/100', 'value@10'];
@@ -95,12 +94,9 @@ export interface DemoOptions {
   readonly world?: string;
 }
 
-/** Funnel metrics of the popularity ranking, the floor every stage must beat. */
-export async function popularityFunnel(world: InteractionDataset): Promise<DemoStageRow> {
-  const pop = popularityScores(trainingLog(world), world.schema.numItems, world.valueWeights, world.schema.tasks.length);
-  const seen = trainingItems(world);
-  const users = Int32Array.from(new Set(world.test.user));
-  const funnel = await evaluateFunnel({ truth: world.truth!, users, seen, retrieved: async (batch) => Array.from(batch, (u) => topKExcluding(pop, 100, seen[u])) });
+/** The popularity row: recall and funnel metrics, the floor every stage must beat. */
+export async function popularityRow(world: InteractionDataset): Promise<DemoStageRow> {
+  const funnel = await popularityFunnel(world);
   const recall = await popularityMetrics(world);
   return { name: 'popularity', 'recall@20': recall['recall@20'], 'alignment@10/100': funnel['alignment@10/100'], 'value@10': funnel['value@10'] };
 }
@@ -145,7 +141,7 @@ async function runUnit(
       model = undefined;
     }
   }
-  const popularity = await popularityFunnel(dataset);
+  const popularity = await popularityRow(dataset);
   return { unit: { world, seed, popularity, rows, epochs: total, examplesPerSec }, model, dataset };
 }
 

@@ -4,9 +4,9 @@
  */
 import { resolve } from 'node:path';
 import {
-  buildItemIndex, checkCheckpointTarget, checkFitOptions, evaluateScores, latestHistories, evaluateModel, fitTwoTower, initBackend, trainingItems, trainingLog,
-  ConfigError, inspectDataset, loadCheckpoint, popularityScores, saveCheckpoint, type DatasetReport, type FitOptions, type InteractionDataset, type LoadedCheckpoint,
-  type RetrievalMetrics, type TrainerState, type TwoTowerModel,
+  buildItemIndex, checkCheckpointTarget, checkFitOptions, evaluateFunnel, evaluateScores, latestHistories, evaluateModel, evaluateModelFunnel, fitTwoTower, initBackend,
+  topKExcluding, trainingItems, trainingLog, ConfigError, inspectDataset, loadCheckpoint, popularityScores, saveCheckpoint, type DatasetReport, type FitOptions,
+  type FunnelMetrics, type InteractionDataset, type LoadedCheckpoint, type RetrievalMetrics, type TrainerState, type TwoTowerModel,
 } from '@tt/core';
 import { absoluteDataSpec, loadData } from '../data-spec.js';
 import { checkDiagnosticsDir, writeDiagnostics } from '../diagnostics.js';
@@ -87,6 +87,17 @@ export async function popularityMetrics(dataset: InteractionDataset): Promise<Re
     for (let r = 0; r < users.length; r++) out.set(pop, r * pop.length);
     return out;
   });
+}
+
+/**
+ * Funnel metrics (EVAL.md section 2) of the popularity ranking on a dataset with a truth (a
+ * synthetic world): the floor every stage must beat.
+ */
+export async function popularityFunnel(world: InteractionDataset): Promise<FunnelMetrics> {
+  const pop = popularityScores(trainingLog(world), world.schema.numItems, world.valueWeights, world.schema.tasks.length);
+  const seen = trainingItems(world);
+  const users = Int32Array.from(new Set(world.test.user));
+  return evaluateFunnel({ truth: world.truth!, users, seen, retrieved: async (batch) => Array.from(batch, (u) => topKExcluding(pop, 100, seen[u])) });
 }
 
 export function fitOptionsOf(o: TrainCliOptions): FitOptions {
@@ -241,12 +252,18 @@ async function trainUntilDone(cli: TrainCliOptions, signal: AbortSignal): Promis
     const evaluable = dataset.test.size > 0;
     const metrics = evaluable ? await evaluateModel(model, dataset, 'test') : undefined;
     const popularity = evaluable ? await popularityMetrics(dataset) : undefined;
+    // a world knows every item's true value: what the funnel stages are for, as `tt bench stages` reports it
+    const funnel = evaluable && dataset.truth ? { model: await evaluateModelFunnel(model, dataset), popularity: await popularityFunnel(dataset) } : undefined;
     await saveWithIndex(checkpoint, model, dataset, { ...notes, metrics }, o.force);
     const keys = ['recall@10', 'recall@20', 'recall@50', 'ndcg@10'] as const;
     const pick = (m: RetrievalMetrics) => Object.fromEntries(keys.map((k) => [k, m[k]]));
     if (metrics && popularity) {
       process.stdout.write(`${table(['model', ...keys], [['two-tower', ...keys.map((k) => metrics[k])], ['popularity', ...keys.map((k) => popularity[k])]])}\n`);
     } else process.stdout.write('metrics: none (the test split has no row to evaluate)\n');
+    const funnelKeys = ['alignment@10/100', 'value@10'] as const;
+    if (funnel) {
+      process.stdout.write(`against the world's true value (EVAL.md section 2):\n${table(['model', ...funnelKeys], [['two-tower', ...funnelKeys.map((k) => funnel.model[k])], ['popularity', ...funnelKeys.map((k) => funnel.popularity[k])]])}\n`);
+    }
     for (const line of unreachableLines(report)) process.stdout.write(`${line}\n`);
     const stageNotes = stageNotesOf(model);
     for (const n of stageNotes) process.stdout.write(`${n.stage}: ${n.note}\n`);
@@ -256,6 +273,7 @@ async function trainUntilDone(cli: TrainCliOptions, signal: AbortSignal): Promis
     const out = {
       backend: backend.name, dataset: dataset.name, examplesPerSec: result.examplesPerSec, peakRssMb: peakRssMb(), epochs: result.epochs, bestEpoch: result.bestEpoch + 1,
       users: metrics?.users ?? 0, metrics: metrics ? pick(metrics) : null, popularity: popularity ? pick(popularity) : null,
+      ...(funnel ? { funnel: Object.fromEntries(funnelKeys.map((k) => [k, { model: funnel.model[k], popularity: funnel.popularity[k] }])) } : {}),
       unreachableShare: report.test.unreachableShare, warnings: report.warnings, stageNotes, checkpoint, ...(diagnostics ? { diagnostics } : {}),
       ...(signal.aborted ? { interrupted: true } : {}),
     };
