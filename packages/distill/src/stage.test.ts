@@ -204,6 +204,7 @@ describe('training', () => {
   it('the listwise term reaches retrieval, and training batches then keep requests whole', () => {
     const m = model();
     expect(stageOf(m).needsWholeRequests).toBe(true); // listwise is on by default
+    expect(stageOf(m).trainsOnScoredRows).toBe(true); // so per-user id dropout counts the scored rows (fitTwoTower)
     const pointwise = model({ listwiseWeight: 0 });
     expect(stageOf(pointwise).needsWholeRequests).toBe(false);
     pointwise.dispose();

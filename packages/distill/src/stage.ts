@@ -114,6 +114,8 @@ export class Distill implements Stage {
     loss: (args: LossArgs) => this.loss(args),
   };
   readonly needsWholeRequests: boolean;
+  /** the soft labels fit every scored row through the user tower input, and the listwise term each request's query */
+  readonly trainsOnScoredRows = true;
   /**
    * Finds the model's light ranker and hooks into it: a head of its own (`auxiliary`) or the
    * 1 - alpha weights of its hard labels (`task`).
