@@ -204,9 +204,10 @@ describe('training', () => {
   it('the listwise term reaches retrieval, and training batches then keep requests whole', () => {
     const m = model();
     expect(stageOf(m).needsWholeRequests).toBe(true); // listwise is on by default
-    expect(stageOf(m).trainsOnScoredRows).toBe(true); // so per-user id dropout counts the scored rows (fitTwoTower)
+    expect(stageOf(m).trainsOnScoredRows).toBe(true); // the listwise term trains the query on them: per-user id dropout counts them
     const pointwise = model({ listwiseWeight: 0 });
     expect(stageOf(pointwise).needsWholeRequests).toBe(false);
+    expect(stageOf(pointwise).trainsOnScoredRows).toBe(false);
     pointwise.dispose();
     const [batch] = batches(64, 1, world, true);
     expect(grads(m, batch!, ['user.projection.w']).get('user.projection.w')).toBeGreaterThan(0);

@@ -114,8 +114,8 @@ export class Distill implements Stage {
     loss: (args: LossArgs) => this.loss(args),
   };
   readonly needsWholeRequests: boolean;
-  /** the soft labels fit every scored row through the user tower input, and the listwise term each request's query */
-  readonly trainsOnScoredRows = true;
+  /** the listwise term fits each request's query to the ranker's values over its scored rows (the pointwise one reads stopped towers) */
+  readonly trainsOnScoredRows: boolean;
   /**
    * Finds the model's light ranker and hooks into it: a head of its own (`auxiliary`) or the
    * 1 - alpha weights of its hard labels (`task`).
@@ -148,6 +148,7 @@ export class Distill implements Stage {
       throw new ConfigError('stages.distill', 'the data has no logged ranker scores (ranker_<task> columns) to distil');
     }
     this.needsWholeRequests = options.listwiseWeight > 0;
+    this.trainsOnScoredRows = options.listwiseWeight > 0;
   }
 
   /** The light ranker this stage distils into. @throws StateError before the model builds it */

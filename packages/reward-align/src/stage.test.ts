@@ -229,6 +229,9 @@ describe('logged weights', () => {
     expect(resolveRewardAlignOptions({ loggedWeights: false }).loggedWeights).toBe(false);
     // so per-user id dropout counts a user's scored rows too (fitTwoTower reads this)
     expect(stage.trainsOnScoredRows).toBe(true);
+    const off = standalone({ loggedWeights: false, weight: 0 });
+    expect(off.stage.trainsOnScoredRows).toBe(false);
+    off.dispose();
   });
 
   it('give a batch without any clicked row a softmax term (its rows have logged value)', () => {

@@ -210,7 +210,7 @@ class RewardAlign implements RewardAlignStage {
   /** judged by agreement with the held-out ranker scores (when the log has them) */
   readonly monitor = 'ranker-agreement';
   /** the logged values weigh every scored row, and the KL fits each user's query to the ranker's values */
-  readonly trainsOnScoredRows = true;
+  readonly trainsOnScoredRows: boolean;
   readonly batchLoss = { loss: (args: LossArgs) => this.loss(args) };
   readonly weighting: Stage['weighting'];
   readonly proxy: RewardProxy | undefined;
@@ -227,6 +227,7 @@ class RewardAlign implements RewardAlignStage {
 
   constructor(private readonly o: ResolvedRewardAlignOptions, private readonly ctx: StageContext) {
     this.proxy = o.reward !== 'proxy' ? undefined : o.proxyModel === 'linear' ? new LinearProxy(ctx, o.detachInputs) : new TowerProxy(ctx, o.proxyDim);
+    this.trainsOnScoredRows = o.loggedWeights || o.weight > 0;
     this.weighting = o.loggedWeights ? { weigh: (args) => ({ weights: this.loggedWeights(args.weights, args.batch.batch) }) } : undefined;
   }
 
