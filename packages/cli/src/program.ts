@@ -86,7 +86,7 @@ export function buildProgram(): Command {
     .option('--mixed-negatives <n>', 'extra uniform negatives per batch', int('--mixed-negatives'))
     .option('--no-logq', 'turn off the logQ sampling-bias correction')
     .option('--user-id-dropout <x>', 'share of training rows trained without their user-id vector, so new users (cold start) are served better; 0..1 (used instead of --user-id-dropout-rows when set)', num('--user-id-dropout'))
-    .option('--user-id-dropout-rows <c>', 'drop a user\'s id vector with probability c / (c + the user\'s training items: positives, plus the ranker-scored rows with reward-align), instead of one share for all; default 20 (0: off)', num('--user-id-dropout-rows'))
+    .option('--user-id-dropout-rows <c>', 'drop a user\'s id vector with probability c / (c + the user\'s training items: positives, plus the ranker-scored rows with reward-align or distill), instead of one share for all; default 20 (0: off)', num('--user-id-dropout-rows'))
     .option('--patience <n>', 'early-stopping patience in epochs', int('--patience'))
     .option('--monitor <metric>', "the validation metric early stopping watches (default: what the model's stages are for; recall@20 for the base model)")
     .option('--no-restore-best', 'keep the last epoch\'s weights instead of the best validation epoch\'s')
