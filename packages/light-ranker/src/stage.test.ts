@@ -142,6 +142,15 @@ describe('training', () => {
     joint.dispose();
   });
 
+  it('refits on the final towers when detached (its loss leaves them alone), not when joint', () => {
+    const detached = model();
+    expect(ranker(detached).refitsOnFinalTowers).toBe(true);
+    detached.dispose();
+    const joint = model({ detachRetrieval: false });
+    expect(ranker(joint).refitsOnFinalTowers).toBe(false);
+    joint.dispose();
+  });
+
   it('lowers its BCE over training steps and leaks no tensors', () => {
     const m = model();
     const trainer = new Trainer(m, { epochs: 1, learningRate: 1e-2, progress: 'none' });

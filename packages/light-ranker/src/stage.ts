@@ -142,6 +142,7 @@ export class LightRanker implements Stage {
   private positionTable: Embedding | undefined;
 
   readonly needsWholeRequests: boolean;
+  readonly refitsOnFinalTowers: boolean;
 
   constructor(
     /** the resolved options */
@@ -151,6 +152,8 @@ export class LightRanker implements Stage {
   ) {
     this.candidatesToRerank = options.numCandidates;
     this.needsWholeRequests = options.listwiseWeight > 0;
+    // detached, the ranker's loss leaves the towers alone: it can go on learning on the towers it will serve with
+    this.refitsOnFinalTowers = options.detachRetrieval;
   }
 
   /** Width of z: `2 DI + NU + 1 + DE`. */

@@ -185,6 +185,14 @@ export interface Stage {
    * those rows among the user's training rows, so a user the stage has many rows on keeps its id
    */
   readonly trainsOnScoredRows?: boolean;
+  /**
+   * the stage's own parameters (`stages.<name>.*`) learn from a loss that reads the towers stopped,
+   * so they can go on learning after the towers stop: once early stopping has restored the towers'
+   * best epoch, `fitTwoTower` trains those parameters alone on the towers they will serve with,
+   * keeping an epoch only when it beats the restored model on the monitor. One early stop for both
+   * fails when the towers overfit in an epoch or two and the stage's head needs more.
+   */
+  readonly refitsOnFinalTowers?: boolean;
   /** state the stage keeps between training steps besides its parameters (e.g. a step counter) */
   readonly trainingState?: StageTrainingState;
   /**

@@ -6,6 +6,7 @@ import type { StageDefinition } from '../model/stages.js';
 import { syntheticWorld } from '../data/synthetic.js';
 import { trainingItemsPerUser } from '../data/batches.js';
 import { TwoTowerModel } from '../model/two-tower.js';
+import { stopGradient } from '../runtime/stop-gradient.js';
 import { checkFitOptions, fitTwoTower, FIT_DEFAULTS, type FitOptions } from './fit.js';
 
 /** A stage whose one option, `rate`, must be in (0, 1]; it needs positions and ranker scores. */
@@ -90,5 +91,49 @@ describe('fitTwoTower model defaults', () => {
     expect(scored.reduce((a, b) => a + b, 0)).toBeGreaterThan(positives.reduce((a, b) => a + b, 0));
     expect(await rowsSet(plain)).toEqual(positives);
     expect(await rowsSet(scoredRows)).toEqual(scored);
+  });
+});
+
+describe('fitTwoTower: stages that refit on the final towers', () => {
+  /** A head fitting stopped q . w to 1: its loss leaves the towers alone, so it may refit after them. */
+  const head = (refits: boolean): StageDefinition => ({
+    name: 'head',
+    create(_options, ctx) {
+      const w = ctx.params.addDense('stages.head.w', [ctx.config.dim, 1], new Float32Array(ctx.config.dim));
+      return {
+        name: 'head',
+        refitsOnFinalTowers: refits,
+        auxiliaryHead: { loss: (args) => tf.mean(tf.square(tf.sub(tf.matMul(stopGradient(args.q), w), 1))) as tf.Scalar },
+      };
+    },
+  });
+  const world = syntheticWorld({ seed: 5, numUsers: 80, numItems: 50, impressions: 2000, validation: true });
+  const fit = async (refits: boolean) => {
+    const { model, result } = await fitTwoTower(world, {
+      epochs: 3, batchSize: 128, patience: 1, model: { dim: 8, hidden: 8, stages: [{ name: 'head' }] }, stages: [head(refits)], progress: 'none', log: () => undefined,
+    });
+    const params = model.params.snapshot();
+    model.dispose();
+    return { result, params };
+  };
+
+  it('trains the stage\'s own parameters alone after the towers\' best epoch, and keeps the towers as they were', async () => {
+    const before = tf.memory().numTensors;
+    const plain = await fit(false);
+    const refit = await fit(true);
+    expect(tf.memory().numTensors).toBe(before);
+    expect(plain.result.history.some((h) => h.stagesOnly)).toBe(false);
+    const second = refit.result.history.filter((h) => h.stagesOnly);
+    expect(second.length).toBeGreaterThan(0);
+    expect(refit.result.epochs).toBe(plain.result.epochs + second.length);
+    expect(second[0]!.epoch).toBe(plain.result.epochs);
+    // the first phase is the plain run; the second touches nothing outside stages.head.*
+    for (const [name, v] of plain.params) {
+      if (!name.startsWith('stages.head.')) expect(refit.params.get(name)!.values).toEqual(v.values);
+    }
+    // the refit head is the best of the second phase, or the restored one when no epoch beat it
+    const best = refit.result.bestEpoch;
+    if (best >= plain.result.epochs) expect(refit.params.get('stages.head.w')!.values).not.toEqual(plain.params.get('stages.head.w')!.values);
+    else expect(refit.params.get('stages.head.w')!.values).toEqual(plain.params.get('stages.head.w')!.values);
   });
 });

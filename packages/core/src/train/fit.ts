@@ -212,10 +212,56 @@ export async function fitTwoTower(dataset: InteractionDataset, options: FitOptio
       wholeRequests: model.stages.some((s) => s.needsWholeRequests),
     });
     const result = await trainer.fit(source, options.resume?.state);
-    return { model, result };
+    const refit = validation && !result.interrupted && (options.restoreBest ?? true) ? model.stages.filter((s) => s.refitsOnFinalTowers) : [];
+    if (refit.length === 0) return { model, result };
+    return { model, result: await refitStages(model, source, result, refit.map((s) => s.name), monitor, options, validationView) };
   } catch (e) {
     if (!options.resume) model.dispose(); // a resumed model is the caller's
     throw e;
+  } finally {
+    trainer.dispose();
+  }
+}
+
+/**
+ * The second phase of a fit with stages that declare `refitsOnFinalTowers`: their own parameters
+ * alone (`stages.<name>.*`) go on training on the restored towers, an epoch kept only when it beats
+ * the restored model on `monitor`; the result covers both phases (`history` records of this one are
+ * `stagesOnly`). Interrupted here, the model keeps the best weights so far and the run counts as done.
+ */
+async function refitStages(
+  model: TwoTowerModel, source: ReturnType<typeof inMemorySource>, first: TrainResult, names: readonly string[], monitor: string,
+  options: FitOptions, validationView: InteractionDataset,
+): Promise<TrainResult> {
+  const prefixes = names.map((n) => `stages.${n}.`);
+  const baseline = first.history[first.bestEpoch]?.metrics?.[monitor];
+  const log = options.log ?? ((line: string) => process.stderr.write(`${line}\n`));
+  if (options.progress !== 'none') log(`[tt] training the ${names.join(', ')} stage's own parameters on the restored towers (early stopping on ${monitor})`);
+  const trainer = new Trainer(model, {
+    epochs: options.epochs ?? FIT_DEFAULTS.epochs,
+    learningRate: options.learningRate ?? FIT_DEFAULTS.learningRate,
+    sparseLearningRate: options.sparseLearningRate,
+    sparseOptimizer: options.sparseOptimizer,
+    progress: options.progress,
+    log: options.log,
+    signal: options.signal,
+    trainable: (name) => prefixes.some((p) => name.startsWith(p)),
+    validate: async () => validationMetrics(model, validationView),
+    earlyStopping: { monitor, patience: options.patience ?? FIT_DEFAULTS.patience, restoreBest: true, baseline },
+  });
+  try {
+    const second = await trainer.fit(source);
+    const seconds = (r: TrainResult) => r.examples / Math.max(r.examplesPerSec, 1e-9);
+    return {
+      epochs: first.epochs + second.epochs,
+      steps: first.steps + second.steps,
+      examples: first.examples + second.examples,
+      examplesPerSec: (first.examples + second.examples) / Math.max(seconds(first) + seconds(second), 1e-9),
+      history: [...first.history, ...second.history.map((h) => ({ ...h, epoch: first.epochs + h.epoch, stagesOnly: true }))],
+      bestEpoch: second.bestEpoch >= 0 ? first.epochs + second.bestEpoch : first.bestEpoch,
+      stoppedEarly: first.stoppedEarly,
+      interrupted: false,
+    };
   } finally {
     trainer.dispose();
   }

@@ -73,6 +73,54 @@ describe('Trainer', () => {
     model.dispose();
   });
 
+  it('updates only the trainable parameters, dense and id tables alike', async () => {
+    const model = newModel();
+    const names = [...model.params.snapshot().keys()];
+    const trained = names.filter((n) => n.startsWith('item.'));
+    expect(trained.length).toBeGreaterThan(0);
+    expect(trained.length).toBeLessThan(names.length);
+    const before = model.params.snapshot();
+    const trainer = new Trainer(model, { epochs: 1, learningRate: 1e-2, progress: 'none', trainable: (n) => n.startsWith('item.') });
+    await trainer.fit(source(3));
+    const after = model.params.snapshot();
+    for (const n of names) {
+      if (trained.includes(n)) expect(after.get(n)!.values).not.toEqual(before.get(n)!.values);
+      else expect(after.get(n)!.values).toEqual(before.get(n)!.values);
+    }
+    trainer.dispose();
+    model.dispose();
+  });
+
+  it('with a baseline no epoch beats, ends with the weights it started from', async () => {
+    const model = newModel();
+    const before = model.params.snapshot();
+    const trainer = new Trainer(model, {
+      epochs: 5, learningRate: 1e-2, progress: 'none',
+      validate: async (epoch) => ({ 'recall@20': [0.2, 0.25, 0.1][epoch] ?? 0 }),
+      earlyStopping: { monitor: 'recall@20', patience: 2, baseline: 0.3 },
+    });
+    const r = await trainer.fit(source(2));
+    expect(r.epochs).toBe(2);
+    expect(r.bestEpoch).toBe(-1);
+    const after = model.params.snapshot();
+    for (const [n, v] of before) expect(after.get(n)!.values).toEqual(v.values);
+    trainer.dispose();
+    model.dispose();
+  });
+
+  it('with a baseline an epoch beats, ends with that epoch', async () => {
+    const model = newModel();
+    const trainer = new Trainer(model, {
+      epochs: 4, progress: 'none',
+      validate: async (epoch) => ({ 'recall@20': [0.2, 0.35, 0.3, 0.3][epoch]! }),
+      earlyStopping: { monitor: 'recall@20', patience: 2, baseline: 0.3 },
+    });
+    const r = await trainer.fit(source(2));
+    expect(r.bestEpoch).toBe(1);
+    trainer.dispose();
+    model.dispose();
+  });
+
   it('rejects a bad batch with a typed error and leaves the weights untouched', () => {
     const model = newModel();
     const trainer = new Trainer(model, { epochs: 1, progress: 'none' });

@@ -39,7 +39,14 @@ export interface TrainerOptions {
     readonly minDelta?: number;
     /** end with the weights of the best epoch rather than the last (default true) */
     readonly restoreBest?: boolean;
+    /**
+     * the monitor's value of the weights training starts from: an epoch must beat it to count as
+     * best, and when none does the model ends with the weights it started with (default: none)
+     */
+    readonly baseline?: number;
   };
+  /** which parameters (by name, e.g. `stages.light-ranker.head.w`) the steps update; default all */
+  readonly trainable?: (name: string) => boolean;
   /** how progress is shown (default 'auto') */
   readonly progress?: ProgressMode;
   /** where progress lines go (default stderr) */
@@ -69,6 +76,8 @@ export interface EpochRecord {
   readonly seconds: number;
   /** the validation metrics after the epoch, when `validate` is set */
   readonly metrics?: Record<string, number>;
+  /** an epoch of `fitTwoTower`'s second phase, which trains only the parameters of stages that refit on the final towers */
+  readonly stagesOnly?: boolean;
 }
 
 /** What {@link Trainer.fit} did. */
@@ -83,7 +92,7 @@ export interface TrainResult {
   readonly examplesPerSec: number;
   /** one record per epoch run */
   readonly history: readonly EpochRecord[];
-  /** epoch (0-based) whose weights the model holds at the end */
+  /** epoch (0-based) whose weights the model holds at the end; -1: those training started from (see `earlyStopping.baseline`) */
   readonly bestEpoch: number;
   /** whether early stopping ended training before the last epoch */
   readonly stoppedEarly: boolean;
@@ -111,7 +120,19 @@ export class Trainer {
     this.learningRate = options.learningRate ?? 3e-3;
     if (!(this.learningRate > 0)) throw new ConfigError('learningRate', `must be > 0, got ${this.learningRate}`);
     this.sparseLearningRate = options.sparseLearningRate ?? this.learningRate;
-    this.sparse = model.embeddings().map((e) => new SparseRowOptimizer(e, options.sparseOptimizer ?? 'adam'));
+    this.sparse = this.trainableEmbeddings().map((e) => new SparseRowOptimizer(e, options.sparseOptimizer ?? 'adam'));
+  }
+
+  /** The model's dense variables that the steps update. */
+  private trainableDense(): tf.Variable[] {
+    const keep = this.options.trainable;
+    return keep ? [...this.model.params.dense].filter(([name]) => keep(name)).map(([, v]) => v) : this.model.denseVariables();
+  }
+
+  /** The model's id tables that the steps update. */
+  private trainableEmbeddings(): ReturnType<TwoTowerModel['embeddings']> {
+    const keep = this.options.trainable;
+    return keep ? this.model.embeddings().filter((e) => keep(e.name)) : this.model.embeddings();
   }
 
   /**
@@ -126,9 +147,10 @@ export class Trainer {
     terms: Record<string, number>;
   } {
     if (this.options.validateBatches ?? true) validateBatch(batch, this.model.config.schema);
-    const embeddings = this.model.embeddings();
-    const variables = [...this.model.denseVariables(), ...embeddings.map((e) => e.anchor)];
-    const dense = new Set(this.model.denseVariables());
+    const embeddings = this.trainableEmbeddings();
+    const denseVariables = this.trainableDense();
+    const variables = [...denseVariables, ...embeddings.map((e) => e.anchor)];
+    const dense = new Set(denseVariables);
     const kept: Array<[string, tf.Scalar]> = [];
     this.model.observeBatch(batch);
     for (const e of embeddings) e.grads.recording = true;
@@ -186,7 +208,7 @@ export class Trainer {
     const history: EpochRecord[] = start ? [...start.history] : [];
     let trainSeconds = start?.trainSeconds ?? 0;
     let examples = start?.examples ?? 0;
-    let best = start?.best ?? -Infinity;
+    let best = start?.best ?? options.earlyStopping?.baseline ?? -Infinity;
     let bestEpoch = start?.bestEpoch ?? -1;
     let stale = start?.stale ?? 0;
     let stoppedEarly = false;
@@ -201,6 +223,8 @@ export class Trainer {
       applyTrainerState(resume, this.model, this.dense, this.sparse);
       this.steps = resume.progress.steps;
     }
+    // a baseline stands for the weights training starts from: they are the best until an epoch beats them
+    if (!resume && options.earlyStopping?.baseline !== undefined && (options.earlyStopping.restoreBest ?? true)) bestWeights = this.model.params.snapshot();
     let stop: Omit<TrainerProgress, 'denseSteps' | 'sparseSteps' | 'negativeSampler' | 'frequencySteps' | 'stages'> | undefined;
     try {
       for (let epoch = start?.epoch ?? 0; epoch < options.epochs; epoch++) {
@@ -282,7 +306,9 @@ export class Trainer {
     const lastEpoch = history.length - 1;
     if (bestWeights && (stop || bestEpoch !== lastEpoch)) {
       this.model.params.restore(bestWeights, 'best epoch snapshot');
-      progress.line(`[tt] restored the weights of epoch ${bestEpoch + 1} (best ${options.earlyStopping!.monitor} ${best.toFixed(4)})`);
+      progress.line(bestEpoch < 0
+        ? `[tt] kept the weights training started from (${options.earlyStopping!.monitor} ${best.toFixed(4)}: no epoch beat it)`
+        : `[tt] restored the weights of epoch ${bestEpoch + 1} (best ${options.earlyStopping!.monitor} ${best.toFixed(4)})`);
     }
     return {
       epochs: history.length,
