@@ -13,7 +13,7 @@ import { ConfigError, MismatchError } from '../errors.js';
 import { evaluateModel, evaluateRankerAgreement } from '../eval/model-eval.js';
 import type { ProgressMode } from './progress.js';
 import { learningRateAt, type ScheduleConfig } from './schedule.js';
-import { Trainer, type TrainResult } from './trainer.js';
+import { Trainer, type TrainerOptions, type TrainResult } from './trainer.js';
 import type { TrainerState } from './trainer-state.js';
 import type { SparseOptimizerKind } from './optimizers.js';
 
@@ -188,14 +188,7 @@ export async function fitTwoTower(dataset: InteractionDataset, options: FitOptio
     throw new ConfigError('monitor', `"${monitor}" is not a validation metric of ${dataset.name} (${available.join(', ')})`);
   }
   const trainer = new Trainer(model, {
-    epochs: options.epochs ?? FIT_DEFAULTS.epochs,
-    learningRate: options.learningRate ?? FIT_DEFAULTS.learningRate,
-    sparseLearningRate: options.sparseLearningRate,
-    sparseOptimizer: options.sparseOptimizer,
-    schedule: options.schedule,
-    progress: options.progress,
-    log: options.log,
-    signal: options.signal,
+    ...loopOptions(options),
     validate: validation ? async () => validationMetrics(model, validationView) : undefined,
     earlyStopping: validation
       ? { monitor, patience: options.patience ?? FIT_DEFAULTS.patience, restoreBest: options.restoreBest ?? true }
@@ -223,6 +216,20 @@ export async function fitTwoTower(dataset: InteractionDataset, options: FitOptio
   }
 }
 
+/** The training-loop options both phases of a fit take from `options`. */
+function loopOptions(options: FitOptions): Omit<TrainerOptions, 'validate' | 'earlyStopping' | 'trainable'> {
+  return {
+    epochs: options.epochs ?? FIT_DEFAULTS.epochs,
+    learningRate: options.learningRate ?? FIT_DEFAULTS.learningRate,
+    sparseLearningRate: options.sparseLearningRate,
+    sparseOptimizer: options.sparseOptimizer,
+    schedule: options.schedule,
+    progress: options.progress,
+    log: options.log,
+    signal: options.signal,
+  };
+}
+
 /**
  * The second phase of a fit with stages that declare `refitsOnFinalTowers`: their own parameters
  * alone (`stages.<name>.*`) go on training on the restored towers, an epoch kept only when it beats
@@ -238,13 +245,7 @@ async function refitStages(
   const log = options.log ?? ((line: string) => process.stderr.write(`${line}\n`));
   if (options.progress !== 'none') log(`[tt] training the ${names.join(', ')} stage's own parameters on the restored towers (early stopping on ${monitor})`);
   const trainer = new Trainer(model, {
-    epochs: options.epochs ?? FIT_DEFAULTS.epochs,
-    learningRate: options.learningRate ?? FIT_DEFAULTS.learningRate,
-    sparseLearningRate: options.sparseLearningRate,
-    sparseOptimizer: options.sparseOptimizer,
-    progress: options.progress,
-    log: options.log,
-    signal: options.signal,
+    ...loopOptions(options),
     trainable: (name) => prefixes.some((p) => name.startsWith(p)),
     validate: async () => validationMetrics(model, validationView),
     earlyStopping: { monitor, patience: options.patience ?? FIT_DEFAULTS.patience, restoreBest: true, baseline },
