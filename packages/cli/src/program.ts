@@ -198,7 +198,7 @@ export function buildProgram(): Command {
     .option('--seeds <list>', 'seeds of the worlds and the models, comma-separated (default 0; tt bench stages runs three)', seedList)
     .option('--seed <n>', 'one seed only (same as --seeds N)', int('--seed'))
     .option('--jobs <n>', 'world x seed units trained at the same time, in child processes (default 2)', int('--jobs'))
-    .option('--scale <x>', "each world's users and impressions times x, in (0, 1], the catalogue kept (default 0.35)", num('--scale'))
+    .option('--scale <x>', "each world's users and impressions times x, in (0, 1], the catalogue kept (default 0.3)", num('--scale'))
     .option('--report <file>', 'the HTML report (default tt-demo-report.html)')
     .option('--no-report', 'write no report')
     .addOption(new Option('--rows-only', 'one world and seed, rows as JSON, no serving (what the child processes run)').hideHelp())

@@ -84,7 +84,7 @@ export const DEMO_WORLDS: readonly string[] = ['best-first', 'trending-first', '
  * The demo's worlds keep their catalogue but have this share of their users and impressions, so
  * that the three worlds train as `tt train` trains them in a few minutes on 2 cores.
  */
-export const DEMO_SCALE = 0.35;
+export const DEMO_SCALE = 0.3;
 
 /** A funnel metric of EVAL.md section 2, as `tt demo` reports it. */
 export type DemoMetric = 'recall@20' | 'alignment@10/100' | 'value@10';

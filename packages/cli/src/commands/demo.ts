@@ -82,7 +82,7 @@ export interface DemoOptions {
   readonly jobs?: number;
   /** most epochs a row trains (default: `tt train`'s), early stopping as `tt train` */
   readonly epochs?: number;
-  /** each world's users and impressions times this, the catalogue kept (default `DEMO_SCALE`, 0.35) */
+  /** each world's users and impressions times this, the catalogue kept (default `DEMO_SCALE`, 0.3) */
   readonly scale?: number;
   /** HTML report path (default `tt-demo-report.html`); `false` writes none */
   readonly report?: string | false;
