@@ -207,7 +207,7 @@ export async function fitTwoTower(dataset: InteractionDataset, options: FitOptio
     const result = await trainer.fit(source, options.resume?.state);
     const refit = validation && !result.interrupted && (options.restoreBest ?? true) ? model.stages.filter((s) => s.refitsOnFinalTowers) : [];
     if (refit.length === 0) return { model, result };
-    return { model, result: await refitStages(model, source, result, refit.map((s) => s.name), monitor, options, validationView) };
+    return { model, result: await refitStages(model, source, result, refit.map((s) => s.name), monitor, options, validationView, log) };
   } catch (e) {
     if (!options.resume) model.dispose(); // a resumed model is the caller's
     throw e;
@@ -238,11 +238,10 @@ function loopOptions(options: FitOptions): Omit<TrainerOptions, 'validate' | 'ea
  */
 async function refitStages(
   model: TwoTowerModel, source: ReturnType<typeof inMemorySource>, first: TrainResult, names: readonly string[], monitor: string,
-  options: FitOptions, validationView: InteractionDataset,
+  options: FitOptions, validationView: InteractionDataset, log: (line: string) => void,
 ): Promise<TrainResult> {
   const prefixes = names.map((n) => `stages.${n}.`);
   const baseline = first.history[first.bestEpoch]?.metrics?.[monitor];
-  const log = options.log ?? ((line: string) => process.stderr.write(`${line}\n`));
   if (options.progress !== 'none') log(`[tt] training the ${names.join(', ')} stage's own parameters on the restored towers (early stopping on ${monitor})`);
   const trainer = new Trainer(model, {
     ...loopOptions(options),
