@@ -67,4 +67,38 @@ describe('splitDataset', () => {
     expect(split.train.size + split.validation!.size + split.test.size).toBe(log.size);
     expect(split.description).toMatch(/seed 3/);
   });
+
+  describe('requests held out for the funnel monitor', () => {
+    // one request per user: user u has 3 rows at timestamp 0 (positives), ranker-scored
+    const scoredLog = (users: number): InteractionLog => {
+      const n = users * 3;
+      return {
+        size: n,
+        user: Int32Array.from({ length: n }, (_, r) => Math.floor(r / 3)),
+        item: Int32Array.from({ length: n }, (_, r) => r % 3),
+        labels: new Float32Array(n).fill(1),
+        timestamp: new Float64Array(n),
+        rankerScores: new Float32Array(n).fill(0.5),
+      };
+    };
+    const heldRequests = (users: number): number => {
+      const split = splitDataset(scoredLog(users), users, [1], undefined, { validation: true, seed: 1 });
+      return new Set(split.validationRequests!.user).size;
+    };
+
+    it('holds out 5% of a large log but about 250 requests of a small one, at most 20%', () => {
+      expect(heldRequests(20_000) / 20_000).toBeCloseTo(0.05, 2);
+      expect(heldRequests(2_000)).toBeGreaterThan(200); // 5% would be 100
+      expect(heldRequests(2_000)).toBeLessThan(300);
+      expect(heldRequests(500) / 500).toBeLessThan(0.26); // capped at 20%
+      expect(heldRequests(500) / 500).toBeGreaterThan(0.14);
+    });
+
+    it('an explicit requestShare wins, and rows are never lost', () => {
+      const all = scoredLog(2_000);
+      const split = splitDataset(all, 2_000, [1], undefined, { validation: true, requestShare: 0.05, seed: 1 });
+      expect(new Set(split.validationRequests!.user).size).toBeLessThan(150);
+      expect(split.train.size + split.validation!.size + split.validationRequests!.size + split.test.size).toBe(all.size);
+    });
+  });
 });
