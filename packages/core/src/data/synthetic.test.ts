@@ -46,7 +46,7 @@ describe('syntheticWorld', () => {
       numPositions: 6, hasRankerScores: true, labelMax: [1, 1],
     });
     expect(Array.from(w.valueWeights)).toEqual([1, 0.5]);
-    // 5% of the requests are held out whole for the funnel monitor (the log has ranker scores)
+    // requests are held out whole for the funnel monitor (the log has ranker scores; this small one: 20%)
     expect(w.validationRequests!.size).toBeGreaterThan(0);
     expect(w.train.size + w.validation!.size + w.validationRequests!.size + w.test.size).toBe(3000);
     expect([w.userFeatures.length, w.itemFeatures.length]).toEqual([200 * 5, 100 * 7]);
