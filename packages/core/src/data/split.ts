@@ -6,6 +6,7 @@
  */
 import { mulberry32 } from '@tt/mips';
 import { ConfigError } from '../errors.js';
+import { requestStarts } from './batches.js';
 import type { InteractionLog } from './types.js';
 
 /** The rows `rows` of `log`, in that order (`T` = values per row of labels / rankerScores). */
@@ -159,7 +160,7 @@ export interface DatasetSplit extends LooSplit {
  */
 export function splitDataset(log: InteractionLog, numUsers: number, valueWeights: ArrayLike<number>, test: InteractionLog | undefined, options: SplitOptions = {}): DatasetSplit {
   const split = splitRows(log, numUsers, valueWeights, test, options);
-  const share = options.requestShare ?? (options.validation && log.rankerScores ? defaultRequestShare(countRequests(split.train)) : 0);
+  const share = options.requestShare ?? (options.validation && log.rankerScores ? defaultRequestShare(requestStarts(split.train).length - 1) : 0);
   if (!(share >= 0 && share < 1)) throw new ConfigError('requestShare', `must be in [0, 1), got ${share}`);
   if (share === 0) return split;
   const { kept, held } = holdOutRequests(split.train, share, options.seed ?? 0, valueWeights.length);
@@ -180,24 +181,15 @@ const MAX_REQUEST_SHARE = 0.2;
 /** about +-0.02 on the mean rank correlation; 5% of a log of 5,000 requests or more */
 const MIN_MONITOR_REQUESTS = 250;
 
-/** Runs of one user's rows at one timestamp (one user's consecutive rows when there is no timestamp). */
-function countRequests(log: InteractionLog): number {
-  const ts = log.timestamp;
-  let n = 0;
-  for (let r = 0; r < log.size; r++) if (r === 0 || log.user[r] !== log.user[r - 1] || (ts !== undefined && ts[r] !== ts[r - 1])) n++;
-  return n;
-}
-
 /** Splits whole requests (runs of one user at one timestamp) off `log` with probability `share` each. */
 function holdOutRequests(log: InteractionLog, share: number, seed: number, T: number): { kept: InteractionLog; held: InteractionLog } {
   const rand = mulberry32((Math.imul(seed | 0, 0x85ebca6b) ^ 0x27d4eb2f) >>> 0);
   const kept: number[] = [];
   const held: number[] = [];
-  const ts = log.timestamp;
-  let hold = false;
-  for (let r = 0; r < log.size; r++) {
-    if (r === 0 || log.user[r] !== log.user[r - 1] || (ts !== undefined && ts[r] !== ts[r - 1])) hold = rand() < share;
-    (hold ? held : kept).push(r);
+  const starts = requestStarts(log);
+  for (let q = 0; q + 1 < starts.length; q++) {
+    const into = rand() < share ? held : kept;
+    for (let r = starts[q]!; r < starts[q + 1]!; r++) into.push(r);
   }
   return { kept: sliceLog(log, kept, T), held: sliceLog(log, held, T) };
 }
