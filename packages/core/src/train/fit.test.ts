@@ -72,6 +72,20 @@ describe('fitTwoTower model defaults', () => {
     expect(await fit({ userIdDropoutRows: 5 })).toMatchObject({ userIdDropoutRows: 5 });
   });
 
+  it('pools 50 of each user\'s positives on a log without timestamps, the 20 newest on one with, unless the options say', async () => {
+    const world = syntheticWorld({ seed: 3, numUsers: 60, numItems: 40, impressions: 1200, validation: false });
+    const unordered = { ...world, train: { ...world.train, timestamp: undefined } };
+    const pooling = async (dataset: typeof world, model: FitOptions['model'] = {}) => {
+      const { model: m } = await fitTwoTower(dataset, { epochs: 1, batchSize: 128, model: { dim: 8, hidden: 8, ...model }, progress: 'none', log: () => undefined });
+      const { historyPooling } = m.config;
+      m.dispose();
+      return historyPooling;
+    };
+    expect(await pooling(world)).toBe(20);
+    expect(await pooling(unordered)).toBe(FIT_DEFAULTS.setHistoryPooling);
+    expect(await pooling(unordered, { historyPooling: 10 })).toBe(10);
+  });
+
   it('counts the scored rows among a user\'s training rows when a stage trains on them', async () => {
     const world = syntheticWorld({ seed: 3, numUsers: 60, numItems: 40, impressions: 1200, validation: false });
     const scoredRows: StageDefinition = { name: 'scored-rows', create: () => ({ name: 'scored-rows', trainsOnScoredRows: true }) };
