@@ -81,7 +81,7 @@ export function buildProgram(): Command {
     .option('--epochs <n>', 'maximum epochs (early stopping on the validation monitor); with the light ranker also of its refit on the final towers', int('--epochs'))
     .option('--batch-size <n>', 'rows per step', int('--batch-size'))
     .option('--lr <x>', 'learning rate', num('--lr'))
-    .option('--dim <n>', 'embedding dimension', int('--dim'))
+    .option('--dim <n>', 'embedding dimension (default 64; 128 for a catalogue of more than 10,000 items)', int('--dim'))
     .option('--temperature <x>', 'softmax temperature (default 0.1)', num('--temperature'))
     .option('--mixed-negatives <n>', 'extra uniform negatives per batch', int('--mixed-negatives'))
     .option('--no-logq', 'turn off the logQ sampling-bias correction')

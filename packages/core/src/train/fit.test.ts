@@ -86,6 +86,20 @@ describe('fitTwoTower model defaults', () => {
     expect(await pooling(unordered, { historyPooling: 10 })).toBe(10);
   });
 
+  it('widens the model to 128 for a catalogue of more than 10,000 items, unless the options set dim', async () => {
+    const large = syntheticWorld({ seed: 3, numUsers: 20, numItems: FIT_DEFAULTS.largeCatalogueItems + 1, impressions: 300, validation: false });
+    const small = syntheticWorld({ seed: 3, numUsers: 20, numItems: FIT_DEFAULTS.largeCatalogueItems, impressions: 300, validation: false });
+    const dimOf = async (dataset: typeof large, model: FitOptions['model'] = {}) => {
+      const { model: m } = await fitTwoTower(dataset, { epochs: 1, batchSize: 128, model: { hidden: 8, ...model }, progress: 'none', log: () => undefined });
+      const { dim } = m.config;
+      m.dispose();
+      return dim;
+    };
+    expect(await dimOf(small)).toBe(64);
+    expect(await dimOf(large)).toBe(FIT_DEFAULTS.largeCatalogueDim);
+    expect(await dimOf(large, { dim: 16 })).toBe(16);
+  });
+
   it('counts the scored rows among a user\'s training rows when a stage trains on them', async () => {
     const world = syntheticWorld({ seed: 3, numUsers: 60, numItems: 40, impressions: 1200, validation: false });
     const scoredRows: StageDefinition = { name: 'scored-rows', create: () => ({ name: 'scored-rows', trainsOnScoredRows: true }) };
