@@ -98,6 +98,11 @@ describe('fitTwoTower model defaults', () => {
     expect(await dimOf(small)).toBe(64);
     expect(await dimOf(large)).toBe(FIT_DEFAULTS.largeCatalogueDim);
     expect(await dimOf(large, { dim: 16 })).toBe(16);
+    // and says so
+    const lines: string[] = [];
+    const { model } = await fitTwoTower(large, { epochs: 1, batchSize: 128, model: { hidden: 8 }, progress: 'lines', log: (l) => lines.push(l) });
+    model.dispose();
+    expect(lines[0]).toBe(`[tt] model: dim 128 (${FIT_DEFAULTS.largeCatalogueItems + 1} items, more than 10000)`);
   });
 
   it('counts the scored rows among a user\'s training rows when a stage trains on them', async () => {

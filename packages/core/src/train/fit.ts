@@ -187,19 +187,26 @@ export async function fitTwoTower(dataset: InteractionDataset, options: FitOptio
   result: TrainResult;
 }> {
   const seed = options.seed ?? options.model?.seed ?? 0;
+  const log = options.log ?? ((line: string) => process.stderr.write(`${line}\n`));
   let model: TwoTowerModel;
   if (options.resume) {
     model = options.resume.model;
     checkSameCatalogue(model, dataset);
   } else {
-    const config = resolveConfig(dataset.schema, { valueWeights: Array.from(dataset.valueWeights), seed, ...fitModelDefaults(dataset, options.model), ...options.model });
+    const byData = fitModelDefaults(dataset, options.model);
+    const config = resolveConfig(dataset.schema, { valueWeights: Array.from(dataset.valueWeights), seed, ...byData, ...options.model });
     model = TwoTowerModel.create(config, dataset, options.stages ?? []);
+    // the defaults that depend on the log, said once so a run's width and pooling are never a surprise
+    const said = [
+      byData.dim !== undefined ? `dim ${byData.dim} (${dataset.schema.numItems} items, more than ${FIT_DEFAULTS.largeCatalogueItems})` : '',
+      byData.historyPooling !== undefined ? `${byData.historyPooling} of each user's positives pooled (no timestamps: histories are sets)` : '',
+    ].filter(Boolean);
+    if (said.length && options.progress !== 'none') log(`[tt] model: ${said.join('; ')}`);
   }
   if (model.config.userIdDropoutRows > 0) {
     const countScored = model.stages.some((s) => s.trainsOnScoredRows);
     model.setUserTrainingRows(trainingItemsPerUser(dataset.train, dataset.schema.numUsers, dataset.valueWeights, countScored));
   }
-  const log = options.log ?? ((line: string) => process.stderr.write(`${line}\n`));
   // an empty validation split (e.g. every user has one positive) has nothing to stop on
   const validation = dataset.validation !== undefined && dataset.validation.size > 0;
   const validationView = sampleValidation(dataset, options.validationUsers ?? FIT_DEFAULTS.validationUsers, seed);
