@@ -72,32 +72,28 @@ describe('fitTwoTower model defaults', () => {
     expect(await fit({ userIdDropoutRows: 5 })).toMatchObject({ userIdDropoutRows: 5 });
   });
 
+  /** The config fitTwoTower gives a model of `dataset` with these model options (one epoch, tiny towers). */
+  const configAfterFit = async (dataset: ReturnType<typeof syntheticWorld>, model: FitOptions['model'] = {}) => {
+    const { model: m } = await fitTwoTower(dataset, { epochs: 1, batchSize: 128, model: { hidden: 8, ...model }, progress: 'none', log: () => undefined });
+    const config = m.config;
+    m.dispose();
+    return config;
+  };
+
   it('pools 50 of each user\'s positives on a log without timestamps, the 20 newest on one with, unless the options say', async () => {
     const world = syntheticWorld({ seed: 3, numUsers: 60, numItems: 40, impressions: 1200, validation: false });
     const unordered = { ...world, train: { ...world.train, timestamp: undefined } };
-    const pooling = async (dataset: typeof world, model: FitOptions['model'] = {}) => {
-      const { model: m } = await fitTwoTower(dataset, { epochs: 1, batchSize: 128, model: { dim: 8, hidden: 8, ...model }, progress: 'none', log: () => undefined });
-      const { historyPooling } = m.config;
-      m.dispose();
-      return historyPooling;
-    };
-    expect(await pooling(world)).toBe(20);
-    expect(await pooling(unordered)).toBe(FIT_DEFAULTS.setHistoryPooling);
-    expect(await pooling(unordered, { historyPooling: 10 })).toBe(10);
+    expect((await configAfterFit(world, { dim: 8 })).historyPooling).toBe(20);
+    expect((await configAfterFit(unordered, { dim: 8 })).historyPooling).toBe(FIT_DEFAULTS.setHistoryPooling);
+    expect((await configAfterFit(unordered, { dim: 8, historyPooling: 10 })).historyPooling).toBe(10);
   });
 
   it('widens the model to 128 for a catalogue of more than 10,000 items, unless the options set dim', async () => {
     const large = syntheticWorld({ seed: 3, numUsers: 20, numItems: FIT_DEFAULTS.largeCatalogueItems + 1, impressions: 300, validation: false });
     const small = syntheticWorld({ seed: 3, numUsers: 20, numItems: FIT_DEFAULTS.largeCatalogueItems, impressions: 300, validation: false });
-    const dimOf = async (dataset: typeof large, model: FitOptions['model'] = {}) => {
-      const { model: m } = await fitTwoTower(dataset, { epochs: 1, batchSize: 128, model: { hidden: 8, ...model }, progress: 'none', log: () => undefined });
-      const { dim } = m.config;
-      m.dispose();
-      return dim;
-    };
-    expect(await dimOf(small)).toBe(64);
-    expect(await dimOf(large)).toBe(FIT_DEFAULTS.largeCatalogueDim);
-    expect(await dimOf(large, { dim: 16 })).toBe(16);
+    expect((await configAfterFit(small)).dim).toBe(64);
+    expect((await configAfterFit(large)).dim).toBe(FIT_DEFAULTS.largeCatalogueDim);
+    expect((await configAfterFit(large, { dim: 16 })).dim).toBe(16);
     // and says so
     const lines: string[] = [];
     const { model } = await fitTwoTower(large, { epochs: 1, batchSize: 128, model: { hidden: 8 }, progress: 'lines', log: (l) => lines.push(l) });
