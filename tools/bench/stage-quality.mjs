@@ -74,8 +74,8 @@ for (const seed of seeds) {
     const curve = dataset.truth && run.stages.some((n) => n.startsWith('debias')) ? debiasDiagnostics(model).positionCurve : undefined;
     const position = curve ? { 'spearman@position': core.spearman(curve, curve.map((_, p) => (1 + p) ** -(world.positionBias ?? 0.7))) } : {};
     // each validation metric per epoch (recall@20, and ranker-agreement where requests are held out)
-  const valCurve = {};
-  for (const h of result.history) for (const [k, v] of Object.entries(h.metrics ?? {})) if (k !== 'users') (valCurve[k] ??= []).push(+v.toFixed(4));
+    const valCurve = {};
+    for (const h of result.history) for (const [k, v] of Object.entries(h.metrics ?? {})) if (k !== 'users') (valCurve[k] ??= []).push(+v.toFixed(4));
     const row = {
       run: run.name, seed, ...metrics, ...agreement, ...position, epochs: result.epochs, bestEpoch: result.bestEpoch,
       examplesPerSec: Math.round(result.examplesPerSec), seconds: (Date.now() - t0) / 1000, validation: valCurve,

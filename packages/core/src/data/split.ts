@@ -160,10 +160,12 @@ export interface DatasetSplit extends LooSplit {
  */
 export function splitDataset(log: InteractionLog, numUsers: number, valueWeights: ArrayLike<number>, test: InteractionLog | undefined, options: SplitOptions = {}): DatasetSplit {
   const split = splitRows(log, numUsers, valueWeights, test, options);
-  const share = options.requestShare ?? (options.validation && log.rankerScores ? defaultRequestShare(requestStarts(split.train).length - 1) : 0);
+  if (options.requestShare === undefined && !(options.validation && log.rankerScores)) return split;
+  const starts = requestStarts(split.train);
+  const share = options.requestShare ?? defaultRequestShare(starts.length - 1);
   if (!(share >= 0 && share < 1)) throw new ConfigError('requestShare', `must be in [0, 1), got ${share}`);
   if (share === 0) return split;
-  const { kept, held } = holdOutRequests(split.train, share, options.seed ?? 0, valueWeights.length);
+  const { kept, held } = holdOutRequests(split.train, starts, share, options.seed ?? 0, valueWeights.length);
   return { ...split, train: kept, validationRequests: held, description: `${split.description}; ${held.size} rows of ${Math.round(share * 100)}% of the requests held out for the funnel monitor` };
 }
 
@@ -181,12 +183,11 @@ const MAX_REQUEST_SHARE = 0.2;
 /** about +-0.02 on the mean rank correlation; 5% of a log of 5,000 requests or more */
 const MIN_MONITOR_REQUESTS = 250;
 
-/** Splits whole requests (runs of one user at one timestamp) off `log` with probability `share` each. */
-function holdOutRequests(log: InteractionLog, share: number, seed: number, T: number): { kept: InteractionLog; held: InteractionLog } {
+/** Splits whole requests (`starts`: {@link requestStarts} of `log`) off `log` with probability `share` each. */
+function holdOutRequests(log: InteractionLog, starts: Int32Array, share: number, seed: number, T: number): { kept: InteractionLog; held: InteractionLog } {
   const rand = mulberry32((Math.imul(seed | 0, 0x85ebca6b) ^ 0x27d4eb2f) >>> 0);
   const kept: number[] = [];
   const held: number[] = [];
-  const starts = requestStarts(log);
   for (let q = 0; q + 1 < starts.length; q++) {
     const into = rand() < share ? held : kept;
     for (let r = starts[q]!; r < starts[q + 1]!; r++) into.push(r);
