@@ -65,7 +65,7 @@ for (const seed of seeds) {
     const definitions = run.stages.map((n) => (n === 'reward-align' && truthReward ? rewardAlignWith(truthScorer(dataset.truth))
       : stageDefinitions.find((d) => d.name === n) ?? (() => { throw new Error(`unknown stage ${n}`); })()));
     const stages = run.stages.map((name) => ({ name, options: { ...run.options[name], ...(name === 'reward-align' && truthReward ? { reward: 'frozen' } : {}) } }));
-    const { model, result } = await core.fitTwoTower(dataset, {
+    const { model, result, temperatures } = await core.fitTwoTower(dataset, {
       seed, epochs, patience, restoreBest, progress: 'none', stages: definitions, ...run.fit, model: { seed, stages, ...run.model },
     });
     const metrics = dataset.truth ? { ...(await core.evaluateModelFunnel(model, dataset)), ...pick(await core.evaluateModel(model, dataset), ['recall@20']) } : pick(await core.evaluateModel(model, dataset), ['recall@10', 'recall@20', 'ndcg@10']);
@@ -79,6 +79,8 @@ for (const seed of seeds) {
     const row = {
       run: run.name, seed, ...metrics, ...agreement, ...position, epochs: result.epochs, bestEpoch: result.bestEpoch,
       examplesPerSec: Math.round(result.examplesPerSec), seconds: (Date.now() - t0) / 1000, validation: valCurve,
+      // a log without timestamps: the temperatures tried and their validation monitor (the kept run's curve above)
+      ...(temperatures ? { temperature: model.config.temperature, temperatures } : {}),
     };
     console.log(JSON.stringify(row));
     (rows[run.name] ??= []).push(row);

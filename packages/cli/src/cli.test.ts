@@ -63,6 +63,19 @@ describe('tt', () => {
     }
   });
 
+  it('train chooses the temperature on validation for a log without timestamps, and says which it kept', async () => {
+    const rows = readFileSync(join(dir, 'log.csv'), 'utf8').trim().split('\n').map((l) => l.split(',').filter((_, c) => c !== 2).join(','));
+    writeFileSync(join(dir, 'set.csv'), `${rows.join('\n')}\n`);
+    const out = await tt('train', '--data', `csv:${join(dir, 'set.csv')}`, '--epochs', '1', '--checkpoint', 'ck-set', '--json');
+    const s = lastJson(out);
+    expect(s['temperatures'].map((t: { temperature: number }) => t.temperature)).toEqual([0.1, 0.2]);
+    const best = s['temperatures'].reduce((a: { validation: number }, b: { validation: number }) => (b.validation > a.validation ? b : a));
+    expect(s['temperature']).toBe(best.temperature);
+    expect(out.some((l) => l.startsWith(`temperature: ${best.temperature} (chosen on validation: 0.1 -> `))).toBe(true);
+    const given = lastJson(await tt('train', '--data', `csv:${join(dir, 'set.csv')}`, '--epochs', '1', '--temperature', '0.2', '--checkpoint', 'ck-set-t', '--json'));
+    expect(given['temperatures']).toBeUndefined();
+  });
+
   it('answers users the model does not know (cold start, popularity) and counts them; names bad input', async () => {
     writeFileSync(join(dir, 'mixed.txt'), 'u999\nu3\n{"user_id": "new", "history": ["i3", "i4"], "k": 2}\n');
     const lines = (await tt('retrieve', '--checkpoint', 'ck', '--users', 'mixed.txt', '--k', '3')).map((l) => JSON.parse(l));

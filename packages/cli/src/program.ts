@@ -82,7 +82,7 @@ export function buildProgram(): Command {
     .option('--batch-size <n>', 'rows per step', int('--batch-size'))
     .option('--lr <x>', 'learning rate', num('--lr'))
     .option('--dim <n>', 'embedding dimension (default 64; 128 for a catalogue of more than 10,000 items)', int('--dim'))
-    .option('--temperature <x>', 'softmax temperature (default 0.1)', num('--temperature'))
+    .option('--temperature <x>', 'softmax temperature (default 0.1; a log without timestamps: 0.1 or 0.2, chosen on validation)', num('--temperature'))
     .option('--mixed-negatives <n>', 'extra uniform negatives per batch', int('--mixed-negatives'))
     .option('--no-logq', 'turn off the logQ sampling-bias correction')
     .option('--user-id-dropout <x>', 'share of training rows trained without their user-id vector, so new users (cold start) are served better; 0..1 (used instead of --user-id-dropout-rows when set)', num('--user-id-dropout'))

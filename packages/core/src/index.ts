@@ -61,7 +61,7 @@ export type { TrainerState, TrainerProgress } from './train/trainer-state.js';
 export { DenseAdam, SparseRowOptimizer, type AdamOptions, type SparseOptimizerKind } from './train/optimizers.js';
 export { learningRateAt, type ScheduleConfig } from './train/schedule.js';
 export { createProgress, type ProgressMode, type ProgressReporter, type ProgressUpdate } from './train/progress.js';
-export { fitTwoTower, checkFitOptions, validationMetricNames, FIT_DEFAULTS, type FitOptions } from './train/fit.js';
+export { fitTwoTower, checkFitOptions, validationMetricNames, FIT_DEFAULTS, type FitOptions, type TemperatureTrial } from './train/fit.js';
 
 export { topKExcluding } from './eval/topk.js';
 export { fitItemKnn, fitEase, fitBprMf, type BaselineScorer, type ItemKnnOptions, type EaseOptions, type BprMfOptions, type InteractionRows } from './eval/baselines.js';

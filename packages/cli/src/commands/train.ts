@@ -265,6 +265,9 @@ async function trainUntilDone(cli: TrainCliOptions, signal: AbortSignal): Promis
       process.stdout.write(`against the world's true value (EVAL.md section 2):\n${table(['model', ...funnelKeys], [['two-tower', ...funnelKeys.map((k) => funnel.model[k])], ['popularity', ...funnelKeys.map((k) => funnel.popularity[k])]])}\n`);
     }
     for (const line of unreachableLines(report)) process.stdout.write(`${line}\n`);
+    if (trained.temperatures) {
+      process.stdout.write(`temperature: ${model.config.temperature} (chosen on validation: ${trained.temperatures.map((t) => `${t.temperature} -> ${t.validation.toFixed(4)}`).join(', ')})\n`);
+    }
     const stageNotes = stageNotesOf(model);
     for (const n of stageNotes) process.stdout.write(`${n.stage}: ${n.note}\n`);
     process.stdout.write(`checkpoint: ${checkpoint}\n`);
@@ -274,6 +277,7 @@ async function trainUntilDone(cli: TrainCliOptions, signal: AbortSignal): Promis
       backend: backend.name, dataset: dataset.name, examplesPerSec: result.examplesPerSec, peakRssMb: peakRssMb(), epochs: result.epochs, bestEpoch: result.bestEpoch + 1,
       users: metrics?.users ?? 0, metrics: metrics ? pick(metrics) : null, popularity: popularity ? pick(popularity) : null,
       ...(funnel ? { funnel: Object.fromEntries(funnelKeys.map((k) => [k, { model: funnel.model[k], popularity: funnel.popularity[k] }])) } : {}),
+      ...(trained.temperatures ? { temperature: model.config.temperature, temperatures: trained.temperatures } : {}),
       unreachableShare: report.test.unreachableShare, warnings: report.warnings, stageNotes, checkpoint, ...(diagnostics ? { diagnostics } : {}),
       ...(signal.aborted ? { interrupted: true } : {}),
     };

@@ -88,6 +88,52 @@ describe('fitTwoTower model defaults', () => {
     expect((await configAfterFit(unordered, { dim: 8, historyPooling: 10 })).historyPooling).toBe(10);
   });
 
+  it('chooses the temperature on validation for a log without timestamps, unless the options set one or the log has a clock', async () => {
+    const world = syntheticWorld({ seed: 4, numUsers: 80, numItems: 40, impressions: 2000, validation: true });
+    const unordered = { ...world, train: { ...world.train, timestamp: undefined } };
+    const fit = (dataset: typeof world, options: FitOptions = {}) =>
+      fitTwoTower(dataset, { epochs: 2, batchSize: 128, progress: 'none', log: () => undefined, ...options, model: { dim: 8, hidden: 8, ...options.model } });
+    const before = tf.memory().numTensors;
+    const searched = await fit(unordered);
+    const tried = searched.temperatures!;
+    expect(tried.map((t) => t.temperature)).toEqual([...FIT_DEFAULTS.setTemperatures]);
+    const best = tried.reduce((a, b) => (b.validation > a.validation ? b : a));
+    expect(searched.model.config.temperature).toBe(best.temperature);
+    expect(searched.result.history[searched.result.bestEpoch]!.metrics!['recall@20']).toBe(best.validation);
+    searched.model.dispose();
+    expect(tf.memory().numTensors).toBe(before); // the run not kept is freed
+    // the kept run is the very model a plain fit at that temperature gives
+    const plain = await fit(unordered, { model: { temperature: best.temperature } });
+    expect(plain.temperatures).toBeUndefined();
+    expect(plain.result.history.map((h) => h.metrics!['recall@20'])).toEqual(searched.result.history.map((h) => h.metrics!['recall@20']));
+    plain.model.dispose();
+    const timed = await fit(world);
+    expect(timed.temperatures).toBeUndefined();
+    expect(timed.model.config.temperature).toBe(0.1);
+    timed.model.dispose();
+    // said in the log
+    const lines: string[] = [];
+    const said = await fit(unordered, { progress: 'lines', log: (l) => lines.push(l), epochs: 1 });
+    said.model.dispose();
+    expect(lines[0]).toMatch(/^\[tt\] model: softmax temperature chosen on validation from 0.1, 0.2 \(no timestamps/);
+    expect(lines.at(-1)).toMatch(new RegExp(`^\\[tt\\] kept temperature ${said.model.config.temperature}: validation recall@20 `));
+  });
+
+  it('stops a temperature search when interrupted, with the run it was in to save and resume', async () => {
+    const world = syntheticWorld({ seed: 4, numUsers: 80, numItems: 40, impressions: 2000, validation: true });
+    const unordered = { ...world, train: { ...world.train, timestamp: undefined } };
+    const controller = new AbortController();
+    controller.abort();
+    const before = tf.memory().numTensors;
+    const { model, result, temperatures } = await fitTwoTower(unordered, { epochs: 2, batchSize: 128, progress: 'none', signal: controller.signal, model: { dim: 8, hidden: 8 } });
+    expect(result.interrupted).toBe(true);
+    expect(result.state).toBeDefined();
+    expect(temperatures!.map((t) => t.temperature)).toEqual([FIT_DEFAULTS.setTemperatures[0]]);
+    expect(model.config.temperature).toBe(FIT_DEFAULTS.setTemperatures[0]);
+    model.dispose();
+    expect(tf.memory().numTensors).toBe(before);
+  });
+
   it('widens the model to 128 for a catalogue of more than 10,000 items, unless the options set dim', async () => {
     const large = syntheticWorld({ seed: 3, numUsers: 20, numItems: FIT_DEFAULTS.largeCatalogueItems + 1, impressions: 300, validation: false });
     const small = syntheticWorld({ seed: 3, numUsers: 20, numItems: FIT_DEFAULTS.largeCatalogueItems, impressions: 300, validation: false });
