@@ -61,7 +61,8 @@ export interface FitOptions {
   /**
    * continue an interrupted run instead of starting one: the model loaded from its checkpoint (it
    * holds the best weights so far) and the checkpoint's training state; pass the run's other options
-   * unchanged. The result is the model an uninterrupted run would have reached.
+   * unchanged. The result is the model an uninterrupted run would have reached (for a run stopped during
+   * the temperature search of a log without timestamps: the run of the temperature it was in).
    */
   readonly resume?: {
     /** the interrupted run's model, e.g. `loadCheckpoint(dir).model` */
@@ -130,6 +131,7 @@ interface FitRun {
 
 /** A temperature {@link fitTwoTower} tried, and its validation monitor at the epoch it kept. */
 export interface TemperatureTrial {
+  /** the softmax temperature of the run */
   readonly temperature: number;
   /** the monitor's value of the weights that run kept (-Infinity when no epoch was validated) */
   readonly validation: number;
@@ -225,7 +227,10 @@ export async function fitTwoTower(dataset: InteractionDataset, options: FitOptio
   let kept: (FitRun & { score: number }) | undefined;
   for (const temperature of candidates) {
     say(`[tt] temperature ${temperature}:`);
-    const run = await fitOnce(dataset, { ...options, model: { ...options.model, temperature } });
+    const run = await fitOnce(dataset, { ...options, model: { ...options.model, temperature } }).catch((e: unknown) => {
+      kept?.model.dispose();
+      throw e;
+    });
     const score = run.result.history[run.result.bestEpoch]?.metrics?.[run.monitor] ?? -Infinity;
     trials.push({ temperature, validation: score, bestEpoch: run.result.bestEpoch });
     if (run.result.interrupted) {
