@@ -220,7 +220,7 @@ export async function fitTwoTower(dataset: InteractionDataset, options: FitOptio
     const { model, result } = await fitOnce(dataset, options);
     return { model, result };
   }
-  const log = options.log ?? ((line: string) => process.stderr.write(`${line}\n`));
+  const log = logOf(options);
   const say = (line: string) => options.progress !== 'none' && log(line);
   say(`[tt] model: softmax temperature chosen on validation from ${candidates.join(', ')} (no timestamps: a row stands for any of the user's items, not the next one)`);
   const trials: TemperatureTrial[] = [];
@@ -251,15 +251,24 @@ export async function fitTwoTower(dataset: InteractionDataset, options: FitOptio
 
 /** The temperatures to try: {@link FIT_DEFAULTS}.setTemperatures for a fresh fit of a log without timestamps that validates and sets none, else one or none. */
 function temperatureCandidates(dataset: InteractionDataset, options: FitOptions): readonly number[] {
-  const validates = dataset.validation !== undefined && dataset.validation.size > 0;
-  if (options.resume || options.model?.temperature !== undefined || dataset.train.timestamp !== undefined || !validates) return [];
+  if (options.resume || options.model?.temperature !== undefined || dataset.train.timestamp !== undefined || !validates(dataset)) return [];
   return FIT_DEFAULTS.setTemperatures;
+}
+
+/** Where `options` sends progress lines (default stderr). */
+function logOf(options: FitOptions): (line: string) => void {
+  return options.log ?? ((line: string) => process.stderr.write(`${line}\n`));
+}
+
+/** Whether `dataset` has validation rows to stop on and to choose by (an empty split, e.g. every user with one positive, has none). */
+function validates(dataset: InteractionDataset): boolean {
+  return dataset.validation !== undefined && dataset.validation.size > 0;
 }
 
 /** One training run: {@link fitTwoTower} without the temperature search. */
 async function fitOnce(dataset: InteractionDataset, options: FitOptions): Promise<FitRun> {
   const seed = options.seed ?? options.model?.seed ?? 0;
-  const log = options.log ?? ((line: string) => process.stderr.write(`${line}\n`));
+  const log = logOf(options);
   let model: TwoTowerModel;
   if (options.resume) {
     model = options.resume.model;
@@ -279,8 +288,7 @@ async function fitOnce(dataset: InteractionDataset, options: FitOptions): Promis
     const countScored = model.stages.some((s) => s.trainsOnScoredRows);
     model.setUserTrainingRows(trainingItemsPerUser(dataset.train, dataset.schema.numUsers, dataset.valueWeights, countScored));
   }
-  // an empty validation split (e.g. every user has one positive) has nothing to stop on
-  const validation = dataset.validation !== undefined && dataset.validation.size > 0;
+  const validation = validates(dataset);
   const validationView = sampleValidation(dataset, options.validationUsers ?? FIT_DEFAULTS.validationUsers, seed);
   const available = validationMetricNames(dataset);
   const wanted = model.stages.find((s) => s.monitor && available.includes(s.monitor))?.monitor;
