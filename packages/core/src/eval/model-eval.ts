@@ -82,6 +82,48 @@ export class CatalogueScorer {
     }
   }
 
+  /**
+   * Each row's `slates[r]` scored as the model orders them when they are its candidates: by the
+   * re-ranker's key when the model has one, else by retrieval's score. Unlike {@link score}, no
+   * item is left out for having been seen or for lying outside the MIPS top: it orders a given
+   * slate, as a ranker does (one score per slate entry, in slate order).
+   */
+  scoreSlates(users: Int32Array, slates: readonly Int32Array[]): Float32Array[] {
+    const { model } = this;
+    const D = model.config.dim;
+    const H = model.historyLength;
+    const history = this.histories && gatherRows(this.histories, H, users);
+    const input = model.userInputOf(users, history, history ? H : 0);
+    const x = tf.tidy(() => model.userTowerInput(input, false));
+    const q = tf.tidy(() => model.queryFromInput(x));
+    try {
+      const qs = q.dataSync() as Float32Array;
+      const candidates: Candidates[] = slates.map((items, r) => {
+        const vectors = new Float32Array(items.length * D);
+        const scores = new Float32Array(items.length);
+        items.forEach((item, j) => {
+          const v = this.vectors.subarray(item * D, (item + 1) * D);
+          vectors.set(v, j * D);
+          let dot = 0;
+          for (let d = 0; d < D; d++) dot += qs[r * D + d]! * v[d]!;
+          scores[j] = dot;
+        });
+        return { items, scores, vectors };
+      });
+      const reranker = model.stages.find((st) => st.reranker)?.reranker;
+      if (!reranker) return candidates.map((c) => c.scores);
+      const k = Math.max(1, ...slates.map((s) => s.length));
+      const ranked = reranker.rerank({ users: input, userInput: x, q, candidates, k });
+      return slates.map((items, r) => {
+        const key = new Map<number, number>();
+        ranked[r]!.items.forEach((item, j) => key.set(item, ranked[r]!.scores[j]!));
+        return Float32Array.from(items, (item) => key.get(item) ?? Number.NEGATIVE_INFINITY);
+      });
+    } finally {
+      tf.dispose([x, q]);
+    }
+  }
+
   /** Frees the catalogue's embedding tensor; the model itself is not disposed. */
   dispose(): void {
     this.items.dispose();
@@ -193,18 +235,22 @@ export async function evaluateModelFunnel(model: TwoTowerModel, dataset: Interac
   }
 }
 
-/** Users the funnel monitor scores per call. */
+/** Held-out requests the funnel monitor scores per call. */
 const MONITOR_USERS = 256;
 
 /**
  * The funnel monitor, `ranker-agreement`: over the logged requests held out of training
  * (`dataset.validationRequests`), the mean Spearman correlation, within each request, between the
- * model's scores of the shown items (as served: re-ranked candidates first) and the main ranker's
- * logged value of them (`sum_t w_t p_t`). It asks whether the model orders what the ranker
- * ordered as the ranker does: position-free, and blind to which items the logging policy chose to
- * show, unlike the recall of logged clicks, which rewards imitating that policy (the held-out
- * items' catalogue recall falls as a funnel stage moves away from the policy). Requests with fewer
- * than two scored rows, or constant scores or values, are skipped (0 when none is left).
+ * model's scores of the shown items and the main ranker's logged value of them (`sum_t w_t p_t`).
+ * It asks whether the model orders what the ranker ordered as the ranker does: position-free, and
+ * blind to which items the logging policy chose to show, unlike the recall of logged clicks, which
+ * rewards imitating that policy (the held-out items' catalogue recall falls as a funnel stage moves
+ * away from the policy). A model with a re-ranker (a light ranker) is judged by the re-ranker's
+ * order of the request's items as its candidates ({@link CatalogueScorer.scoreSlates}): reading the
+ * served catalogue list instead would leave the items the user was shown before (never re-ranked,
+ * since serving excludes seen items) below every re-ranked one, and judge the cut rather than the
+ * order. Requests with fewer than two scored rows, or constant scores or values, are skipped (0
+ * when none is left).
  * @returns undefined when the dataset holds out no scored requests
  */
 export async function evaluateRankerAgreement(model: TwoTowerModel, dataset: InteractionDataset): Promise<number | undefined> {
@@ -219,31 +265,29 @@ export async function evaluateRankerAgreement(model: TwoTowerModel, dataset: Int
     value[r] = v; // NaN when the ranker did not score the row
   }
   const starts = requestStarts(held);
-  const users = Int32Array.from(new Set(held.user)).sort();
-  const N = dataset.schema.numItems;
-  const seen = seenItemsByUser(dataset.train, dataset.schema.numUsers);
-  const scorer = new CatalogueScorer(model, dataset.train, seen);
-  const scoreOf = new Map<number, Float32Array>();
-  try {
-    for (let start = 0; start < users.length; start += MONITOR_USERS) {
-      const batch = users.subarray(start, Math.min(start + MONITOR_USERS, users.length));
-      const scores = scorer.score(batch);
-      batch.forEach((u, b) => scoreOf.set(u, scores.slice(b * N, (b + 1) * N)));
-    }
-  } finally {
-    scorer.dispose();
-  }
-  let sum = 0;
-  let count = 0;
+  const requests: number[][] = [];
   for (let q = 0; q + 1 < starts.length; q++) {
     const rows: number[] = [];
     for (let r = starts[q]!; r < starts[q + 1]!; r++) if (Number.isFinite(value[r]!)) rows.push(r);
-    if (rows.length < 2) continue;
-    const scores = scoreOf.get(held.user[rows[0]!]!)!;
-    const rho = spearman(rows.map((r) => scores[held.item[r]!]!), rows.map((r) => value[r]!));
-    if (Number.isNaN(rho)) continue;
-    sum += rho;
-    count++;
+    if (rows.length >= 2) requests.push(rows);
+  }
+  const scorer = new CatalogueScorer(model, dataset.train);
+  let sum = 0;
+  let count = 0;
+  try {
+    for (let start = 0; start < requests.length; start += MONITOR_USERS) {
+      const batch = requests.slice(start, start + MONITOR_USERS);
+      const users = Int32Array.from(batch, (rows) => held.user[rows[0]!]!);
+      const scores = scorer.scoreSlates(users, batch.map((rows) => Int32Array.from(rows, (r) => held.item[r]!)));
+      batch.forEach((rows, b) => {
+        const rho = spearman(Array.from(scores[b]!), rows.map((r) => value[r]!));
+        if (Number.isNaN(rho)) return;
+        sum += rho;
+        count++;
+      });
+    }
+  } finally {
+    scorer.dispose();
   }
   // requests whose scores or values are all equal say nothing: no agreement to measure
   return count > 0 ? sum / count : 0;
