@@ -66,20 +66,12 @@ export class CatalogueScorer {
 
   /** `[users.length * numItems]` scores (re-ranked candidates first, in their new order). */
   score(users: Int32Array): Float32Array {
-    const { model } = this;
-    const H = model.historyLength;
-    const history = this.histories && gatherRows(this.histories, H, users);
-    const input = model.userInputOf(users, history, history ? H : 0);
-    const x = tf.tidy(() => model.userTowerInput(input, false));
-    const q = tf.tidy(() => model.queryFromInput(x));
-    try {
+    return this.withQueries(users, (input, x, q) => {
       const out = takeValues(tf.matMul(q, this.items, false, true));
-      const stage = model.stages.find((st) => st.reranker);
+      const stage = this.model.stages.find((st) => st.reranker);
       if (stage?.reranker) this.rerankInto(out, users, input, x, q, stage.reranker, stage.candidatesToRerank ?? 100);
       return out;
-    } finally {
-      tf.dispose([x, q]);
-    }
+    });
   }
 
   /**
@@ -89,14 +81,8 @@ export class CatalogueScorer {
    * slate, as a ranker does (one score per slate entry, in slate order).
    */
   scoreSlates(users: Int32Array, slates: readonly Int32Array[]): Float32Array[] {
-    const { model } = this;
-    const D = model.config.dim;
-    const H = model.historyLength;
-    const history = this.histories && gatherRows(this.histories, H, users);
-    const input = model.userInputOf(users, history, history ? H : 0);
-    const x = tf.tidy(() => model.userTowerInput(input, false));
-    const q = tf.tidy(() => model.queryFromInput(x));
-    try {
+    const D = this.model.config.dim;
+    return this.withQueries(users, (input, x, q) => {
       const qs = q.dataSync() as Float32Array;
       const candidates: Candidates[] = slates.map((items, r) => {
         const vectors = new Float32Array(items.length * D);
@@ -110,7 +96,7 @@ export class CatalogueScorer {
         });
         return { items, scores, vectors };
       });
-      const reranker = model.stages.find((st) => st.reranker)?.reranker;
+      const reranker = this.model.stages.find((st) => st.reranker)?.reranker;
       if (!reranker) return candidates.map((c) => c.scores);
       const k = Math.max(1, ...slates.map((s) => s.length));
       const ranked = reranker.rerank({ users: input, userInput: x, q, candidates, k });
@@ -119,6 +105,19 @@ export class CatalogueScorer {
         ranked[r]!.items.forEach((item, j) => key.set(item, ranked[r]!.scores[j]!));
         return Float32Array.from(items, (item) => key.get(item) ?? Number.NEGATIVE_INFINITY);
       });
+    });
+  }
+
+  /** Runs `use` on the user tower's input and query for `users` (histories as of the scorer's log), then frees them. */
+  private withQueries<T>(users: Int32Array, use: (input: UserInput, x: tf.Tensor2D, q: tf.Tensor2D) => T): T {
+    const { model } = this;
+    const H = model.historyLength;
+    const history = this.histories && gatherRows(this.histories, H, users);
+    const input = model.userInputOf(users, history, history ? H : 0);
+    const x = tf.tidy(() => model.userTowerInput(input, false));
+    const q = tf.tidy(() => model.queryFromInput(x));
+    try {
+      return use(input, x, q);
     } finally {
       tf.dispose([x, q]);
     }
