@@ -235,7 +235,7 @@ export async function evaluateModelFunnel(model: TwoTowerModel, dataset: Interac
 }
 
 /** Held-out requests the funnel monitor scores per call. */
-const MONITOR_USERS = 256;
+const MONITOR_REQUESTS = 256;
 
 /**
  * The funnel monitor, `ranker-agreement`: over the logged requests held out of training
@@ -274,8 +274,8 @@ export async function evaluateRankerAgreement(model: TwoTowerModel, dataset: Int
   let sum = 0;
   let count = 0;
   try {
-    for (let start = 0; start < requests.length; start += MONITOR_USERS) {
-      const batch = requests.slice(start, start + MONITOR_USERS);
+    for (let start = 0; start < requests.length; start += MONITOR_REQUESTS) {
+      const batch = requests.slice(start, start + MONITOR_REQUESTS);
       const users = Int32Array.from(batch, (rows) => held.user[rows[0]!]!);
       const scores = scorer.scoreSlates(users, batch.map((rows) => Int32Array.from(rows, (r) => held.item[r]!)));
       batch.forEach((rows, b) => {
