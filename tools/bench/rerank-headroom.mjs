@@ -25,18 +25,6 @@ const stages = args.stages ?? 'light-ranker';
 const TOP = 10;
 const HANDED_ON = 100;
 
-const ranks = (a) => {
-  const order = Array.from(a, (_, i) => i).sort((x, y) => a[x] - a[y]);
-  const r = new Float64Array(a.length);
-  order.forEach((i, k) => (r[i] = k));
-  return r;
-};
-const spearman = (a, b) => {
-  const ra = ranks(a), rb = ranks(b), n = a.length, m = (n - 1) / 2;
-  let c = 0, va = 0, vb = 0;
-  for (let i = 0; i < n; i++) (c += (ra[i] - m) * (rb[i] - m)), (va += (ra[i] - m) ** 2), (vb += (rb[i] - m) ** 2);
-  return c / Math.sqrt(va * vb);
-};
 const found = (list, top) => list.reduce((n, i) => n + (top.has(i) ? 1 : 0), 0) / top.size;
 
 await core.initBackend({});
@@ -80,9 +68,7 @@ for (const world of worlds) {
         add(`mips@${2 * NI}`, found(wide, top));
         add('value@10 mips', wide.subarray(0, TOP).reduce((s, i) => s + values[i], 0) / ideal);
         const c = wide.slice(0, NI);
-        const vec = new Float32Array(c.length * D);
-        c.forEach((i, j) => vec.set(vectors.subarray(i * D, (i + 1) * D), j * D));
-        return { items: c, scores: Float32Array.from(c, (i) => row[i]), vectors: vec };
+        return { items: c, scores: Float32Array.from(c, (i) => row[i]), vectors: core.gatherRows(vectors, D, c) };
       });
       const served = stage.reranker.rerank({ users: input, userInput: x, q, candidates, k: HANDED_ON });
       stage.options.retrievalWeight = 0; // the ranker's expected reward alone (its scores are then that reward)
@@ -97,8 +83,8 @@ for (const world of worlds) {
         const reward = new Map(Array.from(alone[b].items, (i, j) => [i, alone[b].scores[j]]));
         const c = candidates[b];
         const v = Array.from(c.items, (i) => values[i]);
-        add('rho value', spearman(Array.from(c.items, (i) => reward.get(i)), v));
-        add('rho mips', spearman(Array.from(c.scores), v));
+        add('rho value', core.spearman(Array.from(c.items, (i) => reward.get(i)), v));
+        add('rho mips', core.spearman(Array.from(c.scores), v));
       });
     }
     items.dispose();

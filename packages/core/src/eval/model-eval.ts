@@ -85,15 +85,13 @@ export class CatalogueScorer {
     return this.withQueries(users, (input, x, q) => {
       const qs = q.dataSync() as Float32Array;
       const candidates: Candidates[] = slates.map((items, r) => {
-        const vectors = new Float32Array(items.length * D);
+        const vectors = gatherRows(this.vectors, D, items);
         const scores = new Float32Array(items.length);
-        items.forEach((item, j) => {
-          const v = this.vectors.subarray(item * D, (item + 1) * D);
-          vectors.set(v, j * D);
+        for (let j = 0; j < items.length; j++) {
           let dot = 0;
-          for (let d = 0; d < D; d++) dot += qs[r * D + d]! * v[d]!;
+          for (let d = 0; d < D; d++) dot += qs[r * D + d]! * vectors[j * D + d]!;
           scores[j] = dot;
-        });
+        }
         return { items, scores, vectors };
       });
       const reranker = this.model.stages.find((st) => st.reranker)?.reranker;
@@ -134,9 +132,7 @@ export class CatalogueScorer {
     const candidates: Candidates[] = Array.from(users, (u, r) => {
       const row = out.subarray(r * N, (r + 1) * N);
       const items = topKExcluding(row, Math.min(fetch, N), this.seen?.[u]);
-      const vectors = new Float32Array(items.length * D);
-      items.forEach((item, j) => vectors.set(this.vectors.subarray(item * D, (item + 1) * D), j * D));
-      return { items, scores: Float32Array.from(items, (item) => row[item]!), vectors };
+      return { items, scores: Float32Array.from(items, (item) => row[item]!), vectors: gatherRows(this.vectors, D, items) };
     });
     const ranked = reranker.rerank({ users: input, userInput: x, q, candidates, k: fetch });
     // above any retrieval score, in the re-ranker's order
