@@ -8,8 +8,10 @@
 //   value@10 reranked / mips       true value of the first 10 over the ideal 10's, as served / in retrieval's order
 //   rho value / rho mips           per-user Spearman with the true value over the NI candidates: the ranker's
 //                                  expected reward / retrieval's score
+//   reranked@100 beta=B, value@10 beta=B   with --weights B,...: the same model served with retrievalWeight B
+//   monitor beta=B                 the funnel monitor (ranker-agreement on the held-out requests) at each B (and the trained one)
 // Usage (after `npx tsc -b packages/cli/tsconfig.lib.json`):
-//   node tools/bench/rerank-headroom.mjs --worlds stale-ranker,best-first --seeds 0 [--stages light-ranker]
+//   node tools/bench/rerank-headroom.mjs --worlds stale-ranker,best-first --seeds 0 [--stages light-ranker] [--weights 2,4]
 // Prints one JSON line per world and seed.
 import { createRequire } from 'node:module';
 const require = createRequire(import.meta.url);
@@ -22,10 +24,12 @@ const args = Object.fromEntries(process.argv.slice(2).reduce((acc, a, i, all) =>
 const worlds = (args.worlds ?? 'stale-ranker').split(',');
 const seeds = (args.seeds ?? '0').split(',').map(Number);
 const stages = args.stages ?? 'light-ranker';
+const weights = (args.weights ?? '').split(',').filter(Boolean).map(Number);
 const TOP = 10;
 const HANDED_ON = 100;
 
 const found = (list, top) => list.reduce((n, i) => n + (top.has(i) ? 1 : 0), 0) / top.size;
+const valueOfTop = (list, values, ideal) => list.subarray(0, TOP).reduce((s, i) => s + values[i], 0) / ideal;
 
 await core.initBackend({});
 for (const world of worlds) {
@@ -66,20 +70,28 @@ for (const world of worlds) {
         add('mips@100', found(wide.subarray(0, HANDED_ON), top));
         add(`mips@${NI}`, found(wide.subarray(0, NI), top));
         add(`mips@${2 * NI}`, found(wide, top));
-        add('value@10 mips', wide.subarray(0, TOP).reduce((s, i) => s + values[i], 0) / ideal);
+        add('value@10 mips', valueOfTop(wide, values, ideal));
         const c = wide.slice(0, NI);
         return { items: c, scores: Float32Array.from(c, (i) => row[i]), vectors: core.gatherRows(vectors, D, c) };
       });
       const served = stage.reranker.rerank({ users: input, userInput: x, q, candidates, k: HANDED_ON });
       stage.options.retrievalWeight = 0; // the ranker's expected reward alone (its scores are then that reward)
       const alone = stage.reranker.rerank({ users: input, userInput: x, q, candidates, k: NI });
+      const reweighted = weights.map((beta) => {
+        stage.options.retrievalWeight = beta;
+        return [beta, stage.reranker.rerank({ users: input, userInput: x, q, candidates, k: HANDED_ON })];
+      });
       stage.options.retrievalWeight = weight;
       tf.dispose([x, q]);
       batch.forEach((_, b) => {
         const { values, top, ideal } = truth[b];
         add('reranked@100', found(served[b].items, top));
-        add('value@10 reranked', served[b].items.subarray(0, TOP).reduce((s, i) => s + values[i], 0) / ideal);
+        add('value@10 reranked', valueOfTop(served[b].items, values, ideal));
         add('value-alone@100', found(alone[b].items.subarray(0, HANDED_ON), top));
+        for (const [beta, lists] of reweighted) {
+          add(`reranked@100 beta=${beta}`, found(lists[b].items, top));
+          add(`value@10 beta=${beta}`, valueOfTop(lists[b].items, values, ideal));
+        }
         const reward = new Map(Array.from(alone[b].items, (i, j) => [i, alone[b].scores[j]]));
         const c = candidates[b];
         const v = Array.from(c.items, (i) => values[i]);
@@ -88,9 +100,14 @@ for (const world of worlds) {
       });
     }
     items.dispose();
-    model.dispose();
     const out = { world, seed, stages, NI, users: users.length };
     for (const [k, s] of Object.entries(sum)) out[k] = +(s / users.length).toFixed(4);
+    for (const beta of weights.length > 0 ? [weight, ...weights] : []) {
+      stage.options.retrievalWeight = beta;
+      out[`monitor beta=${beta}`] = +(await core.evaluateRankerAgreement(model, dataset)).toFixed(4);
+    }
+    stage.options.retrievalWeight = weight;
+    model.dispose();
     console.log(JSON.stringify(out));
   }
 }
