@@ -196,9 +196,18 @@ describe('tt', () => {
     for (const f of ['train.csv', 'test.csv', 'users.csv', 'items.csv', 'truth.npy', 'world.json']) expect(existsSync(join(dir, 'w-export', f))).toBe(true);
     const truth = readFileSync(join(dir, 'w-export', 'truth.npy'));
     expect(truth.length).toBeGreaterThan(4 * e['users'] * e['items']);
-    const t = lastJson(await tt('train', '--data', `csv:${join(dir, 'w-export', 'train.csv')},${join(dir, 'w-export', 'test.csv')}`, '--epochs', '1',
-      '--user-features', join(dir, 'w-export', 'users.csv'), '--item-features', join(dir, 'w-export', 'items.csv'), '--checkpoint', 'ck-world', '--json'));
+    // the command it prints (value weights and truth included) trains the model `--data world:` trains, and scores it the same
+    expect(e['train']).toContain(`--value-weights 1,0.5 --truth ${join(dir, 'w-export', 'truth.npy')} --seed 2`);
+    const printed = (e['train'] as string).split(' ').slice(2); // after `tt train`
+    const t = lastJson(await tt('train', ...printed, '--epochs', '1', '--checkpoint', 'ck-world', '--json'));
     expect(t['users']).toBeGreaterThan(100);
+    const w = lastJson(await tt('train', '--data', 'world:trending-first', '--seed', '2', '--epochs', '1', '--checkpoint', 'ck-world-w', '--json'));
+    expect(t['funnel']).toEqual(w['funnel']);
+    expect(t['metrics']).toEqual(w['metrics']);
+    const ev = lastJson(await tt('eval', '--checkpoint', 'ck-world', ...printed.slice(0, 6), '--truth', join(dir, 'w-export', 'truth.npy'), '--json'));
+    expect(ev['funnel']).toEqual(w['funnel']);
+    await expect(tt('eval', '--checkpoint', 'ck-world', ...printed.slice(0, 6), '--truth', join(dir, 'log.csv'))).rejects.toMatchObject({ code: 'E_CORRUPT' });
+    await expect(tt('eval', '--checkpoint', 'ck-world-w', '--data', 'world:trending-first', '--truth', join(dir, 'w-export', 'truth.npy'))).rejects.toMatchObject({ field: '--truth' });
     // never into a folder of other files
     writeFileSync(join(dir, 'other-stuff.txt'), 'keep me');
     await expect(tt('world', 'export', 'best-first', '.')).rejects.toMatchObject({ field: 'DIR' });

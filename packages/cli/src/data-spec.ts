@@ -2,11 +2,16 @@
  * `--data` values: `synthetic`, `world:<name>`, `movielens:<dir>`, `csv:<train.csv>[,<test.csv>]`,
  * `parquet:<file|dir|glob>[,<test>]`, `sequence:<file>`.
  */
+import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { ConfigError, loadInteractionCsv, loadInteractionParquet, loadMovieLens, loadSequenceFile, syntheticWorld, worldByName, type InteractionDataset } from '@tt/core';
+import { ConfigError, FileSystemError, loadInteractionCsv, loadInteractionParquet, loadMovieLens, loadSequenceFile, syntheticWorld, truthFromTable, worldByName, type InteractionDataset } from '@tt/core';
+import { decodeNpy } from '@tt/mips';
 
 /** The `--data` help text: the dataset specs {@link loadData} reads. */
 export const DATA_HELP = 'synthetic | world:<name> (a world of the suite, `tt world list`) | movielens:<dir> | csv:<train.csv>[,<test.csv>] | parquet:<file|dir|glob>[,<test>] | sequence:<file> ("user item" per line, in time order)';
+
+/** The `--truth` help text. */
+export const TRUTH_HELP = "true value of every user and item, .npy float [users, items] indexed by the log's integer ids (truth.npy of `tt world export`): adds alignment@10/100 and value@10, as for a world";
 
 /** Options of {@link loadData}. */
 export interface LoadDataOptions {
@@ -22,10 +27,32 @@ export interface LoadDataOptions {
   readonly valueWeights?: readonly number[];
   /** a world's users and impressions times this, its catalogue unchanged (a quick look at a suite world; default 1) */
   readonly scale?: number;
+  /**
+   * `--truth`: a `.npy` float table `[users, items]` of true values indexed by the log's integer ids
+   * (`truth.npy` of `tt world export`), so a logged dataset is scored against it like a world
+   */
+  readonly truth?: string;
+}
+
+/** `dataset` with the truth table of `--truth` (see {@link LoadDataOptions.truth}). */
+function withTruth(dataset: InteractionDataset, path: string): InteractionDataset {
+  let bytes: Buffer;
+  try {
+    bytes = readFileSync(path);
+  } catch (e) {
+    throw FileSystemError.from(e, path, 'read');
+  }
+  return { ...dataset, truth: truthFromTable(decodeNpy(bytes, path), dataset, '--truth') };
 }
 
 /** Loads the dataset a `--data` value names (with a validation split for early stopping). */
 export async function loadData(spec: string, options: LoadDataOptions = {}): Promise<InteractionDataset> {
+  if (options.truth === undefined) return loadLog(spec, options);
+  if (spec === 'synthetic' || spec.startsWith('world:')) throw new ConfigError('--truth', `reads the true values of a logged dataset (e.g. a world exported as CSV); --data ${spec} has its own`);
+  return withTruth(await loadLog(spec, options), options.truth);
+}
+
+async function loadLog(spec: string, options: LoadDataOptions): Promise<InteractionDataset> {
   const validation = options.validation ?? true;
   const kind0 = spec.split(':')[0];
   if (kind0 !== 'csv' && kind0 !== 'parquet') {

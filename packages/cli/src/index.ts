@@ -5,7 +5,7 @@
  */
 export { buildProgram } from './program.js';
 export { train, type TrainCliOptions } from './commands/train.js';
-export { evaluate } from './commands/evaluate.js';
+export { evaluate, type EvalCliOptions } from './commands/evaluate.js';
 export { inspect, formatReport } from './commands/inspect.js';
 export { retrieve, readUserIds, readUserRequests } from './commands/retrieve.js';
 export { serve, type ServeCliOptions } from './commands/serve.js';
@@ -17,5 +17,5 @@ export { baseline, type BaselineCliOptions } from './commands/baseline.js';
 export { benchStages, STAGE_ROWS, type BenchStagesOptions, type StageRow, type StageRun } from './commands/bench-stages.js';
 export { exportWorld, listWorlds } from './commands/world.js';
 export { benchTrain, BENCH_MODEL, BENCH_TRAINING, type BenchTrainOptions, type HistoryFill } from './commands/bench.js';
-export { loadData, DATA_HELP, type LoadDataOptions } from './data-spec.js';
+export { loadData, DATA_HELP, TRUTH_HELP, type LoadDataOptions } from './data-spec.js';
 export { stageDefinitions, stagesFromFlags, type StageFlags } from './stages.js';

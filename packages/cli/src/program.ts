@@ -3,7 +3,7 @@
  */
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { ConfigError } from '@tt/core';
-import { DATA_HELP } from './data-spec.js';
+import { DATA_HELP, TRUTH_HELP } from './data-spec.js';
 import { baseline } from './commands/baseline.js';
 import { benchTrain } from './commands/bench.js';
 import { benchStages } from './commands/bench-stages.js';
@@ -93,6 +93,7 @@ export function buildProgram(): Command {
     .option('--value-weights <list>', 'w of value = labels . w, one per label column, comma-separated (default all ones; a world keeps its own)', (v: string) => v.split(',').map((x) => Number(x.trim() === '' ? NaN : x)))
     .option('--user-features <file>', 'CSV user_id + numeric columns (with --data csv:)')
     .option('--item-features <file>', 'CSV item_id + numeric columns (with --data csv:)')
+    .option('--truth <file.npy>', TRUTH_HELP)
     .option('--seed <n>', 'seed of initialisation and shuffling', int('--seed'));
   withStageOptions(trainCmd)
     .addOption(backendOption())
@@ -137,6 +138,9 @@ export function buildProgram(): Command {
     .description('evaluate a checkpoint on a dataset (loo-full)')
     .requiredOption('--checkpoint <dir>', 'checkpoint directory')
     .option('--data <spec>', DATA_HELP, 'synthetic')
+    .option('--user-features <file>', 'CSV user_id + numeric columns (with --data csv:)')
+    .option('--item-features <file>', 'CSV item_id + numeric columns (with --data csv:)')
+    .option('--truth <file.npy>', TRUTH_HELP)
     .addOption(backendOption())
     .option('--json', 'print a JSON summary as the last line')
     .action(async (o) => {

@@ -1,18 +1,45 @@
 /**
  * `tt eval`: a saved checkpoint against a dataset's test split (loo-full), popularity beside it.
  */
-import { evaluateModel, initBackend, loadCheckpoint, MismatchError } from '@tt/core';
+import { ConfigError, evaluateModel, evaluateModelFunnel, initBackend, loadCheckpoint, MismatchError } from '@tt/core';
 import { loadData } from '../data-spec.js';
 import { printJson, table } from '../output.js';
-import { popularityMetrics } from './train.js';
+import { popularityFunnel, popularityMetrics, truthHeading } from './train.js';
 import { stageDefinitions } from '../stages.js';
 
-/** `tt eval`: loo-full metrics of a checkpoint on `data`'s test split, popularity beside it; returns the JSON summary. */
-export async function evaluate(o: { checkpoint: string; data: string; backend?: 'tensorflow' | 'wasm' | 'cpu'; json?: boolean }): Promise<Record<string, unknown>> {
+/** Flags of `tt eval`. */
+export interface EvalCliOptions {
+  /** the checkpoint directory */
+  readonly checkpoint: string;
+  /** the `--data` spec */
+  readonly data: string;
+  /** CSV of user features (csv data) */
+  readonly userFeatures?: string;
+  /** CSV of item features (csv data) */
+  readonly itemFeatures?: string;
+  /** `.npy` true values `[users, items]` by the log's integer ids: adds the funnel metrics */
+  readonly truth?: string;
+  /** force a backend */
+  readonly backend?: 'tensorflow' | 'wasm' | 'cpu';
+  /** print a JSON summary as the last line */
+  readonly json?: boolean;
+}
+
+/**
+ * `tt eval`: loo-full metrics of a checkpoint on `data`'s test split, popularity beside it, and
+ * with a truth (a world, or `--truth`) alignment@10/100 and value@10; returns the JSON summary.
+ */
+export async function evaluate(o: EvalCliOptions): Promise<Record<string, unknown>> {
   const backend = await initBackend({ backend: o.backend });
   const { model } = await loadCheckpoint(o.checkpoint, { stages: stageDefinitions, loadIndex: false });
   try {
-    const dataset = await loadData(o.data);
+    // a log's positives (and so its split) follow the value weights: the checkpoint's, as in training
+    const dataset = await loadData(o.data, { userFeatures: o.userFeatures, itemFeatures: o.itemFeatures, truth: o.truth, valueWeights: model.config.valueWeights }).catch((e: unknown) => {
+      if (e instanceof ConfigError && e.field === '--value-weights') {
+        throw new MismatchError('--data', `label columns for the checkpoint's ${model.config.valueWeights.length} tasks (${model.config.schema.tasks.join(', ')})`, e.message);
+      }
+      throw e;
+    });
     const ids = model.data.itemIds;
     if (ids.length !== dataset.itemIds.length || ids.some((id, i) => id !== dataset.itemIds[i])) {
       throw new MismatchError('--data', `the catalogue the checkpoint was trained on (${ids.length} items)`, `${dataset.name} with ${dataset.itemIds.length} items in another order or set`);
@@ -21,9 +48,15 @@ export async function evaluate(o: { checkpoint: string; data: string; backend?: 
     const popularity = await popularityMetrics(dataset);
     const keys = ['recall@10', 'recall@20', 'recall@50', 'ndcg@10'] as const;
     process.stdout.write(`${table(['model', ...keys], [['two-tower', ...keys.map((k) => metrics[k])], ['popularity', ...keys.map((k) => popularity[k])]])}\n`);
+    const funnelKeys = ['alignment@10/100', 'value@10'] as const;
+    const funnel = dataset.truth && dataset.test.size > 0 ? { model: await evaluateModelFunnel(model, dataset), popularity: await popularityFunnel(dataset) } : undefined;
+    if (funnel) {
+      process.stdout.write(`${truthHeading(o.truth)}\n${table(['model', ...funnelKeys], [['two-tower', ...funnelKeys.map((k) => funnel.model[k])], ['popularity', ...funnelKeys.map((k) => funnel.popularity[k])]])}\n`);
+    }
     const out = {
       backend: backend.name, dataset: dataset.name, users: metrics.users,
       metrics: Object.fromEntries(keys.map((k) => [k, metrics[k]])), popularity: Object.fromEntries(keys.map((k) => [k, popularity[k]])),
+      ...(funnel ? { funnel: Object.fromEntries(funnelKeys.map((k) => [k, { model: funnel.model[k], popularity: funnel.popularity[k] }])) } : {}),
     };
     if (o.json) printJson(out);
     return out;

@@ -57,6 +57,8 @@ export interface TrainCliOptions extends StageFlags {
   readonly userFeatures?: string;
   /** CSV of item features (csv data) */
   readonly itemFeatures?: string;
+  /** `--truth`: `.npy` true values `[users, items]` by the log's integer ids (funnel metrics for a logged dataset) */
+  readonly truth?: string;
   /** force a backend (else `TT_BACKEND`, else the best that loads) */
   readonly backend?: 'tensorflow' | 'wasm' | 'cpu';
   /** print a JSON summary as the last line */
@@ -89,9 +91,14 @@ export async function popularityMetrics(dataset: InteractionDataset): Promise<Re
   });
 }
 
+/** The line above the funnel metrics: whose true value they are measured against. */
+export function truthHeading(truthFile: string | undefined): string {
+  return `against ${truthFile ? `the true value of ${truthFile}` : "the world's true value"} (EVAL.md section 2):`;
+}
+
 /**
  * Funnel metrics (EVAL.md section 2) of the popularity ranking on a dataset with a truth (a
- * synthetic world): the floor every stage must beat.
+ * synthetic world, or a log given `--truth`): the floor every stage must beat.
  */
 export async function popularityFunnel(world: InteractionDataset): Promise<FunnelMetrics> {
   const pop = popularityScores(trainingLog(world), world.schema.numItems, world.valueWeights, world.schema.tasks.length);
@@ -209,7 +216,7 @@ async function trainUntilDone(cli: TrainCliOptions, signal: AbortSignal): Promis
     });
     const checkpoint = checkingInput(() => checkCheckpointTarget(o.checkpoint, { force: o.force }));
     if (o.diagnostics) checkingInput(() => checkDiagnosticsDir(o.diagnostics!));
-    const dataset = await loadData(o.data, { seed: o.seed, userFeatures: o.userFeatures, itemFeatures: o.itemFeatures, valueWeights: o.valueWeights });
+    const dataset = await loadData(o.data, { seed: o.seed, userFeatures: o.userFeatures, itemFeatures: o.itemFeatures, valueWeights: o.valueWeights, truth: o.truth });
     checkValueWeights(o.valueWeights, dataset);
     process.stderr.write(`[tt] ${dataset.name}: ${dataset.schema.numUsers} users, ${dataset.schema.numItems} items, ${dataset.train.size} training rows, ${new Set(dataset.test.user).size} test users\n`);
     if (dataset.split) process.stderr.write(`[tt] split: ${dataset.split}\n`);
@@ -232,7 +239,7 @@ async function trainUntilDone(cli: TrainCliOptions, signal: AbortSignal): Promis
     const run: StoredRun = {
       options: {
         ...Object.fromEntries(Object.entries(o).filter(([k]) => !(OUTPUT_FLAGS as readonly string[]).includes(k))),
-        data: absoluteDataSpec(o.data), userFeatures: abs(o.userFeatures), itemFeatures: abs(o.itemFeatures),
+        data: absoluteDataSpec(o.data), userFeatures: abs(o.userFeatures), itemFeatures: abs(o.itemFeatures), truth: abs(o.truth),
       } as StoredRun['options'],
     };
     const notes = { dataset: dataset.name, epochs: result.epochs, backend: backend.name, run };
@@ -262,7 +269,7 @@ async function trainUntilDone(cli: TrainCliOptions, signal: AbortSignal): Promis
     } else process.stdout.write('metrics: none (the test split has no row to evaluate)\n');
     const funnelKeys = ['alignment@10/100', 'value@10'] as const;
     if (funnel) {
-      process.stdout.write(`against the world's true value (EVAL.md section 2):\n${table(['model', ...funnelKeys], [['two-tower', ...funnelKeys.map((k) => funnel.model[k])], ['popularity', ...funnelKeys.map((k) => funnel.popularity[k])]])}\n`);
+      process.stdout.write(`${truthHeading(o.truth)}\n${table(['model', ...funnelKeys], [['two-tower', ...funnelKeys.map((k) => funnel.model[k])], ['popularity', ...funnelKeys.map((k) => funnel.popularity[k])]])}\n`);
     }
     for (const line of unreachableLines(report)) process.stdout.write(`${line}\n`);
     if (trained.temperatures) {

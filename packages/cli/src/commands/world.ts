@@ -4,7 +4,8 @@
  * - `train.csv`, `test.csv`: the generic interaction CSV (EVAL.md section 3), the loo-full split
  *   already made (train holds the validation rows too: `tt train` makes its own);
  * - `users.csv`, `items.csv`: the dense features, for `--user-features` / `--item-features`;
- * - `truth.npy`: float32 `[users, items]`, the main ranker's true value V(u, i) (ids are indices);
+ * - `truth.npy`: float32 `[users, items]`, the main ranker's true value V(u, i) (ids are indices;
+ *   `tt train` / `tt eval --truth` score against it);
  * - `world.json`: the world's name, description, seed, generator options, tasks and value weights.
  */
 import { existsSync, readdirSync, statSync } from 'node:fs';
@@ -88,7 +89,9 @@ export async function exportWorld(name: string, dir: string, o: { seed?: number;
       'users.csv': 'user features', 'items.csv': 'item features',
       'truth.npy': 'float32 [users, items]: the true value V(u, i) = sum_t w_t p_t(u, i) (user and item ids are the indices)',
     },
-    train: `tt train --data csv:${join(target, 'train.csv')},${join(target, 'test.csv')} --user-features ${join(target, 'users.csv')} --item-features ${join(target, 'items.csv')}`,
+    // the world's value weights and its truth: the same model and the same numbers as `tt train --data world:NAME`
+    train: `tt train --data csv:${join(target, 'train.csv')},${join(target, 'test.csv')} --user-features ${join(target, 'users.csv')} --item-features ${join(target, 'items.csv')}`
+      + ` --value-weights ${Array.from(dataset.valueWeights).join(',')} --truth ${join(target, 'truth.npy')} --seed ${seed}`,
   };
   await writeDirAtomic(target, (tmp) => {
     writeFileAtomic(join(tmp, 'train.csv'), logCsv(chronological(dataset), schema.tasks));

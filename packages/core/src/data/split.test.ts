@@ -100,5 +100,10 @@ describe('splitDataset', () => {
       expect(new Set(split.validationRequests!.user).size).toBeLessThan(150);
       expect(split.train.size + split.validation!.size + split.validationRequests!.size + split.test.size).toBe(all.size);
     });
+
+    it('are the same requests whatever the seed (part of the split, like the test rows)', () => {
+      const held = (seed: number) => Array.from(splitDataset(scoredLog(2_000), 2_000, [1], undefined, { validation: true, seed }).validationRequests!.user);
+      expect(held(7)).toEqual(held(0));
+    });
   });
 });

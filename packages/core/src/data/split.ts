@@ -132,7 +132,7 @@ export interface SplitOptions {
   readonly validation?: boolean;
   /** how (default: `'previous'`) */
   readonly validationHoldout?: ValidationHoldout;
-  /** seed of the `'random'` holdout and of the held-out requests (default 0) */
+  /** seed of the `'random'` holdout (default 0); the held-out requests are drawn the same for every seed */
   readonly seed?: number;
   /**
    * share of the training requests (runs of one user's rows at one timestamp) held out whole as
@@ -165,7 +165,7 @@ export function splitDataset(log: InteractionLog, numUsers: number, valueWeights
   const share = options.requestShare ?? defaultRequestShare(starts.length - 1);
   if (!(share >= 0 && share < 1)) throw new ConfigError('requestShare', `must be in [0, 1), got ${share}`);
   if (share === 0) return split;
-  const { kept, held } = holdOutRequests(split.train, starts, share, options.seed ?? 0, valueWeights.length);
+  const { kept, held } = holdOutRequests(split.train, starts, share, valueWeights.length);
   return { ...split, train: kept, validationRequests: held, description: `${split.description}; ${held.size} rows of ${Math.round(share * 100)}% of the requests held out for the funnel monitor` };
 }
 
@@ -183,9 +183,13 @@ const MAX_REQUEST_SHARE = 0.2;
 /** about +-0.02 on the mean rank correlation; 5% of a log of 5,000 requests or more */
 const MIN_MONITOR_REQUESTS = 250;
 
-/** Splits whole requests (`starts`: {@link requestStarts} of `log`) off `log` with probability `share` each. */
-function holdOutRequests(log: InteractionLog, starts: Int32Array, share: number, seed: number, T: number): { kept: InteractionLog; held: InteractionLog } {
-  const rand = mulberry32((Math.imul(seed | 0, 0x85ebca6b) ^ 0x27d4eb2f) >>> 0);
+/**
+ * Splits whole requests (`starts`: {@link requestStarts} of `log`) off `log` with probability `share`
+ * each, from one fixed random stream: like the test rows, the held-out requests are part of the log's
+ * split, the same for every model seed, and the same for a synthetic world and its CSV export.
+ */
+function holdOutRequests(log: InteractionLog, starts: Int32Array, share: number, T: number): { kept: InteractionLog; held: InteractionLog } {
+  const rand = mulberry32(0x27d4eb2f);
   const kept: number[] = [];
   const held: number[] = [];
   for (let q = 0; q + 1 < starts.length; q++) {
