@@ -187,10 +187,10 @@ describe('tt', () => {
     }
   });
 
-  it('world list names the suite and the held-out world; world export writes CSV files tt train reads, and the truth', async () => {
+  it('world list names the suite and the held-out worlds; world export writes CSV files tt train reads, and the truth', async () => {
     const list = lastJson(await tt('world', 'list', '--json'));
     expect(list['worlds'].length).toBeGreaterThanOrEqual(7);
-    expect(list['worlds'].filter((w: { heldOut: boolean }) => w.heldOut).map((w: { name: string }) => w.name)).toEqual(['held-out']);
+    expect(list['worlds'].filter((w: { heldOut: boolean }) => w.heldOut).map((w: { name: string }) => w.name)).toEqual(['held-out', 'held-out-2']);
     const e = lastJson(await tt('world', 'export', 'trending-first', 'w-export', '--seed', '2', '--json'));
     expect(e).toMatchObject({ world: 'trending-first', seed: 2, tasks: ['click', 'like'] });
     for (const f of ['train.csv', 'test.csv', 'users.csv', 'items.csv', 'truth.npy', 'world.json']) expect(existsSync(join(dir, 'w-export', f))).toBe(true);

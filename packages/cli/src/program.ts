@@ -215,7 +215,7 @@ export function buildProgram(): Command {
 
   const world = program.command('world').description('the synthetic world suite: list it, or export a world as CSV files with its truth');
   world.command('list')
-    .description('the worlds of the suite and the held-out one')
+    .description('the worlds of the suite and the held-out ones')
     .option('--json', 'print a JSON summary as the last line')
     .action((o) => {
       listWorlds(o);
@@ -247,7 +247,7 @@ export function buildProgram(): Command {
     });
   bench.command('stages')
     .description('every funnel stage on every world of the suite, trained as `tt train` trains it, over seeds: funnel metrics and each stage\'s effect paired by seed')
-    .option('--worlds <list>', 'comma-separated worlds (`tt world list`), `suite` (default) or `held-out`')
+    .option('--worlds <list>', 'comma-separated worlds (`tt world list`: the suite\'s and the held-out ones, e.g. `held-out,held-out-2`), or `suite` (default)')
     .option('--rows <list>', 'comma-separated rows: base, base-agreement (base stopped on ranker-agreement), debias, light-ranker, distill, reward-align (default all)')
     .option('--seeds <list>', 'seeds of the worlds and the models, comma-separated (default 0,1,2)', seedList)
     .option('--jobs <n>', 'world x seed units trained at the same time, in child processes (default 2)', int('--jobs'))

@@ -38,7 +38,7 @@ export {
 export { loadSequenceFile, type SequenceFileOptions } from './data/sequence.js';
 export { splitDataset, type SplitOptions, type DatasetSplit, type ValidationHoldout } from './data/split.js';
 export { syntheticWorld, type SyntheticWorldOptions } from './data/synthetic.js';
-export { WORLD_SUITE, HELD_OUT_WORLD, worldByName, type NamedWorld } from './data/world-suite.js';
+export { WORLD_SUITE, HELD_OUT_WORLD, HELD_OUT_WORLDS, worldByName, type NamedWorld } from './data/world-suite.js';
 export { truthFromTable, type TruthTable } from './data/truth.js';
 
 export { Embedding, RowGradients } from './nn/embedding.js';

@@ -3,12 +3,12 @@
  * trained exactly as `tt train --data world:<name> --stages <stages> --seed <s>` trains it (the
  * same fit options, defaults included), over several seeds: per world and row the funnel metrics'
  * mean ± sd, and each stage's effect on alignment and value paired by seed against the base
- * model. The held-out world (`--worlds held-out`) is reported on its own. Worlds x seeds run in
+ * model. The held-out worlds (`--worlds held-out,held-out-2`) are reported on their own. Worlds x seeds run in
  * child processes, `--jobs` at a time.
  */
 import type { ChildProcess } from 'node:child_process';
 import { appendFileSync } from 'node:fs';
-import { ConfigError, evaluateModel, evaluateModelFunnel, fitTwoTower, HELD_OUT_WORLD, initBackend, worldByName, WORLD_SUITE } from '@tt/core';
+import { ConfigError, evaluateModel, evaluateModelFunnel, fitTwoTower, HELD_OUT_WORLDS, initBackend, worldByName, WORLD_SUITE } from '@tt/core';
 import { DebiasStage, type ItemExposureSummary } from '@tt/debias';
 import { loadData } from '../data-spec.js';
 import { printJson, table } from '../output.js';
@@ -72,7 +72,7 @@ export interface StageRun {
 
 /** The flags of `tt bench stages`, parsed. */
 export interface BenchStagesOptions {
-  /** comma-separated world names, `suite` (default) or `held-out` */
+  /** comma-separated world names (the suite's or the held-out ones), or `suite` (default) */
   readonly worlds?: string;
   /** comma-separated row names among {@link STAGE_ROWS} (default all) */
   readonly rows?: string;
@@ -211,8 +211,8 @@ export async function benchStages(o: BenchStagesOptions): Promise<Record<string,
   const summary = summariseStages(runs);
   const n = seeds.length;
   for (const world of worlds) {
-    const named = world === HELD_OUT_WORLD.name ? HELD_OUT_WORLD : worldByName(world);
-    process.stdout.write(`\n${world}${world === HELD_OUT_WORLD.name ? ' (held out: never tuned on)' : ''}: ${named.description}\n`);
+    const named = worldByName(world);
+    process.stdout.write(`\n${world}${HELD_OUT_WORLDS.includes(named) ? ' (held out: never tuned on)' : ''}: ${named.description}\n`);
     process.stdout.write(`${table(['row', ...METRICS, 'alignment vs base', 'value vs base'], summary.filter((s) => s.world === world).map((s) => [
       s.row, ...METRICS.map((m) => formatSpread(s.metrics[m], n)),
       s.effects ? `${signed(s.effects['alignment@10/100'].mean, 3)} ± ${s.effects['alignment@10/100'].sd.toFixed(3)}` : '',

@@ -10,13 +10,13 @@
  */
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { ConfigError, HELD_OUT_WORLD, syntheticWorld, trainingLog, worldByName, WORLD_SUITE, type InteractionDataset, type InteractionLog } from '@tt/core';
+import { ConfigError, HELD_OUT_WORLDS, syntheticWorld, trainingLog, worldByName, WORLD_SUITE, type InteractionDataset, type InteractionLog } from '@tt/core';
 import { writeDirAtomic, writeFileAtomic, writeNpy } from '@tt/mips';
 import { printJson, table } from '../output.js';
 
-/** `tt world list`: the suite's worlds and the held-out one. */
+/** `tt world list`: the suite's worlds and the held-out ones. */
 export function listWorlds(o: { json?: boolean }): Record<string, unknown> {
-  const worlds = [...WORLD_SUITE.map((w) => ({ ...w, heldOut: false })), { ...HELD_OUT_WORLD, heldOut: true }];
+  const worlds = [...WORLD_SUITE.map((w) => ({ ...w, heldOut: false })), ...HELD_OUT_WORLDS.map((w) => ({ ...w, heldOut: true }))];
   process.stdout.write(`${table(['world', 'held out', 'what sets it apart'], worlds.map((w) => [w.name, w.heldOut ? 'yes' : '', w.description]))}\n`);
   const out = { worlds: worlds.map(({ name, description, options, heldOut }) => ({ name, description, options, heldOut })) };
   if (o.json) printJson(out);

@@ -1,18 +1,19 @@
 import { ConfigError } from '../errors.js';
 import { syntheticWorld } from './synthetic.js';
-import { HELD_OUT_WORLD, worldByName, WORLD_SUITE } from './world-suite.js';
+import { HELD_OUT_WORLD, HELD_OUT_WORLDS, worldByName, WORLD_SUITE } from './world-suite.js';
 
 describe('the world suite', () => {
-  it('has at least six distinct worlds and a held-out one, found by name', () => {
+  it('has at least six distinct worlds and held-out ones, found by name', () => {
     expect(WORLD_SUITE.length).toBeGreaterThanOrEqual(6);
-    const names = [...WORLD_SUITE, HELD_OUT_WORLD].map((w) => w.name);
+    const names = [...WORLD_SUITE, ...HELD_OUT_WORLDS].map((w) => w.name);
     expect(new Set(names).size).toBe(names.length);
     for (const w of WORLD_SUITE) expect(worldByName(w.name)).toBe(w);
     expect(worldByName('held-out')).toBe(HELD_OUT_WORLD);
+    expect(worldByName('held-out-2')).toBe(HELD_OUT_WORLDS[1]);
     expect(() => worldByName('flat')).toThrow(ConfigError);
   });
 
-  it.each([...WORLD_SUITE, HELD_OUT_WORLD].map((w) => [w.name, w] as const))('%s is deterministic per seed (at a small size)', (_name, w) => {
+  it.each([...WORLD_SUITE, ...HELD_OUT_WORLDS].map((w) => [w.name, w] as const))('%s is deterministic per seed (at a small size)', (_name, w) => {
     // the world's own knobs at a tenth of its size, so the test stays fast
     const opts = { ...w.options, numUsers: 300, numItems: 200, impressions: 4000, validation: true };
     const a = syntheticWorld({ ...opts, seed: 5 });
