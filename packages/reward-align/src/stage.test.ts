@@ -234,6 +234,17 @@ describe('logged weights', () => {
     off.dispose();
   });
 
+  it('say when the log had no ranker scores to align with (the proxy then fits the labels)', () => {
+    const unscored = standalone({});
+    expect(unscored.stage.notes!()).toEqual([expect.stringMatching(/no ranker scores .*proxy fitted to the labels/)]);
+    unscored.dispose();
+    const config = resolveConfig({ ...schema, hasRankerScores: true }, { dim: 8, hidden: 16 });
+    const params = new ParameterStore(new Rng(7));
+    const scored = rewardAlign.create({}, { config, params, rng: new Rng(9) } as unknown as StageContext) as RewardAlignStage;
+    expect(scored.notes!()).toEqual([]);
+    params.dispose();
+  });
+
   it('give a batch without any clicked row a softmax term (its rows have logged value)', () => {
     const config = resolveConfig({ ...schema, hasRankerScores: true }, { dim: 8, hidden: 16, seed: 3, historyPooling: 0, stages: [{ name: 'reward-align', options: { weight: 0 } }] });
     const model = TwoTowerModel.create(config, sharedData(schema), [rewardAlign]);

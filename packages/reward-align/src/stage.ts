@@ -231,6 +231,13 @@ class RewardAlign implements RewardAlignStage {
     this.weighting = o.loggedWeights ? { weigh: (args) => ({ weights: this.loggedWeights(args.weights, args.batch.batch) }) } : undefined;
   }
 
+  /** Says when there was no ranker to align with: a log without ranker scores leaves the proxy fitting the labels. */
+  readonly notes = (): string[] => {
+    if (this.ctx.config.schema.hasRankerScores || !this.proxy) return [];
+    return ['the log has no ranker scores (ranker_<task> columns), so the reward model was a proxy fitted to the labels: '
+      + 'retrieval was aligned with a click model of this log, not with your main ranker; log the ranker\'s predictions to align with it'];
+  };
+
   /** `weights` with every scored row's replaced by its logged value over the batch's largest. */
   private loggedWeights(weights: tf.Tensor1D, batch: LossArgs['batch']['batch']): tf.Tensor1D {
     const scores = batch.rankerScores;

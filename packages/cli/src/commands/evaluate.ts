@@ -1,10 +1,10 @@
 /**
  * `tt eval`: a saved checkpoint against a dataset's test split (loo-full), popularity beside it.
  */
-import { ConfigError, evaluateModel, evaluateModelFunnel, initBackend, loadCheckpoint, MismatchError } from '@tt/core';
+import { ConfigError, evaluateModel, initBackend, loadCheckpoint, MismatchError } from '@tt/core';
 import { loadData } from '../data-spec.js';
 import { printJson, table } from '../output.js';
-import { popularityFunnel, popularityMetrics, truthHeading } from './train.js';
+import { popularityMetrics, reportFunnel } from './train.js';
 import { stageDefinitions } from '../stages.js';
 
 /** Flags of `tt eval`. */
@@ -48,15 +48,11 @@ export async function evaluate(o: EvalCliOptions): Promise<Record<string, unknow
     const popularity = await popularityMetrics(dataset);
     const keys = ['recall@10', 'recall@20', 'recall@50', 'ndcg@10'] as const;
     process.stdout.write(`${table(['model', ...keys], [['two-tower', ...keys.map((k) => metrics[k])], ['popularity', ...keys.map((k) => popularity[k])]])}\n`);
-    const funnelKeys = ['alignment@10/100', 'value@10'] as const;
-    const funnel = dataset.truth && dataset.test.size > 0 ? { model: await evaluateModelFunnel(model, dataset), popularity: await popularityFunnel(dataset) } : undefined;
-    if (funnel) {
-      process.stdout.write(`${truthHeading(o.truth)}\n${table(['model', ...funnelKeys], [['two-tower', ...funnelKeys.map((k) => funnel.model[k])], ['popularity', ...funnelKeys.map((k) => funnel.popularity[k])]])}\n`);
-    }
+    const funnel = await reportFunnel(model, dataset, o.truth);
     const out = {
       backend: backend.name, dataset: dataset.name, users: metrics.users,
       metrics: Object.fromEntries(keys.map((k) => [k, metrics[k]])), popularity: Object.fromEntries(keys.map((k) => [k, popularity[k]])),
-      ...(funnel ? { funnel: Object.fromEntries(funnelKeys.map((k) => [k, { model: funnel.model[k], popularity: funnel.popularity[k] }])) } : {}),
+      ...(funnel ? { funnel } : {}),
     };
     if (o.json) printJson(out);
     return out;

@@ -91,9 +91,19 @@ export async function popularityMetrics(dataset: InteractionDataset): Promise<Re
   });
 }
 
-/** The line above the funnel metrics: whose true value they are measured against. */
-export function truthHeading(truthFile: string | undefined): string {
-  return `against ${truthFile ? `the true value of ${truthFile}` : "the world's true value"} (EVAL.md section 2):`;
+/**
+ * Alignment@10/100 and value@10 of `model` and of popularity, as `tt bench stages` reports them, on a
+ * dataset that knows every item's true value (a world, or a log given `--truth`: `truthFile`), printed
+ * as a table; the JSON summary's `funnel` field, or undefined without a truth or a test row.
+ */
+export async function reportFunnel(model: TwoTowerModel, dataset: InteractionDataset, truthFile: string | undefined): Promise<Record<string, { model: number; popularity: number }> | undefined> {
+  if (!dataset.truth || dataset.test.size === 0) return undefined;
+  const trained = await evaluateModelFunnel(model, dataset);
+  const popularity = await popularityFunnel(dataset);
+  const keys = ['alignment@10/100', 'value@10'] as const;
+  const heading = `against ${truthFile ? `the true value of ${truthFile}` : "the world's true value"} (EVAL.md section 2):`;
+  process.stdout.write(`${heading}\n${table(['model', ...keys], [['two-tower', ...keys.map((k) => trained[k])], ['popularity', ...keys.map((k) => popularity[k])]])}\n`);
+  return Object.fromEntries(keys.map((k) => [k, { model: trained[k], popularity: popularity[k] }]));
 }
 
 /**
@@ -259,18 +269,13 @@ async function trainUntilDone(cli: TrainCliOptions, signal: AbortSignal): Promis
     const evaluable = dataset.test.size > 0;
     const metrics = evaluable ? await evaluateModel(model, dataset, 'test') : undefined;
     const popularity = evaluable ? await popularityMetrics(dataset) : undefined;
-    // a world knows every item's true value: what the funnel stages are for, as `tt bench stages` reports it
-    const funnel = evaluable && dataset.truth ? { model: await evaluateModelFunnel(model, dataset), popularity: await popularityFunnel(dataset) } : undefined;
     await saveWithIndex(checkpoint, model, dataset, { ...notes, metrics }, o.force);
     const keys = ['recall@10', 'recall@20', 'recall@50', 'ndcg@10'] as const;
     const pick = (m: RetrievalMetrics) => Object.fromEntries(keys.map((k) => [k, m[k]]));
     if (metrics && popularity) {
       process.stdout.write(`${table(['model', ...keys], [['two-tower', ...keys.map((k) => metrics[k])], ['popularity', ...keys.map((k) => popularity[k])]])}\n`);
     } else process.stdout.write('metrics: none (the test split has no row to evaluate)\n');
-    const funnelKeys = ['alignment@10/100', 'value@10'] as const;
-    if (funnel) {
-      process.stdout.write(`${truthHeading(o.truth)}\n${table(['model', ...funnelKeys], [['two-tower', ...funnelKeys.map((k) => funnel.model[k])], ['popularity', ...funnelKeys.map((k) => funnel.popularity[k])]])}\n`);
-    }
+    const funnel = await reportFunnel(model, dataset, o.truth);
     for (const line of unreachableLines(report)) process.stdout.write(`${line}\n`);
     if (trained.temperatures) {
       process.stdout.write(`temperature: ${model.config.temperature} (chosen on validation: ${trained.temperatures.map((t) => `${t.temperature} -> ${t.validation.toFixed(4)}`).join(', ')})\n`);
@@ -283,7 +288,7 @@ async function trainUntilDone(cli: TrainCliOptions, signal: AbortSignal): Promis
     const out = {
       backend: backend.name, dataset: dataset.name, examplesPerSec: result.examplesPerSec, peakRssMb: peakRssMb(), epochs: result.epochs, bestEpoch: result.bestEpoch + 1,
       users: metrics?.users ?? 0, metrics: metrics ? pick(metrics) : null, popularity: popularity ? pick(popularity) : null,
-      ...(funnel ? { funnel: Object.fromEntries(funnelKeys.map((k) => [k, { model: funnel.model[k], popularity: funnel.popularity[k] }])) } : {}),
+      ...(funnel ? { funnel } : {}),
       ...(trained.temperatures ? { temperature: model.config.temperature, temperatures: trained.temperatures } : {}),
       unreachableShare: report.test.unreachableShare, warnings: report.warnings, stageNotes, checkpoint, ...(diagnostics ? { diagnostics } : {}),
       ...(signal.aborted ? { interrupted: true } : {}),
