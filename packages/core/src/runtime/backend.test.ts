@@ -25,6 +25,15 @@ describe('initBackend', () => {
     expect(lines[0]).toMatch(/^\[tt\] backend: \w+ \| patches: /);
   });
 
+  it('tells an absent tfjs-node from one that is installed but does not load (its install script skipped or failed)', () => {
+    const base = { name: 'wasm' as const, patches: [], disabledPatches: [] };
+    expect(describeBackend({ ...base, skipped: ["tensorflow: Cannot find module '@tensorflow/tfjs-node'"] })).toMatch(/install @tensorflow\/tfjs-node@4.22.0 for native speed$/);
+    const broken = describeBackend({ ...base, skipped: ["tensorflow: Cannot find module '/app/node_modules/@tensorflow/tfjs-node/lib/napi-v8/tfjs_binding.node'"] });
+    expect(broken).toContain('@tensorflow/tfjs-node is installed but does not load (Cannot find module');
+    expect(broken).toContain('npm rebuild @tensorflow/tfjs-node');
+    expect(broken).not.toContain('for native speed');
+  });
+
   it('returns the same promise when called again with the same choice', async () => {
     const a = initBackend({ log: false });
     expect(initBackend({ log: false })).toBe(a);

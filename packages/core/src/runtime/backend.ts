@@ -112,12 +112,23 @@ async function select(options: InitBackendOptions): Promise<BackendInfo> {
   return info;
 }
 
-/** One line naming the backend and its patches. */
+/** How the probe reports a tfjs-node that is not installed at all (anything else: installed but broken). */
+const TFJS_NODE_ABSENT = "tensorflow: Cannot find module '@tensorflow/tfjs-node'";
+
+/**
+ * One line naming the backend and its patches; off tfjs-node, what to do about it: install it, or,
+ * when it is installed but does not load (its install script, which downloads libtensorflow, did not
+ * run or failed; npm 12 skips the install scripts a project has not approved), rebuild it.
+ */
 export function describeBackend(info: BackendInfo): string {
   const parts = [`[tt] backend: ${info.name}`];
   parts.push(info.patches.length ? `patches: ${info.patches.join(', ')}` : 'patches: none');
   if (info.disabledPatches.length) parts.push(`disabled by self-test: ${info.disabledPatches.join(', ')}`);
-  if (info.name !== 'tensorflow') parts.push('install @tensorflow/tfjs-node@4.22.0 for native speed');
+  const broken = info.skipped.find((why) => why.startsWith('tensorflow: ') && !why.startsWith(TFJS_NODE_ABSENT));
+  if (broken) {
+    parts.push(`@tensorflow/tfjs-node is installed but does not load (${broken.slice('tensorflow: '.length)}): its install script downloads libtensorflow; `
+      + 'run `npm install-scripts approve @tensorflow/tfjs-node` (npm 12 skips unapproved install scripts), then `npm rebuild @tensorflow/tfjs-node`');
+  } else if (info.name !== 'tensorflow') parts.push('install @tensorflow/tfjs-node@4.22.0 for native speed');
   return parts.join(' | ');
 }
 
