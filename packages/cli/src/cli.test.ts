@@ -1,6 +1,7 @@
+import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { ConfigError, FileSystemError, MismatchError } from '@tt/core';
 import { DEMO_ROWS, DEMO_WORLDS } from './stages.js';
 import { ttLines } from './testing/in-process.js';
@@ -8,6 +9,8 @@ import { ttLines } from './testing/in-process.js';
 let dir: string;
 
 const tt = ttLines;
+const PYTHON = '/usr/bin/python3';
+const SCORER = resolve(__dirname, '../../../tools/bench/score-retrieved.py');
 
 const lastJson = (lines: string[]) => JSON.parse(lines[lines.length - 1]!) as Record<string, any>;
 
@@ -199,11 +202,26 @@ describe('tt', () => {
     // the command it prints (value weights and truth included) trains the model `--data world:` trains, and scores it the same
     expect(e['train']).toContain(`--value-weights 1,0.5 --truth ${join(dir, 'w-export', 'truth.npy')} --seed 2`);
     const printed = (e['train'] as string).split(' ').slice(2); // after `tt train`
-    const t = lastJson(await tt('train', ...printed, '--epochs', '1', '--checkpoint', 'ck-world', '--json'));
+    // (a re-ranking model: what it serves is the light ranker's order of retrieval's candidates)
+    const t = lastJson(await tt('train', ...printed, '--stages', 'light-ranker', '--epochs', '1', '--checkpoint', 'ck-world', '--json'));
     expect(t['users']).toBeGreaterThan(100);
-    const w = lastJson(await tt('train', '--data', 'world:trending-first', '--seed', '2', '--epochs', '1', '--checkpoint', 'ck-world-w', '--json'));
+    const w = lastJson(await tt('train', '--data', 'world:trending-first', '--seed', '2', '--stages', 'light-ranker', '--epochs', '1', '--checkpoint', 'ck-world-w', '--json'));
     expect(t['funnel']).toEqual(w['funnel']);
     expect(t['metrics']).toEqual(w['metrics']);
+    // the lists `tt retrieve` serves, scored outside tt (numpy over truth.npy), are what the benchmark scored
+    const hasNumpy = spawnSync(PYTHON, ['-c', 'import numpy']).status === 0;
+    if (hasNumpy) {
+      const users = [...new Set(readFileSync(join(dir, 'w-export', 'test.csv'), 'utf8').trim().split('\n').slice(1).map((l) => l.split(',')[0]))];
+      writeFileSync(join(dir, 'w-users.txt'), `${users.join('\n')}\n`);
+      const served = await tt('retrieve', '--checkpoint', 'ck-world', '--users', 'w-users.txt', '--k', '100');
+      writeFileSync(join(dir, 'w-served.jsonl'), `${served.join('\n')}\n`);
+      const scored = spawnSync(PYTHON, [SCORER, '--world', join(dir, 'w-export'), '--retrieved', join(dir, 'w-served.jsonl')], { encoding: 'utf8' });
+      expect(scored.status).toBe(0);
+      const outside = JSON.parse(scored.stdout) as Record<string, number>;
+      expect(outside['users']).toBe(users.length);
+      expect(outside['alignment@10/100']).toBeCloseTo(t['funnel']['alignment@10/100'].model, 5);
+      expect(outside['value@10']).toBeCloseTo(t['funnel']['value@10'].model, 5);
+    } else process.stderr.write(`outside scoring of tt retrieve SKIPPED: ${PYTHON} has no numpy\n`);
     const ev = lastJson(await tt('eval', '--checkpoint', 'ck-world', ...printed.slice(0, 6), '--truth', join(dir, 'w-export', 'truth.npy'), '--json'));
     expect(ev['funnel']).toEqual(w['funnel']);
     await expect(tt('eval', '--checkpoint', 'ck-world', ...printed.slice(0, 6), '--truth', join(dir, 'log.csv'))).rejects.toMatchObject({ code: 'E_CORRUPT' });
