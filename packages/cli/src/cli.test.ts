@@ -98,7 +98,10 @@ describe('tt', () => {
     expect(JSON.parse(readFileSync(join(dir, 'ck-dropout-rows', 'checkpoint.json'), 'utf8')).model.userIdDropoutRows).toBe(5);
     await expect(tt('train', '--data', `csv:${join(dir, 'log.csv')}`, '--user-id-dropout-rows', '-1')).rejects.toMatchObject({ code: 'E_CONFIG', field: 'userIdDropoutRows' });
     await expect(tt('train', '--data', 'orc:x')).rejects.toThrow(ConfigError);
-    await expect(tt('train', '--data', 'parquet:missing.parquet')).rejects.toThrow(FileSystemError);
+    // every missing input is the file system refusing (exit 2), whichever reader meets it
+    for (const args of [['--data', 'parquet:missing.parquet'], ['--data', 'csv:missing.csv'], ['--data', 'sequence:missing.txt'], ['--data', 'movielens:missing'], ['--data', `csv:${join(dir, 'log.csv')}`, '--truth', 'missing.npy']]) {
+      await expect(tt('train', ...args)).rejects.toMatchObject({ code: 'E_FILE', operation: 'read', systemCode: 'ENOENT' });
+    }
     writeFileSync(join(dir, 'other.csv'), 'user_id,item_id,label_like\na,b,1\na,c,1\n');
     await expect(tt('eval', '--checkpoint', 'ck', '--data', `csv:${join(dir, 'other.csv')}`)).rejects.toThrow(MismatchError);
   });

@@ -2,10 +2,9 @@
  * `--data` values: `synthetic`, `world:<name>`, `movielens:<dir>`, `csv:<train.csv>[,<test.csv>]`,
  * `parquet:<file|dir|glob>[,<test>]`, `sequence:<file>`.
  */
-import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { ConfigError, FileSystemError, loadInteractionCsv, loadInteractionParquet, loadMovieLens, loadSequenceFile, syntheticWorld, truthFromTable, worldByName, type InteractionDataset } from '@tt/core';
-import { decodeNpy, type NpyArray } from '@tt/mips';
+import { ConfigError, loadInteractionCsv, loadInteractionParquet, loadMovieLens, loadSequenceFile, syntheticWorld, truthFromTable, worldByName, type InteractionDataset } from '@tt/core';
+import { readNpy } from '@tt/mips';
 
 /** The `--data` help text: the dataset specs {@link loadData} reads. */
 export const DATA_HELP = 'synthetic | world:<name> (a world of the suite, `tt world list`) | movielens:<dir> | csv:<train.csv>[,<test.csv>] | parquet:<file|dir|glob>[,<test>] | sequence:<file> ("user item" per line, in time order)';
@@ -34,22 +33,11 @@ export interface LoadDataOptions {
   readonly truth?: string;
 }
 
-/** The `.npy` table of `--truth` (see {@link LoadDataOptions.truth}), read and checked before the log is. */
-function readTruth(path: string): NpyArray {
-  let bytes: Buffer;
-  try {
-    bytes = readFileSync(path);
-  } catch (e) {
-    throw FileSystemError.from(e, path, 'read');
-  }
-  return decodeNpy(bytes, path);
-}
-
 /** Loads the dataset a `--data` value names (with a validation split for early stopping). */
 export async function loadData(spec: string, options: LoadDataOptions = {}): Promise<InteractionDataset> {
   if (options.truth === undefined) return loadLog(spec, options);
   if (spec === 'synthetic' || spec.startsWith('world:')) throw new ConfigError('--truth', `reads the true values of a logged dataset (e.g. a world exported as CSV); --data ${spec} has its own`);
-  const table = readTruth(options.truth);
+  const table = readNpy(options.truth); // read and checked before the log is
   const dataset = await loadLog(spec, options);
   return { ...dataset, truth: truthFromTable(table, dataset, '--truth') };
 }

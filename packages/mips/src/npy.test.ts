@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CorruptFileError, ValueError, decodeNpy, encodeNpy, readNpy, writeNpy } from './index.js';
+import { CorruptFileError, FileSystemError, ValueError, decodeNpy, encodeNpy, readNpy, writeNpy } from './index.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'tt-npy-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -51,6 +51,15 @@ describe('writeNpy / readNpy', () => {
     const path = join(dir, 'bad.npy');
     writeFileSync(path, 'xx');
     expect(() => readNpy(path)).toThrow(CorruptFileError);
-    expect(() => readNpy(join(dir, 'missing.npy'))).toThrow(CorruptFileError);
+    // a missing file or a directory is the file system refusing, not a corrupt file
+    let missing: unknown;
+    try {
+      readNpy(join(dir, 'missing.npy'));
+    } catch (e) {
+      missing = e;
+    }
+    expect(missing).toBeInstanceOf(FileSystemError);
+    expect(missing).toMatchObject({ path: join(dir, 'missing.npy'), operation: 'read', systemCode: 'ENOENT' });
+    expect(() => readNpy(dir)).toThrow(FileSystemError);
   });
 });

@@ -3,7 +3,7 @@
  * embeddings, so that a corpus can be read by numpy, FAISS or PyTorch and back.
  */
 import { readFileSync } from 'node:fs';
-import { CorruptFileError, ShapeError, ValueError } from './errors.js';
+import { CorruptFileError, FileSystemError, ShapeError, ValueError } from './errors.js';
 import { writeFileAtomic } from './internal/atomic.js';
 
 /** An array read from or written to `.npy`. */
@@ -100,13 +100,13 @@ export function writeNpy(path: string, array: NpyArray): void {
   writeFileAtomic(path, npyChunks(array));
 }
 
-/** Reads a `.npy` file. @throws CorruptFileError, ValueError (unsupported dtype) */
+/** Reads a `.npy` file. @throws FileSystemError (missing, unreadable), CorruptFileError, ValueError (unsupported dtype) */
 export function readNpy(path: string): NpyArray {
   let bytes: Buffer;
   try {
     bytes = readFileSync(path);
   } catch (e) {
-    throw new CorruptFileError(path, `cannot read: ${(e as Error).message}`, { cause: e });
+    throw FileSystemError.from(e, path, 'read'); // a missing file is not a corrupt one
   }
   return decodeNpy(bytes, path);
 }

@@ -2,9 +2,10 @@
  * Streaming CSV records (csv-parse) with their line numbers: the one CSV reader of the
  * interaction, feature and streaming loaders.
  */
-import { createReadStream, existsSync } from 'node:fs';
+import { createReadStream } from 'node:fs';
 import { parse } from 'csv-parse';
 import { CorruptFileError, TtError } from '../errors.js';
+import { checkInputPath } from './input-file.js';
 
 /** One CSV record: its fields and where it is. */
 export interface CsvRecord {
@@ -20,7 +21,7 @@ export interface CsvRecord {
  * first pass already checked).
  */
 export async function* csvRecords(path: string, exactLines = true): AsyncGenerator<CsvRecord> {
-  if (!existsSync(path)) throw new CorruptFileError(path, 'file is missing');
+  checkInputPath(path);
   const parser = parse({ bom: true, trim: true, skip_empty_lines: true, info: exactLines });
   const input = createReadStream(path);
   // pipe() does not forward a source error: hand it to the parser, which ends the iteration

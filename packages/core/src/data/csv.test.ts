@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CorruptFileError, DuplicateIdError, EmptyError, OutOfRangeError, ValueError } from '../errors.js';
+import { CorruptFileError, DuplicateIdError, EmptyError, FileSystemError, OutOfRangeError, ValueError } from '../errors.js';
 import { historiesOf, inMemorySource } from './batches.js';
 import { loadInteractionCsv } from './csv.js';
 import { streamingCsvSource, type StreamingCsvSource } from './csv-stream.js';
@@ -186,7 +186,11 @@ describe('loadInteractionCsv bad input', () => {
     expect(short).toBeInstanceOf(CorruptFileError);
     expect(short.message).toMatch(/line 3/);
     const missing = await errorOf(loadInteractionCsv({ train: join(dir, 'nope.csv') }));
-    expect(missing).toBeInstanceOf(CorruptFileError);
+    expect(missing).toBeInstanceOf(FileSystemError);
+    expect(missing).toMatchObject({ path: join(dir, 'nope.csv'), operation: 'read', systemCode: 'ENOENT' });
+    const directory = await errorOf(loadInteractionCsv({ train: dir }));
+    expect(directory).toBeInstanceOf(FileSystemError);
+    expect(directory.message).toMatch(/is a directory, expected a file/);
     const empty = await errorOf(loadInteractionCsv({ train: file('h.csv', ['user_id,item_id,label_click']) }));
     expect(empty).toBeInstanceOf(EmptyError);
   });

@@ -153,7 +153,7 @@ function toLog(raw: RawLog, users: Vocabulary, items: Vocabulary, T: number, kee
  * @throws ValueError a required column is missing (field = the column name; the message lists the
  *   header found) or a value is not a number (field = its column, message = file and line)
  * @throws OutOfRangeError a negative label, a ranker score outside [0, 1], a bad position
- * @throws CorruptFileError a missing or malformed file (field = its path)
+ * @throws FileSystemError a missing file or a directory (field = its path); CorruptFileError a malformed file
  * @throws EmptyError a file without rows; DuplicateIdError an id twice in a feature file
  */
 export async function loadInteractionCsv(options: InteractionCsvOptions): Promise<CsvDataset> {

@@ -1,7 +1,7 @@
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { CorruptFileError } from '../errors.js';
+import { CorruptFileError, FileSystemError } from '../errors.js';
 import { seenItemsByUser } from './batches.js';
 import { loadMovieLens } from './movielens.js';
 import type { InteractionDataset } from './types.js';
@@ -92,9 +92,11 @@ describe('loadMovieLens', () => {
       await expect(loadMovieLens(dir)).rejects.toThrow(/line 2: item 99 is not in movies.dat/);
     });
 
-    it('rejects a directory that is not MovieLens', async () => {
+    it('rejects a directory that is not MovieLens, and a path that is no directory', async () => {
       rmSync(join(dir, 'ratings.dat'));
       await expect(loadMovieLens(dir)).rejects.toThrow(CorruptFileError);
+      await expect(loadMovieLens(join(dir, 'nowhere'))).rejects.toThrow(FileSystemError);
+      await expect(loadMovieLens(join(dir, 'users.dat'))).rejects.toThrow(/is a file, expected a directory/);
     });
   });
 });

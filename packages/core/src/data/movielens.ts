@@ -12,6 +12,7 @@ import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { CorruptFileError } from '../errors.js';
+import { checkInputPath } from './input-file.js';
 import { chronologicalOrder, sliceLog, splitDataset } from './split.js';
 import type { InteractionDataset, InteractionLog } from './types.js';
 
@@ -93,10 +94,12 @@ const ML1M: Layout = { name: 'movielens-1m', ratings: 'ratings.dat', users: 'use
 
 /**
  * Loads MovieLens 100K or 1M from `dir` (detected by `u.data` or `ratings.dat`).
- * @throws CorruptFileError (field = the file's path) for a missing file, a malformed line (with
+ * @throws FileSystemError when `dir` is missing or not a directory; CorruptFileError (field = the
+ *   file's path) for a file of the dataset missing from it, a malformed line (with
  *   its line number), a duplicate id, or a rating of an unknown user or item
  */
 export async function loadMovieLens(dir: string, options: MovieLensOptions = {}): Promise<InteractionDataset> {
+  checkInputPath(dir, 'directory');
   const layout = existsSync(join(dir, ML100K.ratings)) ? ML100K : existsSync(join(dir, ML1M.ratings)) ? ML1M : undefined;
   if (!layout) throw new CorruptFileError(dir, `is not a MovieLens directory: found neither ${ML100K.ratings} (100K) nor ${ML1M.ratings} (1M)`);
   const is100k = layout === ML100K;

@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CorruptFileError, EmptyError } from '../errors.js';
+import { CorruptFileError, EmptyError, FileSystemError } from '../errors.js';
 import { loadSequenceFile } from './sequence.js';
 
 let dir = '';
@@ -40,7 +40,7 @@ describe('loadSequenceFile', () => {
     expect(bad).toBeInstanceOf(CorruptFileError);
     expect((bad as CorruptFileError).message).toMatch(/line 2/);
     expect((bad as CorruptFileError).field).toMatch(/seq\.txt$/);
-    await expect(loadSequenceFile(join(dir, 'none.txt'))).rejects.toBeInstanceOf(CorruptFileError);
+    await expect(loadSequenceFile(join(dir, 'none.txt'))).rejects.toBeInstanceOf(FileSystemError);
     await expect(loadSequenceFile(file('\n\n'))).rejects.toBeInstanceOf(EmptyError);
   });
 });

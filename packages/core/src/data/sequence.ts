@@ -7,10 +7,11 @@
  *
  * Ids are strings or integers as in the CSV loader (integers: indices follow ascending id).
  */
-import { createReadStream, existsSync } from 'node:fs';
+import { createReadStream } from 'node:fs';
 import { basename } from 'node:path';
 import { createInterface } from 'node:readline';
 import { CorruptFileError, EmptyError } from '../errors.js';
+import { checkInputPath } from './input-file.js';
 import { splitDataset, type ValidationHoldout } from './split.js';
 import { Vocabulary } from './vocabulary.js';
 import type { InteractionDataset, InteractionLog } from './types.js';
@@ -29,11 +30,11 @@ const SEPARATOR = /\s+/;
 
 /**
  * Loads a `user item` per line file.
- * @throws CorruptFileError (field = the path) for a missing file or a line without exactly two
- *   fields (with its line number); EmptyError for a file without interactions
+ * @throws FileSystemError for a missing file; CorruptFileError (field = the path) for a line without
+ *   exactly two fields (with its line number); EmptyError for a file without interactions
  */
 export async function loadSequenceFile(path: string, options: SequenceFileOptions = {}): Promise<InteractionDataset> {
-  if (!existsSync(path)) throw new CorruptFileError(path, 'file is missing');
+  checkInputPath(path);
   const users: string[] = [];
   const items: string[] = [];
   const lines = createInterface({ input: createReadStream(path), crlfDelay: Infinity });

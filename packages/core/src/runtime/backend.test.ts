@@ -17,6 +17,7 @@ describe('initBackend', () => {
     expect(info.name).toBe(process.env['TT_BACKEND'] || 'wasm');
     if (info.name === 'wasm') {
       expect(info.skipped[0]).toMatch(/^tensorflow: /);
+      expect(info.tfjsNode).toBe('absent'); // not in this repo's lockfile
       expect([...info.patches].sort()).toEqual(['BatchMatMul@wasm', 'GatherV2@wasm', 'Identity@wasm', 'Sum@wasm', 'Transpose@wasm', 'UnsortedSegmentSum@wasm', '_FusedMatMul@wasm']);
       expect(info.disabledPatches).toEqual([]);
     }
@@ -27,8 +28,8 @@ describe('initBackend', () => {
 
   it('tells an absent tfjs-node from one that is installed but does not load (its install script skipped or failed)', () => {
     const base = { name: 'wasm' as const, patches: [], disabledPatches: [] };
-    expect(describeBackend({ ...base, skipped: ["tensorflow: Cannot find module '@tensorflow/tfjs-node'"] })).toMatch(/install @tensorflow\/tfjs-node@4.22.0 for native speed$/);
-    const broken = describeBackend({ ...base, skipped: ["tensorflow: Cannot find module '/app/node_modules/@tensorflow/tfjs-node/lib/napi-v8/tfjs_binding.node'"] });
+    expect(describeBackend({ ...base, skipped: ["tensorflow: Cannot find module '@tensorflow/tfjs-node'"], tfjsNode: 'absent' })).toMatch(/install @tensorflow\/tfjs-node@4.22.0 for native speed$/);
+    const broken = describeBackend({ ...base, skipped: ["tensorflow: Cannot find module '/app/node_modules/@tensorflow/tfjs-node/lib/napi-v8/tfjs_binding.node'"], tfjsNode: 'broken' });
     expect(broken).toContain('@tensorflow/tfjs-node is installed but does not load (Cannot find module');
     expect(broken).toContain('npm rebuild @tensorflow/tfjs-node');
     expect(broken).not.toContain('for native speed');

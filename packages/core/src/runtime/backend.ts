@@ -23,6 +23,12 @@ export interface BackendInfo {
   readonly disabledPatches: readonly string[];
   /** backends tried before this one, with why they were skipped */
   readonly skipped: readonly string[];
+  /**
+   * `@tensorflow/tfjs-node`: `loaded` (it runs), `absent` (not installed), `broken` (installed but
+   * does not load: its install script, which downloads libtensorflow, was skipped or failed), or
+   * `not tried` (another backend was forced)
+   */
+  readonly tfjsNode: 'loaded' | 'absent' | 'broken' | 'not tried';
 }
 
 /** Options of {@link initBackend}. */
@@ -106,14 +112,22 @@ async function select(options: InitBackendOptions): Promise<BackendInfo> {
       disabledPatches.push(patch.name);
     }
   }
-  const info: BackendInfo = { name: chosen, patches, disabledPatches, skipped };
+  const tfjsNode = chosen === 'tensorflow' ? 'loaded' : !skipped.some((why) => why.startsWith('tensorflow: ')) ? 'not tried' : tfjsNodeInstalled() ? 'broken' : 'absent';
+  const info: BackendInfo = { name: chosen, patches, disabledPatches, skipped, tfjsNode };
   const log = options.log === undefined ? (line: string) => process.stderr.write(`${line}\n`) : options.log;
   if (log) log(describeBackend(info));
   return info;
 }
 
-/** How the probe reports a tfjs-node that is not installed at all (anything else: installed but broken). */
-const TFJS_NODE_ABSENT = "tensorflow: Cannot find module '@tensorflow/tfjs-node'";
+/** Whether tfjs-node is installed (after `require` failed: resolving is the one use of `require.resolve` here). */
+function tfjsNodeInstalled(): boolean {
+  try {
+    require.resolve('@tensorflow/tfjs-node');
+    return true;
+  } catch {
+    return false;
+  }
+}
 
 /**
  * One line naming the backend and its patches; off tfjs-node, what to do about it: install it, or,
@@ -124,9 +138,9 @@ export function describeBackend(info: BackendInfo): string {
   const parts = [`[tt] backend: ${info.name}`];
   parts.push(info.patches.length ? `patches: ${info.patches.join(', ')}` : 'patches: none');
   if (info.disabledPatches.length) parts.push(`disabled by self-test: ${info.disabledPatches.join(', ')}`);
-  const broken = info.skipped.find((why) => why.startsWith('tensorflow: ') && !why.startsWith(TFJS_NODE_ABSENT));
-  if (broken) {
-    parts.push(`@tensorflow/tfjs-node is installed but does not load (${broken.slice('tensorflow: '.length)}): its install script downloads libtensorflow; `
+  if (info.tfjsNode === 'broken') {
+    const why = info.skipped.find((s) => s.startsWith('tensorflow: '))?.slice('tensorflow: '.length) ?? 'unknown reason';
+    parts.push(`@tensorflow/tfjs-node is installed but does not load (${why}): its install script downloads libtensorflow; `
       + 'run `npm install-scripts approve @tensorflow/tfjs-node` (npm 12 skips unapproved install scripts), then `npm rebuild @tensorflow/tfjs-node`');
   } else if (info.name !== 'tensorflow') parts.push('install @tensorflow/tfjs-node@4.22.0 for native speed');
   return parts.join(' | ');
