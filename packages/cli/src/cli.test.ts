@@ -5,11 +5,11 @@ import { join, resolve } from 'node:path';
 import { ConfigError, FileSystemError, MismatchError } from '@tt/core';
 import { DEMO_ROWS, DEMO_WORLDS } from './stages.js';
 import { ttLines } from './testing/in-process.js';
+import { PYTHON, pythonImportError } from './testing/python.js';
 
 let dir: string;
 
 const tt = ttLines;
-const PYTHON = '/usr/bin/python3';
 const SCORER = resolve(__dirname, '../../../tools/bench/score-retrieved.py');
 
 const lastJson = (lines: string[]) => JSON.parse(lines[lines.length - 1]!) as Record<string, any>;
@@ -212,7 +212,7 @@ describe('tt', () => {
     expect(t['funnel']).toEqual(w['funnel']);
     expect(t['metrics']).toEqual(w['metrics']);
     // the lists `tt retrieve` serves, scored outside tt (numpy over truth.npy), are what the benchmark scored
-    const hasNumpy = spawnSync(PYTHON, ['-c', 'import numpy']).status === 0;
+    const hasNumpy = pythonImportError('numpy') === undefined;
     if (hasNumpy) {
       const users = [...new Set(readFileSync(join(dir, 'w-export', 'test.csv'), 'utf8').trim().split('\n').slice(1).map((l) => l.split(',')[0]))];
       writeFileSync(join(dir, 'w-users.txt'), `${users.join('\n')}\n`);

@@ -2,7 +2,7 @@
  * `tt export` (npy, Parquet, LanceDB), `tt import`, `--data parquet:`, and the PyTorch hand-off:
  * tools/pytorch/tt_torch.py computes the same embeddings as tt, trains, and its weights come back.
  */
-import { execFile, spawnSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -18,14 +18,14 @@ import { LanceIndex } from '@tt/lancedb';
 import { readNpy } from '@tt/mips';
 import { saveWithIndex } from './commands/train.js';
 import { ttLines } from './testing/in-process.js';
+import { PYTHON, pythonImportError } from './testing/python.js';
 
-const PYTHON = '/usr/bin/python3';
 const SCRIPT = resolve(__dirname, '../../../tools/pytorch/tt_torch.py');
-const torchCheck = spawnSync(PYTHON, ['-c', 'import torch, numpy'], { encoding: 'utf8' });
-const hasTorch = torchCheck.status === 0;
+const torchMissing = pythonImportError('torch, numpy');
+const hasTorch = torchMissing === undefined;
 if (!hasTorch) {
   // said once, plainly, where the PyTorch tests are skipped
-  process.stderr.write(`PyTorch hand-off tests SKIPPED: \`${PYTHON} -c 'import torch, numpy'\` failed (${(torchCheck.stderr || String(torchCheck.error)).trim().split('\n').pop()}); install Debian's python3-torch to run them\n`);
+  process.stderr.write(`PyTorch hand-off tests SKIPPED: \`${PYTHON} -c 'import torch, numpy'\` failed (${torchMissing}); install Debian's python3-torch to run them\n`);
 }
 
 let dir: string;
