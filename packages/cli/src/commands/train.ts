@@ -25,7 +25,7 @@ export interface TrainCliOptions extends StageFlags {
   readonly force?: boolean;
   /** where to write what the stages learned (debias curves, distill agreement) */
   readonly diagnostics?: string;
-  /** most epochs (early stopping on validation recall@20) */
+  /** most epochs (early stopping on the validation monitor, see `monitor`) */
   readonly epochs?: number;
   /** rows per step */
   readonly batchSize?: number;
