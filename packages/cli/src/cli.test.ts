@@ -181,6 +181,17 @@ describe('tt', () => {
     await expect(tt('train', '--data', 'synthetic', '--epochs', '1', '--item-features', join(dir, 'items.csv'))).rejects.toMatchObject({ field: '--item-features' });
   });
 
+  it('train --refit trains a fresh model on the training and validation rows for the epochs early stopping kept', async () => {
+    writeFileSync(join(dir, 'refit.csv'), ['user_id,item_id,timestamp,label_click', ...Array.from({ length: 240 }, (_, r) => `u${r % 40},i${(r * 7) % 30},${r},1`)].join('\n') + '\n');
+    const data = `csv:${join(dir, 'refit.csv')}`;
+    const plain = lastJson(await tt('train', '--data', data, '--epochs', '3', '--dim', '8', '--checkpoint', 'ck-plain', '--json'));
+    const s = lastJson(await tt('train', '--data', data, '--epochs', '3', '--dim', '8', '--refit', '--checkpoint', 'ck-refit', '--json'));
+    expect(s['refitEpochs']).toBe(plain['bestEpoch']);
+    expect(s['epochs']).toBe(plain['epochs'] + plain['bestEpoch']);
+    expect(s['metrics']['recall@20']).toEqual(expect.any(Number));
+    expect(plain['refitEpochs']).toBeUndefined();
+  });
+
   it('train on a world also reports alignment and value against its true value, beside popularity', async () => {
     const lines = await tt('train', '--data', 'synthetic', '--epochs', '1', '--dim', '8', '--checkpoint', 'ck-world', '--json');
     expect(lines.join('\n')).toContain("against the world's true value");

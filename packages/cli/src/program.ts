@@ -90,6 +90,7 @@ export function buildProgram(): Command {
     .option('--patience <n>', 'early-stopping patience in epochs', int('--patience'))
     .option('--monitor <metric>', "the validation metric early stopping watches (default: what the model's stages are for; recall@20 for the base model)")
     .option('--no-restore-best', 'keep the last epoch\'s weights instead of the best validation epoch\'s (and skip the light ranker\'s refit on the final towers)')
+    .option('--refit', 'after early stopping, train a fresh model on the training and validation rows for the epochs it chose, and keep that one (twice the training time)')
     .option('--value-weights <list>', 'w of value = labels . w, one per label column, comma-separated (default all ones; a world keeps its own)', (v: string) => v.split(',').map((x) => Number(x.trim() === '' ? NaN : x)))
     .option('--user-features <file>', 'CSV user_id + numeric columns (with --data csv:)')
     .option('--item-features <file>', 'CSV item_id + numeric columns (with --data csv:)')

@@ -51,6 +51,8 @@ export interface TrainCliOptions extends StageFlags {
   readonly monitor?: string;
   /** false (`--no-restore-best`) keeps the last epoch's weights */
   readonly restoreBest?: boolean;
+  /** `--refit`: after early stopping, a fresh model trained on the training and validation rows for the chosen epochs */
+  readonly refit?: boolean;
   /** w of value = labels . w, one per task */
   readonly valueWeights?: readonly number[];
   /** CSV of user features (csv data) */
@@ -121,7 +123,7 @@ export function fitOptionsOf(o: TrainCliOptions): FitOptions {
   const { definitions, configs } = stagesFromFlags(o.stages, o);
   return {
     epochs: o.epochs, batchSize: o.batchSize, learningRate: o.lr, patience: o.patience, seed: o.seed, stages: definitions,
-    monitor: o.monitor, restoreBest: o.restoreBest,
+    monitor: o.monitor, restoreBest: o.restoreBest, refit: o.refit,
     model: {
       stages: configs,
       ...(o.valueWeights !== undefined ? { valueWeights: o.valueWeights } : {}),
@@ -290,6 +292,7 @@ async function trainUntilDone(cli: TrainCliOptions, signal: AbortSignal): Promis
       users: metrics?.users ?? 0, metrics: metrics ? pick(metrics) : null, popularity: popularity ? pick(popularity) : null,
       ...(funnel ? { funnel } : {}),
       ...(trained.temperatures ? { temperature: model.config.temperature, temperatures: trained.temperatures } : {}),
+      ...(o.refit && result.history.some((h) => h.allRows) ? { refitEpochs: result.history.filter((h) => h.allRows).length } : {}),
       unreachableShare: report.test.unreachableShare, warnings: report.warnings, stageNotes, checkpoint, ...(diagnostics ? { diagnostics } : {}),
       ...(signal.aborted ? { interrupted: true } : {}),
     };

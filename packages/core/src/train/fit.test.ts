@@ -5,6 +5,7 @@ import { StageOptions } from '../model/stage-options.js';
 import type { StageDefinition } from '../model/stages.js';
 import { syntheticWorld } from '../data/synthetic.js';
 import { trainingItemsPerUser } from '../data/batches.js';
+import { trainingLog } from '../eval/model-eval.js';
 import { TwoTowerModel } from '../model/two-tower.js';
 import { stopGradient } from '../runtime/stop-gradient.js';
 import { checkFitOptions, fitTwoTower, FIT_DEFAULTS, type FitOptions } from './fit.js';
@@ -37,6 +38,7 @@ describe('checkFitOptions', () => {
     ['userRows', { model: { userRows: 0 } }],
     ['stages.picky.rate', { model: { stages: [{ name: 'picky', options: { rate: 5 } }] }, stages: [picky] }],
     ['stages[0]', { model: { stages: [{ name: 'unknown-stage' }] } }],
+    ['refit', { refit: 'yes' as unknown as boolean }],
   ])('refuses a bad %s before any data is read', (field, options) => {
     let error: unknown;
     try {
@@ -210,5 +212,64 @@ describe('fitTwoTower: stages that refit on the final towers', () => {
     const best = refit.result.bestEpoch;
     if (best >= plain.result.epochs) expect(refit.params.get('stages.head.w')!.values).not.toEqual(plain.params.get('stages.head.w')!.values);
     else expect(refit.params.get('stages.head.w')!.values).toEqual(plain.params.get('stages.head.w')!.values);
+  });
+});
+
+describe('fitTwoTower refit on all rows', () => {
+  const world = syntheticWorld({ seed: 6, numUsers: 80, numItems: 50, impressions: 2000, validation: true });
+  const base: FitOptions = { epochs: 4, batchSize: 128, patience: 1, model: { dim: 8, hidden: 8 }, progress: 'none' };
+  const fit = async (options: FitOptions, dataset = world) => {
+    const { model, result } = await fitTwoTower(dataset, { ...base, ...options });
+    const params = model.params.snapshot();
+    const temperature = model.config.temperature;
+    model.dispose();
+    return { result, params, temperature };
+  };
+
+  it('trains a fresh model on the training and validation rows for the epochs early stopping kept, the test rows untouched', async () => {
+    const test = { user: world.test.user.slice(), item: world.test.item.slice() };
+    const before = tf.memory().numTensors;
+    const plain = await fit({});
+    const lines: string[] = [];
+    const refit = await fit({ refit: true, progress: 'lines', log: (l) => lines.push(l) });
+    expect(tf.memory().numTensors).toBe(before);
+    const kept = plain.result.bestEpoch + 1;
+    const validated = refit.result.history.filter((h) => !h.allRows);
+    const allRows = refit.result.history.filter((h) => h.allRows);
+    // the first run is the plain one; the refit runs the kept epochs over every row but the test rows
+    expect(validated.map((h) => h.loss)).toEqual(plain.result.history.map((h) => h.loss));
+    expect(allRows.map((h) => h.epoch)).toEqual(Array.from({ length: kept }, (_, e) => plain.result.epochs + e));
+    const rows = trainingLog(world).size;
+    expect(rows).toBeGreaterThan(world.train.size);
+    for (const h of allRows) expect(h.examples).toBe(rows);
+    expect(allRows.every((h) => h.metrics === undefined)).toBe(true);
+    expect(refit.result.epochs).toBe(plain.result.epochs + kept);
+    expect(refit.result.bestEpoch).toBe(refit.result.epochs - 1);
+    expect(refit.temperature).toBe(plain.temperature);
+    expect(refit.params.get('item.embedding')?.values).not.toEqual(plain.params.get('item.embedding')?.values);
+    expect(lines).toContain(`[tt] refit: a fresh model on the training and validation rows (${rows} rows) for the ${kept} epoch${kept === 1 ? '' : 's'} early stopping kept`);
+    expect({ user: world.test.user, item: world.test.item }).toEqual(test);
+  });
+
+  it('changes nothing on a log without validation rows', async () => {
+    const unsplit = syntheticWorld({ seed: 6, numUsers: 80, numItems: 50, impressions: 2000, validation: false });
+    const plain = await fit({}, unsplit);
+    const refit = await fit({ refit: true }, unsplit);
+    expect(refit.result.history.some((h) => h.allRows)).toBe(false);
+    expect(refit.result.history.map((h) => h.loss)).toEqual(plain.result.history.map((h) => h.loss));
+  });
+
+  it('keeps the early-stopped model when interrupted during the refit', async () => {
+    const plain = await fit({});
+    const controller = new AbortController();
+    const before = tf.memory().numTensors;
+    const lines: string[] = [];
+    const stopped = await fit({ refit: true, signal: controller.signal, progress: 'lines', log: (l) => (lines.push(l), l.startsWith('[tt] refit:') && controller.abort()) });
+    expect(tf.memory().numTensors).toBe(before);
+    expect(stopped.result.interrupted).toBe(true);
+    expect(stopped.result.state).toBeUndefined();
+    expect(stopped.result.history.some((h) => h.allRows)).toBe(false);
+    expect(lines).toContain('[tt] refit interrupted: keeping the early-stopped model');
+    for (const [name, v] of plain.params) expect(stopped.params.get(name)!.values).toEqual(v.values);
   });
 });

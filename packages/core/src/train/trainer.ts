@@ -78,6 +78,8 @@ export interface EpochRecord {
   readonly metrics?: Record<string, number>;
   /** an epoch of `fitTwoTower`'s second phase, which trains only the parameters of stages that refit on the final towers */
   readonly stagesOnly?: boolean;
+  /** an epoch of `fitTwoTower`'s refit (`refit: true`): a fresh model on the training and validation rows, no validation */
+  readonly allRows?: boolean;
 }
 
 /** What {@link Trainer.fit} did. */
