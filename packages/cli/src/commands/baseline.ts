@@ -4,7 +4,7 @@
  * item-kNN, EASE and BPR matrix factorisation. With a validation split, each method's
  * hyper-parameter is chosen on it (the model fitted on the training rows, scored on the validation
  * rows; BPR's epochs by early stopping), then refitted on training + validation for the test
- * figure: the same information `tt train` uses.
+ * figure: the rows `tt train --refit` trains its final model on.
  */
 import {
   evaluateScores, fitBprMf, fitEase, fitItemKnn, initBackend, trainingLog, ConfigError,
