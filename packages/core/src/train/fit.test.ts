@@ -259,6 +259,17 @@ describe('fitTwoTower refit on all rows', () => {
     expect(refit.result.history.map((h) => h.loss)).toEqual(plain.result.history.map((h) => h.loss));
   });
 
+  it('frees both models when the refit fails', async () => {
+    const before = tf.memory().numTensors;
+    let refitting = false;
+    const log = (line: string) => {
+      if (line.startsWith('[tt] refit:')) refitting = true;
+      else if (refitting) throw new Error('failed in the refit');
+    };
+    await expect(fitTwoTower(world, { ...base, refit: true, progress: 'lines', log })).rejects.toThrow('failed in the refit');
+    expect(tf.memory().numTensors).toBe(before);
+  });
+
   it('keeps the early-stopped model when interrupted during the refit', async () => {
     const plain = await fit({});
     const controller = new AbortController();

@@ -281,7 +281,10 @@ async function refitOnAllRows(dataset: InteractionDataset, options: FitOptions, 
   const full: InteractionDataset = { ...dataset, train: trainingLog(dataset), validation: undefined, validationRequests: undefined };
   const epochs = first.towerEpochs;
   say(`[tt] refit: a fresh model on the training and validation rows (${full.train.size} rows) for the ${epochs} epoch${epochs === 1 ? '' : 's'} early stopping kept`);
-  const run = await fitOnce(full, { ...options, epochs, resume: undefined, model: { ...options.model, temperature: first.model.config.temperature } });
+  const run = await fitOnce(full, { ...options, epochs, resume: undefined, model: { ...options.model, temperature: first.model.config.temperature } }).catch((e: unknown) => {
+    first.model.dispose();
+    throw e;
+  });
   if (run.result.interrupted) {
     run.model.dispose();
     say('[tt] refit interrupted: keeping the early-stopped model');
@@ -304,6 +307,7 @@ async function refitOnAllRows(dataset: InteractionDataset, options: FitOptions, 
   return { ...first, model: run.model, result };
 }
 
+/** @throws ConfigError unless `refit` is a boolean or unset */
 function checkRefit(refit: unknown): void {
   if (refit !== undefined && typeof refit !== 'boolean') throw new ConfigError('refit', `must be true or false, got ${JSON.stringify(refit)}`);
 }
