@@ -283,6 +283,7 @@ async function trainUntilDone(cli: TrainCliOptions, signal: AbortSignal): Promis
       process.stdout.write(`temperature: ${model.config.temperature} (chosen on validation: ${trained.temperatures.map((t) => `${t.temperature} -> ${t.validation.toFixed(4)}`).join(', ')})\n`);
     }
     const stageNotes = stageNotesOf(model);
+    const refitEpochs = result.history.filter((h) => h.allRows).length;
     for (const n of stageNotes) process.stdout.write(`${n.stage}: ${n.note}\n`);
     process.stdout.write(`checkpoint: ${checkpoint}\n`);
     const diagnostics = o.diagnostics ? writeDiagnostics(o.diagnostics, model, dataset) : undefined;
@@ -292,7 +293,7 @@ async function trainUntilDone(cli: TrainCliOptions, signal: AbortSignal): Promis
       users: metrics?.users ?? 0, metrics: metrics ? pick(metrics) : null, popularity: popularity ? pick(popularity) : null,
       ...(funnel ? { funnel } : {}),
       ...(trained.temperatures ? { temperature: model.config.temperature, temperatures: trained.temperatures } : {}),
-      ...(o.refit && result.history.some((h) => h.allRows) ? { refitEpochs: result.history.filter((h) => h.allRows).length } : {}),
+      ...(refitEpochs > 0 ? { refitEpochs } : {}),
       unreachableShare: report.test.unreachableShare, warnings: report.warnings, stageNotes, checkpoint, ...(diagnostics ? { diagnostics } : {}),
       ...(signal.aborted ? { interrupted: true } : {}),
     };

@@ -13,7 +13,7 @@ import { ConfigError, MismatchError } from '../errors.js';
 import { evaluateModel, evaluateRankerAgreement, trainingLog } from '../eval/model-eval.js';
 import type { ProgressMode } from './progress.js';
 import { learningRateAt, type ScheduleConfig } from './schedule.js';
-import { Trainer, type TrainerOptions, type TrainResult } from './trainer.js';
+import { Trainer, type EpochRecord, type TrainerOptions, type TrainResult } from './trainer.js';
 import type { TrainerState } from './trainer-state.js';
 import type { SparseOptimizerKind } from './optimizers.js';
 
@@ -291,20 +291,26 @@ async function refitOnAllRows(dataset: InteractionDataset, options: FitOptions, 
     return { ...first, result: { ...first.result, interrupted: true, state: undefined } };
   }
   first.model.dispose();
-  const a = first.result;
-  const b = run.result;
+  const result = joinPhases(first.result, run.result, { allRows: true }, first.result.epochs + run.result.epochs - 1);
+  return { ...first, model: run.model, result };
+}
+
+/**
+ * Two finished phases of one fit as one result: `second`'s epochs numbered after `first`'s and
+ * marked with `mark`, the model holding the weights of epoch `bestEpoch` of the joined history.
+ */
+function joinPhases(first: TrainResult, second: TrainResult, mark: Pick<EpochRecord, 'stagesOnly' | 'allRows'>, bestEpoch: number): TrainResult {
   const seconds = (r: TrainResult) => r.examples / Math.max(r.examplesPerSec, 1e-9);
-  const result: TrainResult = {
-    epochs: a.epochs + b.epochs,
-    steps: a.steps + b.steps,
-    examples: a.examples + b.examples,
-    examplesPerSec: (a.examples + b.examples) / Math.max(seconds(a) + seconds(b), 1e-9),
-    history: [...a.history, ...b.history.map((h) => ({ ...h, epoch: a.epochs + h.epoch, allRows: true }))],
-    bestEpoch: a.epochs + b.epochs - 1,
-    stoppedEarly: a.stoppedEarly,
+  return {
+    epochs: first.epochs + second.epochs,
+    steps: first.steps + second.steps,
+    examples: first.examples + second.examples,
+    examplesPerSec: (first.examples + second.examples) / Math.max(seconds(first) + seconds(second), 1e-9),
+    history: [...first.history, ...second.history.map((h) => ({ ...h, epoch: first.epochs + h.epoch, ...mark }))],
+    bestEpoch,
+    stoppedEarly: first.stoppedEarly,
     interrupted: false,
   };
-  return { ...first, model: run.model, result };
 }
 
 /** @throws ConfigError unless `refit` is a boolean or unset */
@@ -425,17 +431,7 @@ async function refitStages(
   });
   try {
     const second = await trainer.fit(source);
-    const seconds = (r: TrainResult) => r.examples / Math.max(r.examplesPerSec, 1e-9);
-    return {
-      epochs: first.epochs + second.epochs,
-      steps: first.steps + second.steps,
-      examples: first.examples + second.examples,
-      examplesPerSec: (first.examples + second.examples) / Math.max(seconds(first) + seconds(second), 1e-9),
-      history: [...first.history, ...second.history.map((h) => ({ ...h, epoch: first.epochs + h.epoch, stagesOnly: true }))],
-      bestEpoch: second.bestEpoch >= 0 ? first.epochs + second.bestEpoch : first.bestEpoch,
-      stoppedEarly: first.stoppedEarly,
-      interrupted: false,
-    };
+    return joinPhases(first, second, { stagesOnly: true }, second.bestEpoch >= 0 ? first.epochs + second.bestEpoch : first.bestEpoch);
   } finally {
     trainer.dispose();
   }
