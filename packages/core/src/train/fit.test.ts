@@ -270,6 +270,33 @@ describe('fitTwoTower refit on all rows', () => {
     expect(tf.memory().numTensors).toBe(before);
   });
 
+  it("replays a stage's own phase on the final towers for the epochs it kept", async () => {
+    /** A learned query offset that trains on after the towers (the softmax moves it: it changes the monitor). */
+    const offset: StageDefinition = {
+      name: 'offset',
+      create(_options, ctx) {
+        const b = ctx.params.addDense('stages.offset.b', [1, ctx.config.dim], new Float32Array(ctx.config.dim));
+        return { name: 'offset', refitsOnFinalTowers: true, userInput: { dim: ctx.config.dim, encode: (input) => tf.tile(b, [input.size, 1]) as tf.Tensor2D } };
+      },
+    };
+    const options: FitOptions = { patience: 2, epochs: 6, monitor: 'ndcg@10', model: { dim: 8, hidden: 8, stages: [{ name: 'offset' }] }, stages: [offset] };
+    const before = tf.memory().numTensors;
+    const plain = await fit(options);
+    const lines: string[] = [];
+    const refit = await fit({ ...options, refit: true, progress: 'lines', log: (l) => lines.push(l) });
+    expect(tf.memory().numTensors).toBe(before);
+    const towersRun = plain.result.history.filter((h) => !h.stagesOnly).length;
+    const towerEpochs = plain.result.history.slice(0, towersRun).reduce((best, h, e, all) => (h.metrics!['ndcg@10']! > all[best]!.metrics!['ndcg@10']! ? e : best), 0) + 1;
+    const stageEpochs = plain.result.bestEpoch + 1 - towersRun;
+    expect(stageEpochs).toBeGreaterThan(0); // the validated run kept some of its own phase: there is something to replay
+    const allRows = refit.result.history.filter((h) => h.allRows);
+    expect(allRows.map((h) => h.stagesOnly === true)).toEqual([...new Array<boolean>(towerEpochs).fill(false), ...new Array<boolean>(stageEpochs).fill(true)]);
+    expect(allRows.every((h) => h.metrics === undefined && h.examples === trainingLog(world).size)).toBe(true);
+    expect(refit.result.bestEpoch).toBe(refit.result.epochs - 1);
+    const plural = (n: number) => `${n} epoch${n === 1 ? '' : 's'}`;
+    expect(lines).toContain(`[tt] refit: a fresh model on the training and validation rows (${trainingLog(world).size} rows) for the ${plural(towerEpochs)} early stopping kept, then its stages' own parameters for the ${plural(stageEpochs)} their phase kept`);
+  });
+
   it('keeps the early-stopped model when interrupted during the refit', async () => {
     const plain = await fit({});
     const controller = new AbortController();

@@ -51,8 +51,8 @@ export interface FitOptions {
    * after early stopping, train a fresh model of the same config on the training and validation rows
    * (and the held-out requests) for the epochs early stopping chose, and return it (default false).
    * The validation rows are each user's newest positives, which the validated model never trained
-   * on; the test rows stay untouched. A stage that refits on the final towers (the light ranker)
-   * trains with the towers there: without validation there is nothing to stop its own phase on.
+   * on; the test rows stay untouched. A stage that trains a phase of its own on the final towers
+   * (the light ranker) replays it too, for the epochs that phase kept.
    * Costs a second training run (Amazon Games: recall@20 0.148 -> 0.164, base and history alike;
    * MovieLens-100K level; docs/benchmarks.md)
    */
@@ -139,6 +139,8 @@ interface FitRun {
   readonly monitor: string;
   /** epochs of the towers' kept weights (before any stages-only phase) */
   readonly towerEpochs: number;
+  /** epochs of the stages-only phase it kept (0: none beat the towers' order; absent: no such phase) */
+  readonly stageEpochs?: number;
 }
 
 /** A temperature {@link fitTwoTower} tried, and its validation monitor at the epoch it kept. */
@@ -280,8 +282,10 @@ async function refitOnAllRows(dataset: InteractionDataset, options: FitOptions, 
   const say = (line: string) => options.progress !== 'none' && log(line);
   const full: InteractionDataset = { ...dataset, train: trainingLog(dataset), validation: undefined, validationRequests: undefined };
   const epochs = first.towerEpochs;
-  say(`[tt] refit: a fresh model on the training and validation rows (${full.train.size} rows) for the ${epochs} epoch${epochs === 1 ? '' : 's'} early stopping kept`);
-  const run = await fitOnce(full, { ...options, epochs, resume: undefined, model: { ...options.model, temperature: first.model.config.temperature } }).catch((e: unknown) => {
+  const plural = (n: number) => `${n} epoch${n === 1 ? '' : 's'}`;
+  const stagePhase = first.stageEpochs ? `, then its stages' own parameters for the ${plural(first.stageEpochs)} their phase kept` : '';
+  say(`[tt] refit: a fresh model on the training and validation rows (${full.train.size} rows) for the ${plural(epochs)} early stopping kept${stagePhase}`);
+  const run = await fitOnce(full, { ...options, epochs, resume: undefined, model: { ...options.model, temperature: first.model.config.temperature } }, first.stageEpochs).catch((e: unknown) => {
     first.model.dispose();
     throw e;
   });
@@ -334,8 +338,11 @@ function validates(dataset: InteractionDataset): boolean {
   return dataset.validation !== undefined && dataset.validation.size > 0;
 }
 
-/** One training run: {@link fitTwoTower} without the temperature search. */
-async function fitOnce(dataset: InteractionDataset, options: FitOptions): Promise<FitRun> {
+/**
+ * One training run: {@link fitTwoTower} without the temperature search. `replayStageEpochs` (a
+ * refit's, without validation): the stages-only phase's length, as the validated run kept it.
+ */
+async function fitOnce(dataset: InteractionDataset, options: FitOptions, replayStageEpochs?: number): Promise<FitRun> {
   const seed = options.seed ?? options.model?.seed ?? 0;
   const log = logOf(options);
   let model: TwoTowerModel;
@@ -384,10 +391,16 @@ async function fitOnce(dataset: InteractionDataset, options: FitOptions): Promis
       wholeRequests: model.stages.some((s) => s.needsWholeRequests),
     });
     const result = await trainer.fit(source, options.resume?.state);
-    const refit = validation && !result.interrupted && (options.restoreBest ?? true) ? model.stages.filter((s) => s.refitsOnFinalTowers) : [];
     const towerEpochs = result.bestEpoch >= 0 ? result.bestEpoch + 1 : result.epochs;
-    if (refit.length === 0) return { model, result, monitor, towerEpochs };
-    return { model, result: await refitStages(model, source, result, refit.map((s) => s.name), monitor, options, validationView, log), monitor, towerEpochs };
+    const refit = !result.interrupted && (options.restoreBest ?? true) ? model.stages.filter((s) => s.refitsOnFinalTowers).map((s) => s.name) : [];
+    if (refit.length > 0 && validation) {
+      const both = await refitStages(model, source, result, refit, options, log, { monitor, validationView });
+      return { model, result: both, monitor, towerEpochs, stageEpochs: Math.max(0, both.bestEpoch + 1 - result.epochs) };
+    }
+    if (refit.length > 0 && replayStageEpochs) {
+      return { model, result: await refitStages(model, source, result, refit, { ...options, epochs: replayStageEpochs }, log), monitor, towerEpochs, stageEpochs: replayStageEpochs };
+    }
+    return { model, result, monitor, towerEpochs };
   } catch (e) {
     if (!options.resume) model.dispose(); // a resumed model is the caller's
     throw e;
@@ -413,25 +426,36 @@ function loopOptions(options: FitOptions): Omit<TrainerOptions, 'validate' | 'ea
 /**
  * The second phase of a fit with stages that declare `refitsOnFinalTowers`: their own parameters
  * alone (`stages.<name>.*`) go on training on the restored towers, an epoch kept only when it beats
- * the restored model on `monitor`; the result covers both phases (`history` records of this one are
- * `stagesOnly`). Interrupted here, the model keeps the best weights so far and the run counts as done.
+ * the restored model on `validation.monitor`; the result covers both phases (`history` records of
+ * this one are `stagesOnly`). Without `validation` (a refit on all rows) it trains `options.epochs`
+ * epochs, the length the validated run kept. Interrupted here, a validated phase keeps the best
+ * weights so far and the run counts as done; a replay counts as interrupted.
  */
 async function refitStages(
-  model: TwoTowerModel, source: ReturnType<typeof inMemorySource>, first: TrainResult, names: readonly string[], monitor: string,
-  options: FitOptions, validationView: InteractionDataset, log: (line: string) => void,
+  model: TwoTowerModel, source: ReturnType<typeof inMemorySource>, first: TrainResult, names: readonly string[],
+  options: FitOptions, log: (line: string) => void, validation?: { monitor: string; validationView: InteractionDataset },
 ): Promise<TrainResult> {
   const prefixes = names.map((n) => `stages.${n}.`);
-  const baseline = first.history[first.bestEpoch]?.metrics?.[monitor];
-  if (options.progress !== 'none') log(`[tt] training the ${names.join(', ')} stage's own parameters on the restored towers (early stopping on ${monitor})`);
+  if (options.progress !== 'none') {
+    const how = validation ? `early stopping on ${validation.monitor}` : `${options.epochs} epoch${options.epochs === 1 ? '' : 's'}`;
+    log(`[tt] training the ${names.join(', ')} stage's own parameters on the restored towers (${how})`);
+  }
   const trainer = new Trainer(model, {
     ...loopOptions(options),
     trainable: (name) => prefixes.some((p) => name.startsWith(p)),
-    validate: async () => validationMetrics(model, validationView),
-    earlyStopping: { monitor, patience: options.patience ?? FIT_DEFAULTS.patience, restoreBest: true, baseline },
+    ...(validation ? {
+      validate: async () => validationMetrics(model, validation.validationView),
+      earlyStopping: {
+        monitor: validation.monitor, patience: options.patience ?? FIT_DEFAULTS.patience, restoreBest: true,
+        baseline: first.history[first.bestEpoch]?.metrics?.[validation.monitor],
+      },
+    } : {}),
   });
   try {
     const second = await trainer.fit(source);
-    return joinPhases(first, second, { stagesOnly: true }, second.bestEpoch >= 0 ? first.epochs + second.bestEpoch : first.bestEpoch);
+    const both = joinPhases(first, second, { stagesOnly: true }, second.bestEpoch >= 0 ? first.epochs + second.bestEpoch : first.bestEpoch);
+    // a replay stopped part-way is not the schedule it replays: the refit keeps its validated model
+    return validation ? both : { ...both, interrupted: second.interrupted };
   } finally {
     trainer.dispose();
   }
