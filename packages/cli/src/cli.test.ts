@@ -267,6 +267,11 @@ describe('tt', () => {
     const debias = summariseStages(runs).find((r) => r.row === 'debias')!;
     expect(debias.effects!['alignment@10/100'].mean).toBeCloseTo(0.1, 6);
     expect(debias.effects!['value@10'].perSeed).toEqual([expect.closeTo(0.05, 6), expect.closeTo(0.05, 6)]);
+    // --refit trains each row as tt train --refit does: the validated run, then its kept epochs again on every row
+    const refit = lastJson(await tt('bench', 'stages', '--unit', 'no-position-bias:1', '--rows', 'base', '--scale', '0.1', '--refit', '--json'))['runs'][1];
+    const plain = s['runs'][1];
+    expect(refit).toMatchObject({ row: 'base', refit: true, epochs: plain.epochs + plain.bestEpoch, bestEpoch: plain.epochs + plain.bestEpoch });
+    expect(plain.refit).toBeUndefined();
     await expect(tt('bench', 'stages', '--worlds', 'flat')).rejects.toMatchObject({ field: 'world' });
     await expect(tt('bench', 'stages', '--scale', '2')).rejects.toMatchObject({ field: '--scale' });
   });

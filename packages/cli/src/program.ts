@@ -254,6 +254,7 @@ export function buildProgram(): Command {
     .option('--jobs <n>', 'world x seed units trained at the same time, in child processes (default 2)', int('--jobs'))
     .option('--out <file>', 'append every run as a JSON line')
     .option('--scale <x>', "each world's users and impressions times x, in (0, 1], the catalogue kept (a quick look; default 1)", num('--scale'))
+    .option('--refit', 'train every row as `tt train --refit` does: after early stopping, a fresh model on the training and validation rows for the epochs it kept')
     .addOption(new Option('--unit <world:seed>', 'one world and seed in this process (what the child processes run)').hideHelp())
     .addOption(backendOption())
     .option('--json', 'print a JSON summary as the last line')

@@ -66,6 +66,8 @@ export interface StageRun {
   readonly seconds: number;
   /** what the stages said about the log (`Stage.notes`), when anything */
   readonly notes?: readonly string[];
+  /** trained with `--refit` (a fresh model on the training and validation rows for the kept epochs) */
+  readonly refit?: true;
   /** a debias stage's finding: how much the layout depended on the item */
   readonly itemExposure?: ItemExposureSummary;
 }
@@ -88,6 +90,8 @@ export interface BenchStagesOptions {
   readonly json?: boolean;
   /** shrink every world's users and impressions by this factor, the catalogue kept (a quick look; default 1) */
   readonly scale?: number;
+  /** every row trained as `tt train --refit` trains it */
+  readonly refit?: boolean;
   /** internal: one world and seed in this process, runs printed as JSON (what the children run) */
   readonly unit?: string;
 }
@@ -113,7 +117,7 @@ function rowsOf(spec: string | undefined): StageRow[] {
 }
 
 /** Trains and evaluates `rows` on one world and seed, as `tt train` would. */
-async function runUnit(world: string, seed: number, rows: readonly StageRow[], scale: number, log: (line: string) => void): Promise<StageRun[]> {
+async function runUnit(world: string, seed: number, rows: readonly StageRow[], scale: number, refit: boolean, log: (line: string) => void): Promise<StageRun[]> {
   const data = `world:${world}`;
   const dataset = await loadData(data, { seed, scale });
   const out: StageRun[] = [];
@@ -121,7 +125,7 @@ async function runUnit(world: string, seed: number, rows: readonly StageRow[], s
   out.push({ world, seed, row: 'popularity', 'recall@20': pop['recall@20'], 'alignment@10/100': pop['alignment@10/100'], 'value@10': pop['value@10'], epochs: 0, bestEpoch: 0, seconds: 0 });
   for (const row of rows) {
     const t0 = performance.now();
-    const options = fitOptionsOf({ data, checkpoint: '', stages: row.stages || undefined, seed, monitor: row.monitor });
+    const options = fitOptionsOf({ data, checkpoint: '', stages: row.stages || undefined, seed, monitor: row.monitor, refit });
     const { model, result } = await fitTwoTower(dataset, { ...options, progress: 'none' });
     try {
       const recall = await evaluateModel(model, dataset, 'test');
@@ -131,7 +135,7 @@ async function runUnit(world: string, seed: number, rows: readonly StageRow[], s
       const run: StageRun = {
         world, seed, row: row.name, 'recall@20': recall['recall@20'], 'alignment@10/100': funnel['alignment@10/100'], 'value@10': funnel['value@10'],
         epochs: result.epochs, bestEpoch: result.bestEpoch + 1, seconds: (performance.now() - t0) / 1000,
-        ...(notes.length ? { notes } : {}), ...(itemExposure ? { itemExposure } : {}),
+        ...(notes.length ? { notes } : {}), ...(itemExposure ? { itemExposure } : {}), ...(refit ? { refit: true as const } : {}),
       };
       log(`[tt] ${world} seed ${seed} ${row.name}: ${METRICS.map((m) => `${m} ${run[m].toFixed(4)}`).join(', ')} (${run.epochs} epochs, best ${run.bestEpoch})`);
       out.push(run);
@@ -144,7 +148,7 @@ async function runUnit(world: string, seed: number, rows: readonly StageRow[], s
 
 /** One world and seed in a child process (its progress passed through). */
 async function runChild(world: string, seed: number, o: BenchStagesOptions, running: Set<ChildProcess>): Promise<StageRun[]> {
-  const args = ['bench', 'stages', '--unit', `${world}:${seed}`, '--json', ...(o.rows ? ['--rows', o.rows] : []), ...(o.scale ? ['--scale', String(o.scale)] : []), ...(o.backend ? ['--backend', o.backend] : [])];
+  const args = ['bench', 'stages', '--unit', `${world}:${seed}`, '--json', ...(o.rows ? ['--rows', o.rows] : []), ...(o.scale ? ['--scale', String(o.scale)] : []), ...(o.refit ? ['--refit'] : []), ...(o.backend ? ['--backend', o.backend] : [])];
   return (await runJsonChild<{ runs: StageRun[] }>(args, running, `tt bench stages: ${world} seed ${seed}`, true)).runs;
 }
 
@@ -185,7 +189,7 @@ export async function benchStages(o: BenchStagesOptions): Promise<Record<string,
     const world = o.unit.slice(0, at);
     const seed = Number(o.unit.slice(at + 1));
     await initBackend({ backend: o.backend, log: false });
-    const runs = await runUnit(worldByName(world).name, seed, rows, scaleOf(o.scale), log);
+    const runs = await runUnit(worldByName(world).name, seed, rows, scaleOf(o.scale), o.refit === true, log);
     const out = { runs };
     printJson(out);
     return out;
@@ -196,7 +200,7 @@ export async function benchStages(o: BenchStagesOptions): Promise<Record<string,
   const jobs = Math.max(1, o.jobs ?? 2);
   const t0 = performance.now();
   const backend = await initBackend({ backend: o.backend });
-  log(`[tt] bench stages: worlds ${worlds.join(', ')}; rows ${rows.map((r) => r.name).join(', ')}; seeds ${seeds.join(', ')}; ${jobs} at a time`);
+  log(`[tt] bench stages: worlds ${worlds.join(', ')}; rows ${rows.map((r) => r.name).join(', ')}; seeds ${seeds.join(', ')}; ${jobs} at a time${o.refit ? '; every row refit on the training and validation rows (--refit)' : ''}`);
   const children = new Set<ChildProcess>();
   let runs: StageRun[];
   try {
@@ -221,7 +225,7 @@ export async function benchStages(o: BenchStagesOptions): Promise<Record<string,
   }
   const seconds = (performance.now() - t0) / 1000;
   process.stdout.write(`\n${backend.name} backend, ${worlds.length} worlds x ${n} seeds x ${rows.length} rows, ${seconds.toFixed(0)} s\n`);
-  const out = { backend: backend.name, seconds, worlds, seeds: [...seeds], rows: rows.map((r) => r.name), summary, runs };
+  const out = { backend: backend.name, seconds, worlds, seeds: [...seeds], rows: rows.map((r) => r.name), ...(o.refit ? { refit: true } : {}), summary, runs };
   if (o.json) printJson(out);
   return out;
 }
