@@ -184,8 +184,12 @@ describe('tt', () => {
   it('train --refit trains a fresh model on the training and validation rows for the epochs early stopping kept', async () => {
     writeFileSync(join(dir, 'refit.csv'), ['user_id,item_id,timestamp,label_click', ...Array.from({ length: 240 }, (_, r) => `u${r % 40},i${(r * 7) % 30},${r},1`)].join('\n') + '\n');
     const data = `csv:${join(dir, 'refit.csv')}`;
-    const plain = lastJson(await tt('train', '--data', data, '--epochs', '3', '--dim', '8', '--checkpoint', 'ck-plain', '--json'));
-    const s = lastJson(await tt('train', '--data', data, '--epochs', '3', '--dim', '8', '--refit', '--checkpoint', 'ck-refit', '--json'));
+    const plainLines = await tt('train', '--data', data, '--epochs', '3', '--dim', '8', '--checkpoint', 'ck-plain', '--json');
+    const refitLines = await tt('train', '--data', data, '--epochs', '3', '--dim', '8', '--refit', '--checkpoint', 'ck-refit', '--json');
+    const [plain, s] = [lastJson(plainLines), lastJson(refitLines)];
+    // without --refit, the run says what the validation rows were and that --refit would train on them
+    expect(plainLines.find((l) => l.startsWith('validation rows: 40 ('))).toContain('--refit trains a fresh model on them too');
+    expect(refitLines.some((l) => l.startsWith('validation rows:'))).toBe(false);
     expect(s['refitEpochs']).toBe(plain['bestEpoch']);
     expect(s['epochs']).toBe(plain['epochs'] + plain['bestEpoch']);
     expect(s['metrics']['recall@20']).toEqual(expect.any(Number));
