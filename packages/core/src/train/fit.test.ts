@@ -295,6 +295,14 @@ describe('fitTwoTower refit on all rows', () => {
     expect(refit.result.bestEpoch).toBe(refit.result.epochs - 1);
     const plural = (n: number) => `${n} epoch${n === 1 ? '' : 's'}`;
     expect(lines).toContain(`[tt] refit: a fresh model on the training and validation rows (${trainingLog(world).size} rows) for the ${plural(towerEpochs)} early stopping kept, then its stages' own parameters for the ${plural(stageEpochs)} their phase kept`);
+    // stopped during the replayed phase, the refit is not the schedule it replays: the validated model stays
+    const controller = new AbortController();
+    const replay = `[tt] training the offset stage's own parameters on the restored towers (${plural(stageEpochs)})`;
+    const stopped = await fit({ ...options, refit: true, signal: controller.signal, progress: 'lines', log: (l) => l === replay && controller.abort() });
+    expect(tf.memory().numTensors).toBe(before);
+    expect(stopped.result.interrupted).toBe(true);
+    expect(stopped.result.history.some((h) => h.allRows)).toBe(false);
+    for (const [name, v] of plain.params) expect(stopped.params.get(name)!.values).toEqual(v.values);
   });
 
   it('keeps the early-stopped model when interrupted during the refit', async () => {
