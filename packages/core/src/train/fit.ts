@@ -282,9 +282,8 @@ async function refitOnAllRows(dataset: InteractionDataset, options: FitOptions, 
   const say = (line: string) => options.progress !== 'none' && log(line);
   const full: InteractionDataset = { ...dataset, train: trainingLog(dataset), validation: undefined, validationRequests: undefined };
   const epochs = first.towerEpochs;
-  const plural = (n: number) => `${n} epoch${n === 1 ? '' : 's'}`;
-  const stagePhase = first.stageEpochs ? `, then its stages' own parameters for the ${plural(first.stageEpochs)} their phase kept` : '';
-  say(`[tt] refit: a fresh model on the training and validation rows (${full.train.size} rows) for the ${plural(epochs)} early stopping kept${stagePhase}`);
+  const stagePhase = first.stageEpochs ? `, then its stages' own parameters for the ${epochCount(first.stageEpochs)} their phase kept` : '';
+  say(`[tt] refit: a fresh model on the training and validation rows (${full.train.size} rows) for the ${epochCount(epochs)} early stopping kept${stagePhase}`);
   const run = await fitOnce(full, { ...options, epochs, resume: undefined, model: { ...options.model, temperature: first.model.config.temperature } }, first.stageEpochs).catch((e: unknown) => {
     first.model.dispose();
     throw e;
@@ -315,6 +314,11 @@ function joinPhases(first: TrainResult, second: TrainResult, mark: Pick<EpochRec
     stoppedEarly: first.stoppedEarly,
     interrupted: false,
   };
+}
+
+/** `n` epochs, as a progress line says it. */
+function epochCount(n: number): string {
+  return `${n} epoch${n === 1 ? '' : 's'}`;
 }
 
 /** @throws ConfigError unless `refit` is a boolean or unset */
@@ -437,7 +441,7 @@ async function refitStages(
 ): Promise<TrainResult> {
   const prefixes = names.map((n) => `stages.${n}.`);
   if (options.progress !== 'none') {
-    const how = validation ? `early stopping on ${validation.monitor}` : `${options.epochs} epoch${options.epochs === 1 ? '' : 's'}`;
+    const how = validation ? `early stopping on ${validation.monitor}` : epochCount(options.epochs ?? FIT_DEFAULTS.epochs);
     log(`[tt] training the ${names.join(', ')} stage's own parameters on the restored towers (${how})`);
   }
   const trainer = new Trainer(model, {
