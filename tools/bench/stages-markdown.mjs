@@ -6,13 +6,15 @@
 import { readFileSync } from 'node:fs';
 
 const runs = process.argv.slice(2).flatMap((f) => readFileSync(f, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l)));
-// runs of `tt bench stages --refit` are marked `refit`: pairing them with runs without it would read the refit as a stage's effect
+// refit runs (the default; `--refit` before it was) are marked `refit`, `--no-refit` runs are not: pairing the two would read the refit as a stage's effect
 const refits = new Set(runs.filter((r) => r.row !== 'popularity').map((r) => r.refit === true));
 if (refits.size > 1) {
-  console.error('stages-markdown: the files mix runs with and without --refit (their `refit` field); give them to separate calls');
+  console.error('stages-markdown: the files mix refit runs with --no-refit ones (their `refit` field); give them to separate calls');
   process.exit(2);
 }
-if (refits.has(true)) console.log('Every row trained with `--refit` (a fresh model on the training and validation rows for the kept epochs).');
+console.log(refits.has(true)
+  ? 'Every row refit (the default: a fresh model on the training and validation rows for the kept epochs).'
+  : 'Every row the early-stopped model, not refit (`--no-refit`, or runs from before the refit was the default).');
 const M = ['recall@20', 'alignment@10/100', 'value@10'];
 const stats = (xs) => {
   const mean = xs.reduce((a, b) => a + b, 0) / xs.length;

@@ -181,15 +181,17 @@ describe('tt', () => {
     await expect(tt('train', '--data', 'synthetic', '--epochs', '1', '--item-features', join(dir, 'items.csv'))).rejects.toMatchObject({ field: '--item-features' });
   });
 
-  it('train --refit trains a fresh model on the training and validation rows for the epochs early stopping kept', async () => {
+  it('train refits by default (a fresh model on the training and validation rows for the epochs early stopping kept); --no-refit keeps the early-stopped one', async () => {
     writeFileSync(join(dir, 'refit.csv'), ['user_id,item_id,timestamp,label_click', ...Array.from({ length: 240 }, (_, r) => `u${r % 40},i${(r * 7) % 30},${r},1`)].join('\n') + '\n');
     const data = `csv:${join(dir, 'refit.csv')}`;
-    const plainLines = await tt('train', '--data', data, '--epochs', '3', '--dim', '8', '--checkpoint', 'ck-plain', '--json');
-    const refitLines = await tt('train', '--data', data, '--epochs', '3', '--dim', '8', '--refit', '--checkpoint', 'ck-refit', '--json');
+    const plainLines = await tt('train', '--data', data, '--epochs', '3', '--dim', '8', '--no-refit', '--checkpoint', 'ck-plain', '--json');
+    const refitLines = await tt('train', '--data', data, '--epochs', '3', '--dim', '8', '--checkpoint', 'ck-refit', '--json');
     const [plain, s] = [lastJson(plainLines), lastJson(refitLines)];
-    // without --refit, the run says what the validation rows were and that --refit would train on them
-    expect(plainLines.find((l) => l.startsWith('validation rows: 40 ('))).toContain('--refit trains a fresh model on them too');
+    // with --no-refit, the run says what the validation rows were and that the default refit trains on them
+    expect(plainLines.find((l) => l.startsWith('validation rows: 40 ('))).toContain('the default refit trains a fresh model on them too');
     expect(refitLines.some((l) => l.startsWith('validation rows:'))).toBe(false);
+    // --refit says the default out loud: the same model
+    expect(lastJson(await tt('train', '--data', data, '--epochs', '3', '--dim', '8', '--refit', '--checkpoint', 'ck-refit2', '--json'))['metrics']).toEqual(s['metrics']);
     expect(s['refitEpochs']).toBe(plain['bestEpoch']);
     expect(s['epochs']).toBe(plain['epochs'] + plain['bestEpoch']);
     expect(s['metrics']['recall@20']).toEqual(expect.any(Number));
@@ -249,7 +251,7 @@ describe('tt', () => {
     await expect(tt('world', 'export', 'best-first', '.')).rejects.toMatchObject({ field: 'DIR' });
     expect(readFileSync(join(dir, 'other-stuff.txt'), 'utf8')).toBe('keep me');
     await expect(tt('world', 'export', 'flat', 'w2')).rejects.toMatchObject({ field: 'world' });
-  });
+  }, 300_000); // two full-size worlds, each trained and refit
 
   it('baseline reports popularity, item-kNN, EASE and BPR-MF under the train protocol', async () => {
     const s = lastJson(await tt('baseline', '--data', `csv:${join(dir, 'log.csv')}`, '--json'));
@@ -262,7 +264,7 @@ describe('tt', () => {
   });
 
   it('bench stages trains a world as tt train does and reports the paired effects', async () => {
-    const s = lastJson(await tt('bench', 'stages', '--unit', 'no-position-bias:1', '--rows', 'base,reward-align', '--scale', '0.1', '--json'));
+    const s = lastJson(await tt('bench', 'stages', '--unit', 'no-position-bias:1', '--rows', 'base,reward-align', '--scale', '0.1', '--no-refit', '--json'));
     expect(s['runs'].map((r: { row: string }) => r.row)).toEqual(['popularity', 'base', 'reward-align']);
     const { summariseStages } = await import('./commands/bench-stages.js');
     const runs = [0, 1].flatMap((seed) => ['base', 'debias'].map((row, k) => ({
@@ -271,8 +273,8 @@ describe('tt', () => {
     const debias = summariseStages(runs).find((r) => r.row === 'debias')!;
     expect(debias.effects!['alignment@10/100'].mean).toBeCloseTo(0.1, 6);
     expect(debias.effects!['value@10'].perSeed).toEqual([expect.closeTo(0.05, 6), expect.closeTo(0.05, 6)]);
-    // --refit trains each row as tt train --refit does: the validated run, then its kept epochs again on every row
-    const refit = lastJson(await tt('bench', 'stages', '--unit', 'no-position-bias:1', '--rows', 'base', '--scale', '0.1', '--refit', '--json'))['runs'][1];
+    // by default each row refits as tt train does: the validated run, then its kept epochs again on every row
+    const refit = lastJson(await tt('bench', 'stages', '--unit', 'no-position-bias:1', '--rows', 'base', '--scale', '0.1', '--json'))['runs'][1];
     const plain = s['runs'][1];
     expect(refit).toMatchObject({ row: 'base', refit: true, epochs: plain.epochs + plain.bestEpoch, bestEpoch: plain.epochs + plain.bestEpoch });
     expect(plain.refit).toBeUndefined();

@@ -86,6 +86,13 @@ export const DEMO_WORLDS: readonly string[] = ['best-first', 'trending-first', '
  */
 export const DEMO_SCALE = 0.3;
 
+/**
+ * The demo trains each row as `tt train --no-refit` does: the refit that `tt train` adds by default
+ * (a fresh model on the training and validation rows for the kept epochs) would take the three worlds
+ * past the demo's five minutes on 2 cores. `tt bench stages` measures every row with it.
+ */
+export const DEMO_REFIT = false;
+
 /** A funnel metric of EVAL.md section 2, as `tt demo` reports it. */
 export type DemoMetric = 'recall@20' | 'alignment@10/100' | 'value@10';
 

@@ -8,7 +8,7 @@
  */
 import type { ChildProcess } from 'node:child_process';
 import { appendFileSync } from 'node:fs';
-import { ConfigError, evaluateModel, evaluateModelFunnel, fitTwoTower, HELD_OUT_WORLDS, initBackend, worldByName, WORLD_SUITE } from '@tt/core';
+import { ConfigError, evaluateModel, evaluateModelFunnel, FIT_DEFAULTS, fitTwoTower, HELD_OUT_WORLDS, initBackend, worldByName, WORLD_SUITE } from '@tt/core';
 import { DebiasStage, type ItemExposureSummary } from '@tt/debias';
 import { loadData } from '../data-spec.js';
 import { printJson, table } from '../output.js';
@@ -66,7 +66,7 @@ export interface StageRun {
   readonly seconds: number;
   /** what the stages said about the log (`Stage.notes`), when anything */
   readonly notes?: readonly string[];
-  /** trained with `--refit` (a fresh model on the training and validation rows for the kept epochs) */
+  /** refit (the default: a fresh model on the training and validation rows for the kept epochs); absent with `--no-refit` */
   readonly refit?: true;
   /** a debias stage's finding: how much the layout depended on the item */
   readonly itemExposure?: ItemExposureSummary;
@@ -90,10 +90,14 @@ export interface BenchStagesOptions {
   readonly json?: boolean;
   /** shrink every world's users and impressions by this factor, the catalogue kept (a quick look; default 1) */
   readonly scale?: number;
-  /** every row trained as `tt train --refit` trains it */
+  /** false: every row trained as `tt train --no-refit` trains it (default {@link FIT_DEFAULTS}.refit) */
   readonly refit?: boolean;
   /** internal: one world and seed in this process, runs printed as JSON (what the children run) */
   readonly unit?: string;
+}
+
+function refitOf(o: BenchStagesOptions): boolean {
+  return o.refit ?? FIT_DEFAULTS.refit;
 }
 
 function scaleOf(scale: number | undefined): number {
@@ -148,7 +152,7 @@ async function runUnit(world: string, seed: number, rows: readonly StageRow[], s
 
 /** One world and seed in a child process (its progress passed through). */
 async function runChild(world: string, seed: number, o: BenchStagesOptions, running: Set<ChildProcess>): Promise<StageRun[]> {
-  const args = ['bench', 'stages', '--unit', `${world}:${seed}`, '--json', ...(o.rows ? ['--rows', o.rows] : []), ...(o.scale ? ['--scale', String(o.scale)] : []), ...(o.refit ? ['--refit'] : []), ...(o.backend ? ['--backend', o.backend] : [])];
+  const args = ['bench', 'stages', '--unit', `${world}:${seed}`, '--json', ...(o.rows ? ['--rows', o.rows] : []), ...(o.scale ? ['--scale', String(o.scale)] : []), ...(refitOf(o) ? [] : ['--no-refit']), ...(o.backend ? ['--backend', o.backend] : [])];
   return (await runJsonChild<{ runs: StageRun[] }>(args, running, `tt bench stages: ${world} seed ${seed}`, true)).runs;
 }
 
@@ -189,7 +193,7 @@ export async function benchStages(o: BenchStagesOptions): Promise<Record<string,
     const world = o.unit.slice(0, at);
     const seed = Number(o.unit.slice(at + 1));
     await initBackend({ backend: o.backend, log: false });
-    const runs = await runUnit(worldByName(world).name, seed, rows, scaleOf(o.scale), o.refit === true, log);
+    const runs = await runUnit(worldByName(world).name, seed, rows, scaleOf(o.scale), refitOf(o), log);
     const out = { runs };
     printJson(out);
     return out;
@@ -200,7 +204,7 @@ export async function benchStages(o: BenchStagesOptions): Promise<Record<string,
   const jobs = Math.max(1, o.jobs ?? 2);
   const t0 = performance.now();
   const backend = await initBackend({ backend: o.backend });
-  log(`[tt] bench stages: worlds ${worlds.join(', ')}; rows ${rows.map((r) => r.name).join(', ')}; seeds ${seeds.join(', ')}; ${jobs} at a time${o.refit ? '; every row refit on the training and validation rows (--refit)' : ''}`);
+  log(`[tt] bench stages: worlds ${worlds.join(', ')}; rows ${rows.map((r) => r.name).join(', ')}; seeds ${seeds.join(', ')}; ${jobs} at a time; ${refitOf(o) ? 'every row refit on the training and validation rows for the epochs it kept (--no-refit: the early-stopped models)' : 'the early-stopped models, not refit (--no-refit)'}`);
   const children = new Set<ChildProcess>();
   let runs: StageRun[];
   try {
@@ -225,7 +229,7 @@ export async function benchStages(o: BenchStagesOptions): Promise<Record<string,
   }
   const seconds = (performance.now() - t0) / 1000;
   process.stdout.write(`\n${backend.name} backend, ${worlds.length} worlds x ${n} seeds x ${rows.length} rows, ${seconds.toFixed(0)} s\n`);
-  const out = { backend: backend.name, seconds, worlds, seeds: [...seeds], rows: rows.map((r) => r.name), ...(o.refit ? { refit: true } : {}), summary, runs };
+  const out = { backend: backend.name, seconds, worlds, seeds: [...seeds], rows: rows.map((r) => r.name), ...(refitOf(o) ? { refit: true } : {}), summary, runs };
   if (o.json) printJson(out);
   return out;
 }

@@ -1,7 +1,7 @@
 /**
  * `tt demo`: the full funnel on worlds of the built-in synthetic suite (EVAL.md section 2), over
- * several seeds: every demo row trained exactly as `tt train --data world:<name> --stages ...`
- * trains it (defaults, early stopping included), evaluated (recall, alignment with the main
+ * several seeds: every demo row trained exactly as `tt train --data world:<name> --stages ... --no-refit`
+ * trains it (defaults, early stopping included; no refit, to fit five minutes), evaluated (recall, alignment with the main
  * ranker's value, value of the final top 10); per world each row's mean and spread over the
  * seeds and each stage's effect against the base model paired by seed; an HTML report (tables,
  * charts, training curves); the first world's last model saved as a checkpoint, loaded back and
@@ -21,7 +21,7 @@ import { printJson, table } from '../output.js';
 import { demoReport, formatSpread, meanAndSpread, signed, type DemoSummary, type RowSummary } from '../report.js';
 import { historiesOfUsers } from './retrieve.js';
 import { fitOptionsOf, saveWithIndex, popularityFunnel, popularityMetrics } from './train.js';
-import { DEMO_ROWS, DEMO_SCALE, DEMO_WORLDS, stageDefinitions, type DemoMetric } from '../stages.js';
+import { DEMO_REFIT, DEMO_ROWS, DEMO_SCALE, DEMO_WORLDS, stageDefinitions, type DemoMetric } from '../stages.js';
 
 const METRICS: readonly DemoMetric[] = ['recall@20', 'alignment@10/100', 'value@10'];
 
@@ -120,7 +120,7 @@ async function runUnit(
   for (const [i, row] of trains.entries()) {
     log(`[tt] ${world} seed ${seed}: training "${row.name}"${row.stages.length ? ` (stages: ${row.stages.join(', ')})` : ''}`);
     const t0 = performance.now();
-    const options = fitOptionsOf({ data, checkpoint: '', stages: row.stages.join(',') || undefined, seed, epochs: o.epochs });
+    const options = fitOptionsOf({ data, checkpoint: '', stages: row.stages.join(',') || undefined, seed, epochs: o.epochs, refit: DEMO_REFIT });
     const fitted = await fitTwoTower(dataset, { ...options, progress: 'none' });
     const seconds = (performance.now() - t0) / 1000;
     model?.dispose();
@@ -219,7 +219,7 @@ export async function demo(o: DemoOptions): Promise<Record<string, unknown>> {
   const jobs = Math.max(1, o.jobs ?? 2);
   const first = seeds[0]!;
   const served = DEMO_WORLDS[0]!;
-  process.stderr.write(`[tt] worlds ${DEMO_WORLDS.join(', ')} of the suite, seeds ${seeds.join(', ')} (${jobs} at a time), every row as tt train trains it\n`);
+  process.stderr.write(`[tt] worlds ${DEMO_WORLDS.join(', ')} of the suite, seeds ${seeds.join(', ')} (${jobs} at a time), every row as tt train --no-refit trains it (tt train's refit would double the time)\n`);
   const dir = o.checkpoint ? resolve(o.checkpoint) : mkdtempSync(join(tmpdir(), 'tt-demo-'));
   let model: TwoTowerModel | undefined;
   let dataset: InteractionDataset | undefined;

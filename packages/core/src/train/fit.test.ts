@@ -94,7 +94,7 @@ describe('fitTwoTower model defaults', () => {
     const world = syntheticWorld({ seed: 4, numUsers: 80, numItems: 40, impressions: 2000, validation: true });
     const unordered = { ...world, train: { ...world.train, timestamp: undefined } };
     const fit = (dataset: typeof world, options: FitOptions = {}) =>
-      fitTwoTower(dataset, { epochs: 2, batchSize: 128, progress: 'none', log: () => undefined, ...options, model: { dim: 8, hidden: 8, ...options.model } });
+      fitTwoTower(dataset, { epochs: 2, batchSize: 128, progress: 'none', log: () => undefined, refit: false, ...options, model: { dim: 8, hidden: 8, ...options.model } });
     const before = tf.memory().numTensors;
     const searched = await fit(unordered);
     const tried = searched.temperatures!;
@@ -187,7 +187,7 @@ describe('fitTwoTower: stages that refit on the final towers', () => {
   const world = syntheticWorld({ seed: 5, numUsers: 80, numItems: 50, impressions: 2000, validation: true });
   const fit = async (refits: boolean) => {
     const { model, result } = await fitTwoTower(world, {
-      epochs: 3, batchSize: 128, patience: 1, model: { dim: 8, hidden: 8, stages: [{ name: 'head' }] }, stages: [head(refits)], progress: 'none', log: () => undefined,
+      epochs: 3, batchSize: 128, patience: 1, model: { dim: 8, hidden: 8, stages: [{ name: 'head' }] }, stages: [head(refits)], progress: 'none', log: () => undefined, refit: false,
     });
     const params = model.params.snapshot();
     model.dispose();
@@ -226,12 +226,12 @@ describe('fitTwoTower refit on all rows', () => {
     return { result, params, temperature };
   };
 
-  it('trains a fresh model on the training and validation rows for the epochs early stopping kept, the test rows untouched', async () => {
+  it('by default trains a fresh model on the training and validation rows for the epochs early stopping kept, the test rows untouched', async () => {
     const test = { user: world.test.user.slice(), item: world.test.item.slice() };
     const before = tf.memory().numTensors;
-    const plain = await fit({});
+    const plain = await fit({ refit: false });
     const lines: string[] = [];
-    const refit = await fit({ refit: true, progress: 'lines', log: (l) => lines.push(l) });
+    const refit = await fit({ progress: 'lines', log: (l) => lines.push(l) });
     expect(tf.memory().numTensors).toBe(before);
     const kept = plain.result.bestEpoch + 1;
     const validated = refit.result.history.filter((h) => !h.allRows);
@@ -253,7 +253,7 @@ describe('fitTwoTower refit on all rows', () => {
 
   it('changes nothing on a log without validation rows', async () => {
     const unsplit = syntheticWorld({ seed: 6, numUsers: 80, numItems: 50, impressions: 2000, validation: false });
-    const plain = await fit({}, unsplit);
+    const plain = await fit({ refit: false }, unsplit);
     const refit = await fit({ refit: true }, unsplit);
     expect(refit.result.history.some((h) => h.allRows)).toBe(false);
     expect(refit.result.history.map((h) => h.loss)).toEqual(plain.result.history.map((h) => h.loss));
@@ -281,7 +281,7 @@ describe('fitTwoTower refit on all rows', () => {
     };
     const options: FitOptions = { patience: 2, epochs: 6, monitor: 'ndcg@10', model: { dim: 8, hidden: 8, stages: [{ name: 'offset' }] }, stages: [offset] };
     const before = tf.memory().numTensors;
-    const plain = await fit(options);
+    const plain = await fit({ ...options, refit: false });
     const lines: string[] = [];
     const refit = await fit({ ...options, refit: true, progress: 'lines', log: (l) => lines.push(l) });
     expect(tf.memory().numTensors).toBe(before);
@@ -306,7 +306,7 @@ describe('fitTwoTower refit on all rows', () => {
   });
 
   it('keeps the early-stopped model when interrupted during the refit', async () => {
-    const plain = await fit({});
+    const plain = await fit({ refit: false });
     const controller = new AbortController();
     const before = tf.memory().numTensors;
     const lines: string[] = [];
