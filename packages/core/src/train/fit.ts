@@ -95,7 +95,8 @@ export const FIT_DEFAULTS = {
   /**
    * after early stopping, a fresh model trained on the training and validation rows for the epochs
    * early stopping kept is the one returned: validation only chooses the epoch count, and the rows it
-   * held out are each user's newest, the nearest in time to what is served next. Costs a second
+   * held out are each user's newest (a seeded random one in a log without timestamps), the nearest in
+   * time to what is served next. Costs a second
    * training run of the kept epochs; measured against the validated model (docs/benchmarks.md): Amazon
    * Games recall@20 0.148 -> 0.164, MovieLens-100K and a sparse log level, and on the world suite no
    * stage's alignment or value lower beyond one sd, the light ranker's and distill's higher on most worlds
