@@ -240,7 +240,7 @@ export async function fitTwoTower(dataset: InteractionDataset, options: FitOptio
 }> {
   checkRefit(options.refit);
   const fitted = await fitValidated(dataset, options);
-  const { model, result, temperatures } = options.refit ?? FIT_DEFAULTS.refit ? await refitOnAllRows(dataset, options, fitted) : fitted;
+  const { model, result, temperatures } = (options.refit ?? FIT_DEFAULTS.refit) ? await refitOnAllRows(dataset, options, fitted) : fitted;
   return { model, result, ...(temperatures ? { temperatures } : {}) };
 }
 
