@@ -1,7 +1,8 @@
 /**
  * Ctrl-C keeps the work: SIGINT to a real `tt train` child process after its first epoch exits 130
  * with a checkpoint `tt retrieve` loads, and `tt train --resume` reaches the weights of an
- * uninterrupted run; a second signal exits at once without touching any checkpoint.
+ * uninterrupted run (stopped during the refit too); a second signal exits at once without touching
+ * any checkpoint.
  */
 import { readFileSync, readdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -72,6 +73,38 @@ describe('tt train interrupted', () => {
     const a = weights('full');
     const b = weights('part');
     expect(Object.keys(b).sort()).toEqual(Object.keys(a).sort());
+    for (const [name, e] of Object.entries(a)) {
+      const other = b[name]!.data;
+      let worst = 0;
+      for (let i = 0; i < e.data.length; i++) worst = Math.max(worst, Math.abs(e.data[i]! - other[i]!));
+      expect(worst).toBeLessThanOrEqual(1e-5);
+    }
+  }, 240_000);
+
+  it('SIGINT during the refit: the early-stopped model is saved and serves, and --resume finishes the refit', async () => {
+    // 'full' (the test above) is the uninterrupted run, its refit included
+    const run = startTt(['train', ...RUN, '--checkpoint', 'in-refit'], dir);
+    let sent = false;
+    run.child.stderr!.on('data', () => {
+      if (!sent && /\[tt\] refit: /.test(run.out.stderr)) {
+        sent = true;
+        run.child.kill('SIGINT');
+      }
+    });
+    const stopped = await run.exit;
+    expect(sent).toBe(true);
+    expect(stopped.code).toBe(EXIT.interrupted);
+    expect(run.out.stderr).toMatch(/interrupted in the refit \(epoch \d of \d\): saved the early-stopped model \(epoch \d\) .*tt train --resume/);
+    expect(manifest('in-refit').training.progress.refit).toMatchObject({ towerEpochs: expect.any(Number), monitor: 'recall@20' });
+    const served = runTt(['retrieve', '--checkpoint', 'in-refit', '--users', 'users.txt', '--k', '3'], dir);
+    expect(served.status).toBe(EXIT.success);
+
+    const resumed = runTt(['train', '--resume', 'in-refit'], dir);
+    expect(resumed.status).toBe(EXIT.success);
+    expect(resumed.stderr).toMatch(/resuming in-refit: the refit, epoch 1\/\d/);
+    expect(manifest('in-refit').training).toBeUndefined();
+    const a = weights('full');
+    const b = weights('in-refit');
     for (const [name, e] of Object.entries(a)) {
       const other = b[name]!.data;
       let worst = 0;

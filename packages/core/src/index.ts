@@ -58,7 +58,7 @@ export { FrequencyEstimator } from './model/frequency.js';
 export { StageOptions, type NumberRule } from './model/stage-options.js';
 
 export { Trainer, type TrainerOptions, type TrainResult, type EpochRecord } from './train/trainer.js';
-export type { TrainerState, TrainerProgress } from './train/trainer-state.js';
+export type { TrainerState, TrainerProgress, RefitProgress, FinishedRun } from './train/trainer-state.js';
 export { DenseAdam, SparseRowOptimizer, type AdamOptions, type SparseOptimizerKind } from './train/optimizers.js';
 export { learningRateAt, type ScheduleConfig } from './train/schedule.js';
 export { createProgress, type ProgressMode, type ProgressReporter, type ProgressUpdate } from './train/progress.js';

@@ -237,7 +237,8 @@ async function trainUntilDone(cli: TrainCliOptions, signal: AbortSignal): Promis
     for (const w of report.warnings) process.stderr.write(`[tt] warning: ${w}\n`);
     if (resume) {
       const p = resume.loaded.training.progress;
-      process.stderr.write(`[tt] resuming ${cli.resume}: epoch ${p.epoch + 1}/${p.epochs} after ${p.batchesDone} of its batches, ${p.steps} steps in all\n`);
+      const what = p.refit ? `the refit${p.refit.towers ? '\'s stages-only replay' : ''}, ` : '';
+      process.stderr.write(`[tt] resuming ${cli.resume}: ${what}epoch ${p.epoch + 1}/${p.epochs} after ${p.batchesDone} of its batches, ${p.steps} steps in all\n`);
     }
     if (signal.aborted) {
       process.stderr.write('[tt] interrupted before training: nothing trained, nothing saved\n');
@@ -259,11 +260,13 @@ async function trainUntilDone(cli: TrainCliOptions, signal: AbortSignal): Promis
       // stopped: keep the work (the best weights so far, and the state to continue from), skip evaluation
       await saveWithIndex(checkpoint, model, dataset, notes, o.force, result.state);
       const p = result.state?.progress;
-      const where = p
-        ? `interrupted in epoch ${p.epoch + 1} of ${p.epochs} (${p.history.length} finished): saved the best weights so far${result.bestEpoch >= 0 && p.hasBestWeights ? ` (epoch ${result.bestEpoch + 1})` : ''} to ${checkpoint}; \`tt train --resume ${checkpoint}\` continues the run`
-        : `interrupted after training finished: saved the trained model to ${checkpoint}; evaluation skipped`;
+      const where = !p
+        ? `interrupted after training finished: saved the trained model to ${checkpoint}; evaluation skipped`
+        : p.refit
+          ? `interrupted in the refit (epoch ${p.epoch + 1} of ${p.epochs}${p.refit.towers ? ' of its stages-only replay' : ''}): saved the early-stopped model (epoch ${result.bestEpoch + 1}) to ${checkpoint}, which serves as it is; \`tt train --resume ${checkpoint}\` finishes the refit`
+          : `interrupted in epoch ${p.epoch + 1} of ${p.epochs} (${p.history.length} finished): saved the best weights so far${result.bestEpoch >= 0 && p.hasBestWeights ? ` (epoch ${result.bestEpoch + 1})` : ''} to ${checkpoint}; \`tt train --resume ${checkpoint}\` continues the run`;
       process.stderr.write(`[tt] ${where}\n`);
-      const out = { interrupted: true, checkpoint, epochs: result.epochs, ...(p ? { stoppedInEpoch: p.epoch + 1, steps: p.steps } : {}) };
+      const out = { interrupted: true, checkpoint, epochs: result.epochs, ...(p ? { stoppedInEpoch: p.epoch + 1, steps: p.steps, ...(p.refit ? { inRefit: true } : {}) } : {}) };
       if (o.json) printJson(out);
       return out;
     }

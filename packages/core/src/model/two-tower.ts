@@ -38,11 +38,13 @@ export interface ModelData {
 
 /**
  * What a model keeps between training steps besides its parameters: the logQ frequency estimate,
- * the mixed-negative sampler's position and each stage's own state (see {@link StageTrainingState}).
+ * the mixed-negative sampler's and the id dropout's positions and each stage's own state (see {@link StageTrainingState}).
  */
 export interface ModelTrainingState {
   /** the random position of the mixed-negative sampler ({@link Rng.getState}) */
   readonly negativeSampler: number;
+  /** the per-user id dropout's random position (absent in states saved before it was kept: left as it is) */
+  readonly idDropout?: number;
   /** the logQ estimator's step count, last sightings (-1 = never) and gaps (views, see {@link FrequencyEstimator.getState}) */
   readonly frequency: {
     /** steps observed */
@@ -369,7 +371,7 @@ export class TwoTowerModel {
   getTrainingState(): ModelTrainingState {
     const stages: Record<string, Readonly<Record<string, unknown>>> = {};
     for (const s of this.stages) if (s.trainingState) stages[s.name] = s.trainingState.save();
-    return { negativeSampler: this.negativeRng.getState(), frequency: this.frequency.getState(), stages };
+    return { negativeSampler: this.negativeRng.getState(), ...(this.idDropoutRng ? { idDropout: this.idDropoutRng.getState() } : {}), frequency: this.frequency.getState(), stages };
   }
 
   /**
@@ -378,6 +380,7 @@ export class TwoTowerModel {
    */
   setTrainingState(state: ModelTrainingState): void {
     this.negativeRng.setState(state.negativeSampler);
+    if (this.idDropoutRng && state.idDropout !== undefined) this.idDropoutRng.setState(state.idDropout);
     this.frequency.setState(state.frequency);
     for (const s of this.stages) {
       if (!s.trainingState) continue;

@@ -298,24 +298,61 @@ describe('fitTwoTower refit on all rows', () => {
     // stopped during the replayed phase, the refit is not the schedule it replays: the validated model stays
     const controller = new AbortController();
     const replay = `[tt] training the offset stage's own parameters on the restored towers (${plural(stageEpochs)})`;
-    const stopped = await fit({ ...options, refit: true, signal: controller.signal, progress: 'lines', log: (l) => l === replay && controller.abort() });
-    expect(tf.memory().numTensors).toBe(before);
+    const stopped = await fitTwoTower(world, { ...base, ...options, refit: true, signal: controller.signal, progress: 'lines', log: (l) => l === replay && controller.abort() });
     expect(stopped.result.interrupted).toBe(true);
     expect(stopped.result.history.some((h) => h.allRows)).toBe(false);
-    for (const [name, v] of plain.params) expect(stopped.params.get(name)!.values).toEqual(v.values);
+    const kept = stopped.model.params.snapshot();
+    for (const [name, v] of plain.params) expect(kept.get(name)!.values).toEqual(v.values);
+    const pending = stopped.result.state!.progress.refit!;
+    expect(pending).toMatchObject({ towerEpochs, stageEpochs });
+    expect(pending.towers!.epochs).toBe(towerEpochs); // the refit's tower phase finished; its replay was stopped
+    // resuming goes straight to the replay and ends where the uninterrupted refit did
+    const resumed = await fitTwoTower(world, { ...base, ...options, refit: true, resume: { model: stopped.model, state: stopped.result.state! } });
+    expect(resumed.result.history.map((h) => [h.allRows === true, h.stagesOnly === true])).toEqual(refit.result.history.map((h) => [h.allRows === true, h.stagesOnly === true]));
+    const finished = resumed.model.params.snapshot();
+    for (const [name, v] of refit.params) {
+      const got = finished.get(name)!.values;
+      let worst = 0;
+      for (let i = 0; i < v.values.length; i++) worst = Math.max(worst, Math.abs(got[i]! - v.values[i]!));
+      expect(worst).toBeLessThanOrEqual(1e-5);
+    }
+    resumed.model.dispose();
+    expect(tf.memory().numTensors).toBe(before);
   });
 
-  it('keeps the early-stopped model when interrupted during the refit', async () => {
+  it("interrupted during the refit: returns the early-stopped model with the refit's state, and resuming that finishes the refit", async () => {
     const plain = await fit({ refit: false });
-    const controller = new AbortController();
+    const whole = await fit({ refit: true });
     const before = tf.memory().numTensors;
+    const controller = new AbortController();
     const lines: string[] = [];
-    const stopped = await fit({ refit: true, signal: controller.signal, progress: 'lines', log: (l) => (lines.push(l), l.startsWith('[tt] refit:') && controller.abort()) });
-    expect(tf.memory().numTensors).toBe(before);
+    const stopped = await fitTwoTower(world, { ...base, refit: true, signal: controller.signal, progress: 'lines', log: (l) => (lines.push(l), l.startsWith('[tt] refit:') && controller.abort()) });
     expect(stopped.result.interrupted).toBe(true);
-    expect(stopped.result.state).toBeUndefined();
     expect(stopped.result.history.some((h) => h.allRows)).toBe(false);
-    expect(lines).toContain('[tt] refit interrupted: keeping the early-stopped model');
-    for (const [name, v] of plain.params) expect(stopped.params.get(name)!.values).toEqual(v.values);
+    expect(lines).toContain("[tt] refit interrupted: returning the early-stopped model with the refit's state (resuming it finishes the refit)");
+    const snapshot = stopped.model.params.snapshot();
+    for (const [name, v] of plain.params) expect(snapshot.get(name)!.values).toEqual(v.values);
+    const pending = stopped.result.state!.progress.refit!;
+    expect(pending).toMatchObject({ towerEpochs: plain.result.bestEpoch + 1, stageEpochs: 0, monitor: 'recall@20' });
+    expect(pending.validated.history.map((h) => h.loss)).toEqual(plain.result.history.map((h) => h.loss));
+    // the state is JSON in a checkpoint: resume from a copy that went through it
+    const state = { ...stopped.result.state!, progress: JSON.parse(JSON.stringify(stopped.result.state!.progress)) };
+    const resumedLines: string[] = [];
+    const resumed = await fitTwoTower(world, { ...base, refit: true, resume: { model: stopped.model, state }, progress: 'lines', log: (l) => resumedLines.push(l) });
+    expect(resumed.model).toBe(stopped.model); // the refit trained in the caller's model
+    expect(resumedLines.some((l) => l.startsWith('[tt] refit (resumed):'))).toBe(true);
+    expect(resumed.result.interrupted).toBe(false);
+    expect(resumed.result.epochs).toBe(whole.result.epochs);
+    expect(resumed.result.bestEpoch).toBe(whole.result.bestEpoch);
+    resumed.result.history.forEach((h, e) => expect(h.loss).toBeCloseTo(whole.result.history[e]!.loss, 5));
+    const finished = resumed.model.params.snapshot();
+    for (const [name, v] of whole.params) {
+      const got = finished.get(name)!.values;
+      let worst = 0;
+      for (let i = 0; i < v.values.length; i++) worst = Math.max(worst, Math.abs(got[i]! - v.values[i]!));
+      expect(worst).toBeLessThanOrEqual(1e-5);
+    }
+    resumed.model.dispose();
+    expect(tf.memory().numTensors).toBe(before);
   });
 });

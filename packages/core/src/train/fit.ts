@@ -14,7 +14,7 @@ import { evaluateModel, evaluateRankerAgreement, trainingLog } from '../eval/mod
 import type { ProgressMode } from './progress.js';
 import { learningRateAt, type ScheduleConfig } from './schedule.js';
 import { Trainer, type EpochRecord, type TrainerOptions, type TrainResult } from './trainer.js';
-import type { TrainerState } from './trainer-state.js';
+import type { FinishedRun, RefitProgress, TrainerState } from './trainer-state.js';
 import type { SparseOptimizerKind } from './optimizers.js';
 
 /** Options of {@link fitTwoTower}; unset fields take {@link FIT_DEFAULTS} or the trainer's defaults. */
@@ -70,7 +70,8 @@ export interface FitOptions {
    * continue an interrupted run instead of starting one: the model loaded from its checkpoint (it
    * holds the best weights so far) and the checkpoint's training state; pass the run's other options
    * unchanged. The result is the model an uninterrupted run would have reached (for a run stopped during
-   * the temperature search of a log without timestamps: the run of the temperature it was in).
+   * the temperature search of a log without timestamps: the run of the temperature it was in). A run
+   * stopped during its refit saved the early-stopped model with the refit's state: resuming finishes the refit.
    */
   readonly resume?: {
     /** the interrupted run's model, e.g. `loadCheckpoint(dir).model` */
@@ -149,6 +150,8 @@ interface FitRun {
   readonly towerEpochs: number;
   /** epochs of the stages-only phase it kept (0: none beat the towers' order; absent: no such phase) */
   readonly stageEpochs?: number;
+  /** interrupted in a refit's stages-only replay: the result of the tower phase before it */
+  readonly replayOf?: TrainResult;
 }
 
 /** A temperature {@link fitTwoTower} tried, and its validation monitor at the epoch it kept. */
@@ -239,9 +242,30 @@ export async function fitTwoTower(dataset: InteractionDataset, options: FitOptio
   temperatures?: TemperatureTrial[];
 }> {
   checkRefit(options.refit);
-  const fitted = await fitValidated(dataset, options);
-  const { model, result, temperatures } = (options.refit ?? FIT_DEFAULTS.refit) ? await refitOnAllRows(dataset, options, fitted) : fitted;
+  const pending = options.resume?.state.progress.refit;
+  let run: FitRun & { temperatures?: TemperatureTrial[] };
+  if (pending) run = await refitOnAllRows(dataset, options, validatedRunOf(options.resume!.model, pending), options.resume!.state);
+  else {
+    const fitted = await fitValidated(dataset, options);
+    run = (options.refit ?? FIT_DEFAULTS.refit) ? await refitOnAllRows(dataset, options, fitted) : fitted;
+  }
+  const { model, result, temperatures } = run;
   return { model, result, ...(temperatures ? { temperatures } : {}) };
+}
+
+/** The validated run an interrupted refit refits, as its state recorded it; `model` holds that run's weights. */
+function validatedRunOf(model: TwoTowerModel, pending: RefitProgress): FitRun & { temperatures?: TemperatureTrial[] } {
+  return {
+    model, monitor: pending.monitor, towerEpochs: pending.towerEpochs, stageEpochs: pending.stageEpochs,
+    result: { ...pending.validated, interrupted: false },
+    ...(pending.temperatures ? { temperatures: pending.temperatures.map((t) => ({ ...t, validation: t.validation ?? -Infinity })) } : {}),
+  };
+}
+
+/** `result` as its JSON record for a refit's state. */
+function finishedRun(result: TrainResult): FinishedRun {
+  const { epochs, steps, examples, examplesPerSec, history, bestEpoch, stoppedEarly } = result;
+  return { epochs, steps, examples, examplesPerSec, history, bestEpoch, stoppedEarly };
 }
 
 /** {@link fitTwoTower} before any refit: the temperature search of a log without timestamps, or one run. */
@@ -281,27 +305,41 @@ async function fitValidated(dataset: InteractionDataset, options: FitOptions): P
  * `options.refit`: a fresh model of the validated one's config (its temperature included) trained
  * on train + validation rows + held-out requests for the epochs its towers kept, without
  * validation; the result covers both runs (`history` records of the refit are `allRows`). Without
- * validation rows, or after an interrupt, the validated model stays; interrupted during the refit,
- * it is the validated model that is kept (the run counts as interrupted after training finished).
+ * validation rows, or after an interrupt, the validated model stays. Interrupted during the refit,
+ * the validated model is returned with the refit's state (`progress.refit`), so a checkpoint of it
+ * serves the early-stopped model and resuming it (`resume`: that model and state) finishes the refit.
  */
-async function refitOnAllRows(dataset: InteractionDataset, options: FitOptions, first: FitRun & { temperatures?: TemperatureTrial[] }): Promise<FitRun & { temperatures?: TemperatureTrial[] }> {
-  if (!validates(dataset) || first.result.interrupted) return first;
+async function refitOnAllRows(
+  dataset: InteractionDataset, options: FitOptions, first: FitRun & { temperatures?: TemperatureTrial[] }, resume?: TrainerState,
+): Promise<FitRun & { temperatures?: TemperatureTrial[] }> {
+  if (!resume && (!validates(dataset) || first.result.interrupted)) return first;
   const log = logOf(options);
   const say = (line: string) => options.progress !== 'none' && log(line);
   const full: InteractionDataset = { ...dataset, train: trainingLog(dataset), validation: undefined, validationRequests: undefined };
   const epochs = first.towerEpochs;
   const stagePhase = first.stageEpochs ? `, then its stages' own parameters for the ${epochCount(first.stageEpochs)} their phase kept` : '';
-  say(`[tt] refit: a fresh model on the training and validation rows (${full.train.size} rows) for the ${epochCount(epochs)} early stopping kept${stagePhase}`);
-  const run = await fitOnce(full, { ...options, epochs, resume: undefined, model: { ...options.model, temperature: first.model.config.temperature } }, first.stageEpochs).catch((e: unknown) => {
-    first.model.dispose();
+  say(`[tt] refit${resume ? ' (resumed)' : ''}: a fresh model on the training and validation rows (${full.train.size} rows) for the ${epochCount(epochs)} early stopping kept${stagePhase}`);
+  // resumed, the refit trains in the loaded model, which holds the validated weights until then: kept for another interrupt
+  const validatedWeights = resume ? first.model.params.snapshot() : undefined;
+  const run = await fitOnce(full, {
+    ...options, epochs, resume: resume && { model: first.model, state: resume }, model: { ...options.model, temperature: first.model.config.temperature },
+  }, first.stageEpochs).catch((e: unknown) => {
+    if (!resume) first.model.dispose(); // a resumed model is the caller's
     throw e;
   });
   if (run.result.interrupted) {
-    run.model.dispose();
-    say('[tt] refit interrupted: keeping the early-stopped model');
-    return { ...first, result: { ...first.result, interrupted: true, state: undefined } };
+    if (validatedWeights) first.model.params.restore(validatedWeights, 'the validated weights');
+    else run.model.dispose();
+    say('[tt] refit interrupted: returning the early-stopped model with the refit\'s state (resuming it finishes the refit)');
+    const state = run.result.state!;
+    const refit: RefitProgress = {
+      towerEpochs: epochs, stageEpochs: first.stageEpochs ?? 0, monitor: first.monitor, validated: finishedRun(first.result),
+      ...(first.temperatures ? { temperatures: first.temperatures.map((t) => ({ ...t, validation: Number.isFinite(t.validation) ? t.validation : null })) } : {}),
+      ...(run.replayOf ? { towers: finishedRun(run.replayOf) } : {}),
+    };
+    return { ...first, result: { ...first.result, interrupted: true, state: { ...state, progress: { ...state.progress, refit } } } };
   }
-  first.model.dispose();
+  if (!resume) first.model.dispose(); // resumed: the refit trained in it
   const result = joinPhases(first.result, run.result, { allRows: true }, first.result.epochs + run.result.epochs - 1);
   return { ...first, model: run.model, result };
 }
@@ -352,7 +390,8 @@ function validates(dataset: InteractionDataset): boolean {
 
 /**
  * One training run: {@link fitTwoTower} without the temperature search. `replayStageEpochs` (a
- * refit's, without validation): the stages-only phase's length, as the validated run kept it.
+ * refit's, without validation): the stages-only phase's length, as the validated run kept it. A
+ * resumed refit whose state is its replay's (`progress.refit.towers`) goes straight to the replay.
  */
 async function fitOnce(dataset: InteractionDataset, options: FitOptions, replayStageEpochs?: number): Promise<FitRun> {
   const seed = options.seed ?? options.model?.seed ?? 0;
@@ -402,7 +441,9 @@ async function fitOnce(dataset: InteractionDataset, options: FitOptions, replayS
       batchSize: options.batchSize ?? FIT_DEFAULTS.batchSize, seed, historyLength: model.historyLength,
       wholeRequests: model.stages.some((s) => s.needsWholeRequests),
     });
-    const result = await trainer.fit(source, options.resume?.state);
+    const towers = options.resume?.state.progress.refit?.towers;
+    const replayState = towers && options.resume!.state;
+    const result = towers ? { ...towers, interrupted: false } : await trainer.fit(source, options.resume?.state);
     const towerEpochs = result.bestEpoch >= 0 ? result.bestEpoch + 1 : result.epochs;
     const refit = !result.interrupted && (options.restoreBest ?? true) ? model.stages.filter((s) => s.refitsOnFinalTowers).map((s) => s.name) : [];
     if (refit.length > 0 && validation) {
@@ -410,7 +451,8 @@ async function fitOnce(dataset: InteractionDataset, options: FitOptions, replayS
       return { model, result: both, monitor, towerEpochs, stageEpochs: Math.max(0, both.bestEpoch + 1 - result.epochs) };
     }
     if (refit.length > 0 && replayStageEpochs) {
-      return { model, result: await refitStages(model, source, result, refit, { ...options, epochs: replayStageEpochs }, log), monitor, towerEpochs, stageEpochs: replayStageEpochs };
+      const both = await refitStages(model, source, result, refit, { ...options, epochs: replayStageEpochs }, log, undefined, replayState);
+      return { model, result: both, monitor, towerEpochs, stageEpochs: replayStageEpochs, ...(both.interrupted ? { replayOf: result } : {}) };
     }
     return { model, result, monitor, towerEpochs };
   } catch (e) {
@@ -441,11 +483,12 @@ function loopOptions(options: FitOptions): Omit<TrainerOptions, 'validate' | 'ea
  * the restored model on `validation.monitor`; the result covers both phases (`history` records of
  * this one are `stagesOnly`). Without `validation` (a refit on all rows) it trains `options.epochs`
  * epochs, the length the validated run kept. Interrupted here, a validated phase keeps the best
- * weights so far and the run counts as done; a replay counts as interrupted.
+ * weights so far and the run counts as done; a replay counts as interrupted (with its state, which
+ * `resume` continues).
  */
 async function refitStages(
   model: TwoTowerModel, source: ReturnType<typeof inMemorySource>, first: TrainResult, names: readonly string[],
-  options: FitOptions, log: (line: string) => void, validation?: { monitor: string; validationView: InteractionDataset },
+  options: FitOptions, log: (line: string) => void, validation?: { monitor: string; validationView: InteractionDataset }, resume?: TrainerState,
 ): Promise<TrainResult> {
   const prefixes = names.map((n) => `stages.${n}.`);
   if (options.progress !== 'none') {
@@ -464,10 +507,10 @@ async function refitStages(
     } : {}),
   });
   try {
-    const second = await trainer.fit(source);
+    const second = await trainer.fit(source, resume);
     const both = joinPhases(first, second, { stagesOnly: true }, second.bestEpoch >= 0 ? first.epochs + second.bestEpoch : first.bestEpoch);
     // a replay stopped part-way is not the schedule it replays: the refit keeps its validated model
-    return validation ? both : { ...both, interrupted: second.interrupted };
+    return validation ? both : { ...both, interrupted: second.interrupted, ...(second.state ? { state: second.state } : {}) };
   } finally {
     trainer.dispose();
   }

@@ -2,7 +2,7 @@
  * Everything a training run needs to continue exactly where it stopped: where it stands (epoch,
  * batches of that epoch already trained, steps, early-stopping state, the epochs' records), the
  * current parameters, both optimizers' moments and step counts, and the model's own state (the
- * logQ frequency estimate, the mixed-negative sampler's random position, the stages' counters).
+ * logQ frequency estimate, the mixed-negative sampler's and the id dropout's random positions, the stages' counters).
  * The batch order needs no state: epoch e shuffles with `seed + e`, so a resumed epoch replays its
  * first batches and skips them. Not covered: tfjs dropout masks (unseeded; dropout is off by default).
  *
@@ -14,7 +14,7 @@ import type { SafetensorsEntry } from '../io/safetensors.js';
 import type { TwoTowerModel } from '../model/two-tower.js';
 import type { NamedValues } from '../nn/params.js';
 import type { DenseAdam, SparseRowOptimizer } from './optimizers.js';
-import type { EpochRecord } from './trainer.js';
+import type { EpochRecord, TrainResult } from './trainer.js';
 
 /** Where a run stands, as JSON. */
 export interface TrainerProgress {
@@ -63,10 +63,44 @@ export interface TrainerProgress {
   readonly sparseSteps: Readonly<Record<string, number>>;
   /** the mixed-negative sampler's random position */
   readonly negativeSampler: number;
+  /** the per-user id dropout's random position (when the model drops ids; absent in states saved before it was kept) */
+  readonly idDropout?: number;
   /** steps the logQ estimator has observed */
   readonly frequencySteps: number;
   /** each stage's own state, by stage name */
   readonly stages: Readonly<Record<string, Readonly<Record<string, unknown>>>>;
+  /** set when the run is a refit (`fitTwoTower`'s `refit`) that was interrupted: what finishing it needs */
+  readonly refit?: RefitProgress;
+}
+
+/** A finished run's result as JSON: a `TrainResult` without `interrupted` and `state`. */
+export type FinishedRun = Omit<TrainResult, 'interrupted' | 'state'>;
+
+/**
+ * An interrupted refit: the validated run it refits (the model saved beside this state holds that
+ * run's weights, so a checkpoint that is never resumed still serves the early-stopped model), and
+ * what the refit replays. The state's own arrays are the refit's current weights.
+ */
+export interface RefitProgress {
+  /** epochs the towers train (the validated run's kept epochs) */
+  readonly towerEpochs: number;
+  /** epochs of the stages-only replay after them (0: none) */
+  readonly stageEpochs: number;
+  /** the validation metric the validated run stopped on */
+  readonly monitor: string;
+  /** the validated run's result, which the refit's result extends */
+  readonly validated: FinishedRun;
+  /** the temperatures the validated run chose among, when it searched */
+  readonly temperatures?: readonly {
+    /** the softmax temperature of the run */
+    readonly temperature: number;
+    /** its validation monitor at the epoch it kept (null: none validated) */
+    readonly validation: number | null;
+    /** 0-based epoch of those weights */
+    readonly bestEpoch: number;
+  }[];
+  /** set when the refit stopped in its stages-only replay: the result of its finished tower phase (the state is the replay's) */
+  readonly towers?: FinishedRun;
 }
 
 /** A run's full training state: {@link TrainerProgress} plus the arrays (parameters, optimizer moments, logQ estimate). */
@@ -85,7 +119,7 @@ const f32 = (shape: readonly number[], data: Float32Array): SafetensorsEntry => 
  */
 export function captureTrainerState(
   model: TwoTowerModel, dense: DenseAdam, sparse: readonly SparseRowOptimizer[],
-  position: Omit<TrainerProgress, 'denseSteps' | 'sparseSteps' | 'negativeSampler' | 'frequencySteps' | 'stages'>,
+  position: Omit<TrainerProgress, 'denseSteps' | 'sparseSteps' | 'negativeSampler' | 'frequencySteps' | 'stages' | 'idDropout'>,
 ): TrainerState {
   const arrays: Record<string, SafetensorsEntry> = {};
   for (const [name, { shape, values }] of model.params.snapshot()) arrays[`param/${name}`] = f32(shape, values);
@@ -116,7 +150,7 @@ export function captureTrainerState(
   arrays['frequency.lastStep'] = { dtype: 'I32', shape: [lastStep.length], data: lastStep };
   arrays['frequency.gap'] = f32([ms.frequency.gap.length], Float32Array.from(ms.frequency.gap));
   return {
-    progress: { ...position, denseSteps: d.t, sparseSteps, negativeSampler: ms.negativeSampler, frequencySteps: ms.frequency.step, stages: ms.stages },
+    progress: { ...position, denseSteps: d.t, sparseSteps, negativeSampler: ms.negativeSampler, ...(ms.idDropout !== undefined ? { idDropout: ms.idDropout } : {}), frequencySteps: ms.frequency.step, stages: ms.stages },
     arrays,
   };
 }
@@ -164,6 +198,7 @@ export function applyTrainerState(state: TrainerState, model: TwoTowerModel, den
   }
   model.setTrainingState({
     negativeSampler: p.negativeSampler,
+    ...(p.idDropout !== undefined ? { idDropout: p.idDropout } : {}),
     frequency: { step: p.frequencySteps, lastStep: entry(state, 'frequency.lastStep', 'I32')!.data, gap: entry(state, 'frequency.gap', 'F32')!.data },
     stages: p.stages,
   });
@@ -188,4 +223,23 @@ export function checkProgress(p: TrainerProgress): void {
   for (const k of ['rows', 'lossSum', 'batches', 'seconds'] as const) if (typeof partial[k] !== 'number' || !Number.isFinite(partial[k])) throw bad(`partial.${k}`, 'must be a finite number');
   if (partial.batches !== p.batchesDone) throw bad('partial.batches', `must equal batchesDone (${p.batchesDone}), got ${partial.batches}`);
   if (typeof p.sparseSteps !== 'object' || p.sparseSteps === null || typeof p.stages !== 'object' || p.stages === null) throw bad('sparseSteps', 'sparseSteps and stages must be objects');
+  if (p.idDropout !== undefined && (!Number.isInteger(p.idDropout) || p.idDropout < 0)) throw bad('idDropout', `must be an integer, got ${JSON.stringify(p.idDropout)}`);
+  if (p.refit !== undefined) checkRefitProgress(p.refit, bad);
+}
+
+function checkRefitProgress(r: RefitProgress, bad: (field: string, why: string) => ValueError): void {
+  if (typeof r !== 'object' || r === null) throw bad('refit', 'must be an object');
+  if (!Number.isInteger(r.towerEpochs) || r.towerEpochs < 1) throw bad('refit.towerEpochs', `must be an integer >= 1, got ${JSON.stringify(r.towerEpochs)}`);
+  if (!Number.isInteger(r.stageEpochs) || r.stageEpochs < 0) throw bad('refit.stageEpochs', `must be an integer >= 0, got ${JSON.stringify(r.stageEpochs)}`);
+  if (typeof r.monitor !== 'string') throw bad('refit.monitor', 'must be a string');
+  const run = (field: string, f: FinishedRun | undefined) => {
+    if (typeof f !== 'object' || f === null || !Array.isArray(f.history) || typeof f.stoppedEarly !== 'boolean') throw bad(field, 'must be a finished run (history, stoppedEarly, counts)');
+    for (const k of ['epochs', 'steps', 'examples', 'bestEpoch'] as const) {
+      if (!Number.isInteger(f[k]) || f[k] < (k === 'bestEpoch' ? -1 : 0)) throw bad(`${field}.${k}`, `must be an integer, got ${JSON.stringify(f[k])}`);
+    }
+    if (typeof f.examplesPerSec !== 'number') throw bad(`${field}.examplesPerSec`, 'must be a number');
+  };
+  run('refit.validated', r.validated);
+  if (r.towers !== undefined) run('refit.towers', r.towers);
+  if (r.temperatures !== undefined && !(Array.isArray(r.temperatures) && r.temperatures.every((t) => typeof t?.temperature === 'number'))) throw bad('refit.temperatures', 'must list the temperatures tried');
 }

@@ -162,9 +162,10 @@ describe('Trainer: interrupt and resume', () => {
   });
   afterAll(() => rmSync(root, { recursive: true, force: true }));
 
-  // logQ (the frequency estimate), mixed negatives (the sampler's random position), a cosine
-  // schedule (the step clock) and early stopping whose best epoch is not the last (the best weights)
-  const config = () => resolveConfig(schema, { dim: 8, hidden: 16, seed: 3, mixedNegatives: 6 });
+  // logQ (the frequency estimate), mixed negatives (the sampler's random position), id dropout (its
+  // random position), a cosine schedule (the step clock) and early stopping whose best epoch is not
+  // the last (the best weights)
+  const config = () => resolveConfig(schema, { dim: 8, hidden: 16, seed: 3, mixedNegatives: 6, userIdDropout: 0.5 });
   const scores = [0.1, 0.4, 0.3, 0.35, 0.2];
   const options = (signal?: AbortSignal) => ({
     epochs: 5, learningRate: 1e-2, progress: 'none' as const, schedule: { kind: 'cosine' as const, warmupSteps: 3 }, signal,
@@ -252,6 +253,26 @@ describe('Trainer: interrupt and resume', () => {
     await expect(new Trainer(TwoTowerModel.create(config(), data), { ...options(), epochs: 7 }).fit(counted(), r.state)).rejects.toThrow(ConfigError);
     t2.dispose();
     other.dispose();
+    trainer.dispose();
+    model.dispose();
+  });
+
+  it("a checkpoint whose refit record is malformed does not load, and the error names the field", async () => {
+    const controller = new AbortController();
+    const model = TwoTowerModel.create(config(), data);
+    const trainer = new Trainer(model, options(controller.signal));
+    const r = await trainer.fit(counted((n) => { if (n === 3) controller.abort(); }));
+    const validated = { epochs: 4, steps: 20, examples: 480, examplesPerSec: 100, history: [], bestEpoch: 1, stoppedEarly: true };
+    const save = async (name: string, refit: unknown) => {
+      const dir = join(root, name);
+      await saveCheckpoint(dir, model, { training: { ...r.state!, progress: { ...r.state!.progress, refit: refit as never } } });
+      return loadCheckpoint(dir);
+    };
+    const good = await save('refit-good', { towerEpochs: 2, stageEpochs: 0, monitor: 'score', validated });
+    expect(good.training!.progress.refit).toEqual({ towerEpochs: 2, stageEpochs: 0, monitor: 'score', validated });
+    good.model.dispose();
+    await expect(save('refit-epochs', { towerEpochs: 0, stageEpochs: 0, monitor: 'score', validated })).rejects.toThrow(/progress\.refit\.towerEpochs/);
+    await expect(save('refit-run', { towerEpochs: 2, stageEpochs: 0, monitor: 'score', validated: { ...validated, bestEpoch: 'x' } })).rejects.toThrow(/progress\.refit\.validated\.bestEpoch/);
     trainer.dispose();
     model.dispose();
   });

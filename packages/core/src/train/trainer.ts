@@ -227,7 +227,7 @@ export class Trainer {
     }
     // a baseline stands for the weights training starts from: they are the best until an epoch beats them
     if (!resume && options.earlyStopping?.baseline !== undefined && (options.earlyStopping.restoreBest ?? true)) bestWeights = this.model.params.snapshot();
-    let stop: Omit<TrainerProgress, 'denseSteps' | 'sparseSteps' | 'negativeSampler' | 'frequencySteps' | 'stages'> | undefined;
+    let stop: Omit<TrainerProgress, 'denseSteps' | 'sparseSteps' | 'negativeSampler' | 'frequencySteps' | 'stages' | 'idDropout'> | undefined;
     try {
       for (let epoch = start?.epoch ?? 0; epoch < options.epochs; epoch++) {
         const partial = start && epoch === start.epoch ? start.partial : undefined;
