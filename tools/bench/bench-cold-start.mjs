@@ -19,7 +19,9 @@
 // (with the features), and the mean of the history items' embeddings as the query. The history
 // paths are measured on the held-out users who have a history, beside popularity on the same users.
 //
-//   node tools/bench/bench-cold-start.mjs [--seeds 0,1,2] [--held-out 0.2] [--drift 0] [--id-dropout 0]
+//   node tools/bench/bench-cold-start.mjs [--seeds 0,1,2] [--held-out 0.2] [--drift 0] [--id-dropout 0] [--no-refit]
+//
+// `--no-refit`: the early-stopped models, as `tt train --no-refit` (figures dated before 2026-12-07 were measured so).
 //
 // `--id-dropout p` trains with the model option `userIdDropout` (each training row's id vector
 // zeroed with probability p, so the tower learns the input a cold user gets); the known users'
@@ -42,6 +44,7 @@ const { values: opt } = parseArgs({
     drift: { type: 'string', default: '0' },
     'id-dropout': { type: 'string', default: '0' },
     epochs: { type: 'string' },
+    'no-refit': { type: 'boolean', default: false },
   },
 });
 const seeds = opt.seeds.split(',').map(Number);
@@ -196,7 +199,7 @@ for (const seed of seeds) {
   const epochs = opt.epochs ? Number(opt.epochs) : undefined;
   for (const [name, stages] of [['base', []], ['history', [{ name: 'history' }]]]) {
     const t0 = performance.now();
-    const { model, result } = await core.fitTwoTower(train, { seed, epochs, progress: 'none', model: { stages, userIdDropout: idDropout }, stages: stages.length ? [historyEncoder] : [] });
+    const { model, result } = await core.fitTwoTower(train, { seed, epochs, progress: 'none', refit: opt['no-refit'] ? false : undefined, model: { stages, userIdDropout: idDropout }, stages: stages.length ? [historyEncoder] : [] });
     // what id dropout costs the users the model knows: loo-full on the training users' test rows
     row[`known users (${name} model)`] = Object.fromEntries(Object.entries(await core.evaluateModel(model, train)).filter(([key]) => KS.some((k) => key === `recall@${k}`)).map(([key, v]) => [key, +v.toFixed(4)]));
     const retriever = await core.Retriever.build(model, { data: { popularity } });

@@ -11,7 +11,8 @@
 //   reranked@100 beta=B, value@10 beta=B   with --weights B,...: the same model served with retrievalWeight B
 //   monitor beta=B                 the funnel monitor (ranker-agreement on the held-out requests) at each B (and the trained one)
 // Usage (after `npx tsc -b packages/cli/tsconfig.lib.json`):
-//   node tools/bench/rerank-headroom.mjs --worlds stale-ranker,best-first --seeds 0 [--stages light-ranker] [--weights 2,4]
+//   node tools/bench/rerank-headroom.mjs --worlds stale-ranker,best-first --seeds 0 [--stages light-ranker] [--weights 2,4] [--no-refit]
+// (`--no-refit`: the early-stopped model, as `tt train --no-refit`; figures dated before 2026-12-07 were measured so)
 // Prints one JSON line per world and seed.
 import { createRequire } from 'node:module';
 const require = createRequire(import.meta.url);
@@ -25,6 +26,7 @@ const worlds = (args.worlds ?? 'stale-ranker').split(',');
 const seeds = (args.seeds ?? '0').split(',').map(Number);
 const stages = args.stages ?? 'light-ranker';
 const weights = (args.weights ?? '').split(',').filter(Boolean).map(Number);
+const refit = 'no-refit' in args ? false : undefined;
 const TOP = 10;
 const HANDED_ON = 100;
 
@@ -36,7 +38,7 @@ for (const world of worlds) {
   for (const seed of seeds) {
     const data = `world:${world}`;
     const dataset = await loadData(data, { seed });
-    const { model } = await core.fitTwoTower(dataset, { ...fitOptionsOf({ data, checkpoint: '', stages, seed }), progress: 'none' });
+    const { model } = await core.fitTwoTower(dataset, { ...fitOptionsOf({ data, checkpoint: '', stages, seed, refit }), progress: 'none' });
     const stage = model.stages.find((s) => s.reranker);
     if (!stage) throw new Error(`--stages ${stages}: no stage re-ranks`);
     const NI = stage.candidatesToRerank;
