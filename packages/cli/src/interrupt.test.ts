@@ -33,6 +33,18 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 const weights = (ck: string) => decodeSafetensors(readFileSync(join(dir, ck, 'weights.safetensors')), ck).tensors;
 const manifest = (ck: string) => JSON.parse(readFileSync(join(dir, ck, 'checkpoint.json'), 'utf8'));
+/** Checkpoint `ck` holds the same tensors as `reference`, each within 1e-5. */
+function expectSameWeights(ck: string, reference: string): void {
+  const a = weights(reference);
+  const b = weights(ck);
+  expect(Object.keys(b).sort()).toEqual(Object.keys(a).sort());
+  for (const [name, e] of Object.entries(a)) {
+    const other = b[name]!.data;
+    let worst = 0;
+    for (let i = 0; i < e.data.length; i++) worst = Math.max(worst, Math.abs(e.data[i]! - other[i]!));
+    expect(worst).toBeLessThanOrEqual(1e-5);
+  }
+}
 
 /** Starts `tt ...args` and sends `signals` once its first epoch is reported; resolves with its exit. */
 async function interruptAfterFirstEpoch(args: string[], signals: NodeJS.Signals[]) {
@@ -70,15 +82,7 @@ describe('tt train interrupted', () => {
     const resumed = runTt(['train', '--resume', 'part'], dir);
     expect(resumed.status).toBe(EXIT.success);
     expect(manifest('part').training).toBeUndefined(); // a finished run now
-    const a = weights('full');
-    const b = weights('part');
-    expect(Object.keys(b).sort()).toEqual(Object.keys(a).sort());
-    for (const [name, e] of Object.entries(a)) {
-      const other = b[name]!.data;
-      let worst = 0;
-      for (let i = 0; i < e.data.length; i++) worst = Math.max(worst, Math.abs(e.data[i]! - other[i]!));
-      expect(worst).toBeLessThanOrEqual(1e-5);
-    }
+    expectSameWeights('part', 'full');
   }, 240_000);
 
   it('SIGINT during the refit: the early-stopped model is saved and serves, and --resume finishes the refit', async () => {
@@ -103,14 +107,7 @@ describe('tt train interrupted', () => {
     expect(resumed.status).toBe(EXIT.success);
     expect(resumed.stderr).toMatch(/resuming in-refit: the refit, epoch 1\/\d/);
     expect(manifest('in-refit').training).toBeUndefined();
-    const a = weights('full');
-    const b = weights('in-refit');
-    for (const [name, e] of Object.entries(a)) {
-      const other = b[name]!.data;
-      let worst = 0;
-      for (let i = 0; i < e.data.length; i++) worst = Math.max(worst, Math.abs(e.data[i]! - other[i]!));
-      expect(worst).toBeLessThanOrEqual(1e-5);
-    }
+    expectSameWeights('in-refit', 'full');
   }, 240_000);
 
   it('a second signal exits at once with 130 and leaves the existing checkpoint untouched', async () => {

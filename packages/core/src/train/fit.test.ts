@@ -25,6 +25,17 @@ beforeAll(async () => {
   await initBackend({ backend: 'wasm', log: false });
 });
 
+/** `model` holds `expected`'s parameters, each within 1e-5 (a resumed run against an uninterrupted one). */
+function expectSameParams(model: TwoTowerModel, expected: ReadonlyMap<string, { values: Float32Array }>): void {
+  const got = model.params.snapshot();
+  for (const [name, v] of expected) {
+    const values = got.get(name)!.values;
+    let worst = 0;
+    for (let i = 0; i < v.values.length; i++) worst = Math.max(worst, Math.abs(values[i]! - v.values[i]!));
+    expect(worst).toBeLessThanOrEqual(1e-5);
+  }
+}
+
 describe('checkFitOptions', () => {
   it.each<[string, FitOptions]>([
     ['epochs', { epochs: 0 }],
@@ -309,13 +320,7 @@ describe('fitTwoTower refit on all rows', () => {
     // resuming goes straight to the replay and ends where the uninterrupted refit did
     const resumed = await fitTwoTower(world, { ...base, ...options, refit: true, resume: { model: stopped.model, state: stopped.result.state! } });
     expect(resumed.result.history.map((h) => [h.allRows === true, h.stagesOnly === true])).toEqual(refit.result.history.map((h) => [h.allRows === true, h.stagesOnly === true]));
-    const finished = resumed.model.params.snapshot();
-    for (const [name, v] of refit.params) {
-      const got = finished.get(name)!.values;
-      let worst = 0;
-      for (let i = 0; i < v.values.length; i++) worst = Math.max(worst, Math.abs(got[i]! - v.values[i]!));
-      expect(worst).toBeLessThanOrEqual(1e-5);
-    }
+    expectSameParams(resumed.model, refit.params);
     resumed.model.dispose();
     expect(tf.memory().numTensors).toBe(before);
   });
@@ -345,13 +350,7 @@ describe('fitTwoTower refit on all rows', () => {
     expect(resumed.result.epochs).toBe(whole.result.epochs);
     expect(resumed.result.bestEpoch).toBe(whole.result.bestEpoch);
     resumed.result.history.forEach((h, e) => expect(h.loss).toBeCloseTo(whole.result.history[e]!.loss, 5));
-    const finished = resumed.model.params.snapshot();
-    for (const [name, v] of whole.params) {
-      const got = finished.get(name)!.values;
-      let worst = 0;
-      for (let i = 0; i < v.values.length; i++) worst = Math.max(worst, Math.abs(got[i]! - v.values[i]!));
-      expect(worst).toBeLessThanOrEqual(1e-5);
-    }
+    expectSameParams(resumed.model, whole.params);
     resumed.model.dispose();
     expect(tf.memory().numTensors).toBe(before);
   });
